@@ -1,0 +1,51 @@
+// Typed errors for expected failures that callers handle (bad consistency levels, missing quorum, stale
+// epochs). Each has a stable machine-readable `code` used in HTTP `{error, message}` bodies and the CLI.
+export class QuorumdError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A consistency level that cannot be parsed or cannot be met by the committed configuration. */
+export class InvalidConsistencyError extends QuorumdError {
+  constructor(message: string) {
+    super('invalid_consistency', message);
+  }
+}
+
+/** Fewer replicas acknowledged than required before the deadline; the write may still appear later. */
+export class QuorumUnavailableError extends QuorumdError {
+  readonly acks: number;
+  readonly required: number;
+  readonly voters: number;
+  constructor(acks: number, required: number, voters: number) {
+    super('quorum_unavailable', `only ${acks} of ${required} required replicas answered (${voters} voters)`);
+    this.acks = acks;
+    this.required = required;
+    this.voters = voters;
+  }
+}
+
+/** This device is not (yet) a member of a cluster, so it cannot coordinate requests. */
+export class NotMemberError extends QuorumdError {
+  constructor(message = 'this device is not a member of a cluster yet (waiting to join)') {
+    super('not_member', message);
+  }
+}
+
+/** A causal-context token from a client could not be decoded. */
+export class InvalidContextError extends QuorumdError {
+  constructor(message: string) {
+    super('invalid_context', message);
+  }
+}
+
+/** A membership change was refused (another change in flight, or the configuration moved on). */
+export class MembershipChangeError extends QuorumdError {
+  constructor(message: string) {
+    super('membership_change_failed', message);
+  }
+}

@@ -1,0 +1,28 @@
+// Shared helpers for the protobuf codecs: 64-bit integer conversion with range checks, and the wrapper
+// that turns any decoder failure into a WireFormatError.
+import { WireFormatError } from './errors.js';
+
+const SAFE_MAX_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A uint64 from the wire as a JS number; rejects values above Number.MAX_SAFE_INTEGER. */
+export function safeNumber(value: bigint, what: string): number {
+  if (value < 0n || value > SAFE_MAX_BIG) throw new WireFormatError(`${what} out of range: ${value}`);
+  return Number(value);
+}
+
+/** A JS number for a uint64 field. The value must be a non-negative safe integer (checked by the caller's types). */
+export function toUint64(value: number, what: string): bigint {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} is not a non-negative safe integer: ${value}`);
+  return BigInt(value);
+}
+
+/** Runs a decoder; anything it throws that is not already a WireFormatError becomes one. */
+export function wireDecode<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof WireFormatError) throw err;
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new WireFormatError(`malformed ${what}: ${detail}`, { cause: err });
+  }
+}
