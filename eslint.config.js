@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'src/net/*.pb.ts', 'bench/results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'src/wire/*.pb.ts', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -13,7 +13,8 @@ export default tseslint.config(
         process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly',
         clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly',
         URL: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', AbortController: 'readonly',
-        AbortSignal: 'readonly', queueMicrotask: 'readonly',
+        AbortSignal: 'readonly', queueMicrotask: 'readonly', performance: 'readonly', fetch: 'readonly',
+        Response: 'readonly', URLSearchParams: 'readonly',
       },
     },
     rules: {

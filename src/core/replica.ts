@@ -73,8 +73,12 @@ export interface WriteRequest {
   readonly key: string;
   /** New value, or null to delete (tombstone). */
   readonly value: Uint8Array | null;
-  /** Causal context from an earlier read (empty for a blind write). */
-  readonly context: VersionVector;
+  /**
+   * Causal context from an earlier read; the write supersedes exactly the versions it covers. Undefined for
+   * a write without context: it then supersedes what this coordinator's local copy holds (versions written
+   * concurrently elsewhere, not yet seen here, stay as siblings), so repeated blind writes do not pile up.
+   */
+  readonly context: VersionVector | undefined;
   readonly level: ConsistencyLevel;
   /** A fresh dot for this write, from the runtime's durable counter (never reused). */
   readonly dot: Dot;
@@ -172,7 +176,8 @@ export class ReplicaCore {
     const required = requiredAcks(request.level, this.configCurrent.voters.length, 'w');
     this.hlcLast = hlcTick(this.hlcLast, request.physicalMs);
     const previous = local.get(request.key) ?? EMPTY_RECORD;
-    const record = applyWrite(previous, request.context, request.dot, request.value, this.hlcLast);
+    const context = request.context ?? previous.context;
+    const record = applyWrite(previous, context, request.dot, request.value, this.hlcLast);
     const opId = this.allocateOpId();
     const op: WriteOp = {
       kind: 'write',
@@ -381,7 +386,9 @@ export class ReplicaCore {
       return;
     }
     const possible = voterIds(this.configCurrent).filter((p) => !op.unreachable.has(p) || op.acked.has(p)).length;
-    if (possible < op.required) {
+    // Fail fast, but only once our own durable write is in, so the reply's ack count is the truth.
+    const localPending = isVoter(this.configCurrent, this.self) && !op.acked.has(this.self);
+    if (possible < op.required && !localPending) {
       this.ops.delete(opId);
       actions.push({ type: 'reply', result: this.failure(opId, op) });
     }

@@ -1,5 +1,6 @@
 // Shared helpers for the protobuf codecs: 64-bit integer conversion with range checks, and the wrapper
 // that turns any decoder failure into a WireFormatError.
+import { assert } from '../core/assert.js';
 import { WireFormatError } from './errors.js';
 
 const SAFE_MAX_BIG = BigInt(Number.MAX_SAFE_INTEGER);
@@ -10,9 +11,9 @@ export function safeNumber(value: bigint, what: string): number {
   return Number(value);
 }
 
-/** A JS number for a uint64 field. The value must be a non-negative safe integer (checked by the caller's types). */
+/** A JS number for a uint64 field; encoding anything but a non-negative safe integer is a programmer error. */
 export function toUint64(value: number, what: string): bigint {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} is not a non-negative safe integer: ${value}`);
+  assert(Number.isSafeInteger(value) && value >= 0, `${what} is a non-negative safe integer (got ${value})`);
   return BigInt(value);
 }
 

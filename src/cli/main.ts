@@ -1,0 +1,264 @@
+// The quorumd command line: `start` runs the daemon; put/get/del/status talk to a running daemon's local
+// HTTP API. Errors are one line on stderr and a non-zero exit (stack traces only with --debug).
+import { readFileSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEFAULTS } from '../config/defaults.js';
+import { Daemon } from '../node/daemon.js';
+import { VERSION } from '../node/version.js';
+
+class UsageError extends Error {}
+
+const COMMANDS: Record<string, { usage: string; summary: string; options: NonNullable<ParseArgsConfig['options']> }> = {
+  start: {
+    usage: 'quorumd start [--data-dir DIR] [--listen MULTIADDR]... [--http HOST:PORT] [--join MULTIADDR]... [--cluster-key FILE] [--no-mdns]',
+    summary: 'run a device (founds a cluster on first start in an empty data dir unless --join/--cluster-key)',
+    options: {
+      'data-dir': { type: 'string' },
+      listen: { type: 'string', multiple: true },
+      http: { type: 'string' },
+      join: { type: 'string', multiple: true },
+      'cluster-key': { type: 'string' },
+      'no-mdns': { type: 'boolean' },
+      'log-level': { type: 'string' },
+      'request-timeout-ms': { type: 'string' },
+    },
+  },
+  put: {
+    usage: 'quorumd put KEY VALUE|- [--w one|quorum|all|N] [--context TOKEN]',
+    summary: 'write a value ("-" reads it from stdin)',
+    options: { w: { type: 'string' }, context: { type: 'string' } },
+  },
+  get: {
+    usage: 'quorumd get KEY [--r one|quorum|all|N] [--resolve lww] [--json]',
+    summary: 'read a value (siblings are listed when concurrent writes conflict)',
+    options: { r: { type: 'string' }, resolve: { type: 'string' } },
+  },
+  del: {
+    usage: 'quorumd del KEY [--w one|quorum|all|N] [--context TOKEN]',
+    summary: 'delete a key (writes a tombstone)',
+    options: { w: { type: 'string' }, context: { type: 'string' } },
+  },
+  status: { usage: 'quorumd status [--json]', summary: 'show this device\'s view of the cluster', options: {} },
+  version: { usage: 'quorumd version', summary: 'print the version', options: {} },
+};
+
+const COMMON_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
+  help: { type: 'boolean', short: 'h' },
+  debug: { type: 'boolean' },
+  json: { type: 'boolean' },
+  api: { type: 'string' },
+};
+
+function usage(): string {
+  const lines = ['usage: quorumd <command> [options]', '', 'commands:'];
+  for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${command.summary}`);
+  lines.push('', 'common options: --api URL (default: the daemon in --data-dir or $QUORUMD_API), --json, --debug, --help');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') return main(['version']);
+  const command = COMMANDS[name];
+  if (command === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)} (see quorumd --help)`);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: { ...COMMON_OPTIONS, ...command.options, ...(name === 'start' ? {} : { 'data-dir': { type: 'string' } }) },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split('\n')[0]} (usage: ${command.usage})`);
+  }
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  if (values.help === true) {
+    process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n`);
+    return 0;
+  }
+  debug = values.debug === true;
+  switch (name) {
+    case 'start':
+      return start(values, parsed.positionals);
+    case 'version':
+      process.stdout.write(`quorumd ${VERSION}\n`);
+      return 0;
+    default:
+      return client(name, values, parsed.positionals);
+  }
+}
+
+let debug = false;
+
+async function start(values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const timeout = values['request-timeout-ms'] as string | undefined;
+  if (timeout !== undefined && !/^[1-9][0-9]{0,6}$/.test(timeout)) {
+    throw new UsageError(`--request-timeout-ms must be a positive integer of milliseconds, got ${JSON.stringify(timeout)}`);
+  }
+  const daemon = await Daemon.start({
+    dataDir: (values['data-dir'] as string | undefined) ?? process.env.QUORUMD_DATA_DIR ?? DEFAULTS.dataDir,
+    listen: values.listen as string[] | undefined,
+    http: (values.http as string | undefined) ?? DEFAULTS.http,
+    join: (values.join as string[] | undefined) ?? [],
+    clusterKeyFile: values['cluster-key'] as string | undefined,
+    mdns: values['no-mdns'] !== true,
+    logLevel: values['log-level'] as string | undefined,
+    requestTimeoutMs: timeout === undefined ? undefined : Number(timeout),
+  });
+  await new Promise<void>(() => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      const force = setTimeout(() => {
+        process.stderr.write(`quorumd: shutdown after ${signal} took too long; exiting\n`);
+        process.exit(1);
+      }, 4_500);
+      force.unref();
+      daemon.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`quorumd: error during shutdown: ${String(error)}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  return 0;
+}
+
+/** The local API endpoint: --api, $QUORUMD_API, the daemon.json of --data-dir / $QUORUMD_DATA_DIR, or the default. */
+function apiBase(values: Record<string, unknown>): string {
+  const explicit = (values.api as string | undefined) ?? process.env.QUORUMD_API;
+  if (explicit !== undefined) return explicit.replace(/\/+$/, '');
+  const dataDir = (values['data-dir'] as string | undefined) ?? process.env.QUORUMD_DATA_DIR ?? DEFAULTS.dataDir;
+  try {
+    const daemon = JSON.parse(readFileSync(joinPath(dataDir, 'daemon.json'), 'utf8')) as { http?: string };
+    if (typeof daemon.http === 'string') return daemon.http;
+  } catch {
+    // no running daemon recorded there: fall back to the default address
+  }
+  return `http://${DEFAULTS.http}`;
+}
+
+async function client(name: string, values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  const base = apiBase(values);
+  const json = values.json === true;
+  if (name === 'status') {
+    if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    const res = await request(base, 'GET', '/status');
+    const body = (await res.json()) as Record<string, unknown>;
+    if (!res.ok) return failWith(body);
+    process.stdout.write(json ? `${JSON.stringify(body, null, 2)}\n` : formatStatus(body));
+    return 0;
+  }
+  const key = positionals[0];
+  if (key === undefined || key.length === 0) throw new UsageError(`missing KEY (usage: ${COMMANDS[name]?.usage})`);
+  const path = `/kv/${encodeURIComponent(key)}`;
+  const headers: Record<string, string> = {};
+  if (typeof values.context === 'string') headers['X-Causal-Context'] = values.context;
+  if (name === 'get') {
+    if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+    const res = await request(base, 'GET', `${path}${query({ r: values.r, resolve: values.resolve })}`);
+    if (res.status === 200) {
+      const value = new Uint8Array(await res.arrayBuffer());
+      if (json) {
+        process.stdout.write(`${JSON.stringify({ value: Buffer.from(value).toString('utf8'), context: res.headers.get('x-causal-context') })}\n`);
+      } else {
+        process.stdout.write(value);
+        if (process.stdout.isTTY) process.stdout.write('\n');
+      }
+      return 0;
+    }
+    const body = (await res.json()) as Record<string, unknown>;
+    if (res.status === 300) {
+      process.stdout.write(`${JSON.stringify(body, null, json ? 0 : 2)}\n`);
+      return 0;
+    }
+    return failWith(body);
+  }
+  let body: Uint8Array | undefined;
+  if (name === 'put') {
+    const value = positionals[1];
+    if (value === undefined) throw new UsageError(`missing VALUE (usage: ${COMMANDS.put?.usage})`);
+    if (positionals.length > 2) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[2])}`);
+    body = value === '-' ? await readStdin(DEFAULTS.valueBytesMax) : new TextEncoder().encode(value);
+  } else if (positionals.length > 1) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+  }
+  const res = await request(base, name === 'put' ? 'PUT' : 'DELETE', `${path}${query({ w: values.w })}`, body, headers);
+  const result = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) return failWith(result);
+  process.stdout.write(json ? `${JSON.stringify(result)}\n` : `ok (${String(result.acks)}/${String(result.required)} acks) context=${String(result.context)}\n`);
+  return 0;
+}
+
+function query(params: Record<string, unknown>): string {
+  const search = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (typeof v === 'string') search.set(k, v);
+  const text = search.toString();
+  return text.length > 0 ? `?${text}` : '';
+}
+
+async function request(base: string, method: string, path: string, body?: Uint8Array, headers: Record<string, string> = {}): Promise<Response> {
+  try {
+    return await fetch(`${base}${path}`, { method, body, headers, signal: AbortSignal.timeout(30_000) });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+    throw new Error(`cannot reach the quorumd API at ${base} (${cause}); is the daemon running?`, { cause: error });
+  }
+}
+
+function failWith(body: Record<string, unknown>): number {
+  process.stderr.write(`quorumd: ${String(body.error ?? 'error')}: ${String(body.message ?? JSON.stringify(body))}\n`);
+  return 1;
+}
+
+function formatStatus(s: Record<string, unknown>): string {
+  const quorum = (s.quorum ?? {}) as Record<string, unknown>;
+  const lines = [
+    `peer      ${String(s.peerId)}`,
+    `cluster   ${String(s.clusterId)}  epoch ${String(s.epoch)}  role ${String(s.role)}`,
+    `quorum    ${quorum.writable === true ? 'writable' : 'NOT writable'} (${String(quorum.reachable)}/${String(quorum.voters)} voters reachable, ${String(quorum.needed)} needed)`,
+    `keys      ${String(s.keys)}`,
+    `http      ${String(s.http)}`,
+    '',
+    'voters',
+  ];
+  for (const v of (s.voters ?? []) as Array<Record<string, unknown>>) {
+    const state = v.self === true ? 'self' : v.connected === true ? 'connected' : 'unreachable';
+    lines.push(`  ${String(v.peerId)}  ${state.padEnd(11)}  last seen ${String(v.lastSeen ?? 'never')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function readStdin(bytesMax: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > bytesMax) throw new UsageError(`the value on stdin exceeds ${bytesMax} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`quorumd: ${message}\n`);
+    if (debug && error instanceof Error && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = error instanceof UsageError ? 2 : 1;
+  },
+);

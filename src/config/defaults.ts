@@ -1,0 +1,35 @@
+// Every default of the daemon in one place, with units in names and the reason for each value
+// (in the spirit of hashicorp/memberlist's config.go). Flags and environment override these.
+
+export const DEFAULTS = {
+  /** Where a device keeps its identity, cluster key, membership and data. Relative to the working dir. */
+  dataDir: './data',
+  /** libp2p listen address: all IPv4 interfaces so LAN peers can reach us; 7400 is quorumd's port. */
+  listen: ['/ip4/0.0.0.0/tcp/7400'] as readonly string[],
+  /** Local status/API HTTP endpoint: loopback only, since it has no authentication yet. */
+  http: '127.0.0.1:7401',
+  /** Client operation deadline: a LAN round trip is ~1 ms, an fsync ~0.2 ms; 3 s rides out a slow SD card. */
+  requestTimeoutMs: 3_000,
+  /** Wrong-key or dead-address dials fail fast on a LAN; libp2p's 6 s default makes joins feel stuck. */
+  dialTimeoutMs: 2_000,
+  /** How often to redial voters we are not connected to: quick recovery after a restart, little noise. */
+  reconnectIntervalMs: 1_000,
+  /** Largest value accepted over HTTP (413 above it); frames on the wire are sized to carry it. */
+  valueBytesMax: 1024 * 1024,
+  /** Largest key in UTF-8 bytes. */
+  keyBytesMax: 1024,
+  /** Client operations in flight per device before new ones get 503 (bounded memory). */
+  opsInFlightMax: 10_000,
+  /** Records per transfer batch when a joiner receives the existing data. */
+  transferBatchRecords: 256,
+  /** Bytes per transfer batch (kept well under the wire frame limit). */
+  transferBatchBytes: 1024 * 1024,
+  /** Time a joiner waits for its join to commit before giving up on that member and retrying. */
+  joinTimeoutMs: 60_000,
+  /** Time to finish in-flight requests on SIGTERM before closing anyway (we must exit within 5 s). */
+  shutdownGraceMs: 3_000,
+  /** Dots reserved per durable counter write: a crash skips at most this many, never reuses one. */
+  dotReserveBlock: 10_000,
+} as const;
+
+export type Defaults = typeof DEFAULTS;

@@ -1,0 +1,262 @@
+// The local HTTP API (node:http, zod-validated parameters): key-value routes, /status and /healthz. Every
+// error is JSON `{error, message}` with a 4xx/503 status; bodies, headers and request time are bounded.
+import http from 'node:http';
+import { z } from 'zod';
+import { toString as u8ToString } from 'uint8arrays';
+import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
+import { type ConsistencyLevel, parseConsistency } from '../core/quorum.js';
+import { type VersionedRecord, liveSiblings, lwwWinner } from '../core/record.js';
+import { decodeContextToken, encodeContextToken } from '../node/context-token.js';
+
+export interface KvBackend {
+  write(key: string, value: Uint8Array | null, context: Record<string, number> | undefined, level: ConsistencyLevel): Promise<{
+    record: VersionedRecord;
+    acks: number;
+    required: number;
+    created: boolean;
+  }>;
+  read(key: string, level: ConsistencyLevel): Promise<{ record: VersionedRecord | undefined; replies: number; required: number }>;
+  status(): object;
+}
+
+export interface HttpOptions {
+  readonly backend: KvBackend;
+  readonly valueBytesMax: number;
+  readonly keyBytesMax: number;
+  /** Time a client has to send a whole request (slow clients cannot hold a socket forever). */
+  readonly requestTimeoutMs?: number;
+}
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly extra: object;
+  constructor(status: number, code: string, message: string, extra: object = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.extra = extra;
+  }
+}
+
+const writeQuery = z.object({ w: z.string().optional() }).strict();
+const readQuery = z.object({ r: z.string().optional(), resolve: z.enum(['lww']).optional() }).strict();
+const noQuery = z.object({}).strict();
+
+/** Rejects control characters (C0, DEL, C1) in keys. */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
+export function createHttpServer(options: HttpOptions): http.Server {
+  const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: options.requestTimeoutMs ?? 30_000 }, (req, res) => {
+    handle(options, req, res).catch((error: unknown) => sendError(res, error));
+  });
+  server.headersTimeout = 10_000;
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+async function handle(options: HttpOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  if (path === '/healthz') {
+    allow(method, ['GET', 'HEAD']);
+    parseQuery(noQuery, url);
+    return sendJson(res, 200, { ok: true });
+  }
+  if (path === '/status') {
+    allow(method, ['GET', 'HEAD']);
+    parseQuery(noQuery, url);
+    return sendJson(res, 200, options.backend.status());
+  }
+  if (path.startsWith('/kv/')) {
+    allow(method, ['GET', 'HEAD', 'PUT', 'DELETE']);
+    const key = parseKey(path.slice('/kv/'.length), options.keyBytesMax);
+    if (method === 'PUT') return putKey(options, key, url, req, res);
+    if (method === 'DELETE') return deleteKey(options, key, url, req, res);
+    return getKey(options, key, url, res);
+  }
+  throw new HttpError(404, 'not_found', `no route for ${path}`);
+}
+
+async function putKey(options: HttpOptions, key: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const query = parseQuery(writeQuery, url);
+  const level = parseLevel(query.w, 'w');
+  const context = parseContext(req);
+  const value = await readBody(req, options.valueBytesMax);
+  const outcome = await options.backend.write(key, value, context, level);
+  res.setHeader('X-Causal-Context', encodeContextToken(outcome.record.context));
+  sendJson(res, outcome.created ? 201 : 200, {
+    context: encodeContextToken(outcome.record.context),
+    acks: outcome.acks,
+    required: outcome.required,
+  });
+}
+
+async function deleteKey(options: HttpOptions, key: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const query = parseQuery(writeQuery, url);
+  const level = parseLevel(query.w, 'w');
+  const context = parseContext(req);
+  await readBody(req, 0);
+  const outcome = await options.backend.write(key, null, context, level);
+  res.setHeader('X-Causal-Context', encodeContextToken(outcome.record.context));
+  sendJson(res, 200, { context: encodeContextToken(outcome.record.context), acks: outcome.acks, required: outcome.required });
+}
+
+async function getKey(options: HttpOptions, key: string, url: URL, res: http.ServerResponse): Promise<void> {
+  const query = parseQuery(readQuery, url);
+  const level = parseLevel(query.r, 'r');
+  const { record } = await options.backend.read(key, level);
+  if (record !== undefined && Object.keys(record.context).length > 0) {
+    res.setHeader('X-Causal-Context', encodeContextToken(record.context));
+  }
+  const live = record === undefined ? [] : liveSiblings(record);
+  if (record === undefined || live.length === 0) {
+    throw new HttpError(404, 'not_found', `key ${JSON.stringify(key)} does not exist`);
+  }
+  if (query.resolve === 'lww') {
+    const winner = lwwWinner(record);
+    if (winner === undefined || winner.value === null) {
+      throw new HttpError(404, 'not_found', `key ${JSON.stringify(key)} was deleted (last writer wins)`);
+    }
+    res.setHeader('X-Siblings', String(record.siblings.length));
+    return sendBytes(res, 200, winner.value);
+  }
+  if (record.siblings.length === 1 && live[0] !== undefined) {
+    return sendBytes(res, 200, live[0].value as Uint8Array);
+  }
+  sendJson(res, 300, {
+    context: encodeContextToken(record.context),
+    siblings: record.siblings.map((s) => ({
+      value: s.value === null ? null : u8ToString(s.value, 'base64'),
+      deleted: s.value === null,
+      writer: s.dot.actor,
+      hlc: { wallMs: s.hlc.wallMs, logical: s.hlc.logical },
+    })),
+  });
+}
+
+// ---------------------------------------------------------------- parsing
+
+function allow(method: string, methods: readonly string[]): void {
+  if (!methods.includes(method)) {
+    throw new HttpError(405, 'method_not_allowed', `${method} is not allowed here; use ${methods.join(', ')}`, {
+      allow: methods.join(', '),
+    });
+  }
+}
+
+function parseQuery<T extends z.ZodTypeAny>(schema: T, url: URL): z.infer<T> {
+  const params: Record<string, string> = {};
+  for (const [name, value] of url.searchParams) {
+    if (name in params) throw new HttpError(400, 'bad_request', `query parameter ${name} is given twice`);
+    params[name] = value;
+  }
+  const parsed = schema.safeParse(params);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join('.') || (issue?.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'query');
+    throw new HttpError(400, 'bad_request', `invalid query parameter ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+function parseLevel(text: string | undefined, name: 'w' | 'r'): ConsistencyLevel {
+  return parseConsistency(text, name);
+}
+
+export function parseKey(encoded: string, keyBytesMax: number): string {
+  let key: string;
+  try {
+    key = decodeURIComponent(encoded);
+  } catch {
+    throw new HttpError(400, 'invalid_key', 'the key is not valid percent-encoded UTF-8');
+  }
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes === 0) throw new HttpError(400, 'invalid_key', 'the key is empty');
+  if (bytes > keyBytesMax) throw new HttpError(400, 'invalid_key', `the key is ${bytes} bytes; at most ${keyBytesMax} allowed`);
+  if (CONTROL_CHARS.test(key)) throw new HttpError(400, 'invalid_key', 'the key contains control characters');
+  return key;
+}
+
+function parseContext(req: http.IncomingMessage): Record<string, number> | undefined {
+  const header = req.headers['x-causal-context'];
+  if (header === undefined) return undefined;
+  if (Array.isArray(header)) throw new HttpError(400, 'invalid_context', 'X-Causal-Context is given twice');
+  return decodeContextToken(header.trim());
+}
+
+function readBody(req: http.IncomingMessage, bytesMax: number): Promise<Uint8Array> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > bytesMax) {
+    req.resume();
+    return Promise.reject(new HttpError(413, 'value_too_large', `the body is ${declared} bytes; at most ${bytesMax} allowed`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > bytesMax) {
+        reject(new HttpError(413, 'value_too_large', `the body exceeds ${bytesMax} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      resolve(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+    });
+    req.on('error', reject);
+  });
+}
+
+// ---------------------------------------------------------------- responses
+
+function sendJson(res: http.ServerResponse, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendBytes(res: http.ServerResponse, status: number, value: Uint8Array): void {
+  res.writeHead(status, { 'Content-Type': 'application/octet-stream', 'Content-Length': value.length });
+  res.end(value);
+}
+
+function sendError(res: http.ServerResponse, error: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (error instanceof HttpError) {
+    if ('allow' in error.extra) res.setHeader('Allow', String((error.extra as { allow: string }).allow));
+    return sendJson(res, error.status, { error: error.code, message: error.message });
+  }
+  if (error instanceof QuorumUnavailableError) {
+    return sendJson(res, 503, {
+      error: error.code,
+      message: error.message,
+      acks: error.acks,
+      required: error.required,
+      voters: error.voters,
+    });
+  }
+  if (error instanceof QuorumdError) {
+    const status = STATUS_BY_CODE[error.code] ?? 400;
+    return sendJson(res, status, { error: error.code, message: error.message });
+  }
+  sendJson(res, 500, { error: 'internal', message: error instanceof Error ? error.message : String(error) });
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  invalid_consistency: 400,
+  invalid_context: 400,
+  not_member: 503,
+  overloaded: 503,
+  shutting_down: 503,
+  storage_failed: 503,
+  membership_change_failed: 409,
+};

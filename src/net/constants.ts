@@ -1,0 +1,21 @@
+// Protocol identifiers, limits and network defaults for the replica transport, each with its reason.
+export { FRAME_BYTES_MAX, FRAME_MESSAGES_MAX } from '../wire/replica.js';
+
+/** Replication protocol: one long-lived stream per direction per peer pair carrying length-prefixed frames. */
+export const REPLICA_PROTOCOL = '/quorumd/replica/1.0.0';
+
+/** Dial budget: a live peer on a LAN upgrades in < 100 ms; a wrong cluster key may otherwise hang ~6 s. */
+export const DIAL_TIMEOUT_MS_DEFAULT = 2_000;
+/** Inbound upgrade budget: bounds how long a stranger (wrong key) can hold a pending-connection slot. */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
+/** New connections per second per remote host before refusing (libp2p default 5 is too low for restarts and tests). */
+export const INBOUND_CONNECTION_THRESHOLD = 100;
+/** Opening (negotiating) the replica stream over an existing connection: one round trip normally. */
+export const STREAM_OPEN_TIMEOUT_MS = 5_000;
+/** Graceful stream close on stop before aborting it. */
+export const STREAM_CLOSE_TIMEOUT_MS = 1_000;
+/** Replica streams accepted per connection: one per peer normally, plus a dying one being replaced. */
+export const REPLICA_STREAMS_INBOUND_MAX = 8;
+export const REPLICA_STREAMS_OUTBOUND_MAX = 8;
+/** Encoded bytes queued for one peer before send() refuses: a few full frames (memory bound per peer). */
+export const QUEUED_BYTES_PER_PEER_MAX_DEFAULT = 16 * 1024 * 1024;

@@ -1,0 +1,30 @@
+// Typed errors for expected networking and key-file failures (missing or corrupt files, failed dials).
+import { QuorumdError } from '../core/errors.js';
+
+/** The cluster (pnet swarm) key file is missing, unreadable or not a valid v1 swarm key. */
+export class ClusterKeyError extends QuorumdError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('cluster_key', `cluster key file ${path}: ${message}`);
+    this.path = path;
+  }
+}
+
+/** The device identity file (peer.key) exists but cannot be read as a private key. */
+export class IdentityError extends QuorumdError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('identity', `identity file ${path}: ${message}`);
+    this.path = path;
+  }
+}
+
+/** A dial did not produce a connection (unreachable, wrong cluster key, refused, or timed out). */
+export class DialError extends QuorumdError {
+  readonly addr: string;
+  constructor(addr: string, message: string, options?: { cause?: unknown }) {
+    super('dial_failed', `dial ${addr} failed: ${message}`);
+    this.addr = addr;
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}

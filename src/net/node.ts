@@ -1,0 +1,56 @@
+// The libp2p node of a device: TCP + pnet (cluster key) + Noise + yamux, identify and ping, and a
+// connection gater for revoked peers. No peer discovery here; the runtime dials known addresses.
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify, type Identify } from '@libp2p/identify';
+import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface';
+import { ping, type Ping } from '@libp2p/ping';
+import { preSharedKey } from '@libp2p/pnet';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { DIAL_TIMEOUT_MS_DEFAULT, INBOUND_CONNECTION_THRESHOLD, INBOUND_UPGRADE_TIMEOUT_MS } from './constants.js';
+
+export interface NetNodeOptions {
+  readonly privateKey: PrivateKey;
+  /** Swarm key bytes (see clusterkey.ts); only devices holding the same key can connect. */
+  readonly clusterKey: Uint8Array;
+  /** Listen multiaddrs, e.g. /ip4/0.0.0.0/tcp/4001. */
+  readonly listen: readonly string[];
+  /** Budget for one dial including the upgrade (default DIAL_TIMEOUT_MS_DEFAULT). */
+  readonly dialTimeoutMs?: number;
+  /** Peers refused in both directions even with the cluster key (revoked devices). Consulted per connection. */
+  readonly denyPeer?: (peerId: string) => boolean;
+}
+
+export type NetServices = { identify: Identify; ping: Ping };
+export type NetNode = Libp2p<NetServices>;
+
+/** Creates and starts the node. The caller stops it (`await node.stop()`). */
+export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
+  const dialTimeoutMs = opts.dialTimeoutMs ?? DIAL_TIMEOUT_MS_DEFAULT;
+  return createLibp2p({
+    privateKey: opts.privateKey,
+    addresses: { listen: [...opts.listen] },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk: opts.clusterKey }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: opts.denyPeer === undefined ? {} : peerGater(opts.denyPeer),
+    connectionManager: {
+      dialTimeout: dialTimeoutMs,
+      addressDialTimeout: dialTimeoutMs,
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      inboundConnectionThreshold: INBOUND_CONNECTION_THRESHOLD,
+    },
+    services: { identify: identify(), ping: ping() },
+  });
+}
+
+function peerGater(denyPeer: (peerId: string) => boolean): ConnectionGater {
+  const deny = (peerId: PeerId): boolean => denyPeer(peerId.toString());
+  return {
+    denyDialPeer: deny,
+    denyInboundEncryptedConnection: deny,
+    denyOutboundEncryptedConnection: deny,
+  };
+}

@@ -1,0 +1,280 @@
+// The runtime that drives one device: feeds client requests, peer messages and time into the pure replica
+// core, and executes the actions it returns against storage (persist, then acknowledge) and the network.
+import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
+import type { MembershipConfig } from '../core/membership.js';
+import { isVoter } from '../core/membership.js';
+import type { Message } from '../core/messages.js';
+import type { ConsistencyLevel } from '../core/quorum.js';
+import type { VersionedRecord } from '../core/record.js';
+import { type Action, type ClientResult, type Envelope, ReplicaCore } from '../core/replica.js';
+import type { VersionVector } from '../core/vv.js';
+import type { StoragePort } from '../storage/port.js';
+import type { DotAllocator } from './dots.js';
+
+export const META_MEMBERSHIP = 'membership';
+
+/** What the runtime needs from the network (ReplicaTransport in production, fakes in tests). */
+export interface MessageTransport {
+  /** Queues `msg` for `to`; false when there is no connection (nothing queued). */
+  send(to: string, msg: Message): boolean;
+  isConnected(peerId: string): boolean;
+}
+
+export interface RuntimeLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface RuntimeOptions {
+  readonly self: string;
+  readonly store: StoragePort;
+  readonly dots: DotAllocator;
+  readonly config: MembershipConfig;
+  readonly requestTimeoutMs: number;
+  readonly opsInFlightMax: number;
+  readonly opIdBase: number;
+  readonly log: RuntimeLogger;
+  /** Wall clock (ms since the epoch) and monotonic clock, injectable for tests. */
+  readonly wallClockMs?: () => number;
+  readonly monotonicMs?: () => number;
+}
+
+export interface WriteOutcome {
+  readonly record: VersionedRecord;
+  readonly acks: number;
+  readonly required: number;
+  /** True when the key had no live version here before this write. */
+  readonly created: boolean;
+}
+
+export interface ReadOutcome {
+  readonly record: VersionedRecord | undefined;
+  readonly replies: number;
+  readonly required: number;
+}
+
+/** Too many operations in flight on this device; the client should back off and retry. */
+export class OverloadedError extends QuorumdError {
+  constructor(limit: number) {
+    super('overloaded', `more than ${limit} operations in flight; retry later`);
+  }
+}
+
+type Pending = (result: ClientResult) => void;
+
+export class Runtime {
+  readonly self: string;
+  readonly core: ReplicaCore;
+  private readonly store: StoragePort;
+  private readonly dots: DotAllocator;
+  private readonly log: RuntimeLogger;
+  private readonly opsInFlightMax: number;
+  private readonly wallClockMs: () => number;
+  private readonly monotonicMs: () => number;
+  private transport: MessageTransport | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private tickTimer: NodeJS.Timeout | undefined;
+  private readonly configListeners: Array<(config: MembershipConfig) => void> = [];
+  /** Peers we told our configuration at a given epoch, so a stale peer is told once, not per message. */
+  private readonly toldEpoch = new Map<string, number>();
+  private fatalError: unknown;
+  private stopped = false;
+
+  constructor(options: RuntimeOptions) {
+    this.self = options.self;
+    this.store = options.store;
+    this.dots = options.dots;
+    this.log = options.log;
+    this.opsInFlightMax = options.opsInFlightMax;
+    this.wallClockMs = options.wallClockMs ?? Date.now;
+    this.monotonicMs = options.monotonicMs ?? (() => performance.now());
+    this.core = new ReplicaCore({
+      self: options.self,
+      config: options.config,
+      requestTimeoutMs: options.requestTimeoutMs,
+      opIdBase: options.opIdBase,
+    });
+  }
+
+  attachTransport(transport: MessageTransport): void {
+    this.transport = transport;
+  }
+
+  get config(): MembershipConfig {
+    return this.core.config;
+  }
+
+  get opsInFlight(): number {
+    return this.pending.size;
+  }
+
+  onConfigChange(listener: (config: MembershipConfig) => void): void {
+    this.configListeners.push(listener);
+  }
+
+  /** Coordinates a client write (value) or delete (null). Rejects with typed errors. */
+  async write(key: string, value: Uint8Array | null, context: VersionVector | undefined, level: ConsistencyLevel): Promise<WriteOutcome> {
+    this.checkAccepting();
+    const dot = await this.dots.next();
+    const before = this.store.get(key);
+    const created = before === undefined || before.siblings.every((s) => s.value === null);
+    const { opId, actions } = this.core.write(
+      { key, value, context, level, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs() },
+      this.store,
+    );
+    const result = await this.await(opId, actions);
+    if (result.type === 'written') return { record: result.record, acks: result.acks, required: result.required, created };
+    throw this.toError(result);
+  }
+
+  /** Coordinates a client read at level `level`, with read repair. */
+  async read(key: string, level: ConsistencyLevel): Promise<ReadOutcome> {
+    this.checkAccepting();
+    const { opId, actions } = this.core.read({ key, level, nowMs: this.monotonicMs() }, this.store);
+    const result = await this.await(opId, actions);
+    if (result.type === 'read') return { record: result.record, replies: result.replies, required: result.required };
+    throw this.toError(result);
+  }
+
+  /** Proposes the next membership configuration and resolves once committed. */
+  async changeConfig(next: MembershipConfig): Promise<MembershipConfig> {
+    this.checkAccepting();
+    const { opId, actions } = this.core.proposeConfig(next, this.monotonicMs());
+    const result = await this.await(opId, actions);
+    if (result.type === 'configCommitted') return result.config;
+    throw this.toError(result);
+  }
+
+  /** Adopts a configuration learned outside the core's own messages (a join reply). */
+  adoptConfig(config: MembershipConfig): void {
+    this.execute(this.core.adoptConfig(config));
+  }
+
+  /** A replication message from a connected peer (`from` is the authenticated peer ID). */
+  receive(from: string, msg: Message): void {
+    if (this.stopped) return;
+    this.execute(this.core.step(from, msg, this.store));
+    this.tellIfStale(from, msg.epoch);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
+    this.tickTimer = undefined;
+  }
+
+  /** Waits until every client operation has completed (or the timeout passed). */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = this.monotonicMs() + timeoutMs;
+    while (this.pending.size > 0 && this.monotonicMs() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  // ---------------------------------------------------------------- action execution
+
+  private await(opId: number, actions: Action[]): Promise<ClientResult> {
+    const promise = new Promise<ClientResult>((resolve) => this.pending.set(opId, resolve));
+    this.execute(actions);
+    this.scheduleTick();
+    return promise;
+  }
+
+  private execute(actions: readonly Action[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'persist': {
+          const then = action.then;
+          this.store.put(action.key, action.record).then(
+            () => {
+              if (then !== undefined) this.deliver(then);
+            },
+            (error: unknown) => this.fail(error),
+          );
+          break;
+        }
+        case 'persistConfig': {
+          const then = action.then;
+          this.store.setMeta(META_MEMBERSHIP, JSON.stringify(action.config)).then(
+            () => {
+              if (then !== undefined) this.deliver(then);
+            },
+            (error: unknown) => this.fail(error),
+          );
+          this.log.info({ epoch: action.config.epoch, voters: action.config.voters.length }, 'membership configuration adopted');
+          for (const listener of this.configListeners) listener(action.config);
+          break;
+        }
+        case 'send':
+          this.deliver(action);
+          break;
+        case 'reply': {
+          const resolve = this.pending.get(action.result.opId);
+          this.pending.delete(action.result.opId);
+          resolve?.(action.result);
+          break;
+        }
+      }
+    }
+  }
+
+  private deliver(envelope: Envelope): void {
+    if (this.stopped) return;
+    if (envelope.to === this.self) {
+      this.execute(this.core.step(this.self, envelope.msg, this.store));
+      return;
+    }
+    const sent = this.transport?.send(envelope.to, envelope.msg) ?? false;
+    if (!sent) this.execute(this.core.sendFailed(envelope.to, envelope.msg, this.store));
+  }
+
+  /** A peer spoke from an older epoch: send it our committed configuration (once per epoch). */
+  private tellIfStale(from: string, epoch: number): void {
+    const config = this.core.config;
+    if (epoch >= config.epoch || config.epoch === 0) return;
+    if ((this.toldEpoch.get(from) ?? 0) >= config.epoch) return;
+    this.toldEpoch.set(from, config.epoch);
+    this.deliver({ to: from, msg: { type: 'config', epoch: config.epoch, config } });
+  }
+
+  private scheduleTick(): void {
+    if (this.tickTimer !== undefined || this.stopped) return;
+    const next = this.core.nextDeadlineMs();
+    if (next === undefined) return;
+    const delayMs = Math.max(0, Math.ceil(next - this.monotonicMs()));
+    this.tickTimer = setTimeout(() => {
+      this.tickTimer = undefined;
+      this.execute(this.core.tick(this.monotonicMs()));
+      this.scheduleTick();
+    }, delayMs);
+    this.tickTimer.unref();
+  }
+
+  private checkAccepting(): void {
+    if (this.fatalError !== undefined) {
+      throw new QuorumdError('storage_failed', `local storage failed: ${String(this.fatalError)}`);
+    }
+    if (this.stopped) throw new QuorumdError('shutting_down', 'the daemon is shutting down');
+    if (this.pending.size >= this.opsInFlightMax) throw new OverloadedError(this.opsInFlightMax);
+  }
+
+  private toError(result: ClientResult): Error {
+    if (result.type !== 'failed') return new Error(`unexpected result ${result.type}`);
+    if (result.code === 'quorum_unavailable') return new QuorumUnavailableError(result.acks, result.required, result.voters);
+    return new QuorumdError(result.code, result.message);
+  }
+
+  /** A durable write failed: nothing more can be acknowledged safely. Fail loudly, refuse new work. */
+  private fail(error: unknown): void {
+    if (this.fatalError !== undefined) return;
+    this.fatalError = error;
+    this.log.error({ err: error }, 'storage write failed; refusing further requests');
+  }
+
+  /** Whether this device counts in quorums right now. */
+  isVoter(): boolean {
+    return isVoter(this.core.config, this.self);
+  }
+}

@@ -1,0 +1,312 @@
+// SQLite StoragePort (better-sqlite3): WAL with synchronous=FULL, so nothing is acknowledged before fsync, and
+// group commit, so writes staged in one event-loop turn share one transaction. Owns the on-disk schema.
+import Database from 'better-sqlite3';
+import { setImmediate } from 'node:timers';
+import { assert } from '../core/assert.js';
+import { type VersionedRecord, isDeleted } from '../core/record.js';
+import { decodeRecord, encodeRecord } from '../wire/record.js';
+import { StorageCorruptionError, StorageOpenError, storeFailedError } from './errors.js';
+import { assertScanLimit, assertStorableKey, compareKeys } from './keys.js';
+import { SchemaVersionError, type StoragePort, type StoreStats, type StoredEntry, StoreClosedError } from './port.js';
+
+/** PRAGMA user_version of the layout below; any other non-zero version is refused. */
+export const SCHEMA_VERSION = 1;
+/** Staged writes (distinct keys and meta names) at which a commit runs at once instead of at turn end. */
+export const STAGED_ENTRIES_MAX = 10_000;
+/** Staged encoded bytes at which a commit runs at once (bounds memory held by one batch). */
+export const STAGED_BYTES_MAX = 64 * 1024 * 1024;
+/** How long a commit waits on a lock held by another connection (normally there is none). */
+export const BUSY_TIMEOUT_MS = 5_000;
+
+// Keys are TEXT in a UTF-8 database with BINARY collation: SQLite orders them by UTF-8 bytes, as compareKeys does.
+const SCHEMA = `
+  CREATE TABLE kv (
+    key TEXT PRIMARY KEY COLLATE BINARY,
+    record BLOB NOT NULL,
+    live INTEGER NOT NULL CHECK (live IN (0, 1))
+  );
+  CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  PRAGMA user_version = ${SCHEMA_VERSION};
+`;
+
+export interface SqliteStoreOptions {
+  readonly stagedEntriesMax?: number;
+  readonly stagedBytesMax?: number;
+  readonly busyTimeoutMs?: number;
+}
+
+/** Opens (creating if new) the database at `path`. Throws SchemaVersionError or StorageOpenError. */
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { timeout: options.busyTimeoutMs ?? BUSY_TIMEOUT_MS });
+  } catch (err) {
+    throw new StorageOpenError(`cannot open database ${path}: ${message(err)}`, { cause: err });
+  }
+  try {
+    prepareSchema(db, path);
+    return new SqliteStore(db, path, options);
+  } catch (err) {
+    db.close();
+    if (err instanceof SchemaVersionError || err instanceof StorageOpenError) throw err;
+    throw new StorageOpenError(`cannot open database ${path}: ${message(err)}`, { cause: err });
+  }
+}
+
+function prepareSchema(db: Database.Database, path: string): void {
+  const found = db.pragma('user_version', { simple: true });
+  assert(typeof found === 'number', 'user_version is a number');
+  if (found === 0) {
+    // Version 0 with tables in it is some other program's database, not a new one.
+    const objects = db.prepare('SELECT COUNT(*) FROM sqlite_master').pluck().get() as number;
+    if (objects > 0) throw new SchemaVersionError(0, SCHEMA_VERSION, path);
+    db.pragma("encoding = 'UTF-8'");
+  } else if (found !== SCHEMA_VERSION) {
+    throw new SchemaVersionError(found, SCHEMA_VERSION, path);
+  }
+  const mode = db.pragma('journal_mode = WAL', { simple: true });
+  if (mode !== 'wal') throw new StorageOpenError(`cannot enable WAL on ${path} (journal mode stays ${String(mode)})`);
+  db.pragma('synchronous = FULL');
+  if (found === 0) db.transaction(() => db.exec(SCHEMA))();
+  const encoding = db.pragma('encoding', { simple: true });
+  if (encoding !== 'UTF-8') throw new StorageOpenError(`database ${path} uses encoding ${String(encoding)}, not UTF-8`);
+}
+
+interface Staged {
+  readonly record: VersionedRecord;
+  readonly bytes: Uint8Array;
+  readonly live: boolean;
+}
+
+interface Batch {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+type Row = [key: string, record: Buffer];
+
+export class SqliteStore implements StoragePort {
+  readonly kind = 'sqlite' as const;
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly stagedEntriesMax: number;
+  private readonly stagedBytesMax: number;
+  private readonly selectRecord: Database.Statement<[string], Buffer>;
+  private readonly selectLive: Database.Statement<[string], number>;
+  private readonly scanFirst: Database.Statement<[number], Row>;
+  private readonly scanAfter: Database.Statement<[string, number], Row>;
+  private readonly writeBatch: (kv: ReadonlyMap<string, Staged>, meta: ReadonlyMap<string, string>) => void;
+  /** Writes not yet committed; reads look here first. */
+  private readonly staged = new Map<string, Staged>();
+  private readonly stagedMeta = new Map<string, string>();
+  private stagedBytes = 0;
+  /** Every meta value, durable or staged (meta is small, so it all lives in memory). */
+  private readonly meta = new Map<string, string>();
+  private batch: Batch | undefined;
+  private commitScheduled = false;
+  private liveKeys: number;
+  private totalKeys: number;
+  private commits = 0;
+  private closing: Promise<void> | undefined;
+  private failure: unknown;
+
+  constructor(db: Database.Database, path: string, options: SqliteStoreOptions = {}) {
+    this.db = db;
+    this.path = path;
+    this.stagedEntriesMax = options.stagedEntriesMax ?? STAGED_ENTRIES_MAX;
+    this.stagedBytesMax = options.stagedBytesMax ?? STAGED_BYTES_MAX;
+    assert(this.stagedEntriesMax >= 1 && this.stagedBytesMax >= 1, 'staging limits are positive');
+    this.selectRecord = db.prepare<[string], Buffer>('SELECT record FROM kv WHERE key = ?').pluck();
+    this.selectLive = db.prepare<[string], number>('SELECT live FROM kv WHERE key = ?').pluck();
+    this.scanFirst = db.prepare<[number], Row>('SELECT key, record FROM kv ORDER BY key LIMIT ?').raw();
+    this.scanAfter = db.prepare<[string, number], Row>('SELECT key, record FROM kv WHERE key > ? ORDER BY key LIMIT ?').raw();
+    const upsert = db.prepare<[string, Uint8Array, number]>(
+      'INSERT INTO kv (key, record, live) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET record = excluded.record, live = excluded.live',
+    );
+    const upsertMeta = db.prepare<[string, string]>(
+      'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+    );
+    this.writeBatch = db.transaction((kv: ReadonlyMap<string, Staged>, meta: ReadonlyMap<string, string>) => {
+      for (const [key, s] of kv) upsert.run(key, s.bytes, s.live ? 1 : 0);
+      for (const [name, value] of meta) upsertMeta.run(name, value);
+    });
+    const counts = db.prepare('SELECT COUNT(*), COALESCE(SUM(live), 0) FROM kv').raw().get() as [number, number];
+    this.totalKeys = counts[0];
+    this.liveKeys = counts[1];
+    for (const [name, value] of db.prepare('SELECT name, value FROM meta').raw().all() as Array<[string, string]>) {
+      this.meta.set(name, value);
+    }
+  }
+
+  /** Transactions committed so far (for tests and metrics: shows how well group commit batches). */
+  get commitCount(): number {
+    return this.commits;
+  }
+
+  /** The durability settings in force on this connection. */
+  get settings(): { journalMode: string; synchronous: number } {
+    this.checkOpen();
+    return {
+      journalMode: String(this.db.pragma('journal_mode', { simple: true })),
+      synchronous: Number(this.db.pragma('synchronous', { simple: true })),
+    };
+  }
+
+  get(key: string): VersionedRecord | undefined {
+    this.checkOpen();
+    const staged = this.staged.get(key);
+    if (staged !== undefined) return staged.record;
+    const bytes = this.selectRecord.get(key);
+    return bytes === undefined ? undefined : this.decode(key, bytes);
+  }
+
+  put(key: string, record: VersionedRecord): Promise<void> {
+    assertStorableKey(key);
+    const refusal = this.refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    const bytes = encodeRecord(record);
+    const live = !isDeleted(record);
+    const previous = this.staged.get(key);
+    const stored = previous === undefined ? this.selectLive.get(key) : undefined;
+    if (previous === undefined && stored === undefined) this.totalKeys += 1;
+    if (previous?.live === true || stored === 1) this.liveKeys -= 1;
+    if (live) this.liveKeys += 1;
+    this.stagedBytes += bytes.length + (previous === undefined ? key.length : -previous.bytes.length);
+    this.staged.set(key, { record, bytes, live });
+    return this.enqueue();
+  }
+
+  scan(afterKey: string | undefined, limit: number): StoredEntry[] {
+    this.checkOpen();
+    assertScanLimit(limit);
+    if (limit === 0) return [];
+    const rows = afterKey === undefined ? this.scanFirst.all(limit) : this.scanAfter.all(afterKey, limit);
+    const staged = [...this.staged.keys()].filter((k) => afterKey === undefined || compareKeys(k, afterKey) > 0).sort(compareKeys);
+    // Merge two sorted lists; a staged write shadows the row for its key. The first `limit` rows suffice:
+    // any row in the answer is preceded by fewer than `limit` rows.
+    const out: StoredEntry[] = [];
+    let i = 0;
+    let j = 0;
+    while (out.length < limit && (i < rows.length || j < staged.length)) {
+      const row = rows[i];
+      const key = staged[j];
+      const c = row === undefined ? 1 : key === undefined ? -1 : compareKeys(row[0], key);
+      if (c < 0) {
+        const [k, bytes] = row as Row;
+        out.push({ key: k, record: this.decode(k, bytes) });
+        i += 1;
+      } else {
+        out.push({ key: key as string, record: (this.staged.get(key as string) as Staged).record });
+        j += 1;
+        if (c === 0) i += 1;
+      }
+    }
+    return out;
+  }
+
+  stats(): StoreStats {
+    this.checkOpen();
+    return { liveKeys: this.liveKeys, totalKeys: this.totalKeys };
+  }
+
+  getMeta(name: string): string | undefined {
+    this.checkOpen();
+    return this.meta.get(name);
+  }
+
+  setMeta(name: string, value: string): Promise<void> {
+    const refusal = this.refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    const previous = this.stagedMeta.get(name);
+    this.stagedBytes += value.length + (previous === undefined ? name.length : -previous.length);
+    this.meta.set(name, value);
+    this.stagedMeta.set(name, value);
+    return this.enqueue();
+  }
+
+  flush(): Promise<void> {
+    const refusal = this.refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    return this.batch === undefined ? Promise.resolve() : this.batch.promise;
+  }
+
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    const failedBefore = this.failure !== undefined;
+    if (!failedBefore) this.commit();
+    this.db.close();
+    const failedNow = !failedBefore && this.failure !== undefined;
+    this.closing = failedNow ? Promise.reject(this.failure) : Promise.resolve();
+    this.closing.catch(() => undefined); // the batch's writers see the error too; don't demand a handler here
+    return this.closing;
+  }
+
+  private enqueue(): Promise<void> {
+    if (this.batch === undefined) this.batch = newBatch();
+    const { promise } = this.batch;
+    if (this.staged.size + this.stagedMeta.size >= this.stagedEntriesMax || this.stagedBytes >= this.stagedBytesMax) {
+      this.commit();
+    } else if (!this.commitScheduled) {
+      this.commitScheduled = true;
+      setImmediate(() => {
+        this.commitScheduled = false;
+        if (this.closing === undefined && this.failure === undefined) this.commit();
+      });
+    }
+    return promise;
+  }
+
+  /** Writes every staged entry in one transaction, then settles the batch. */
+  private commit(): void {
+    const batch = this.batch;
+    if (batch === undefined) return;
+    this.batch = undefined;
+    try {
+      this.writeBatch(this.staged, this.stagedMeta);
+    } catch (err) {
+      // Staged writes stay visible (the caller already acted on them) but will never be durable.
+      this.failure = err;
+      batch.reject(err);
+      return;
+    }
+    this.commits += 1;
+    this.staged.clear();
+    this.stagedMeta.clear();
+    this.stagedBytes = 0;
+    batch.resolve();
+  }
+
+  private decode(key: string, bytes: Uint8Array): VersionedRecord {
+    try {
+      return decodeRecord(bytes);
+    } catch (err) {
+      throw new StorageCorruptionError(`corrupt record for key ${JSON.stringify(key)} in ${this.path}: ${message(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  private refusal(): StoreClosedError | undefined {
+    if (this.closing !== undefined) return new StoreClosedError();
+    return this.failure === undefined ? undefined : storeFailedError(this.failure);
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== undefined) throw new StoreClosedError();
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,63 @@
+// Binary codec for VersionedRecord (record.proto), used for the on-disk format and inside replica frames.
+// Decoding validates everything a peer or a corrupt file could get wrong and throws WireFormatError.
+import type { Hlc } from '../core/hlc.js';
+import { type Sibling, type VersionedRecord, compareSiblings, recordWellFormed } from '../core/record.js';
+import { type VersionVector, vvEntries } from '../core/vv.js';
+import { safeNumber, toUint64, wireDecode } from './codec-util.js';
+import { WireFormatError } from './errors.js';
+import * as pb from './record.pb.js';
+
+/** Actor names that would alias Object.prototype when used as a plain-object key in a version vector. */
+const RESERVED_ACTORS = new Set(['__proto__']);
+
+export function encodeRecord(record: VersionedRecord): Uint8Array {
+  return pb.VersionedRecord.encode(recordToPb(record));
+}
+
+/** Decodes and validates a record; throws WireFormatError on anything malformed. */
+export function decodeRecord(bytes: Uint8Array): VersionedRecord {
+  return wireDecode('record', () => recordFromPb(pb.VersionedRecord.decode(bytes)));
+}
+
+/** Protobuf form of a record (also embedded in replica messages). */
+export function recordToPb(record: VersionedRecord): pb.VersionedRecord {
+  return {
+    context: vvEntries(record.context).map(([actor, n]) => ({ actor, counter: toUint64(n, 'context counter') })),
+    siblings: record.siblings.map((s) => ({
+      actor: s.dot.actor,
+      counter: toUint64(s.dot.counter, 'dot counter'),
+      // The writer copies any Uint8Array; the generated type only narrows the buffer type.
+      value: (s.value ?? undefined) as Uint8Array<ArrayBuffer> | undefined,
+      hlcWallMs: toUint64(s.hlc.wallMs, 'hlc wallMs'),
+      hlcLogical: toUint64(s.hlc.logical, 'hlc logical'),
+    })),
+  };
+}
+
+/** Record from its protobuf form, validated; throws WireFormatError. Values are copied out of the input buffer. */
+export function recordFromPb(msg: pb.VersionedRecord): VersionedRecord {
+  const entries: Array<[string, number]> = [];
+  const actors = new Set<string>();
+  for (const e of msg.context) {
+    checkActor(e.actor);
+    if (actors.has(e.actor)) throw new WireFormatError(`duplicate context actor ${JSON.stringify(e.actor)}`);
+    actors.add(e.actor);
+    entries.push([e.actor, safeNumber(e.counter, 'context counter')]);
+  }
+  // Object.fromEntries defines own properties, so no actor name can touch the prototype.
+  const context: VersionVector = Object.fromEntries(entries);
+  const siblings: Sibling[] = msg.siblings.map((s) => {
+    checkActor(s.actor);
+    const hlc: Hlc = { wallMs: safeNumber(s.hlcWallMs, 'hlc wallMs'), logical: safeNumber(s.hlcLogical, 'hlc logical') };
+    const value = s.value === undefined ? null : s.value.slice();
+    return { dot: { actor: s.actor, counter: safeNumber(s.counter, 'dot counter') }, value, hlc };
+  });
+  siblings.sort(compareSiblings);
+  const record: VersionedRecord = { context, siblings };
+  if (!recordWellFormed(record)) throw new WireFormatError('record is not well formed');
+  return record;
+}
+
+function checkActor(actor: string): void {
+  if (RESERVED_ACTORS.has(actor)) throw new WireFormatError(`reserved actor name ${JSON.stringify(actor)}`);
+}

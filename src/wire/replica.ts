@@ -1,0 +1,212 @@
+// Codec for replication FRAMES: a batch of core Messages in one protobuf (replica.proto). Owns the frame
+// limits and the validation of everything a peer sends; malformed input only ever throws WireFormatError.
+import { assert, unreachable } from '../core/assert.js';
+import { type MemberInfo, type MembershipConfig, configProblem } from '../core/membership.js';
+import type { KeyedRecord, Message, MessageType } from '../core/messages.js';
+import type { VersionedRecord } from '../core/record.js';
+import { safeNumber, toUint64, wireDecode } from './codec-util.js';
+import { WireFormatError } from './errors.js';
+import { recordFromPb, recordToPb } from './record.js';
+import * as pb from './replica.pb.js';
+
+/** Largest frame accepted or sent: a 1 MiB value record plus a batch of small messages, with headroom. */
+export const FRAME_BYTES_MAX = 4 * 1024 * 1024;
+/** Most messages in one frame: bounds per-frame decode work; a sender splits bigger batches. */
+export const FRAME_MESSAGES_MAX = 8192;
+
+export interface FrameLimits {
+  readonly frameBytesMax: number;
+  readonly frameMessagesMax: number;
+}
+
+export const FRAME_LIMITS: FrameLimits = Object.freeze({ frameBytesMax: FRAME_BYTES_MAX, frameMessagesMax: FRAME_MESSAGES_MAX });
+
+const TYPE_TO_PB: { readonly [T in MessageType]: pb.MessageType } = {
+  write: pb.MessageType.WRITE,
+  writeAck: pb.MessageType.WRITE_ACK,
+  read: pb.MessageType.READ,
+  readReply: pb.MessageType.READ_REPLY,
+  repair: pb.MessageType.REPAIR,
+  stale: pb.MessageType.STALE,
+  configPropose: pb.MessageType.CONFIG_PROPOSE,
+  configAck: pb.MessageType.CONFIG_ACK,
+  config: pb.MessageType.CONFIG,
+  joinRequest: pb.MessageType.JOIN_REQUEST,
+  joinReply: pb.MessageType.JOIN_REPLY,
+  transfer: pb.MessageType.TRANSFER,
+  transferAck: pb.MessageType.TRANSFER_ACK,
+};
+
+/** One frame holding `messages` in order. Exceeding the frame limits is a programmer error (split first). */
+export function encodeFrame(messages: readonly Message[], limits: FrameLimits = FRAME_LIMITS): Uint8Array {
+  assert(messages.length <= limits.frameMessagesMax, `a frame holds at most ${limits.frameMessagesMax} messages`);
+  const bytes = pb.Frame.encode({ messages: messages.map(messageToPb) });
+  assert(bytes.length <= limits.frameBytesMax, `a frame holds at most ${limits.frameBytesMax} bytes`);
+  return bytes;
+}
+
+/**
+ * The encoding of one message as a frame entry. A frame is exactly the concatenation of its entries (a
+ * repeated field), so a sender can encode each message once, measure it, and cut batches at any boundary.
+ */
+export function encodeFrameEntry(message: Message): Uint8Array {
+  return pb.Frame.encode({ messages: [messageToPb(message)] });
+}
+
+/** Concatenates frame entries into one frame. */
+export function joinFrameEntries(entries: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const e of entries) length += e.length;
+  const frame = new Uint8Array(length);
+  let at = 0;
+  for (const e of entries) {
+    frame.set(e, at);
+    at += e.length;
+  }
+  return frame;
+}
+
+/** The messages of a frame, validated; throws WireFormatError for anything malformed or over the limits. */
+export function decodeFrame(bytes: Uint8Array, limits: FrameLimits = FRAME_LIMITS): Message[] {
+  if (bytes.length > limits.frameBytesMax) {
+    throw new WireFormatError(`frame of ${bytes.length} bytes exceeds ${limits.frameBytesMax}`);
+  }
+  return wireDecode('frame', () => {
+    const frame = pb.Frame.decode(bytes, { limits: { messages: limits.frameMessagesMax } });
+    return frame.messages.map(messageFromPb);
+  });
+}
+
+function messageToPb(m: Message): pb.Message {
+  const out: pb.Message = {
+    type: TYPE_TO_PB[m.type],
+    opId: 0n,
+    epoch: toUint64(m.epoch, 'epoch'),
+    key: '',
+    accepted: false,
+    addrs: [],
+    ok: false,
+    error: '',
+    records: [],
+    done: false,
+  };
+  if ('opId' in m) out.opId = toUint64(m.opId, 'opId');
+  switch (m.type) {
+    case 'writeAck':
+    case 'transferAck':
+      break;
+    case 'read':
+      out.key = m.key;
+      break;
+    case 'write':
+    case 'repair':
+      out.key = m.key;
+      out.record = recordToPb(m.record);
+      break;
+    case 'readReply':
+      out.key = m.key;
+      if (m.record !== undefined) out.record = recordToPb(m.record);
+      break;
+    case 'stale':
+    case 'configPropose':
+    case 'config':
+      out.config = configToPb(m.config);
+      break;
+    case 'configAck':
+      out.accepted = m.accepted;
+      if (m.config !== undefined) out.config = configToPb(m.config);
+      break;
+    case 'joinRequest':
+      out.addrs = [...m.addrs];
+      break;
+    case 'joinReply':
+      out.ok = m.ok;
+      out.error = m.error;
+      if (m.config !== undefined) out.config = configToPb(m.config);
+      break;
+    case 'transfer':
+      out.records = m.records.map((r) => ({ key: r.key, record: recordToPb(r.record) }));
+      out.done = m.done;
+      break;
+    default:
+      unreachable(m, 'message type');
+  }
+  return out;
+}
+
+function messageFromPb(p: pb.Message): Message {
+  const opId = safeNumber(p.opId, 'opId');
+  const epoch = safeNumber(p.epoch, 'epoch');
+  switch (p.type) {
+    case pb.MessageType.WRITE:
+      return { type: 'write', opId, epoch, key: p.key, record: requiredRecord(p.record, 'write') };
+    case pb.MessageType.WRITE_ACK:
+      return { type: 'writeAck', opId, epoch };
+    case pb.MessageType.READ:
+      return { type: 'read', opId, epoch, key: p.key };
+    case pb.MessageType.READ_REPLY:
+      return { type: 'readReply', opId, epoch, key: p.key, record: optionalRecord(p.record) };
+    case pb.MessageType.REPAIR:
+      return { type: 'repair', epoch, key: p.key, record: requiredRecord(p.record, 'repair') };
+    case pb.MessageType.STALE:
+      return { type: 'stale', opId, epoch, config: requiredConfig(p.config, 'stale') };
+    case pb.MessageType.CONFIG_PROPOSE:
+      return { type: 'configPropose', opId, epoch, config: requiredConfig(p.config, 'configPropose') };
+    case pb.MessageType.CONFIG_ACK:
+      return { type: 'configAck', opId, epoch, accepted: p.accepted, config: optionalConfig(p.config) };
+    case pb.MessageType.CONFIG:
+      return { type: 'config', epoch, config: requiredConfig(p.config, 'config') };
+    case pb.MessageType.JOIN_REQUEST:
+      return { type: 'joinRequest', opId, epoch, addrs: p.addrs };
+    case pb.MessageType.JOIN_REPLY:
+      return { type: 'joinReply', opId, epoch, ok: p.ok, error: p.error, config: optionalConfig(p.config) };
+    case pb.MessageType.TRANSFER:
+      return { type: 'transfer', opId, epoch, records: p.records.map(keyedRecordFromPb), done: p.done };
+    case pb.MessageType.TRANSFER_ACK:
+      return { type: 'transferAck', opId, epoch };
+    default:
+      throw new WireFormatError(`unknown message type ${String(p.type)}`);
+  }
+}
+
+function requiredRecord(record: pb.VersionedRecord | undefined, type: string): VersionedRecord {
+  if (record === undefined) throw new WireFormatError(`${type} message without a record`);
+  return recordFromPb(record);
+}
+
+function optionalRecord(record: pb.VersionedRecord | undefined): VersionedRecord | undefined {
+  return record === undefined ? undefined : recordFromPb(record);
+}
+
+function keyedRecordFromPb(k: pb.KeyedRecord): KeyedRecord {
+  return { key: k.key, record: requiredRecord(k.record, 'transfer entry') };
+}
+
+function configToPb(c: MembershipConfig): pb.MembershipConfig {
+  const member = (m: MemberInfo): pb.MemberInfo => ({ peerId: m.peerId, addrs: [...m.addrs] });
+  return {
+    clusterId: c.clusterId,
+    epoch: toUint64(c.epoch, 'config epoch'),
+    voters: c.voters.map(member),
+    learners: c.learners.map(member),
+    removed: [...c.removed],
+  };
+}
+
+function requiredConfig(config: pb.MembershipConfig | undefined, type: string): MembershipConfig {
+  if (config === undefined) throw new WireFormatError(`${type} message without a configuration`);
+  const out: MembershipConfig = {
+    clusterId: config.clusterId,
+    epoch: safeNumber(config.epoch, 'config epoch'),
+    voters: config.voters.map((m) => ({ peerId: m.peerId, addrs: m.addrs })),
+    learners: config.learners.map((m) => ({ peerId: m.peerId, addrs: m.addrs })),
+    removed: config.removed,
+  };
+  const problem = configProblem(out);
+  if (problem !== undefined) throw new WireFormatError(`bad configuration in ${type} message: ${problem}`);
+  return out;
+}
+
+function optionalConfig(config: pb.MembershipConfig | undefined): MembershipConfig | undefined {
+  return config === undefined ? undefined : requiredConfig(config, 'message');
+}

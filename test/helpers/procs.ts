@@ -1,0 +1,87 @@
+// Spawning `bin/quorumd` daemons for system tests: every child is tracked and killed (SIGKILL) in cleanup,
+// also when a test fails; readiness is read from <data-dir>/daemon.json.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { waitFor } from './wait.js';
+
+export const BIN = resolve(import.meta.dirname, '../../bin/quorumd');
+
+export interface DaemonInfo {
+  pid: number;
+  peerId: string;
+  http: string;
+  listen: string[];
+}
+
+export interface DeviceProcess {
+  child: ChildProcess;
+  dataDir: string;
+  info: DaemonInfo;
+  output: () => string;
+}
+
+const children = new Set<ChildProcess>();
+
+export async function spawnDevice(dataDir: string, args: string[], readyTimeoutMs = 20_000): Promise<DeviceProcess> {
+  await rm(join(dataDir, 'daemon.json'), { force: true });
+  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--no-mdns', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, QUORUMD_LOG_LEVEL: 'info' },
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
+  child.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
+  const info = await waitFor(
+    `daemon in ${dataDir} to be ready`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${output.slice(-2000)}`);
+      const parsed = JSON.parse(await readFile(join(dataDir, 'daemon.json'), 'utf8')) as DaemonInfo;
+      return parsed.pid === child.pid ? parsed : undefined;
+    },
+    readyTimeoutMs,
+  );
+  return { child, dataDir, info, output: () => output };
+}
+
+/** Runs a CLI command to completion and returns its exit code and output. */
+export function runCli(args: string[], input?: string, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`quorumd ${args.join(' ')} did not finish in ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolvePromise({ code, stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+export function waitExit(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolvePromise(code);
+    });
+  });
+}
+
+export function killAll(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  children.clear();
+}

@@ -1,0 +1,97 @@
+// System test: three `bin/quorumd start` processes on 127.0.0.1 form a cluster through --join; one is killed
+// with SIGKILL and restarted; the CLI drives the API; a device with another cluster key never gets in.
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { get, put, status } from '../helpers/http.js';
+import { killAll, runCli, spawnDevice, waitExit } from '../helpers/procs.js';
+import { waitFor } from '../helpers/wait.js';
+
+let root = '';
+
+afterAll(async () => {
+  killAll();
+  if (root !== '') await rm(root, { recursive: true, force: true });
+});
+
+describe('daemons started from the CLI', () => {
+  it('form one cluster, survive kill -9 of one, and keep every quorum write', async () => {
+    root = await mkdtemp(join(tmpdir(), 'quorumd-sys-'));
+    const dir = (name: string): string => join(root, name);
+    const a = await spawnDevice(dir('a'), ['--listen', '/ip4/127.0.0.1/tcp/0']);
+    const keyFile = join(dir('a'), 'cluster.key');
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir('a'), 'peer.key'))).mode & 0o777).toBe(0o600);
+    const joinArgs = ['--listen', '/ip4/127.0.0.1/tcp/0', '--join', a.info.listen[0] as string, '--cluster-key', keyFile];
+    const b = await spawnDevice(dir('b'), joinArgs);
+    await waitFor('B voter', async () => (await status(b.info.http)).role === 'voter');
+    const c = await spawnDevice(dir('c'), joinArgs);
+    await waitFor('C voter', async () => (await status(c.info.http)).role === 'voter');
+    await waitFor('a full mesh', async () => (await status(c.info.http)).quorum.reachable === 3);
+
+    // The CLI talks to the local API.
+    const putOut = await runCli(['put', 'colour', 'blue', '--api', a.info.http]);
+    expect(putOut.code, putOut.stderr).toBe(0);
+    const getOut = await runCli(['get', 'colour', '--api', c.info.http]);
+    expect(getOut.code, getOut.stderr).toBe(0);
+    expect(getOut.stdout).toBe('blue');
+    const missing = await runCli(['get', 'nope', '--api', c.info.http]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toContain('not_found');
+    const statusOut = await runCli(['status', '--json', '--api', b.info.http]);
+    expect(JSON.parse(statusOut.stdout)).toMatchObject({ epoch: 3, quorum: { voters: 3, writable: true } });
+    const badLevel = await runCli(['put', 'k', 'v', '--w', '7', '--api', a.info.http]);
+    expect(badLevel.code).toBe(1);
+    expect(badLevel.stderr).toContain('impossible');
+
+    // Kill -9 B while writing; every acknowledged quorum write survives.
+    const acked: Array<[string, string]> = [];
+    const writer = (async () => {
+      for (let i = 0; i < 200; i++) {
+        const res = await put(a.info.http, `k${i}`, `v${i}`);
+        if (res.status === 200 || res.status === 201) acked.push([`k${i}`, `v${i}`]);
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    b.child.kill('SIGKILL');
+    await writer;
+    expect(acked.length).toBeGreaterThan(150); // A + C still form a quorum
+    const b2 = await spawnDevice(dir('b'), []); // same data dir, no flags: reconnects by itself
+    expect(b2.info.peerId).toBe(b.info.peerId);
+    await waitFor('B back in the mesh', async () => (await status(b2.info.http)).quorum.reachable === 3);
+    for (const [key, value] of acked) {
+      const res = await get(b2.info.http, key);
+      expect(res.status, key).toBe(200);
+      expect(res.text).toBe(value);
+    }
+
+    // SIGTERM: every daemon exits 0 within 5 s.
+    for (const device of [a, b2, c]) device.child.kill('SIGTERM');
+    for (const device of [a, b2, c]) expect(await waitExit(device.child, 5_000)).toBe(0);
+  });
+
+  it('refuses a device holding a different cluster key, in bounded time', async () => {
+    root ||= await mkdtemp(join(tmpdir(), 'quorumd-sys-'));
+    const a = await spawnDevice(join(root, 'x-a'), ['--listen', '/ip4/127.0.0.1/tcp/0']);
+    const other = await spawnDevice(join(root, 'x-other'), ['--listen', '/ip4/127.0.0.1/tcp/0']);
+    const stranger = await spawnDevice(join(root, 'x-stranger'), [
+      '--listen', '/ip4/127.0.0.1/tcp/0',
+      '--join', a.info.listen[0] as string,
+      '--cluster-key', join(root, 'x-other', 'cluster.key'),
+    ]);
+    const seen = await waitFor('the join attempt to fail', async () => {
+      const s = await status(stranger.info.http);
+      return typeof s.joinError === 'string' && s.joinError.length > 0 ? s : undefined;
+    }, 10_000);
+    expect(seen.role).toBe('joining');
+    const aStatus = await status(a.info.http);
+    expect(aStatus.voters).toHaveLength(1);
+    const write = await put(stranger.info.http, 'k', 'v');
+    expect(write.status).toBe(503);
+    expect(write.json).toMatchObject({ error: 'not_member' });
+    for (const device of [a, other, stranger]) device.child.kill('SIGTERM');
+    for (const device of [a, other, stranger]) expect(await waitExit(device.child, 5_000)).toBe(0);
+  });
+});

@@ -1,0 +1,65 @@
+// fast-check generators for well-formed records and replication messages, shared by the wire codec tests.
+import fc from 'fast-check';
+import type { MemberInfo, MembershipConfig } from '../../src/core/membership.js';
+import type { KeyedRecord, Message } from '../../src/core/messages.js';
+import { type Sibling, type VersionedRecord, compareSiblings } from '../../src/core/record.js';
+
+const actor = fc.string({ minLength: 1, maxLength: 12 }).filter((a) => a !== '__proto__');
+const counter = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+const uint = fc.oneof(fc.nat(), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }));
+const value = fc.option(fc.uint8Array({ maxLength: 64 }), { nil: null, freq: 3 });
+
+export const recordArb: fc.Arbitrary<VersionedRecord> = fc
+  .uniqueArray(fc.record({ actor, counter, value, wallMs: uint, logical: uint }), {
+    selector: (s) => `${s.actor}\u0000${s.counter}`,
+    maxLength: 5,
+  })
+  .chain((sibs) =>
+    fc.dictionary(actor, counter, { maxKeys: 4 }).map((extra) => {
+      const context: Record<string, number> = { ...extra };
+      for (const s of sibs) context[s.actor] = Math.max(Object.hasOwn(context, s.actor) ? (context[s.actor] as number) : 0, s.counter);
+      const siblings: Sibling[] = sibs
+        .map((s) => ({ dot: { actor: s.actor, counter: s.counter }, value: s.value, hlc: { wallMs: s.wallMs, logical: s.logical } }))
+        .sort(compareSiblings);
+      return { context, siblings };
+    }),
+  );
+
+const memberArb: fc.Arbitrary<MemberInfo> = fc.record({
+  peerId: fc.string({ minLength: 1, maxLength: 10 }),
+  addrs: fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }),
+});
+
+export const configArb: fc.Arbitrary<MembershipConfig> = fc
+  .record({
+    clusterId: fc.string({ minLength: 1, maxLength: 10 }),
+    epoch: uint,
+    members: fc.uniqueArray(memberArb, { selector: (m) => m.peerId, maxLength: 5 }),
+    nVoters: fc.nat(5),
+    removed: fc.array(fc.string({ minLength: 1, maxLength: 10 }), { maxLength: 3 }),
+  })
+  .map(({ clusterId, epoch, members, nVoters, removed }) => {
+    const voters = members.slice(0, Math.max(nVoters, epoch > 0 ? 1 : 0));
+    const learners = members.slice(voters.length);
+    // A committed configuration needs a voter; with no members at all it stays "not yet a member".
+    return { clusterId, epoch: voters.length === 0 ? 0 : epoch, voters, learners, removed };
+  });
+
+const keyArb = fc.string({ maxLength: 20 });
+const keyedArb: fc.Arbitrary<KeyedRecord> = fc.record({ key: keyArb, record: recordArb });
+
+export const messageArb: fc.Arbitrary<Message> = fc.oneof(
+  fc.record({ type: fc.constant('write' as const), opId: uint, epoch: uint, key: keyArb, record: recordArb }),
+  fc.record({ type: fc.constant('writeAck' as const), opId: uint, epoch: uint }),
+  fc.record({ type: fc.constant('read' as const), opId: uint, epoch: uint, key: keyArb }),
+  fc.record({ type: fc.constant('readReply' as const), opId: uint, epoch: uint, key: keyArb, record: fc.option(recordArb, { nil: undefined }) }),
+  fc.record({ type: fc.constant('repair' as const), epoch: uint, key: keyArb, record: recordArb }),
+  fc.record({ type: fc.constant('stale' as const), opId: uint, epoch: uint, config: configArb }),
+  fc.record({ type: fc.constant('configPropose' as const), opId: uint, epoch: uint, config: configArb }),
+  fc.record({ type: fc.constant('configAck' as const), opId: uint, epoch: uint, accepted: fc.boolean(), config: fc.option(configArb, { nil: undefined }) }),
+  fc.record({ type: fc.constant('config' as const), epoch: uint, config: configArb }),
+  fc.record({ type: fc.constant('joinRequest' as const), opId: uint, epoch: uint, addrs: fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }) }),
+  fc.record({ type: fc.constant('joinReply' as const), opId: uint, epoch: uint, ok: fc.boolean(), error: fc.string({ maxLength: 20 }), config: fc.option(configArb, { nil: undefined }) }),
+  fc.record({ type: fc.constant('transfer' as const), opId: uint, epoch: uint, records: fc.array(keyedArb, { maxLength: 3 }), done: fc.boolean() }),
+  fc.record({ type: fc.constant('transferAck' as const), opId: uint, epoch: uint }),
+);
