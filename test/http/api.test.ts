@@ -1,0 +1,162 @@
+// The HTTP API of a single founding device: happy paths, siblings and contexts, and every kind of bad input
+// (bad keys, oversized values, bad levels, unknown parameters, wrong methods, unknown routes).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Daemon } from '../../src/node/daemon.js';
+import { call, del, get, put } from '../helpers/http.js';
+
+let daemon: Daemon;
+let base = '';
+let dir = '';
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'quorumd-http-'));
+  daemon = await Daemon.start({
+    dataDir: dir,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    http: '127.0.0.1:0',
+    join: [],
+    clusterKeyFile: undefined,
+    mdns: false,
+    logLevel: 'silent',
+  });
+  base = daemon.httpEndpoint;
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Sends a raw request line (fetch would normalise a bad path before sending it). */
+function rawRequest(method: string, path: string): Promise<{ status: number; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, method, path }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('HTTP API', () => {
+  it('puts, gets, overwrites and deletes a key', async () => {
+    const created = await put(base, 'a/b c', 'one');
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ acks: 1, required: 1 });
+    expect(typeof created.json?.context).toBe('string');
+    const read = await get(base, 'a/b c');
+    expect(read.status).toBe(200);
+    expect(read.text).toBe('one');
+    expect(read.context).toBeTruthy();
+    const updated = await call(base, 'PUT', `/kv/${encodeURIComponent('a/b c')}`, 'two', { 'X-Causal-Context': read.context as string });
+    expect(updated.status).toBe(200);
+    expect((await get(base, 'a/b c')).text).toBe('two');
+    const deleted = await del(base, 'a/b c');
+    expect(deleted.status).toBe(200);
+    const gone = await get(base, 'a/b c');
+    expect(gone.status).toBe(404);
+    expect(gone.json).toMatchObject({ error: 'not_found' });
+    expect(gone.context).toBeTruthy(); // the tombstone's context, so a later write can supersede it
+  });
+
+  it('keeps concurrent writes as siblings (300) until a write with their context resolves them', async () => {
+    const first = await put(base, 'conflict', 'x');
+    const token = first.json?.context as string;
+    // Two writers that both read the first version write concurrently: both supersede it, neither the other.
+    await call(base, 'PUT', '/kv/conflict', 'left', { 'X-Causal-Context': token });
+    await call(base, 'PUT', '/kv/conflict', 'right', { 'X-Causal-Context': token });
+    const siblings = await get(base, 'conflict');
+    expect(siblings.status).toBe(300);
+    const body = siblings.json as { context: string; siblings: Array<{ value: string; writer: string; deleted: boolean }> };
+    expect(body.siblings.map((s) => Buffer.from(s.value, 'base64').toString()).sort()).toEqual(['left', 'right']);
+    expect(body.siblings[0]?.writer).toBe(daemon.peerId);
+    const lww = await get(base, 'conflict', '?resolve=lww');
+    expect(lww.status).toBe(200);
+    expect(lww.text).toBe('right');
+    const resolved = await call(base, 'PUT', '/kv/conflict', 'merged', { 'X-Causal-Context': body.context });
+    expect(resolved.status).toBe(200);
+    const after = await get(base, 'conflict');
+    expect(after.status).toBe(200);
+    expect(after.text).toBe('merged');
+  });
+
+  it('stores binary values byte for byte, including the empty value', async () => {
+    const bytes = new Uint8Array([0, 255, 1, 254, 10, 13]);
+    expect((await call(base, 'PUT', '/kv/bin', bytes)).status).toBe(201);
+    const res = await fetch(`${base}/kv/bin`);
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(bytes);
+    expect((await put(base, 'empty', '')).status).toBe(201);
+    const empty = await get(base, 'empty');
+    expect(empty.status).toBe(200);
+    expect(empty.text).toBe('');
+  });
+
+  it('rejects bad keys with 400', async () => {
+    expect((await rawRequest('GET', '/kv/%FF%FE')).status).toBe(400); // not UTF-8
+    expect((await rawRequest('GET', '/kv/%ED%A0%80')).status).toBe(400); // a lone surrogate
+    expect((await rawRequest('GET', '/kv/a%00b')).status).toBe(400); // control character
+    expect((await rawRequest('GET', '/kv/a%0Ab')).status).toBe(400);
+    expect((await rawRequest('GET', '/kv/%zz')).status).toBe(400); // bad percent-encoding
+    expect((await rawRequest('GET', '/kv/')).status).toBe(400); // empty
+    const long = await get(base, 'k'.repeat(1025));
+    expect(long.status).toBe(400);
+    expect(long.json).toMatchObject({ error: 'invalid_key' });
+    expect((await put(base, 'é'.repeat(512), 'ok')).status).toBe(201); // exactly 1024 bytes
+  });
+
+  it('rejects values over 1 MiB with 413 and accepts exactly 1 MiB', async () => {
+    const tooBig = await call(base, 'PUT', '/kv/big', new Uint8Array(1024 * 1024 + 1));
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.json).toMatchObject({ error: 'value_too_large' });
+    expect((await call(base, 'PUT', '/kv/big', new Uint8Array(1024 * 1024))).status).toBe(201);
+  });
+
+  it('rejects bad consistency levels, contexts and parameters with 400', async () => {
+    for (const query of ['?w=2', '?w=0', '?w=-1', '?w=most', '?w=1.5', '?w=']) {
+      const res = await put(base, 'k', 'v', query);
+      expect(res.status, query).toBe(query === '?w=' ? 201 : 400);
+    }
+    const impossible = await put(base, 'k', 'v', '?w=2');
+    expect(impossible.json?.message).toContain('impossible');
+    expect((await get(base, 'k', '?r=all')).status).toBe(200);
+    expect((await get(base, 'k', '?r=3')).status).toBe(400);
+    expect((await get(base, 'k', '?resolve=newest')).status).toBe(400);
+    expect((await get(base, 'k', '?colour=red')).status).toBe(400);
+    expect((await get(base, 'k', '?r=one&r=all')).status).toBe(400);
+    for (const token of ['!!', 'bm90IGpzb24', 'W1sieCIsLTFdXQ']) {
+      const res = await call(base, 'PUT', '/kv/k', 'v', { 'X-Causal-Context': token });
+      expect(res.status, token).toBe(400);
+      expect(res.json).toMatchObject({ error: 'invalid_context' });
+    }
+  });
+
+  it('answers unknown routes with 404 and wrong methods with 405', async () => {
+    expect((await call(base, 'GET', '/nope')).status).toBe(404);
+    const wrong = await call(base, 'POST', '/kv/k', 'v');
+    expect(wrong.status).toBe(405);
+    expect(wrong.json).toMatchObject({ error: 'method_not_allowed' });
+    expect((await call(base, 'DELETE', '/status')).status).toBe(405);
+  });
+
+  it('serves /status and /healthz', async () => {
+    const health = await call(base, 'GET', '/healthz');
+    expect(health.status).toBe(200);
+    const status = await call(base, 'GET', '/status');
+    expect(status.json).toMatchObject({
+      peerId: daemon.peerId,
+      epoch: 1,
+      role: 'voter',
+      quorum: { voters: 1, reachable: 1, needed: 1, writable: true },
+    });
+    expect(typeof status.json?.clusterId).toBe('string');
+    expect(typeof status.json?.version).toBe('string');
+    expect(status.json?.keys).toBeGreaterThan(0);
+  });
+});
