@@ -131,7 +131,7 @@ async function getKey(options: HttpOptions, key: string, url: URL, res: http.Ser
     siblings: record.siblings.map((s) => ({
       value: s.value === null ? null : u8ToString(s.value, 'base64'),
       deleted: s.value === null,
-      writer: s.dot.actor,
+      writer: s.dot.actor.split('~')[0],
       hlc: { wallMs: s.hlc.wallMs, logical: s.hlc.logical },
     })),
   });

@@ -49,6 +49,9 @@ const CLUSTER_KEY_FILE = 'cluster.key';
 const DATABASE_FILE = 'quorumd.db';
 const DAEMON_FILE = 'daemon.json';
 const META_ADDRESS_BOOK = 'addressBook';
+/** Dot-actor incarnation, and whether the last run closed the store cleanly (see nextDotActor). */
+const META_INCARNATION = 'incarnation';
+const META_CLEAN_SHUTDOWN = 'cleanShutdown';
 /** The concrete listen addresses (ports resolved) of the last start, reused when --listen is not given. */
 const META_LISTEN = 'listen';
 
@@ -148,7 +151,8 @@ export class Daemon {
         log.info({ clusterId: config.clusterId }, 'founded a new cluster');
       }
       const opIdBase = randomInt(0, 2 ** 47);
-      const dots = await DotAllocator.open(store, identity.peerId, DEFAULTS.dotReserveBlock);
+      const actor = await nextDotActor(store, identity.peerId);
+      const dots = await DotAllocator.open(store, actor, DEFAULTS.dotReserveBlock);
       const runtime = new Runtime({
         self: identity.peerId,
         store,
@@ -385,10 +389,26 @@ export class Daemon {
     this.runtime.stop();
     await this.transport.stop().catch(() => undefined);
     await Promise.resolve(this.node.stop()).catch(() => undefined);
+    await this.store.setMeta(META_CLEAN_SHUTDOWN, 'true');
     await this.store.close();
     await rm(joinPath(this.dataDir, DAEMON_FILE), { force: true });
     this.log.info({}, 'stopped');
   }
+}
+
+/**
+ * The actor name for this run's dots. After an unclean stop, writes that were staged but not yet durable may
+ * have reached other replicas and then been lost here; a version vector entry (peer, n) would claim we had
+ * seen them, so later writes would silently supersede them. A fresh incarnation `peer~k` avoids that claim.
+ * A clean stop flushed everything, so the same actor continues.
+ */
+export async function nextDotActor(store: StoragePort, peerId: string): Promise<string> {
+  const stored = store.getMeta(META_INCARNATION);
+  let incarnation = stored === undefined ? 0 : Number(stored);
+  if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw new StartupError(`corrupt incarnation ${JSON.stringify(stored)}`);
+  if (stored !== undefined && store.getMeta(META_CLEAN_SHUTDOWN) !== 'true') incarnation += 1;
+  await Promise.all([store.setMeta(META_INCARNATION, String(incarnation)), store.setMeta(META_CLEAN_SHUTDOWN, 'false')]);
+  return incarnation === 0 ? peerId : `${peerId}~${incarnation}`;
 }
 
 function loadMembership(store: StoragePort): MembershipConfig {

@@ -1,0 +1,311 @@
+// The simulator's god view: it knows every write ever issued and what its client had seen (the true
+// happens-before), and checks the replicas' stores against that after every step. See INVARIANTS below.
+import { type Hlc, hlcCompare } from '../../src/core/hlc.js';
+import type { ConsistencyLevel } from '../../src/core/quorum.js';
+import { type VersionedRecord, mergeRecords, recordsEqual } from '../../src/core/record.js';
+import { type Dot, type VersionVector, covers, dotKey, vvGet } from '../../src/core/vv.js';
+
+export const INVARIANTS = {
+  a: '(a) a write acknowledged at w>=majority stays readable at r=quorum: every majority of durable copies keeps it or a write that saw it',
+  b: '(b) the siblings of a record are pairwise concurrent under the true happens-before',
+  c: '(c) every dot in a store is a real write of that key (same value and clock); dots are never reused; contexts name only issued dots',
+  d: '(d) nothing is dropped unseen: every write a context covers is a sibling of the record or causally followed by one',
+  e: '(e) a read at r>=majority returns every write acknowledged at w>=majority before the read began',
+  f: '(f) convergence: after healing and r=all reads, every replica holds the same record, keeping every write but orphans',
+  x: '(x) the core or the simulated runtime threw',
+} as const;
+
+export type InvariantId = keyof typeof INVARIANTS;
+
+export class InvariantViolation extends Error {
+  constructor(
+    readonly invariant: InvariantId,
+    detail: string,
+  ) {
+    super(`${INVARIANTS[invariant]}\n  violated: ${detail}`);
+    this.name = 'InvariantViolation';
+  }
+}
+
+export interface WriteInfo {
+  readonly id: string;
+  readonly dot: Dot;
+  readonly key: string;
+  readonly value: Uint8Array | null;
+  readonly hlc: Hlc;
+  /** Dot keys of every write this one causally follows: what its client had seen, transitively. */
+  readonly hist: ReadonlySet<string>;
+  readonly issuedAt: number;
+  /** The `required` of its 'written' reply, once acknowledged. */
+  ackedRequired: number | undefined;
+  ackedAt: number | undefined;
+  /** Its coordinator crashed before its own copy was durable: lost unless it reached another replica. */
+  orphaned: boolean;
+}
+
+/** What the checker reads from the cluster. */
+export interface StoreView {
+  readonly voters: readonly string[];
+  visible(node: string, key: string): VersionedRecord | undefined;
+  durable(node: string, key: string): VersionedRecord | undefined;
+}
+
+export class GodView {
+  readonly majority: number;
+  private readonly writes = new Map<string, WriteInfo>();
+  private readonly byKey = new Map<string, WriteInfo[]>();
+  private readonly byCoordinator = new Map<string, WriteInfo[]>();
+  private readonly maxCounter = new Map<string, number>();
+  /** Voter subsets of at least majority size (every r=quorum read sees the merge of one of them). */
+  private readonly quorums: string[][];
+  private dirtyRecords = new Map<string, Set<string>>();
+  /** Keys whose durable copies or acknowledged writes changed. */
+  private dirtyKeys = new Set<string>();
+  now = 0;
+  private storeView: StoreView | undefined;
+
+  constructor(private readonly voters: readonly string[]) {
+    this.majority = Math.floor(voters.length / 2) + 1;
+    this.quorums = subsets(voters).filter((s) => s.length >= this.majority);
+  }
+
+  /** Connects the checker to the cluster it watches (which itself reports to the checker). */
+  attach(view: StoreView): void {
+    this.storeView = view;
+  }
+
+  private get view(): StoreView {
+    if (this.storeView === undefined) throw new Error('GodView.attach() was not called');
+    return this.storeView;
+  }
+
+  get allWrites(): IterableIterator<WriteInfo> {
+    return this.writes.values();
+  }
+
+  keysWritten(): string[] {
+    return [...this.byKey.keys()].sort();
+  }
+
+  /** A coordinator accepted a write: registers it with what its client had seen (sibling dots of a read). */
+  writeIssued(coordinator: string, key: string, dot: Dot, value: Uint8Array | null, hlc: Hlc, seen: readonly string[]): void {
+    const id = dotKey(dot);
+    if (this.writes.has(id)) this.fail('c', `dot ${id} issued twice (by ${coordinator} for ${key})`);
+    const hist = new Set<string>();
+    for (const s of seen) {
+      hist.add(s);
+      for (const h of this.writes.get(s)?.hist ?? []) hist.add(h);
+    }
+    const info: WriteInfo = { id, dot, key, value, hlc, hist, issuedAt: this.now, ackedRequired: undefined, ackedAt: undefined, orphaned: false };
+    this.writes.set(id, info);
+    push(this.byKey, key, info);
+    push(this.byCoordinator, coordinator, info);
+    this.maxCounter.set(dot.actor, Math.max(this.maxCounter.get(dot.actor) ?? 0, dot.counter));
+  }
+
+  /** Acknowledgements a level needs, by the checker's own arithmetic (not the core's). */
+  required(level: ConsistencyLevel): number {
+    const n = this.voters.length;
+    return level === 'one' ? 1 : level === 'quorum' ? this.majority : level === 'all' ? n : level;
+  }
+
+  writeAcked(dot: Dot, level: ConsistencyLevel, reply: { required: number; acks: number; record: VersionedRecord }): void {
+    const info = this.writes.get(dotKey(dot));
+    if (info === undefined) return this.fail('c', `acknowledged dot ${dotKey(dot)} was never issued`);
+    if (!reply.record.siblings.some((s) => dotKey(s.dot) === info.id)) {
+      this.fail('c', `'written' reply for ${info.id} does not contain it: ${fmtRecord(reply.record)}`);
+    }
+    const required = this.required(level);
+    if (reply.required !== required || reply.acks < required) {
+      this.fail('a', `${info.id} at w=${String(level)} was acknowledged by ${reply.acks} (required ${reply.required}), but needs ${required}`);
+    }
+    info.ackedRequired = required;
+    info.ackedAt = this.now;
+    this.dirtyKeys.add(info.key);
+  }
+
+  /** Dot keys acknowledged at w>=majority on `key` so far (a read starting now must return them). */
+  ackedQuorumDots(key: string): string[] {
+    return (this.byKey.get(key) ?? []).filter((w) => this.quorumAcked(w)).map((w) => w.id);
+  }
+
+  /** A store changed: its visible copy, or also its durable copy (which is what (a) looks at). */
+  changed(node: string, key: string, durable: boolean): void {
+    let keys = this.dirtyRecords.get(node);
+    if (keys === undefined) {
+      keys = new Set();
+      this.dirtyRecords.set(node, keys);
+    }
+    keys.add(key);
+    if (durable) this.dirtyKeys.add(key);
+  }
+
+  /** A node crashed and kept only its durable store: its own writes not durable there are orphans. */
+  crashed(node: string): void {
+    for (const w of this.byCoordinator.get(node) ?? []) {
+      if (w.orphaned) continue;
+      const durable = this.view.durable(node, w.key);
+      if (durable === undefined || !covers(durable.context, w.dot)) w.orphaned = true;
+    }
+  }
+
+  /** Checks a read result returned to a client. */
+  readReturned(key: string, level: ConsistencyLevel, reply: { record: VersionedRecord | undefined; required: number; replies: number }, ackedBefore: readonly string[], at: string): void {
+    const { record } = reply;
+    if (record !== undefined) this.checkRecord(record, key, `read result at ${at}`);
+    const required = this.required(level);
+    if (reply.required !== required || reply.replies < required) {
+      this.fail('e', `read of ${key} at ${at}, r=${String(level)}, answered after ${reply.replies} replies (required ${reply.required}), but needs ${required}`);
+    }
+    if (required < this.majority) return;
+    for (const id of ackedBefore) {
+      if (!this.keeps(record, id)) {
+        this.fail('e', `read of ${key} at ${at} (r needs ${required}) lost ${this.describeWrite(id)}: got ${fmtRecord(record)}`);
+      }
+    }
+  }
+
+  /** Runs every invariant over what changed in the last step. */
+  checkStep(): void {
+    const dirtyRecords = this.dirtyRecords;
+    const dirtyKeys = this.dirtyKeys;
+    this.dirtyRecords = new Map();
+    this.dirtyKeys = new Set();
+    for (const [node, keys] of dirtyRecords) {
+      for (const key of keys) {
+        const visible = this.view.visible(node, key);
+        const durable = this.view.durable(node, key);
+        if (visible !== undefined) this.checkRecord(visible, key, `${node} (visible)`);
+        if (durable !== undefined && durable !== visible) this.checkRecord(durable, key, `${node} (durable)`);
+      }
+    }
+    for (const key of dirtyKeys) this.checkQuorums(key);
+  }
+
+  /** (f) After healing and r=all reads: identical records everywhere, keeping every write that must survive. */
+  checkConverged(): void {
+    for (const key of this.keysWritten()) {
+      const first = this.view.voters[0] as string;
+      const reference = this.view.visible(first, key);
+      for (const node of this.view.voters) {
+        for (const [kind, record] of [['visible', this.view.visible(node, key)], ['durable', this.view.durable(node, key)]] as const) {
+          if (!sameRecord(record, reference)) {
+            this.fail('f', `${key}: ${node} (${kind}) holds ${fmtRecord(record)} but ${first} holds ${fmtRecord(reference)}`);
+          }
+        }
+      }
+      for (const w of this.byKey.get(key) ?? []) {
+        if (!w.orphaned && !this.keeps(reference, w.id)) this.fail('f', `${key}: converged record ${fmtRecord(reference)} lost ${this.describeWrite(w.id)}`);
+      }
+      this.checkQuorums(key);
+    }
+  }
+
+  /** (b), (c), (d) for one record. */
+  private checkRecord(record: VersionedRecord, key: string, where: string): void {
+    for (const s of record.siblings) {
+      const w = this.writes.get(dotKey(s.dot));
+      if (w === undefined || w.key !== key) this.fail('c', `${where} holds ${dotKey(s.dot)} for ${key}, which is no write of ${key}`);
+      if (!bytesEqual(w.value, s.value) || hlcCompare(w.hlc, s.hlc) !== 0) {
+        this.fail('c', `${where} holds ${w.id} for ${key} with another value or clock than was written`);
+      }
+    }
+    for (const actor of Object.keys(record.context)) {
+      if (vvGet(record.context, actor) > (this.maxCounter.get(actor) ?? 0)) {
+        this.fail('c', `${where}: context ${fmtVv(record.context)} names a dot of ${actor} never issued`);
+      }
+    }
+    for (const s of record.siblings) {
+      const hist = this.writes.get(dotKey(s.dot))?.hist;
+      for (const t of record.siblings) {
+        if (hist?.has(dotKey(t.dot)) === true) {
+          this.fail('b', `${where} ${key}: sibling ${dotKey(t.dot)} happened before sibling ${dotKey(s.dot)}: ${fmtRecord(record)}`);
+        }
+      }
+    }
+    for (const w of this.byKey.get(key) ?? []) {
+      if (!covers(record.context, w.dot)) continue;
+      if (!this.keeps(record, w.id)) {
+        this.fail('d', `${where} ${key}: ${this.describeWrite(w.id)} is covered by the context but neither kept nor superseded: ${fmtRecord(record)}`);
+      }
+    }
+  }
+
+  /** (a) Every majority subset of durable copies keeps every write acknowledged at w>=majority. */
+  private checkQuorums(key: string): void {
+    const acked = (this.byKey.get(key) ?? []).filter((w) => this.quorumAcked(w));
+    if (acked.length === 0) return;
+    for (const quorum of this.quorums) {
+      let merged: VersionedRecord | undefined;
+      for (const node of quorum) {
+        const r = this.view.durable(node, key);
+        if (r !== undefined) merged = merged === undefined ? r : mergeRecords(merged, r);
+      }
+      for (const w of acked) {
+        if (!this.keeps(merged, w.id)) {
+          const copies = quorum.map((n) => `${n}=${fmtRecord(this.view.durable(n, key))}`).join(' ');
+          this.fail('a', `${key}: durable copies of {${quorum.join(',')}} lost ${this.describeWrite(w.id)}; they hold ${copies}`);
+        }
+      }
+    }
+  }
+
+  /** True when `record` has the write as a sibling or has a sibling that causally follows it. */
+  private keeps(record: VersionedRecord | undefined, id: string): boolean {
+    if (record === undefined) return false;
+    return record.siblings.some((s) => {
+      const k = dotKey(s.dot);
+      return k === id || this.writes.get(k)?.hist.has(id) === true;
+    });
+  }
+
+  private quorumAcked(w: WriteInfo): boolean {
+    return w.ackedRequired !== undefined && w.ackedRequired >= this.majority;
+  }
+
+  describeWrite(id: string): string {
+    const w = this.writes.get(id);
+    if (w === undefined) return `unknown write ${id}`;
+    const acked = w.ackedRequired === undefined ? 'unacknowledged' : `acknowledged (w needs ${w.ackedRequired}) at t=${w.ackedAt}`;
+    return `write ${id} of ${w.key} issued at t=${w.issuedAt}, ${acked}${w.orphaned ? ', orphaned' : ''}`;
+  }
+
+  private fail(invariant: InvariantId, detail: string): never {
+    throw new InvariantViolation(invariant, `t=${this.now}: ${detail}`);
+  }
+}
+
+export function fmtVv(vv: VersionVector): string {
+  return Object.keys(vv)
+    .sort()
+    .map((a) => `${a}:${vv[a]}`)
+    .join(',');
+}
+
+export function fmtRecord(record: VersionedRecord | undefined): string {
+  if (record === undefined) return '(none)';
+  const sibs = record.siblings.map((s) => `${dotKey(s.dot)}${s.value === null ? '(del)' : ''}`).join(' ');
+  return `[${sibs}]{${fmtVv(record.context)}}`;
+}
+
+export function bytesEqual(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function sameRecord(a: VersionedRecord | undefined, b: VersionedRecord | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return recordsEqual(a, b) && a.siblings.every((s, i) => bytesEqual(s.value, b.siblings[i]?.value ?? null));
+}
+
+function subsets<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let mask = 1; mask < 1 << items.length; mask++) out.push(items.filter((_, i) => (mask & (1 << i)) !== 0));
+  return out;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}

@@ -1,0 +1,188 @@
+// Simulated clients and faults: clients issue reads, blind and read-modify-write writes and deletes at random
+// levels against random coordinators; a fault injector partitions, heals, crashes and restarts nodes.
+import type { ConsistencyLevel } from '../../src/core/quorum.js';
+import type { VersionedRecord } from '../../src/core/record.js';
+import { EMPTY_VV, type VersionVector, dotKey } from '../../src/core/vv.js';
+import type { ClientOutcome, Cluster } from './cluster.js';
+import type { Rng } from './rng.js';
+import type { Scheduler } from './scheduler.js';
+
+export interface WorkloadOptions {
+  readonly clients: number;
+  readonly keys: readonly string[];
+  /** Pause between a client's operations. */
+  readonly thinkMs: readonly [number, number];
+  /** Clients start no operation at or after this time. */
+  readonly untilMs: number;
+}
+
+export interface WorkloadStats {
+  reads: number;
+  writes: number;
+  deletes: number;
+  /** Writes and deletes with a context from an earlier reply / with no context at all. */
+  rmw: number;
+  noContext: number;
+  written: number;
+  readOk: number;
+  failed: number;
+  rejected: number;
+  lost: number;
+}
+
+interface Seen {
+  readonly context: VersionVector;
+  readonly siblings: readonly string[];
+}
+
+class Client {
+  seq = 0;
+  /** The last context this client obtained per key (from a read, or from a write's reply). */
+  readonly seen = new Map<string, Seen>();
+  constructor(readonly id: string) {}
+}
+
+export class Workload {
+  readonly stats: WorkloadStats = { reads: 0, writes: 0, deletes: 0, rmw: 0, noContext: 0, written: 0, readOk: 0, failed: 0, rejected: 0, lost: 0 };
+
+  constructor(
+    private readonly rng: Rng,
+    private readonly scheduler: Scheduler,
+    private readonly cluster: Cluster,
+    private readonly options: WorkloadOptions,
+  ) {}
+
+  start(): void {
+    for (let i = 0; i < this.options.clients; i++) this.next(new Client(`c${i + 1}`));
+  }
+
+  private next(client: Client): void {
+    const at = this.scheduler.now + this.rng.int(...this.options.thinkMs);
+    if (at >= this.options.untilMs) return;
+    this.scheduler.schedule(at, `client ${client.id}`, () => this.operate(client));
+  }
+
+  private level(): ConsistencyLevel {
+    const n = this.cluster.voters.length;
+    return this.rng.weighted<ConsistencyLevel>([
+      ['quorum', 10],
+      ['one', 2],
+      ['all', 2],
+      [this.rng.int(1, n), 3],
+      [n + 1, 0.2], // impossible: must be refused with invalid_consistency
+    ]);
+  }
+
+  private operate(client: Client): void {
+    const key = this.rng.pick(this.options.keys);
+    const coordinator = this.rng.pick(this.cluster.voters);
+    const kind = this.rng.weighted([
+      ['read', 35],
+      ['rmw', 25],
+      ['blind', 10],
+      ['noContext', 15],
+      ['delete', 15],
+    ] as const);
+    const level = this.level();
+    if (kind === 'read') {
+      this.stats.reads += 1;
+      this.cluster.submitRead(coordinator, key, level, (outcome) => {
+        if (outcome.type === 'read') client.seen.set(key, seenFrom(outcome.record));
+        this.finish(client, outcome);
+      });
+      return;
+    }
+    client.seq += 1;
+    // rmw and delete use the client's last context for the key when it has one; else no context at all.
+    // blind sends an explicit empty context: it supersedes nothing.
+    const last = kind === 'rmw' || kind === 'delete' ? client.seen.get(key) : undefined;
+    if (kind === 'delete') this.stats.deletes += 1;
+    else this.stats.writes += 1;
+    if (last !== undefined) this.stats.rmw += 1;
+    const context = kind === 'blind' ? EMPTY_VV : last?.context;
+    if (context === undefined) this.stats.noContext += 1;
+    const value = kind === 'delete' ? null : new TextEncoder().encode(`${client.id}.${client.seq}`);
+    const request = { key, value, context, seen: last?.siblings ?? [], level };
+    this.cluster.submitWrite(coordinator, request, (outcome) => {
+      // A write's reply carries the coordinator's record: sometimes the client keeps it as its next context.
+      if (outcome.type === 'written' && this.rng.chance(0.5)) client.seen.set(key, seenFrom(outcome.record));
+      this.finish(client, outcome);
+    });
+  }
+
+  private finish(client: Client, outcome: ClientOutcome): void {
+    if (outcome.type === 'written') this.stats.written += 1;
+    else if (outcome.type === 'read') this.stats.readOk += 1;
+    else this.stats[outcome.type] += 1;
+    if (outcome.type === 'rejected' && outcome.error !== 'invalid_consistency' && outcome.error !== 'coordinator down') {
+      throw new Error(`unexpected refusal: ${outcome.error}`);
+    }
+    this.next(client);
+  }
+}
+
+function seenFrom(record: VersionedRecord | undefined): Seen {
+  if (record === undefined) return { context: EMPTY_VV, siblings: [] };
+  return { context: record.context, siblings: record.siblings.map((s) => dotKey(s.dot)) };
+}
+
+export interface FaultOptions {
+  readonly partitions: boolean;
+  readonly crashes: boolean;
+  readonly partitionEveryMs: readonly [number, number];
+  readonly crashEveryMs: readonly [number, number];
+  readonly downMs: readonly [number, number];
+  readonly untilMs: number;
+}
+
+export class Faults {
+  readonly stats = { partitions: 0, heals: 0, crashes: 0 };
+
+  constructor(
+    private readonly rng: Rng,
+    private readonly scheduler: Scheduler,
+    private readonly cluster: Cluster,
+    private readonly options: FaultOptions,
+  ) {}
+
+  start(): void {
+    if (this.options.partitions) this.schedulePartition();
+    if (this.options.crashes) this.scheduleCrash();
+  }
+
+  private schedulePartition(): void {
+    const at = this.scheduler.now + this.rng.int(...this.options.partitionEveryMs);
+    if (at >= this.options.untilMs) return;
+    this.scheduler.schedule(at, 'fault partition', () => {
+      const net = this.cluster.network;
+      if (net.partitioned && this.rng.chance(0.6)) {
+        net.heal();
+        this.stats.heals += 1;
+      } else {
+        const ids = this.rng.shuffle(this.cluster.voters);
+        const cut = this.rng.int(1, ids.length - 1);
+        net.partition([ids.slice(0, cut), ids.slice(cut)]);
+        this.stats.partitions += 1;
+      }
+      this.scheduler.trace.add(`  network ${net.describePartition()}`);
+      this.schedulePartition();
+    });
+  }
+
+  private scheduleCrash(): void {
+    const at = this.scheduler.now + this.rng.int(...this.options.crashEveryMs);
+    if (at >= this.options.untilMs) return;
+    this.scheduler.schedule(at, 'fault crash', () => {
+      const up = this.cluster.voters.filter((id) => this.cluster.isUp(id));
+      if (up.length > 0) {
+        const victim = this.rng.pick(up);
+        this.cluster.crash(victim);
+        this.stats.crashes += 1;
+        const back = this.scheduler.now + this.rng.int(...this.options.downMs);
+        this.scheduler.trace.add(`  crash ${victim} until ${back}`);
+        this.scheduler.schedule(back, `restart ${victim}`, () => this.cluster.restart(victim));
+      }
+      this.scheduleCrash();
+    });
+  }
+}
