@@ -49,7 +49,8 @@ async function waitForFile(path, pid, timeoutMs = 30_000) {
 }
 
 async function startDevice(dataDir, args) {
-  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--no-mdns',
+  const nodeArgs = (process.env.QUORUMD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--no-mdns',
     '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'warn', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   return waitForFile(join(dataDir, 'daemon.json'), child.pid);
@@ -135,6 +136,12 @@ try {
       results.push(result);
       console.log(`${op.toUpperCase().padEnd(4)} C=${String(concurrency).padEnd(3)} ${result.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  errors ${result.errors}`);
     }
+  }
+  for (const base of endpoints) {
+    const s = await getJson(`${base}/status`);
+    const n = s.network;
+    console.log(`${base}: ${s.storage.commits} commits, ${s.storage.recordsCommitted} records (${(s.storage.recordsCommitted / s.storage.commits).toFixed(1)} per commit); ` +
+      `${n.framesSent} frames sent, ${(n.messagesSent / n.framesSent).toFixed(1)} messages per frame`);
   }
   const outDir = resolve(import.meta.dirname, 'results');
   await mkdir(outDir, { recursive: true });

@@ -358,6 +358,8 @@ export class Daemon {
       http: this.httpUrl,
       keys: stats.liveKeys,
       storedKeys: stats.totalKeys,
+      storage: { commits: stats.commits, recordsCommitted: stats.recordsCommitted },
+      network: this.transport.stats,
       opsInFlight: this.runtime.opsInFlight,
       transfer: this.joins.transfer ?? null,
       uptimeMs: Date.now() - this.startedAtMs,

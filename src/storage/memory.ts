@@ -18,6 +18,9 @@ export class MemoryStore implements StoragePort {
   private readonly meta = new Map<string, string>();
   private readonly commitError: (() => Error | undefined) | undefined;
   private liveKeys = 0;
+  /** Every put is its own commit here (nothing to batch: no disk). */
+  private commits = 0;
+  private recordsCommitted = 0;
   private closed = false;
   private failure: Error | undefined;
 
@@ -39,6 +42,7 @@ export class MemoryStore implements StoragePort {
     else if (!isDeleted(previous)) this.liveKeys -= 1;
     if (!isDeleted(record)) this.liveKeys += 1;
     this.records.set(key, record);
+    this.recordsCommitted += 1;
     return this.commit();
   }
 
@@ -51,7 +55,7 @@ export class MemoryStore implements StoragePort {
 
   stats(): StoreStats {
     this.checkOpen();
-    return { liveKeys: this.liveKeys, totalKeys: this.records.size };
+    return { liveKeys: this.liveKeys, totalKeys: this.records.size, commits: this.commits, recordsCommitted: this.recordsCommitted };
   }
 
   getMeta(name: string): string | undefined {
@@ -78,6 +82,7 @@ export class MemoryStore implements StoragePort {
 
   private commit(): Promise<void> {
     const error = this.commitError?.();
+    this.commits += 1;
     if (error === undefined) return Promise.resolve();
     this.failure = error;
     return Promise.reject(error);

@@ -12,6 +12,9 @@ export interface StoreStats {
   readonly liveKeys: number;
   /** All stored keys, tombstones included. */
   readonly totalKeys: number;
+  /** Durable commits so far and the records they wrote (records / commits shows group commit at work). */
+  readonly commits: number;
+  readonly recordsCommitted: number;
 }
 
 export interface StoragePort {

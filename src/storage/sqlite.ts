@@ -29,7 +29,11 @@ const SCHEMA = `
   PRAGMA user_version = ${SCHEMA_VERSION};
 `;
 
+/** Decoded records kept in memory (least recently used out): saves a SELECT and a decode per hot-key access. */
+export const CACHE_ENTRIES_MAX = 16_384;
+
 export interface SqliteStoreOptions {
+  readonly cacheEntriesMax?: number;
   readonly stagedEntriesMax?: number;
   readonly stagedBytesMax?: number;
   readonly busyTimeoutMs?: number;
@@ -104,6 +108,9 @@ export class SqliteStore implements StoragePort {
   private readonly stagedBytesMax: number;
   private readonly selectRecord: Database.Statement<[string], Buffer>;
   private readonly selectLive: Database.Statement<[string], number>;
+  /** key -> committed record, or null when the key is known to be absent. Bounded LRU (Map order). */
+  private readonly cache = new Map<string, VersionedRecord | null>();
+  private readonly cacheEntriesMax: number;
   private readonly scanFirst: Database.Statement<[number], Row>;
   private readonly scanAfter: Database.Statement<[string, number], Row>;
   private readonly writeBatch: (kv: ReadonlyMap<string, Staged>, meta: ReadonlyMap<string, string>) => void;
@@ -118,6 +125,7 @@ export class SqliteStore implements StoragePort {
   private liveKeys: number;
   private totalKeys: number;
   private commits = 0;
+  private recordsCommitted = 0;
   private closing: Promise<void> | undefined;
   private failure: unknown;
 
@@ -129,6 +137,7 @@ export class SqliteStore implements StoragePort {
     assert(this.stagedEntriesMax >= 1 && this.stagedBytesMax >= 1, 'staging limits are positive');
     this.selectRecord = db.prepare<[string], Buffer>('SELECT record FROM kv WHERE key = ?').pluck();
     this.selectLive = db.prepare<[string], number>('SELECT live FROM kv WHERE key = ?').pluck();
+    this.cacheEntriesMax = options.cacheEntriesMax ?? CACHE_ENTRIES_MAX;
     this.scanFirst = db.prepare<[number], Row>('SELECT key, record FROM kv ORDER BY key LIMIT ?').raw();
     this.scanAfter = db.prepare<[string, number], Row>('SELECT key, record FROM kv WHERE key > ? ORDER BY key LIMIT ?').raw();
     const upsert = db.prepare<[string, Uint8Array, number]>(
@@ -167,8 +176,16 @@ export class SqliteStore implements StoragePort {
     this.checkOpen();
     const staged = this.staged.get(key);
     if (staged !== undefined) return staged.record;
+    const cached = this.cache.get(key);
+    if (cached !== undefined) {
+      this.cache.delete(key);
+      this.cache.set(key, cached);
+      return cached ?? undefined;
+    }
     const bytes = this.selectRecord.get(key);
-    return bytes === undefined ? undefined : this.decode(key, bytes);
+    const record = bytes === undefined ? undefined : this.decode(key, bytes);
+    this.remember(key, record ?? null);
+    return record;
   }
 
   put(key: string, record: VersionedRecord): Promise<void> {
@@ -178,7 +195,10 @@ export class SqliteStore implements StoragePort {
     const bytes = encodeRecord(record);
     const live = !isDeleted(record);
     const previous = this.staged.get(key);
-    const stored = previous === undefined ? this.selectLive.get(key) : undefined;
+    const cached = previous === undefined ? this.cache.get(key) : undefined;
+    const stored =
+      previous !== undefined ? undefined : cached === undefined ? this.selectLive.get(key) : cached === null ? undefined : isDeleted(cached) ? 0 : 1;
+    this.remember(key, record);
     if (previous === undefined && stored === undefined) this.totalKeys += 1;
     if (previous?.live === true || stored === 1) this.liveKeys -= 1;
     if (live) this.liveKeys += 1;
@@ -217,7 +237,7 @@ export class SqliteStore implements StoragePort {
 
   stats(): StoreStats {
     this.checkOpen();
-    return { liveKeys: this.liveKeys, totalKeys: this.totalKeys };
+    return { liveKeys: this.liveKeys, totalKeys: this.totalKeys, commits: this.commits, recordsCommitted: this.recordsCommitted };
   }
 
   getMeta(name: string): string | undefined {
@@ -281,10 +301,20 @@ export class SqliteStore implements StoragePort {
       return;
     }
     this.commits += 1;
+    this.recordsCommitted += this.staged.size;
     this.staged.clear();
     this.stagedMeta.clear();
     this.stagedBytes = 0;
     batch.resolve();
+  }
+
+  private remember(key: string, record: VersionedRecord | null): void {
+    this.cache.delete(key);
+    this.cache.set(key, record);
+    if (this.cache.size > this.cacheEntriesMax) {
+      const oldest = this.cache.keys().next();
+      if (oldest.done !== true) this.cache.delete(oldest.value);
+    }
   }
 
   private decode(key: string, bytes: Uint8Array): VersionedRecord {

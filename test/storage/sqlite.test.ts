@@ -111,18 +111,32 @@ describe('SqliteStore', () => {
   });
 
   it('reports a corrupt record with StorageCorruptionError', async () => {
-    const store = track(openSqliteStore(path));
-    await store.put('k', rec(['a', 1, 'v']));
+    const writer = track(openSqliteStore(path));
+    await writer.put('k', rec(['a', 1, 'v']));
+    await writer.close();
     raw((db) => db.prepare("UPDATE kv SET record = x'ffffffff' WHERE key = 'k'").run());
+    const store = track(openSqliteStore(path)); // a fresh store: nothing cached, the bytes come from disk
     expect(() => store.get('k')).toThrow(StorageCorruptionError);
     expect(() => store.get('k')).toThrow(/corrupt record for key "k"/);
     expect(() => store.scan(undefined, 10)).toThrow(StorageCorruptionError);
+  });
+
+  it('serves hot keys from a bounded cache that follows writes', async () => {
+    const store = track(openSqliteStore(path, { cacheEntriesMax: 2 }));
+    await Promise.all(['a', 'b', 'c'].map((k, i) => store.put(k, rec(['x', i + 1, k]))));
+    for (const k of ['a', 'b', 'c']) expect(new TextDecoder().decode(store.get(k)?.siblings[0]?.value ?? undefined)).toBe(k);
+    expect(store.get('missing')).toBeUndefined();
+    await store.put('missing', rec(['x', 9, 'now here']));
+    expect(store.get('missing')?.siblings).toHaveLength(1);
+    expect(store.stats()).toMatchObject({ liveKeys: 4, totalKeys: 4 });
+    await store.put('a', rec(['x', 10, null])); // evicted earlier: the live count still comes out right
+    expect(store.stats()).toMatchObject({ liveKeys: 3, totalKeys: 4 });
   });
 
   it('recounts stats on open', async () => {
     const store = track(openSqliteStore(path));
     await Promise.all([store.put('a', rec(['x', 1, 'v'])), store.put('b', rec(['x', 2, null]))]);
     await store.close();
-    expect(track(openSqliteStore(path)).stats()).toEqual({ liveKeys: 1, totalKeys: 2 });
+    expect(track(openSqliteStore(path)).stats()).toMatchObject({ liveKeys: 1, totalKeys: 2 });
   });
 });
