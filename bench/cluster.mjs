@@ -19,6 +19,8 @@ const { values } = parseArgs({
     'value-size': { type: 'string', default: '100' },
     keys: { type: 'string', default: '10000' },
     out: { type: 'string', default: '' },
+    // Start the cluster, print its HTTP endpoints and wait (for driving it with another load client).
+    serve: { type: 'boolean', default: false },
   },
 });
 const durationS = Number(values.duration);
@@ -34,7 +36,7 @@ function killAll() {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
 }
 process.on('exit', killAll);
-process.on('SIGINT', () => process.exit(130));
+if (!values.serve) process.on('SIGINT', () => process.exit(130));
 
 async function waitForFile(path, pid, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
@@ -127,6 +129,11 @@ try {
     await new Promise((r) => setTimeout(r, 100));
   }
   const endpoints = [a.http, b.http, c.http];
+  if (values.serve) {
+    console.log(`endpoints ${endpoints.join(',')}`);
+    await new Promise((r) => { process.once('SIGTERM', r); process.once('SIGINT', r); });
+    throw new Error('stopped');
+  }
   // Preload every key once so GETs find values.
   await run(endpoints, 'put', 64).catch(() => undefined);
   const results = [];

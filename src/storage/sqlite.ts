@@ -279,10 +279,14 @@ export class SqliteStore implements StoragePort {
       this.commit();
     } else if (!this.commitScheduled) {
       this.commitScheduled = true;
-      setImmediate(() => {
-        this.commitScheduled = false;
-        if (this.closing === undefined && this.failure === undefined) this.commit();
-      });
+      // Two check phases later, not one: messages queued in this turn (to replicas) go out first, so the
+      // network round trip overlaps our fsync instead of waiting for it; meanwhile more writes join the batch.
+      setImmediate(() =>
+        setImmediate(() => {
+          this.commitScheduled = false;
+          if (this.closing === undefined && this.failure === undefined) this.commit();
+        }),
+      );
     }
     return promise;
   }
