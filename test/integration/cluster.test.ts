@@ -44,9 +44,16 @@ describe('a three-device cluster in one process', () => {
     const a = await startDevice(dirA);
     const keyFile = join(dirA, 'cluster.key');
     expect((await status(a.httpEndpoint)).epoch).toBe(1);
+    // Data written before anyone joins: a joiner receives it before it counts in quorums.
+    for (let i = 0; i < 300; i++) expect((await put(a.httpEndpoint, `early/${i}`, `v${i}`)).status).toBe(201);
 
     let b = await startDevice(dirB, { join: [a.listenAddrs()[0] as string], clusterKeyFile: keyFile });
     await waitFor('B to become a voter', async () => (await status(b.httpEndpoint)).role === 'voter');
+    for (const i of [0, 150, 299]) {
+      const local = await get(b.httpEndpoint, `early/${i}`, '?r=one');
+      expect(local.text).toBe(`v${i}`);
+    }
+    expect((await status(b.httpEndpoint)).keys).toBe(300);
     let c = await startDevice(dirC, { join: [a.listenAddrs()[0] as string], clusterKeyFile: keyFile });
     await waitFor('C to become a voter', async () => (await status(c.httpEndpoint)).role === 'voter');
     await waitFor('all three connected', async () => (await status(a.httpEndpoint)).quorum.reachable === 3);
@@ -94,5 +101,22 @@ describe('a three-device cluster in one process', () => {
       return mine.text === after.text ? mine : undefined;
     });
     expect(repaired.status).toBe(200);
+  });
+
+  it('a device holding the key but no membership waits to join instead of founding a second cluster', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'quorumd-int-'));
+    dirs.push(root);
+    const a = await startDevice(join(root, 'a'));
+    const waiting = await startDevice(join(root, 'w'), { clusterKeyFile: join(root, 'a', 'cluster.key') });
+    const seen = await status(waiting.httpEndpoint);
+    expect(seen).toMatchObject({ epoch: 0, role: 'waiting', clusterId: null });
+    const refused = await put(waiting.httpEndpoint, 'k', 'v');
+    expect(refused.status).toBe(503);
+    expect(refused.json).toMatchObject({ error: 'not_member' });
+    await stopDevice(waiting);
+    // Restarted without flags it still waits: the copied key is kept, no cluster is founded.
+    const again = await startDevice(join(root, 'w'), { restart: true });
+    expect((await status(again.httpEndpoint)).role).toBe('waiting');
+    expect((await status(a.httpEndpoint)).voters).toHaveLength(1);
   });
 });
