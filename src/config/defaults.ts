@@ -24,10 +24,10 @@ export const DEFAULTS = {
   transferBatchRecords: 256,
   /** Bytes per transfer batch (kept well under the wire frame limit). */
   transferBatchBytes: 1024 * 1024,
-  /** Time a joiner waits for its join to commit before giving up on that member and retrying. */
+  /** Silence a joiner tolerates from the admitting member (re-armed by every transfer batch) before retrying. */
   joinTimeoutMs: 60_000,
   /** Time to finish in-flight requests on SIGTERM before closing anyway (we must exit within 5 s). */
-  shutdownGraceMs: 3_000,
+  shutdownGraceMs: 2_000,
   /** Dots reserved per durable counter write: a crash skips at most this many, never reuses one. */
   dotReserveBlock: 10_000,
 } as const;

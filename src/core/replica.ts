@@ -37,7 +37,7 @@ export type ClientResult =
   | {
       readonly type: 'failed';
       readonly opId: number;
-      readonly code: 'quorum_unavailable' | 'membership_change_failed';
+      readonly code: 'quorum_unavailable' | 'membership_change_failed' | 'shutting_down';
       readonly message: string;
       readonly acks: number;
       readonly required: number;
@@ -176,6 +176,8 @@ export class ReplicaCore {
     const required = requiredAcks(request.level, this.configCurrent.voters.length, 'w');
     this.hlcLast = hlcTick(this.hlcLast, request.physicalMs);
     const previous = local.get(request.key) ?? EMPTY_RECORD;
+    // Client contexts are tokens the cluster issued and authenticated (src/node/context-token.ts), so they
+    // never cover a dot that was not written.
     const context = request.context ?? previous.context;
     const record = applyWrite(previous, context, request.dot, request.value, this.hlcLast);
     const opId = this.allocateOpId();
@@ -304,6 +306,7 @@ export class ReplicaCore {
     } else if (op.kind === 'read' && msg.type === 'read') {
       op.unreachable.add(to);
       this.progressRead(msg.opId, op, local, actions);
+      if (op.replied && this.readSettled(op)) this.ops.delete(msg.opId);
     } else if (op.kind === 'config' && msg.type === 'configPropose') {
       op.refused.add(to);
       this.progressConfig(msg.opId, op, actions);
@@ -406,7 +409,7 @@ export class ReplicaCore {
     } else {
       this.progressRead(opId, op, local, actions);
     }
-    if (op.replies.size >= this.configCurrent.voters.length) this.ops.delete(opId);
+    if (this.readSettled(op)) this.ops.delete(opId);
     return actions;
   }
 
@@ -426,7 +429,7 @@ export class ReplicaCore {
       if (merged !== undefined) {
         for (const [peer, record] of op.replies) this.repairReplica(op.key, peer, record, merged, local, actions);
       }
-      if (op.replies.size >= this.configCurrent.voters.length) this.ops.delete(opId);
+      if (this.readSettled(op)) this.ops.delete(opId);
       return;
     }
     const possible = voterIds(this.configCurrent).filter((p) => !op.unreachable.has(p) || op.replies.has(p)).length;
@@ -434,6 +437,11 @@ export class ReplicaCore {
       this.ops.delete(opId);
       actions.push({ type: 'reply', result: this.failure(opId, op) });
     }
+  }
+
+  /** Every voter has answered or is known unreachable: nothing more to repair, forget the read. */
+  private readSettled(op: ReadOp): boolean {
+    return voterIds(this.configCurrent).every((p) => op.replies.has(p) || op.unreachable.has(p));
   }
 
   /** Read repair: bring `peer` (or this replica) up to `merged` when its reply was missing something. */

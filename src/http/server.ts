@@ -6,7 +6,7 @@ import { toString as u8ToString } from 'uint8arrays';
 import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
 import { type ConsistencyLevel, parseConsistency } from '../core/quorum.js';
 import { type VersionedRecord, liveSiblings, lwwWinner } from '../core/record.js';
-import { decodeContextToken, encodeContextToken } from '../node/context-token.js';
+import type { ContextCodec } from '../node/context-token.js';
 
 export interface KvBackend {
   write(key: string, value: Uint8Array | null, context: Record<string, number> | undefined, level: ConsistencyLevel): Promise<{
@@ -21,6 +21,8 @@ export interface KvBackend {
 
 export interface HttpOptions {
   readonly backend: KvBackend;
+  /** Encodes and authenticates causal-context tokens. */
+  readonly contexts: ContextCodec;
   readonly valueBytesMax: number;
   readonly keyBytesMax: number;
   /** Time a client has to send a whole request (slow clients cannot hold a socket forever). */
@@ -57,7 +59,17 @@ export function createHttpServer(options: HttpOptions): http.Server {
 }
 
 async function handle(options: HttpOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  const target = req.url ?? '/';
+  // Only origin-form targets ("/path?query"): "//host/..." or absolute URLs would be read as a host.
+  if (!target.startsWith('/') || target.startsWith('//')) {
+    throw new HttpError(400, 'bad_request', 'the request target must be a path starting with a single /');
+  }
+  let url: URL;
+  try {
+    url = new URL(target, 'http://localhost');
+  } catch {
+    throw new HttpError(400, 'bad_request', 'the request target is not a valid path');
+  }
   const path = url.pathname;
   const method = req.method ?? 'GET';
   if (path === '/healthz') {
@@ -83,12 +95,12 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
 async function putKey(options: HttpOptions, key: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const query = parseQuery(writeQuery, url);
   const level = parseLevel(query.w, 'w');
-  const context = parseContext(req);
+  const context = parseContext(options, req);
   const value = await readBody(req, options.valueBytesMax);
   const outcome = await options.backend.write(key, value, context, level);
-  res.setHeader('X-Causal-Context', encodeContextToken(outcome.record.context));
+  res.setHeader('X-Causal-Context', options.contexts.encode(outcome.record.context));
   sendJson(res, outcome.created ? 201 : 200, {
-    context: encodeContextToken(outcome.record.context),
+    context: options.contexts.encode(outcome.record.context),
     acks: outcome.acks,
     required: outcome.required,
   });
@@ -97,11 +109,11 @@ async function putKey(options: HttpOptions, key: string, url: URL, req: http.Inc
 async function deleteKey(options: HttpOptions, key: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const query = parseQuery(writeQuery, url);
   const level = parseLevel(query.w, 'w');
-  const context = parseContext(req);
+  const context = parseContext(options, req);
   await readBody(req, 0);
   const outcome = await options.backend.write(key, null, context, level);
-  res.setHeader('X-Causal-Context', encodeContextToken(outcome.record.context));
-  sendJson(res, 200, { context: encodeContextToken(outcome.record.context), acks: outcome.acks, required: outcome.required });
+  res.setHeader('X-Causal-Context', options.contexts.encode(outcome.record.context));
+  sendJson(res, 200, { context: options.contexts.encode(outcome.record.context), acks: outcome.acks, required: outcome.required });
 }
 
 async function getKey(options: HttpOptions, key: string, url: URL, res: http.ServerResponse): Promise<void> {
@@ -109,7 +121,7 @@ async function getKey(options: HttpOptions, key: string, url: URL, res: http.Ser
   const level = parseLevel(query.r, 'r');
   const { record } = await options.backend.read(key, level);
   if (record !== undefined && Object.keys(record.context).length > 0) {
-    res.setHeader('X-Causal-Context', encodeContextToken(record.context));
+    res.setHeader('X-Causal-Context', options.contexts.encode(record.context));
   }
   const live = record === undefined ? [] : liveSiblings(record);
   if (record === undefined || live.length === 0) {
@@ -127,7 +139,7 @@ async function getKey(options: HttpOptions, key: string, url: URL, res: http.Ser
     return sendBytes(res, 200, live[0].value as Uint8Array);
   }
   sendJson(res, 300, {
-    context: encodeContextToken(record.context),
+    context: options.contexts.encode(record.context),
     siblings: record.siblings.map((s) => ({
       value: s.value === null ? null : u8ToString(s.value, 'base64'),
       deleted: s.value === null,
@@ -180,11 +192,11 @@ export function parseKey(encoded: string, keyBytesMax: number): string {
   return key;
 }
 
-function parseContext(req: http.IncomingMessage): Record<string, number> | undefined {
+function parseContext(options: HttpOptions, req: http.IncomingMessage): Record<string, number> | undefined {
   const header = req.headers['x-causal-context'];
   if (header === undefined) return undefined;
   if (Array.isArray(header)) throw new HttpError(400, 'invalid_context', 'X-Causal-Context is given twice');
-  return decodeContextToken(header.trim());
+  return options.contexts.decode(header.trim());
 }
 
 function readBody(req: http.IncomingMessage, bytesMax: number): Promise<Uint8Array> {

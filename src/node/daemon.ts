@@ -18,6 +18,7 @@ import { createNetNode } from '../net/node.js';
 import { ReplicaTransport } from '../net/transport.js';
 import type { StoragePort } from '../storage/port.js';
 import { openSqliteStore } from '../storage/sqlite.js';
+import { createContextCodec } from './context-token.js';
 import { DotAllocator } from './dots.js';
 import { JoinService, isJoinMessage } from './join.js';
 import { createLogger, type Logger } from './log.js';
@@ -48,6 +49,8 @@ export class StartupError extends Error {
 const CLUSTER_KEY_FILE = 'cluster.key';
 const DATABASE_FILE = 'quorumd.db';
 const DAEMON_FILE = 'daemon.json';
+/** Time allowed to each network shutdown step (we must exit within 5 s of SIGTERM). */
+const NETWORK_STOP_MS = 1_000;
 const META_ADDRESS_BOOK = 'addressBook';
 /** Dot-actor incarnation, and whether the last run closed the store cleanly (see nextDotActor). */
 const META_INCARNATION = 'incarnation';
@@ -187,6 +190,7 @@ export class Daemon {
           read: (key, level) => runtime.read(key, level),
           status: () => late.daemon?.status() ?? {},
         },
+        contexts: createContextCodec(clusterKey),
         valueBytesMax: DEFAULTS.valueBytesMax,
         keyBytesMax: DEFAULTS.keyBytesMax,
       });
@@ -386,13 +390,14 @@ export class Daemon {
     const closed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
     this.httpServer.closeIdleConnections();
     await this.runtime.drain(DEFAULTS.shutdownGraceMs);
+    this.runtime.stop(); // whatever is still pending is answered 503 shutting_down (indeterminate)
     this.httpServer.closeAllConnections();
     await closed;
-    this.runtime.stop();
-    await this.transport.stop().catch(() => undefined);
-    await Promise.resolve(this.node.stop()).catch(() => undefined);
+    // Close the store before the network: a slow libp2p stop must not cost us the clean-shutdown mark.
     await this.store.setMeta(META_CLEAN_SHUTDOWN, 'true');
     await this.store.close();
+    await withTimeout(this.transport.stop(), NETWORK_STOP_MS);
+    await withTimeout(Promise.resolve(this.node.stop()), NETWORK_STOP_MS);
     await rm(joinPath(this.dataDir, DAEMON_FILE), { force: true });
     this.log.info({}, 'stopped');
   }
@@ -451,6 +456,16 @@ export function parseHostPort(text: string): { host: string; port: number } {
     throw new StartupError(`--http must be HOST:PORT (e.g. 127.0.0.1:7401), got ${JSON.stringify(text)}`);
   }
   return { host: (match[1] ?? match[2]) as string, port };
+}
+
+/** Waits for `promise` at most `ms` (errors ignored): shutdown steps must not hold the exit hostage. */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([promise.catch(() => undefined), limit]);
+  clearTimeout(timer);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -40,7 +40,9 @@ export class JoinService {
   private admitting: string | undefined;
   private readonly ackWaiters = new Map<number, () => void>();
   /** Candidate side: the member we asked, and the pending reply. */
-  private joinWaiter: { member: string; opId: number; resolve: (msg: Extract<Message, { type: 'joinReply' }>) => void } | undefined;
+  private joinWaiter:
+    | { member: string; opId: number; resolve: (msg: Extract<Message, { type: 'joinReply' }>) => void; rearm: () => void }
+    | undefined;
   transfer: TransferProgress | undefined;
 
   constructor(options: JoinOptions) {
@@ -78,16 +80,22 @@ export class JoinService {
   async requestJoin(member: string, addrs: readonly string[], timeoutMs: number): Promise<void> {
     const opId = this.allocateOpId();
     const reply = new Promise<Extract<Message, { type: 'joinReply' }>>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const expire = (): void => {
         this.joinWaiter = undefined;
-        reject(new Error(`no answer to the join request within ${timeoutMs} ms`));
-      }, timeoutMs);
+        reject(new Error(`no word from ${member} about the join for ${timeoutMs} ms`));
+      };
+      let timer = setTimeout(expire, timeoutMs);
       this.joinWaiter = {
         member,
         opId,
         resolve: (msg) => {
           clearTimeout(timer);
           resolve(msg);
+        },
+        // A long transfer is progress, not silence: every batch restarts the clock.
+        rearm: () => {
+          clearTimeout(timer);
+          timer = setTimeout(expire, timeoutMs);
         },
       };
     });
@@ -179,6 +187,7 @@ export class JoinService {
       this.options.log.warn({ peer: from }, 'ignoring a data transfer we did not ask for');
       return;
     }
+    this.joinWaiter.rearm();
     const { store } = this.options;
     if (this.transfer === undefined || this.transfer.peer !== from || this.transfer.role !== 'receiving') {
       this.transfer = { peer: from, role: 'receiving', keys: 0, bytes: 0, done: false };

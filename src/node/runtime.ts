@@ -6,7 +6,7 @@ import { isVoter } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import type { ConsistencyLevel } from '../core/quorum.js';
 import type { VersionedRecord } from '../core/record.js';
-import { type Action, type ClientResult, type Envelope, ReplicaCore } from '../core/replica.js';
+import { type Action, type ClientResult, type Envelope, OPS_IN_FLIGHT_MAX, ReplicaCore } from '../core/replica.js';
 import type { VersionVector } from '../core/vv.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
@@ -118,6 +118,7 @@ export class Runtime {
   async write(key: string, value: Uint8Array | null, context: VersionVector | undefined, level: ConsistencyLevel): Promise<WriteOutcome> {
     this.checkAccepting();
     const dot = await this.dots.next();
+    this.checkAccepting();
     const before = this.store.get(key);
     const created = before === undefined || before.siblings.every((s) => s.value === null);
     const { opId, actions } = this.core.write(
@@ -159,10 +160,15 @@ export class Runtime {
     this.tellIfStale(from, msg.epoch);
   }
 
+  /** Stops driving the core; client operations still pending fail with `shutting_down` (indeterminate). */
   stop(): void {
     this.stopped = true;
     if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
     this.tickTimer = undefined;
+    for (const [opId, resolve] of this.pending) {
+      resolve({ type: 'failed', opId, code: 'shutting_down', message: 'the daemon is shutting down', acks: 0, required: 0, voters: 0 });
+    }
+    this.pending.clear();
   }
 
   /** Waits until every client operation has completed (or the timeout passed). */
@@ -257,7 +263,9 @@ export class Runtime {
       throw new QuorumdError('storage_failed', `local storage failed: ${String(this.fatalError)}`);
     }
     if (this.stopped) throw new QuorumdError('shutting_down', 'the daemon is shutting down');
-    if (this.pending.size >= this.opsInFlightMax) throw new OverloadedError(this.opsInFlightMax);
+    if (this.pending.size >= this.opsInFlightMax || this.core.opsInFlight >= OPS_IN_FLIGHT_MAX) {
+      throw new OverloadedError(this.opsInFlightMax);
+    }
   }
 
   private toError(result: ClientResult): Error {

@@ -5,6 +5,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createContextCodec } from '../../src/node/context-token.js';
 import { Daemon } from '../../src/node/daemon.js';
 import { call, del, get, put } from '../helpers/http.js';
 
@@ -135,6 +136,27 @@ describe('HTTP API', () => {
       expect(res.status, token).toBe(400);
       expect(res.json).toMatchObject({ error: 'invalid_context' });
     }
+  });
+
+  it('refuses forged or altered context tokens (they could cover writes that do not exist yet)', async () => {
+    const foreign = createContextCodec(new TextEncoder().encode('another cluster key'));
+    const forged = foreign.encode({ [daemon.peerId]: Number.MAX_SAFE_INTEGER });
+    const res = await call(base, 'PUT', '/kv/forged', 'a', { 'X-Causal-Context': forged });
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ error: 'invalid_context' });
+    const genuine = (await put(base, 'forged', 'a')).context as string;
+    const [body, mac] = genuine.split('.') as [string, string];
+    const altered = `${Buffer.from(JSON.stringify([[daemon.peerId, 1e15]])).toString('base64url')}.${mac}`;
+    expect((await call(base, 'PUT', '/kv/forged', 'b', { 'X-Causal-Context': altered })).status).toBe(400);
+    expect((await call(base, 'PUT', '/kv/forged', 'b', { 'X-Causal-Context': `${body}.${mac}` })).status).toBe(200);
+    expect((await put(base, 'forged', 'c')).status).toBe(200);
+    expect((await get(base, 'forged')).text).toBe('c');
+  });
+
+  it('answers malformed request targets with 400', async () => {
+    expect((await rawRequest('GET', '//')).status).toBe(400);
+    expect((await rawRequest('GET', '//[')).status).toBe(400);
+    expect((await rawRequest('GET', '//evil/kv/x')).status).toBe(400);
   });
 
   it('answers unknown routes with 404 and wrong methods with 405', async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/node/daemon.js';
-import { get, put, status } from '../helpers/http.js';
+import { call, get, put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
 const dirs: string[] = [];
@@ -66,6 +66,9 @@ describe('a three-device cluster in one process', () => {
     const read = await get(c.httpEndpoint, 'greeting');
     expect(read.status).toBe(200);
     expect(read.text).toBe('hello');
+    // A context token issued by one member is accepted by every other member (same cluster key).
+    const viaA = await call(a.httpEndpoint, 'PUT', '/kv/token-check', 'x', { 'X-Causal-Context': read.context as string });
+    expect(viaA.status).toBe(201);
 
     const bListen = b.listenAddrs();
     // Lose C: quorum writes still succeed.
