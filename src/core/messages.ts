@@ -34,6 +34,8 @@ export type Message =
   /** Member -> joiner: one batch of the full data transfer; `done` marks the last batch. */
   | { readonly type: 'transfer'; readonly opId: number; readonly epoch: number; readonly records: readonly KeyedRecord[]; readonly done: boolean }
   /** Joiner -> member: the transfer batch with this opId is durable (each batch has its own opId). */
-  | { readonly type: 'transferAck'; readonly opId: number; readonly epoch: number };
+  | { readonly type: 'transferAck'; readonly opId: number; readonly epoch: number }
+  /** Voter admitting a device -> another voter: stream me all your data (transfer batches, then done). */
+  | { readonly type: 'transferRequest'; readonly opId: number; readonly epoch: number };
 
 export type MessageType = Message['type'];

@@ -290,6 +290,7 @@ export class ReplicaCore {
       case 'joinReply':
       case 'transfer':
       case 'transferAck':
+      case 'transferRequest':
         assert(false, `${msg.type} is handled by the runtime's join module, not the replica core`);
     }
   }

@@ -1,16 +1,24 @@
-// Joining a cluster (simple form): a candidate asks a member; the member streams it the existing data in
-// acknowledged batches, then proposes the next configuration with the candidate as a voter. One at a time.
-import { isVoter, withVoterAdded } from '../core/membership.js';
+// Joining a cluster (simple form): a candidate asks a member; the member first gathers every other reachable
+// voter's data (a majority is required), streams the union to the candidate in acknowledged batches, then
+// proposes the next configuration with the candidate as a voter. One admission at a time.
+import { isVoter, voterIds, withVoterAdded } from '../core/membership.js';
+import { majority } from '../core/quorum.js';
 import type { KeyedRecord, Message } from '../core/messages.js';
 import { EMPTY_RECORD, mergeRecords } from '../core/record.js';
 import type { StoragePort } from '../storage/port.js';
 import { encodeRecord } from '../wire/record.js';
 import type { Runtime, RuntimeLogger } from './runtime.js';
 
-type JoinMessage = Extract<Message, { type: 'joinRequest' | 'joinReply' | 'transfer' | 'transferAck' }>;
+type JoinMessage = Extract<Message, { type: 'joinRequest' | 'joinReply' | 'transfer' | 'transferAck' | 'transferRequest' }>;
 
 export function isJoinMessage(msg: Message): msg is JoinMessage {
-  return msg.type === 'joinRequest' || msg.type === 'joinReply' || msg.type === 'transfer' || msg.type === 'transferAck';
+  return (
+    msg.type === 'joinRequest' ||
+    msg.type === 'joinReply' ||
+    msg.type === 'transfer' ||
+    msg.type === 'transferAck' ||
+    msg.type === 'transferRequest'
+  );
 }
 
 export interface JoinOptions {
@@ -44,6 +52,8 @@ export class JoinService {
     | { member: string; opId: number; resolve: (msg: Extract<Message, { type: 'joinReply' }>) => void; rearm: () => void }
     | undefined;
   transfer: TransferProgress | undefined;
+  /** Member side: voters we asked for all their data while admitting someone; settled by their last batch. */
+  private readonly pulls = new Map<string, { done: () => void; rearm: () => void }>();
 
   constructor(options: JoinOptions) {
     this.options = options;
@@ -63,6 +73,15 @@ export class JoinService {
         break;
       case 'transfer':
         this.receiveBatch(from, msg.opId, msg.records, msg.done);
+        break;
+      case 'transferRequest':
+        if (!isVoter(this.options.runtime.config, from) || !this.options.runtime.isVoter()) {
+          this.options.log.warn({ peer: from }, 'ignoring a data request from a device that is not a fellow voter');
+          break;
+        }
+        void this.sendAll(from, false).catch((error: unknown) => {
+          this.options.log.warn({ peer: from, err: String(error) }, 'serving a data request failed');
+        });
         break;
       case 'joinReply':
         if (this.joinWaiter !== undefined && this.joinWaiter.member === from && this.joinWaiter.opId === msg.opId) {
@@ -121,8 +140,10 @@ export class JoinService {
     if (this.admitting !== undefined) return reply(false, 'another device is joining; retry shortly');
     this.admitting = candidate;
     try {
+      this.options.log.info({ peer: candidate }, 'admitting a new voter: gathering data from the voters');
+      await this.gather();
       this.options.log.info({ peer: candidate }, 'admitting a new voter: transferring data');
-      await this.sendAll(candidate);
+      await this.sendAll(candidate, true);
       const committed = await runtime.changeConfig(withVoterAdded(runtime.config, { peerId: candidate, addrs: [...addrs] }));
       this.options.log.info({ peer: candidate, epoch: committed.epoch }, 'new voter admitted');
       reply(true, '');
@@ -134,11 +155,55 @@ export class JoinService {
     }
   }
 
+  /**
+   * Pulls every other voter's data into our store, so what we stream to a candidate holds every write a
+   * majority acknowledged (not only the ones we happen to hold). Fails unless a majority (us included) answered.
+   */
+  private async gather(): Promise<void> {
+    const { runtime } = this.options;
+    const voters = voterIds(runtime.config);
+    const others = voters.filter((p) => p !== runtime.self);
+    const results = await Promise.allSettled(others.map((peer) => this.pullFrom(peer)));
+    const gathered = 1 + results.filter((r) => r.status === 'fulfilled').length;
+    const needed = majority(voters.length);
+    if (gathered < needed) {
+      throw new Error(`gathered data from ${gathered} of ${voters.length} voters; ${needed} are needed before admitting a voter`);
+    }
+  }
+
+  private pullFrom(peer: string): Promise<void> {
+    const timeoutMs = this.options.transferAckTimeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      const expire = (): void => {
+        this.pulls.delete(peer);
+        reject(new Error(`no data from ${peer} for ${timeoutMs} ms`));
+      };
+      let timer = setTimeout(expire, timeoutMs);
+      this.pulls.set(peer, {
+        done: () => {
+          clearTimeout(timer);
+          this.pulls.delete(peer);
+          resolve();
+        },
+        rearm: () => {
+          clearTimeout(timer);
+          timer = setTimeout(expire, timeoutMs);
+        },
+      });
+      const msg: Message = { type: 'transferRequest', opId: this.allocateOpId(), epoch: this.options.runtime.config.epoch };
+      if (!this.options.send(peer, msg)) {
+        clearTimeout(timer);
+        this.pulls.delete(peer);
+        reject(new Error(`not connected to ${peer}`));
+      }
+    });
+  }
+
   /** Streams every record to `peer` in batches, one acknowledged batch at a time. */
-  private async sendAll(peer: string): Promise<void> {
+  private async sendAll(peer: string, track: boolean): Promise<void> {
     const { store, transferBatchRecords, transferBatchBytes } = this.options;
     const progress: TransferProgress = { peer, role: 'sending', keys: 0, bytes: 0, done: false };
-    this.transfer = progress;
+    if (track) this.transfer = progress;
     let after: string | undefined;
     for (;;) {
       const entries = store.scan(after, transferBatchRecords);
@@ -183,29 +248,44 @@ export class JoinService {
   // ---------------------------------------------------------------- candidate side
 
   private receiveBatch(from: string, opId: number, records: readonly KeyedRecord[], done: boolean): void {
+    const pull = this.pulls.get(from);
+    if (pull !== undefined) {
+      pull.rearm();
+      this.storeRecords(records).then(
+        () => {
+          this.options.send(from, { type: 'transferAck', opId, epoch: this.options.runtime.config.epoch });
+          if (done) pull.done();
+        },
+        (error: unknown) => this.options.log.error({ err: String(error) }, 'storing gathered data failed'),
+      );
+      return;
+    }
     if (this.joinWaiter === undefined || this.joinWaiter.member !== from) {
       this.options.log.warn({ peer: from }, 'ignoring a data transfer we did not ask for');
       return;
     }
     this.joinWaiter.rearm();
-    const { store } = this.options;
     if (this.transfer === undefined || this.transfer.peer !== from || this.transfer.role !== 'receiving') {
       this.transfer = { peer: from, role: 'receiving', keys: 0, bytes: 0, done: false };
     }
     const progress = this.transfer;
-    const writes: Array<Promise<void>> = [];
     for (const { key, record } of records) {
-      writes.push(store.put(key, mergeRecords(store.get(key) ?? EMPTY_RECORD, record)));
       progress.keys += 1;
       progress.bytes += key.length + record.siblings.reduce((n, s) => n + (s.value?.length ?? 0), 0);
     }
-    void Promise.all(writes).then(
+    this.storeRecords(records).then(
       () => {
         progress.done = done;
         this.options.send(from, { type: 'transferAck', opId, epoch: this.options.runtime.config.epoch });
       },
       (error: unknown) => this.options.log.error({ err: String(error) }, 'storing transferred data failed'),
     );
+  }
+
+  /** Merges transferred records into the store; resolves once durable. */
+  private storeRecords(records: readonly KeyedRecord[]): Promise<unknown> {
+    const { store } = this.options;
+    return Promise.all(records.map(({ key, record }) => store.put(key, mergeRecords(store.get(key) ?? EMPTY_RECORD, record))));
   }
 
   private allocateOpId(): number {

@@ -19,7 +19,8 @@ export enum MessageType {
   JOIN_REQUEST = 'JOIN_REQUEST',
   JOIN_REPLY = 'JOIN_REPLY',
   TRANSFER = 'TRANSFER',
-  TRANSFER_ACK = 'TRANSFER_ACK'
+  TRANSFER_ACK = 'TRANSFER_ACK',
+  TRANSFER_REQUEST = 'TRANSFER_REQUEST'
 }
 
 enum __MessageTypeValues {
@@ -36,7 +37,8 @@ enum __MessageTypeValues {
   JOIN_REQUEST = 10,
   JOIN_REPLY = 11,
   TRANSFER = 12,
-  TRANSFER_ACK = 13
+  TRANSFER_ACK = 13,
+  TRANSFER_REQUEST = 14
 }
 
 export namespace MessageType {

@@ -35,6 +35,7 @@ const TYPE_TO_PB: { readonly [T in MessageType]: pb.MessageType } = {
   joinReply: pb.MessageType.JOIN_REPLY,
   transfer: pb.MessageType.TRANSFER,
   transferAck: pb.MessageType.TRANSFER_ACK,
+  transferRequest: pb.MessageType.TRANSFER_REQUEST,
 };
 
 /** One frame holding `messages` in order. Exceeding the frame limits is a programmer error (split first). */
@@ -94,6 +95,7 @@ function messageToPb(m: Message): pb.Message {
   switch (m.type) {
     case 'writeAck':
     case 'transferAck':
+    case 'transferRequest':
       break;
     case 'read':
       out.key = m.key;
@@ -164,6 +166,8 @@ function messageFromPb(p: pb.Message): Message {
       return { type: 'transfer', opId, epoch, records: p.records.map(keyedRecordFromPb), done: p.done };
     case pb.MessageType.TRANSFER_ACK:
       return { type: 'transferAck', opId, epoch };
+    case pb.MessageType.TRANSFER_REQUEST:
+      return { type: 'transferRequest', opId, epoch };
     default:
       throw new WireFormatError(`unknown message type ${String(p.type)}`);
   }

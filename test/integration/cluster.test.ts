@@ -76,6 +76,7 @@ describe('a three-device cluster in one process', () => {
     const second = await put(a.httpEndpoint, 'greeting', 'hello again', '');
     expect(second.status).toBe(200);
     expect(second.json).toMatchObject({ acks: 2, required: 2 });
+    expect((await put(a.httpEndpoint, 'missed-by-c', 'on A and B')).status).toBe(201);
 
     // Lose B too: a quorum write is refused with the figures, w=one still succeeds locally.
     await stopDevice(b);
@@ -104,6 +105,14 @@ describe('a three-device cluster in one process', () => {
       return mine.text === after.text ? mine : undefined;
     });
     expect(repaired.status).toBe(200);
+
+    // D joins through C, which never saw "missed-by-c" (written while C was down, on A and B only): C gathers
+    // the other voters' data first, so the new voter holds every quorum-acknowledged write.
+    expect((await get(c.httpEndpoint, 'missed-by-c', '?r=one')).status).toBe(404);
+    const d = await startDevice(join(root, 'd'), { join: [c.listenAddrs()[0] as string], clusterKeyFile: keyFile });
+    await waitFor('D to become a voter', async () => (await status(d.httpEndpoint)).role === 'voter');
+    expect((await get(d.httpEndpoint, 'missed-by-c', '?r=one')).text).toBe('on A and B');
+    expect((await status(d.httpEndpoint)).epoch).toBe(4);
   });
 
   it('a device holding the key but no membership waits to join instead of founding a second cluster', async () => {
