@@ -94,7 +94,7 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
 
 async function putKey(options: HttpOptions, key: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const query = parseQuery(writeQuery, url);
-  const level = parseLevel(query.w, 'w');
+  const level = parseConsistency(query.w, 'w');
   const context = parseContext(options, req);
   const value = await readBody(req, options.valueBytesMax);
   const outcome = await options.backend.write(key, value, context, level);
@@ -108,7 +108,7 @@ async function putKey(options: HttpOptions, key: string, url: URL, req: http.Inc
 
 async function deleteKey(options: HttpOptions, key: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const query = parseQuery(writeQuery, url);
-  const level = parseLevel(query.w, 'w');
+  const level = parseConsistency(query.w, 'w');
   const context = parseContext(options, req);
   await readBody(req, 0);
   const outcome = await options.backend.write(key, null, context, level);
@@ -118,7 +118,7 @@ async function deleteKey(options: HttpOptions, key: string, url: URL, req: http.
 
 async function getKey(options: HttpOptions, key: string, url: URL, res: http.ServerResponse): Promise<void> {
   const query = parseQuery(readQuery, url);
-  const level = parseLevel(query.r, 'r');
+  const level = parseConsistency(query.r, 'r');
   const { record } = await options.backend.read(key, level);
   if (record !== undefined && Object.keys(record.context).length > 0) {
     res.setHeader('X-Causal-Context', options.contexts.encode(record.context));
@@ -172,10 +172,6 @@ function parseQuery<T extends z.ZodTypeAny>(schema: T, url: URL): z.infer<T> {
     throw new HttpError(400, 'bad_request', `invalid query parameter ${where}: ${issue?.message ?? 'invalid'}`);
   }
   return parsed.data;
-}
-
-function parseLevel(text: string | undefined, name: 'w' | 'r'): ConsistencyLevel {
-  return parseConsistency(text, name);
 }
 
 export function parseKey(encoded: string, keyBytesMax: number): string {

@@ -1,5 +1,7 @@
 // fast-check generators for well-formed records and replication messages, shared by the wire codec tests.
 import fc from 'fast-check';
+import { WireFormatError } from '../../src/wire/errors.js';
+import { expect } from 'vitest';
 import type { MemberInfo, MembershipConfig } from '../../src/core/membership.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import { type Sibling, type VersionedRecord, compareSiblings } from '../../src/core/record.js';
@@ -64,3 +66,22 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('transferAck' as const), opId: uint, epoch: uint }),
   fc.record({ type: fc.constant('transferRequest' as const), opId: uint, epoch: uint }),
 );
+
+/** Asserts that `decode` either succeeds or throws WireFormatError, never anything else. */
+export function expectOnlyWireErrors(decode: (bytes: Uint8Array) => unknown, bytes: Uint8Array): void {
+  try {
+    decode(bytes);
+  } catch (err) {
+    expect(err).toBeInstanceOf(WireFormatError);
+  }
+}
+
+/** Feeds `decode` the encoding cut short at `at` and with bit `bit` of byte `at` flipped. */
+export function expectCorruptionsRejected(decode: (bytes: Uint8Array) => unknown, bytes: Uint8Array, at: number, bit: number): void {
+  if (bytes.length === 0) return;
+  const i = at % bytes.length;
+  expectOnlyWireErrors(decode, bytes.subarray(0, i));
+  const flipped = bytes.slice();
+  flipped[i] = (flipped[i] as number) ^ (1 << bit);
+  expectOnlyWireErrors(decode, flipped);
+}

@@ -6,15 +6,9 @@ import type { Message } from '../../src/core/messages.js';
 import { WireFormatError } from '../../src/wire/errors.js';
 import { FRAME_LIMITS, decodeFrame, encodeFrame, encodeFrameEntry, joinFrameEntries } from '../../src/wire/replica.js';
 import * as pb from '../../src/wire/replica.pb.js';
-import { messageArb } from './arbitraries.js';
+import { messageArb, expectCorruptionsRejected, expectOnlyWireErrors } from './arbitraries.js';
 
-function decodeOrWireError(bytes: Uint8Array): void {
-  try {
-    decodeFrame(bytes);
-  } catch (err) {
-    expect(err).toBeInstanceOf(WireFormatError);
-  }
-}
+const decodeOrWireError = (bytes: Uint8Array): void => expectOnlyWireErrors(decodeFrame, bytes);
 
 const blank: pb.Message = {
   type: pb.MessageType.WRITE_ACK, opId: 1n, epoch: 1n, key: '', accepted: false, addrs: [], ok: false, error: '', records: [], done: false,
@@ -50,12 +44,7 @@ describe('replica frame codec', () => {
   it('throws only WireFormatError on truncated or bit-flipped frames', () => {
     fc.assert(
       fc.property(fc.array(messageArb, { minLength: 1, maxLength: 4 }), fc.nat(), fc.nat(7), (messages, at, bit) => {
-        const bytes = encodeFrame(messages);
-        const i = at % bytes.length;
-        decodeOrWireError(bytes.subarray(0, i));
-        const flipped = bytes.slice();
-        flipped[i] = (flipped[i] as number) ^ (1 << bit);
-        decodeOrWireError(flipped);
+        expectCorruptionsRejected(decodeFrame, encodeFrame(messages), at, bit);
       }),
       { numRuns: 1000 },
     );
