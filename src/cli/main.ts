@@ -1,5 +1,5 @@
-// The quorumd command line: `start` runs the daemon; put/get/del/status talk to a running daemon's local
-// HTTP API. Errors are one line on stderr and a non-zero exit (stack traces only with --debug).
+// The quorumd command line: `start` runs the daemon; put/get/del/status and the membership commands
+// (approve/remove/leave) talk to a running daemon's local HTTP API. Errors are one line on stderr and a non-zero exit (stack traces only with --debug).
 import { readFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -11,7 +11,8 @@ class UsageError extends Error {}
 
 const COMMANDS: Record<string, { usage: string; summary: string; options: NonNullable<ParseArgsConfig['options']> }> = {
   start: {
-    usage: 'quorumd start [--data-dir DIR] [--listen MULTIADDR]... [--http HOST:PORT] [--join MULTIADDR]... [--cluster-key FILE] [--no-mdns]',
+    usage:
+      'quorumd start [--data-dir DIR] [--listen MULTIADDR]... [--http HOST:PORT] [--join MULTIADDR]... [--cluster-key FILE] [--no-mdns] [--no-auto-admit] [--max-voters N]',
     summary: 'run a device (founds a cluster on first start in an empty data dir unless --join/--cluster-key)',
     options: {
       'data-dir': { type: 'string' },
@@ -20,6 +21,8 @@ const COMMANDS: Record<string, { usage: string; summary: string; options: NonNul
       join: { type: 'string', multiple: true },
       'cluster-key': { type: 'string' },
       'no-mdns': { type: 'boolean' },
+      'no-auto-admit': { type: 'boolean' },
+      'max-voters': { type: 'string' },
       'log-level': { type: 'string' },
       'request-timeout-ms': { type: 'string' },
     },
@@ -40,6 +43,9 @@ const COMMANDS: Record<string, { usage: string; summary: string; options: NonNul
     options: { w: { type: 'string' }, context: { type: 'string' } },
   },
   status: { usage: 'quorumd status [--json]', summary: 'show this device\'s view of the cluster', options: {} },
+  approve: { usage: 'quorumd approve PEER', summary: 'admit a device waiting for approval (started members with --no-auto-admit)', options: {} },
+  remove: { usage: 'quorumd remove PEER', summary: 'remove a dead or retired device; it is refused from then on', options: {} },
+  leave: { usage: 'quorumd leave', summary: 'remove this device from the cluster, then stop its daemon', options: {} },
   version: { usage: 'quorumd version', summary: 'print the version', options: {} },
 };
 
@@ -102,6 +108,10 @@ async function start(values: Record<string, unknown>, positionals: string[]): Pr
   if (timeout !== undefined && !/^[1-9][0-9]{0,6}$/.test(timeout)) {
     throw new UsageError(`--request-timeout-ms must be a positive integer of milliseconds, got ${JSON.stringify(timeout)}`);
   }
+  const maxVoters = values['max-voters'] as string | undefined;
+  if (maxVoters !== undefined && !/^[1-9][0-9]?$/.test(maxVoters)) {
+    throw new UsageError(`--max-voters must be an integer from 1 to 99, got ${JSON.stringify(maxVoters)}`);
+  }
   const daemon = await Daemon.start({
     dataDir: (values['data-dir'] as string | undefined) ?? process.env.QUORUMD_DATA_DIR ?? DEFAULTS.dataDir,
     listen: values.listen as string[] | undefined,
@@ -111,8 +121,12 @@ async function start(values: Record<string, unknown>, positionals: string[]): Pr
     mdns: values['no-mdns'] !== true,
     logLevel: values['log-level'] as string | undefined,
     requestTimeoutMs: timeout === undefined ? undefined : Number(timeout),
+    autoAdmit: values['no-auto-admit'] !== true,
+    maxVoters: maxVoters === undefined ? undefined : Number(maxVoters),
   });
   await new Promise<void>(() => {
+    // `quorumd leave`: once removed, the daemon asks to exit like on SIGTERM.
+    void daemon.exitRequested.then(() => onSignal('SIGTERM'));
     const onSignal = (signal: NodeJS.Signals): void => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
@@ -158,6 +172,19 @@ async function client(name: string, values: Record<string, unknown>, positionals
     const body = (await res.json()) as Record<string, unknown>;
     if (!res.ok) return failWith(body);
     process.stdout.write(json ? `${JSON.stringify(body, null, 2)}\n` : formatStatus(body));
+    return 0;
+  }
+  if (name === 'approve' || name === 'remove' || name === 'leave') {
+    const wanted = name === 'leave' ? 0 : 1;
+    if (positionals.length < wanted) throw new UsageError(`missing PEER (usage: ${COMMANDS[name]?.usage})`);
+    if (positionals.length > wanted) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[wanted])}`);
+    const payload = name === 'leave' ? new Uint8Array() : new TextEncoder().encode(JSON.stringify({ peer: positionals[0] }));
+    const res = await request(base, 'POST', `/cluster/${name}`, payload, { 'Content-Type': 'application/json' });
+    const body = (await res.json()) as Record<string, unknown>;
+    if (!res.ok) return failWith(body);
+    const voters = (body.voters ?? []) as string[];
+    const learners = (body.learners ?? []) as string[];
+    process.stdout.write(json ? `${JSON.stringify(body)}\n` : `ok: epoch ${String(body.epoch)}, ${voters.length} voter(s), ${learners.length} learner(s)\n`);
     return 0;
   }
   const key = positionals[0];
@@ -227,15 +254,26 @@ function formatStatus(s: Record<string, unknown>): string {
   const lines = [
     `peer      ${String(s.peerId)}`,
     `cluster   ${String(s.clusterId)}  epoch ${String(s.epoch)}  role ${String(s.role)}`,
-    `quorum    ${quorum.writable === true ? 'writable' : 'NOT writable'} (${String(quorum.reachable)}/${String(quorum.voters)} voters reachable, ${String(quorum.needed)} needed)`,
+    `quorum    ${quorum.writable === true ? 'writable' : 'NOT writable'} (${String(quorum.reachable)}/${String(quorum.voters)} voters alive, ${String(quorum.needed)} needed)${quorum.joint === undefined ? '' : ' (voter change in progress)'}`,
     `keys      ${String(s.keys)}`,
     `http      ${String(s.http)}`,
     '',
-    'voters',
   ];
-  for (const v of (s.voters ?? []) as Array<Record<string, unknown>>) {
-    const state = v.self === true ? 'self' : v.connected === true ? 'connected' : 'unreachable';
-    lines.push(`  ${String(v.peerId)}  ${state.padEnd(11)}  last seen ${String(v.lastSeen ?? 'never')}`);
+  const listMembers = (title: string, members: Array<Record<string, unknown>>): void => {
+    if (members.length === 0) return;
+    lines.push(title);
+    for (const v of members) {
+      const state = v.self === true ? 'self' : String(v.state);
+      const rtt = typeof v.rttMs === 'number' && v.self !== true ? `  rtt ${v.rttMs} ms` : '';
+      lines.push(`  ${String(v.peerId)}  ${state.padEnd(7)}  last seen ${String(v.lastSeen ?? 'never')}${rtt}`);
+    }
+  };
+  listMembers('voters', (s.voters ?? []) as Array<Record<string, unknown>>);
+  listMembers('learners', (s.learners ?? []) as Array<Record<string, unknown>>);
+  const pending = (s.pending ?? []) as Array<Record<string, unknown>>;
+  if (pending.length > 0) {
+    lines.push('pending (run `quorumd approve PEER`)');
+    for (const p of pending) lines.push(`  ${String(p.peerId)}  since ${String(p.since)}`);
   }
   return `${lines.join('\n')}\n`;
 }

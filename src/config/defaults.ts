@@ -20,12 +20,34 @@ export const DEFAULTS = {
   keyBytesMax: 1024,
   /** Client operations in flight per device before new ones get 503 (bounded memory). */
   opsInFlightMax: 10_000,
-  /** Records per transfer batch when a joiner receives the existing data. */
+  /** Records per data-stream batch (syncs after a membership change); one batch in flight per stream. */
   transferBatchRecords: 256,
-  /** Bytes per transfer batch (kept well under the wire frame limit). */
+  /** Bytes per data-stream batch (kept well under the 4 MiB wire frame limit). */
   transferBatchBytes: 1024 * 1024,
-  /** Silence a joiner tolerates from the admitting member (re-armed by every transfer batch) before retrying. */
+  /** A data stream without a batch of progress for this long fails (the sync is retried later). */
+  transferIdleMs: 10_000,
+  /** Time a candidate waits for the answer to a join request; admission includes a full data sync. */
   joinTimeoutMs: 60_000,
+  /** Pause between join attempts of a device that holds the key but is not a member yet. */
+  joinRetryMs: 500,
+  /** Admit devices that hold the cluster key without an operator's `quorumd approve` (a home LAN's default). */
+  autoAdmit: true,
+  /**
+   * Voters at most; further devices join as learners (full replicas that do not count in quorums), so a fleet
+   * of 30 Pis does not need 16 acks per write. 5 voters survive 2 failures.
+   */
+  maxVoters: 5,
+  /** A voter finishes a voter change (sync + finalize) itself if its coordinator has not within this time. */
+  jointTakeoverMs: 3_000,
+  /** Attempts of one membership change that keeps losing its epoch to concurrent changes. */
+  changeAttemptsMax: 8,
+  /**
+   * Heartbeats to every connected member; with the failure detector's defaults (src/core/failure-detector.ts)
+   * a silent peer is suspect after ~1.7 s and down after ~1.9 s, and one lost heartbeat changes nothing.
+   */
+  heartbeatIntervalMs: 500,
+  /** mDNS query interval: a device that comes back is found (and redialed) within about this long. */
+  mdnsQueryIntervalMs: 1_000,
   /** Time to finish in-flight requests on SIGTERM before closing anyway (we must exit within 5 s). */
   shutdownGraceMs: 2_000,
   /** Dots reserved per durable counter write: a crash skips at most this many, never reuses one. */

@@ -1,5 +1,5 @@
-// Membership configuration as data: which devices vote in quorums at which epoch. Every change produces a
-// new epoch; the record already has room for learners and removed devices (the dynamic-membership issue).
+// Membership configuration as data: which devices vote in quorums at which epoch, and the pure transforms
+// that produce the next configuration (one voter added or removed per epoch; a joint phase while data syncs).
 import { assert } from './assert.js';
 
 export interface MemberInfo {
@@ -18,10 +18,32 @@ export interface MembershipConfig {
   readonly learners: readonly MemberInfo[];
   /** Peer IDs refused even though they hold the cluster key. */
   readonly removed: readonly string[];
+  /**
+   * Non-empty while the voter set is changing: the voters of the configuration before the change. Until the
+   * change's data sync finishes and a following epoch clears this list, quorum operations need a majority of
+   * `voters` AND a majority of `previousVoters` (joint quorums), so nothing acknowledged before is lost.
+   */
+  readonly previousVoters: readonly string[];
 }
 
 export function foundingConfig(clusterId: string, founder: MemberInfo): MembershipConfig {
-  return { clusterId, epoch: 1, voters: [founder], learners: [], removed: [] };
+  return { clusterId, epoch: 1, voters: [founder], learners: [], removed: [], previousVoters: [] };
+}
+
+/** The configuration of a device that is not a member of any cluster yet (waiting to join). */
+export const NO_CONFIG: MembershipConfig = { clusterId: '', epoch: 0, voters: [], learners: [], removed: [], previousVoters: [] };
+
+/** True while a voter change is syncing data (joint quorums apply). */
+export function isJoint(config: MembershipConfig): boolean {
+  return config.previousVoters.length > 0;
+}
+
+export function isRemoved(config: MembershipConfig, peerId: string): boolean {
+  return config.removed.includes(peerId);
+}
+
+export function isLearner(config: MembershipConfig, peerId: string): boolean {
+  return config.learners.some((m) => m.peerId === peerId);
 }
 
 export function isVoter(config: MembershipConfig, peerId: string): boolean {
@@ -36,14 +58,35 @@ export function voterIds(config: MembershipConfig): string[] {
   return config.voters.map((m) => m.peerId);
 }
 
-/** Every device that holds a replica (voters, then learners). */
+/**
+ * Every device that receives writes: voters, previous voters still in a joint phase (unless removed), then
+ * learners. No duplicates.
+ */
 export function replicaIds(config: MembershipConfig): string[] {
-  return [...config.voters, ...config.learners].map((m) => m.peerId);
+  const ids = new Set(config.voters.map((m) => m.peerId));
+  for (const p of config.previousVoters) if (!config.removed.includes(p)) ids.add(p);
+  for (const m of config.learners) ids.add(m.peerId);
+  return [...ids];
 }
 
-/** The next configuration with `member` added as a voter (one voter per epoch keeps majorities overlapping). */
-export function withVoterAdded(config: MembershipConfig, member: MemberInfo): MembershipConfig {
+/** Devices whose answers count for quorum reads and writes: voters and (while joint) previous voters. */
+export function quorumIds(config: MembershipConfig): string[] {
+  const ids = new Set(config.voters.map((m) => m.peerId));
+  for (const p of config.previousVoters) if (!config.removed.includes(p)) ids.add(p);
+  return [...ids];
+}
+
+function assertChangeable(config: MembershipConfig): void {
   assert(config.epoch >= 1, 'only a committed configuration can change');
+  assert(!isJoint(config), 'a joint configuration must be finalized before the next change');
+}
+
+/**
+ * The next configuration with `member` added as a voter (a learner being promoted, or a new device). One voter
+ * per epoch keeps majorities of consecutive configurations overlapping; the result is joint until synced.
+ */
+export function withVoterAdded(config: MembershipConfig, member: MemberInfo): MembershipConfig {
+  assertChangeable(config);
   assert(!isVoter(config, member.peerId), 'the new voter is not a voter yet');
   return {
     ...config,
@@ -51,7 +94,57 @@ export function withVoterAdded(config: MembershipConfig, member: MemberInfo): Me
     voters: [...config.voters, member],
     learners: config.learners.filter((m) => m.peerId !== member.peerId),
     removed: config.removed.filter((p) => p !== member.peerId),
+    previousVoters: voterIds(config),
   };
+}
+
+/** The next configuration with `member` added as a learner (no quorum change, so not joint). */
+export function withLearnerAdded(config: MembershipConfig, member: MemberInfo): MembershipConfig {
+  assertChangeable(config);
+  assert(!isMember(config, member.peerId), 'the new learner is not a member yet');
+  return {
+    ...config,
+    epoch: config.epoch + 1,
+    learners: [...config.learners, member],
+    removed: config.removed.filter((p) => p !== member.peerId),
+  };
+}
+
+/**
+ * The next configuration without `peerId`, which is added to `removed` (refused at connection from then on).
+ * Removing a voter is joint until synced; removing the last voter is impossible.
+ */
+export function withMemberRemoved(config: MembershipConfig, peerId: string): MembershipConfig {
+  assertChangeable(config);
+  assert(isMember(config, peerId), 'only a member can be removed');
+  const voter = isVoter(config, peerId);
+  assert(!voter || config.voters.length > 1, 'the last voter cannot be removed');
+  return {
+    ...config,
+    epoch: config.epoch + 1,
+    voters: config.voters.filter((m) => m.peerId !== peerId),
+    learners: config.learners.filter((m) => m.peerId !== peerId),
+    removed: [...config.removed.filter((p) => p !== peerId), peerId].slice(-REMOVED_MAX),
+    previousVoters: voter ? voterIds(config) : [],
+  };
+}
+
+/** Ends a joint phase once its data sync is done: same members, next epoch, plain majorities again. */
+export function finalized(config: MembershipConfig): MembershipConfig {
+  assert(isJoint(config), 'only a joint configuration is finalized');
+  return { ...config, epoch: config.epoch + 1, previousVoters: [] };
+}
+
+/** How many revoked peer IDs a configuration remembers (oldest forgotten first). */
+export const REMOVED_MAX = 1024;
+
+/** Deep equality of two configurations (member order matters: it is part of the decided value). */
+export function configsEqual(a: MembershipConfig, b: MembershipConfig): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(c: MembershipConfig): unknown {
+  return [c.clusterId, c.epoch, c.voters.map((m) => [m.peerId, m.addrs]), c.learners.map((m) => [m.peerId, m.addrs]), c.removed, c.previousVoters];
 }
 
 /** Same configuration with fresher addresses for a member (not a membership change: epoch unchanged). */
@@ -71,5 +164,8 @@ export function configProblem(config: MembershipConfig): string | undefined {
     if (ids.has(m.peerId)) return `duplicate member ${m.peerId}`;
     ids.add(m.peerId);
   }
+  for (const p of config.previousVoters) if (p.length === 0) return 'empty previous voter id';
+  for (const p of config.removed) if (ids.has(p)) return `removed peer ${p} is still a member`;
+  if (config.removed.length > REMOVED_MAX) return 'too many removed peers';
   return undefined;
 }

@@ -1,6 +1,8 @@
-// Replication messages exchanged between replica cores. One-way messages correlated by the coordinator's
-// opId; every message carries the sender's membership epoch. The wire codec (src/wire) is append-only.
+// Messages exchanged between replica cores: replication, membership decisions and data streams. One-way
+// messages correlated by the coordinator's opId; every message carries the sender's membership epoch. The
+// wire codec (src/wire) is append-only.
 import type { MembershipConfig } from './membership.js';
+import type { AcceptedValue, Ballot } from './paxos.js';
 import type { VersionedRecord } from './record.js';
 
 export interface KeyedRecord {
@@ -21,21 +23,52 @@ export type Message =
   | { readonly type: 'repair'; readonly epoch: number; readonly key: string; readonly record: VersionedRecord }
   /** Replica -> coordinator: refused, because my configuration is newer than your epoch. */
   | { readonly type: 'stale'; readonly opId: number; readonly epoch: number; readonly config: MembershipConfig }
-  /** Proposer -> current voters: accept the next configuration (epoch = yours + 1). */
-  | { readonly type: 'configPropose'; readonly opId: number; readonly epoch: number; readonly config: MembershipConfig }
-  /** Voter -> proposer: accepted (durably) or not, with the voter's configuration when refused. */
-  | { readonly type: 'configAck'; readonly opId: number; readonly epoch: number; readonly accepted: boolean; readonly config: MembershipConfig | undefined }
+  /** Proposer -> voters of `config` (its committed configuration, epoch E): phase 1a for slot E+1. */
+  | { readonly type: 'configPrepare'; readonly opId: number; readonly epoch: number; readonly ballot: Ballot; readonly config: MembershipConfig }
+  /**
+   * Acceptor -> proposer: phase 1b. ok with what it accepted for the slot, or refused with the higher ballot
+   * it promised (`promised`) or its newer committed configuration (`config`).
+   */
+  | {
+      readonly type: 'configPromise';
+      readonly opId: number;
+      readonly epoch: number;
+      readonly ballot: Ballot;
+      readonly ok: boolean;
+      readonly accepted: AcceptedValue | undefined;
+      readonly promised: Ballot | undefined;
+      readonly config: MembershipConfig | undefined;
+    }
+  /** Proposer -> voters of epoch E: phase 2a, accept `config` (epoch E+1) at `ballot`. */
+  | { readonly type: 'configAccept'; readonly opId: number; readonly epoch: number; readonly ballot: Ballot; readonly config: MembershipConfig }
+  /** Acceptor -> proposer: phase 2b, accepted (durably) or refused like configPromise. */
+  | {
+      readonly type: 'configAccepted';
+      readonly opId: number;
+      readonly epoch: number;
+      readonly ballot: Ballot;
+      readonly ok: boolean;
+      readonly promised: Ballot | undefined;
+      readonly config: MembershipConfig | undefined;
+    }
   /** Announcement of a committed configuration (after commit, or to a peer seen on an older epoch). */
   | { readonly type: 'config'; readonly epoch: number; readonly config: MembershipConfig }
-  /** Candidate -> member: add me as a voter. `addrs` are the candidate's dialable multiaddrs. */
+  /** Candidate -> member: add me (as a voter, or a learner when the voter set is full). `addrs` are the candidate's dialable multiaddrs. */
   | { readonly type: 'joinRequest'; readonly opId: number; readonly epoch: number; readonly addrs: readonly string[] }
   /** Member -> candidate: outcome of a join; on success `config` includes the candidate as a voter. */
   | { readonly type: 'joinReply'; readonly opId: number; readonly epoch: number; readonly ok: boolean; readonly error: string; readonly config: MembershipConfig | undefined }
-  /** Member -> joiner: one batch of the full data transfer; `done` marks the last batch. */
+  /**
+   * One batch of a full data stream (a sync's gather answer or push), in key order; `opId` names the stream
+   * (the requester's or the pusher's); `done` marks the last batch. One batch in flight per stream.
+   */
   | { readonly type: 'transfer'; readonly opId: number; readonly epoch: number; readonly records: readonly KeyedRecord[]; readonly done: boolean }
-  /** Joiner -> member: the transfer batch with this opId is durable (each batch has its own opId). */
+  /** Receiver -> sender: the last batch of stream `opId` is durable here; send the next. */
   | { readonly type: 'transferAck'; readonly opId: number; readonly epoch: number }
-  /** Voter admitting a device -> another voter: stream me all your data (transfer batches, then done). */
-  | { readonly type: 'transferRequest'; readonly opId: number; readonly epoch: number };
+  /** Sync coordinator -> previous voter: stream me all your data (transfer batches with this opId). */
+  | { readonly type: 'transferRequest'; readonly opId: number; readonly epoch: number }
+  /** Failure detection: sent every heartbeat interval to every connected peer; `opId` is a sequence number. */
+  | { readonly type: 'heartbeat'; readonly opId: number; readonly epoch: number }
+  /** Answer to a heartbeat (same sequence number), for the round-trip time. */
+  | { readonly type: 'heartbeatAck'; readonly opId: number; readonly epoch: number };
 
 export type MessageType = Message['type'];

@@ -1,11 +1,33 @@
 // The replica state machine: coordinates client writes, reads and deletes (any member may coordinate), serves
-// replica requests, and adopts membership configurations. Pure: inputs are calls, outputs are Actions the
-// runtime executes in order (persist, send, reply), like etcd-io/raft's Ready. Time comes in as `nowMs`.
+// replica requests, decides membership changes (single-decree Paxos per epoch, any member may propose) and runs
+// the data syncs that make a voter change safe. Pure: inputs are calls, outputs are Actions the runtime executes
+// in order (persist, send, reply), like etcd-io/raft's Ready. Time comes in as `nowMs`.
 import { assert } from './assert.js';
 import { InvalidConsistencyError, MembershipChangeError, NotMemberError } from './errors.js';
 import { type Hlc, HLC_ZERO, hlcCompare, hlcTick } from './hlc.js';
-import { type MembershipConfig, isMember, isVoter, replicaIds, voterIds } from './membership.js';
-import type { Message } from './messages.js';
+import {
+  type MembershipConfig,
+  configsEqual,
+  isJoint,
+  isMember,
+  isRemoved,
+  isVoter,
+  quorumIds,
+  replicaIds,
+  voterIds,
+} from './membership.js';
+import type { KeyedRecord, Message } from './messages.js';
+import {
+  type AcceptedValue,
+  type AcceptorState,
+  type Ballot,
+  acceptorFor,
+  accept as acceptorAccept,
+  ballotCompare,
+  emptyAcceptor,
+  highestAccepted,
+  prepare as acceptorPrepare,
+} from './paxos.js';
 import { type ConsistencyLevel, majority, requiredAcks } from './quorum.js';
 import { EMPTY_RECORD, type VersionedRecord, applyWrite, mergeRecords, recordsEqual } from './record.js';
 import type { Dot, VersionVector } from './vv.js';
@@ -13,7 +35,11 @@ import type { Dot, VersionVector } from './vv.js';
 /** Read access to this replica's store (including staged writes), passed in so the core does no IO. */
 export interface LocalView {
   get(key: string): VersionedRecord | undefined;
+  /** Up to `limit` records with key > `after` (or from the start), in key order. */
+  scan(after: string | undefined, limit: number): readonly KeyedRecord[];
 }
+
+export type FailureCode = 'quorum_unavailable' | 'membership_change_failed' | 'membership_conflict' | 'sync_failed' | 'shutting_down';
 
 export type ClientResult =
   | {
@@ -34,10 +60,13 @@ export type ClientResult =
       readonly required: number;
     }
   | { readonly type: 'configCommitted'; readonly opId: number; readonly config: MembershipConfig }
+  /** A data sync finished: every write acknowledged before `epoch` is on the targets (see sync()). */
+  | { readonly type: 'synced'; readonly opId: number; readonly epoch: number; readonly keys: number }
   | {
       readonly type: 'failed';
       readonly opId: number;
-      readonly code: 'quorum_unavailable' | 'membership_change_failed' | 'shutting_down';
+      /** membership_conflict: another change won this epoch; re-derive the change from `config` and retry. */
+      readonly code: FailureCode;
       readonly message: string;
       readonly acks: number;
       readonly required: number;
@@ -49,6 +78,10 @@ export type Action =
   | { readonly type: 'persist'; readonly key: string; readonly record: VersionedRecord; readonly then: Envelope | undefined }
   /** Store the configuration durably and use it; once durable, deliver `then`. */
   | { readonly type: 'persistConfig'; readonly config: MembershipConfig; readonly then: Envelope | undefined }
+  /** Store the acceptor state durably; only then deliver `then` (a promise or an accept). */
+  | { readonly type: 'persistAcceptor'; readonly state: AcceptorState; readonly then: Envelope }
+  /** Once everything persisted before is durable, deliver `then`. */
+  | { readonly type: 'flush'; readonly then: Envelope }
   | { readonly type: 'send'; readonly to: string; readonly msg: Message }
   | { readonly type: 'reply'; readonly result: ClientResult };
 
@@ -62,8 +95,14 @@ export interface ReplicaCoreOptions {
   readonly self: string;
   /** The committed configuration loaded from storage (epoch 0 when not a member yet). */
   readonly config: MembershipConfig;
-  /** Deadline for each client operation. */
+  /** The acceptor state loaded from storage (undefined: none yet). */
+  readonly acceptor?: AcceptorState | undefined;
+  /** Deadline for each client operation and membership decision. */
   readonly requestTimeoutMs: number;
+  /** A data stream (sync) without progress for this long fails. */
+  readonly transferIdleMs?: number;
+  readonly transferBatchRecords?: number;
+  readonly transferBatchBytes?: number;
   /** First operation id; the runtime passes a random base so ids from before a restart cannot collide. */
   readonly opIdBase: number;
   readonly hlc?: Hlc;
@@ -93,14 +132,20 @@ export interface ReadRequest {
   readonly nowMs: number;
 }
 
+/** Acknowledgements an operation needs: from voters, and (joint phase, quorum level) from previous voters. */
+interface Need {
+  readonly voters: number;
+  readonly previous: number;
+}
+
 interface WriteOp {
   readonly kind: 'write';
   readonly key: string;
   readonly record: VersionedRecord;
   readonly level: ConsistencyLevel;
-  required: number;
   readonly acked: Set<string>;
   readonly unreachable: Set<string>;
+  readonly sentTo: Set<string>;
   readonly deadlineMs: number;
 }
 
@@ -108,43 +153,115 @@ interface ReadOp {
   readonly kind: 'read';
   readonly key: string;
   readonly level: ConsistencyLevel;
-  required: number;
   readonly replies: Map<string, VersionedRecord | undefined>;
   readonly unreachable: Set<string>;
+  readonly askedTo: Set<string>;
   readonly deadlineMs: number;
   /** Set once the client has its answer; the op then lingers to repair late repliers until the deadline. */
   merged: VersionedRecord | undefined;
   replied: boolean;
+  required: number;
 }
 
 interface ConfigOp {
   readonly kind: 'config';
-  readonly previous: MembershipConfig;
+  /** The committed configuration the change starts from (epoch E); its voters are the acceptors. */
+  readonly base: MembershipConfig;
+  /** What the caller wants committed at epoch E+1. */
   readonly proposed: MembershipConfig;
-  readonly acked: Set<string>;
+  readonly ballot: Ballot;
+  phase: 'prepare' | 'accept';
+  /** The value sent in phase 2: a value some acceptor already accepted, else `proposed`. */
+  value: MembershipConfig | undefined;
+  readonly promises: Map<string, AcceptedValue | undefined>;
+  readonly accepted: Set<string>;
   readonly refused: Set<string>;
   readonly deadlineMs: number;
 }
 
-type Op = WriteOp | ReadOp | ConfigOp;
+interface SyncOp {
+  readonly kind: 'sync';
+  readonly epoch: number;
+  phase: 'gather' | 'push';
+  readonly gatherFrom: readonly string[];
+  readonly gatherNeeded: number;
+  /** Previous voters whose whole stream arrived. */
+  readonly gathered: Set<string>;
+  /** Of those, how many streams are durable here (so the push, which reads the store, includes them). */
+  gatheredDurable: number;
+  readonly gatherFailed: Set<string>;
+  readonly pushOrder: readonly string[];
+  readonly pushNeeded: number;
+  readonly pushing: Set<string>;
+  readonly pushed: Set<string>;
+  readonly pushFailed: Set<string>;
+  deadlineMs: number;
+  progressed: boolean;
+  keys: number;
+}
+
+type Op = WriteOp | ReadOp | ConfigOp | SyncOp;
+
+/** An outgoing full-data stream: answering a sync's gather, or pushing to a sync target. */
+interface OutStream {
+  readonly peer: string;
+  readonly opId: number;
+  /** The sync op this push belongs to (pushes only). */
+  readonly syncOpId: number | undefined;
+  after: string | undefined;
+  lastBatchDone: boolean;
+  deadlineMs: number;
+  keys: number;
+}
+
+/** Progress of a data stream, for /status. */
+export interface StreamProgress {
+  readonly peer: string;
+  readonly role: 'sending' | 'receiving';
+  readonly keys: number;
+  readonly done: boolean;
+}
 
 /** Upper bound on concurrently coordinated operations; the runtime refuses more (backpressure). */
 export const OPS_IN_FLIGHT_MAX = 100_000;
+/** Outgoing data streams served at once; further requests are ignored (the requester retries later). */
+export const OUT_STREAMS_MAX = 16;
+/** Incoming streams remembered for /status. */
+const IN_STREAMS_TRACKED_MAX = 16;
+const TRANSFER_IDLE_MS_DEFAULT = 10_000;
+const TRANSFER_BATCH_RECORDS_DEFAULT = 512;
+const TRANSFER_BATCH_BYTES_DEFAULT = 1024 * 1024;
+/** Per-sibling overhead assumed when sizing a batch (dot, HLC, framing). */
+const SIBLING_OVERHEAD_BYTES = 64;
 
 export class ReplicaCore {
   readonly self: string;
   private configCurrent: MembershipConfig;
+  private acceptor: AcceptorState;
   private readonly requestTimeoutMs: number;
+  private readonly transferIdleMs: number;
+  private readonly transferBatchRecords: number;
+  private readonly transferBatchBytes: number;
   private opIdNext: number;
   private hlcLast: Hlc;
+  /** Highest ballot round seen anywhere, so our next proposal outbids it. */
+  private roundSeen = 0;
   private readonly ops = new Map<number, Op>();
+  private readonly outStreams = new Map<string, OutStream>();
+  private readonly inStreams = new Map<string, StreamProgress>();
 
   constructor(options: ReplicaCoreOptions) {
     assert(options.requestTimeoutMs > 0, 'requestTimeoutMs is positive');
     assert(Number.isSafeInteger(options.opIdBase) && options.opIdBase >= 0, 'opIdBase is a safe integer');
     this.self = options.self;
     this.configCurrent = options.config;
+    this.acceptor = acceptorFor(options.acceptor ?? emptyAcceptor(options.config.epoch), options.config.epoch);
+    this.roundSeen = this.acceptor.promised.round;
     this.requestTimeoutMs = options.requestTimeoutMs;
+    this.transferIdleMs = options.transferIdleMs ?? TRANSFER_IDLE_MS_DEFAULT;
+    this.transferBatchRecords = options.transferBatchRecords ?? TRANSFER_BATCH_RECORDS_DEFAULT;
+    this.transferBatchBytes = options.transferBatchBytes ?? TRANSFER_BATCH_BYTES_DEFAULT;
+    assert(this.transferBatchRecords >= 1 && this.transferBatchBytes >= 1, 'transfer batches hold something');
     this.opIdNext = options.opIdBase + 1;
     this.hlcLast = options.hlc ?? HLC_ZERO;
   }
@@ -161,11 +278,31 @@ export class ReplicaCore {
     return this.ops.size;
   }
 
+  get acceptorState(): AcceptorState {
+    return this.acceptor;
+  }
+
+  /** Data streams in progress (and recently finished incoming ones), for /status. */
+  streams(): StreamProgress[] {
+    const out: StreamProgress[] = [...this.inStreams.values()];
+    for (const s of this.outStreams.values()) out.push({ peer: s.peer, role: 'sending', keys: s.keys, done: false });
+    return out;
+  }
+
+  /** Whether a membership change or a sync is being coordinated here. */
+  membershipBusy(): boolean {
+    for (const op of this.ops.values()) if (op.kind === 'config' || op.kind === 'sync') return true;
+    return false;
+  }
+
   /** The earliest operation deadline, so the runtime knows when to call tick(). */
   nextDeadlineMs(): number | undefined {
     let next: number | undefined;
     for (const op of this.ops.values()) {
       if (next === undefined || op.deadlineMs < next) next = op.deadlineMs;
+    }
+    for (const s of this.outStreams.values()) {
+      if (next === undefined || s.deadlineMs < next) next = s.deadlineMs;
     }
     return next;
   }
@@ -173,7 +310,7 @@ export class ReplicaCore {
   /** Client write or delete coordinated here. Throws InvalidConsistencyError / NotMemberError. */
   write(request: WriteRequest, local: LocalView): { opId: number; actions: Action[] } {
     this.assertMember();
-    const required = requiredAcks(request.level, this.configCurrent.voters.length, 'w');
+    this.need(request.level, 'w');
     this.hlcLast = hlcTick(this.hlcLast, request.physicalMs);
     const previous = local.get(request.key) ?? EMPTY_RECORD;
     // Client contexts are tokens the cluster issued and authenticated (src/node/context-token.ts), so they
@@ -186,9 +323,9 @@ export class ReplicaCore {
       key: request.key,
       record,
       level: request.level,
-      required,
       acked: new Set(),
       unreachable: new Set(),
+      sentTo: new Set([this.self]),
       deadlineMs: request.nowMs + this.requestTimeoutMs,
     };
     this.ops.set(opId, op);
@@ -196,77 +333,123 @@ export class ReplicaCore {
     const actions: Action[] = [
       { type: 'persist', key: request.key, record, then: { to: this.self, msg: { type: 'writeAck', opId, epoch } } },
     ];
-    for (const peer of replicaIds(this.configCurrent)) {
-      if (peer === this.self) continue;
-      actions.push({ type: 'send', to: peer, msg: { type: 'write', opId, epoch, key: request.key, record } });
-    }
+    this.sendWrite(opId, op, actions);
     return { opId, actions };
   }
 
-  /** Client read coordinated here: merges `level` voter replies, then repairs stale replicas. */
+  /** Client read coordinated here: merges `level` replies from voters, then repairs stale replicas. */
   read(request: ReadRequest, local: LocalView): { opId: number; actions: Action[] } {
     this.assertMember();
-    const required = requiredAcks(request.level, this.configCurrent.voters.length, 'r');
+    const need = this.need(request.level, 'r');
     const opId = this.allocateOpId();
     const op: ReadOp = {
       kind: 'read',
       key: request.key,
       level: request.level,
-      required,
       replies: new Map(),
       unreachable: new Set(),
+      askedTo: new Set([this.self]),
       deadlineMs: request.nowMs + this.requestTimeoutMs,
       merged: undefined,
       replied: false,
+      required: need.voters,
     };
     this.ops.set(opId, op);
     const actions: Action[] = [];
-    if (isVoter(this.configCurrent, this.self)) op.replies.set(this.self, local.get(request.key));
-    for (const peer of voterIds(this.configCurrent)) {
-      if (peer === this.self) continue;
-      actions.push({ type: 'send', to: peer, msg: { type: 'read', opId, epoch: this.epoch, key: request.key } });
-    }
+    if (quorumIds(this.configCurrent).includes(this.self)) op.replies.set(this.self, local.get(request.key));
+    this.sendRead(opId, op, actions);
     this.progressRead(opId, op, local, actions);
     return { opId, actions };
   }
 
   /**
-   * Proposes the next configuration (epoch + 1); committed once a majority of the current voters accepted it
-   * durably. One change at a time. Throws MembershipChangeError when another change is in flight.
+   * Proposes `proposed` as the configuration of the next epoch (current + 1): single-decree Paxos among the
+   * current voters. Resolves with configCommitted, or `membership_conflict` when another value won the epoch
+   * (the caller re-derives its change from the new configuration and retries). One change at a time here.
    */
-  proposeConfig(proposed: MembershipConfig, nowMs: number): { opId: number; actions: Action[] } {
+  proposeConfig(proposed: MembershipConfig, nowMs: number, local: LocalView): { opId: number; actions: Action[] } {
     this.assertMember();
-    if (proposed.epoch !== this.epoch + 1 || proposed.clusterId !== this.configCurrent.clusterId) {
-      throw new MembershipChangeError(`proposal for epoch ${proposed.epoch} does not follow epoch ${this.epoch}`);
+    const base = this.configCurrent;
+    if (proposed.epoch !== base.epoch + 1 || proposed.clusterId !== base.clusterId) {
+      throw new MembershipChangeError(`proposal for epoch ${proposed.epoch} does not follow epoch ${base.epoch}`);
     }
     for (const op of this.ops.values()) {
-      if (op.kind === 'config') throw new MembershipChangeError('another membership change is in flight');
+      if (op.kind === 'config') throw new MembershipChangeError('another membership change is in flight here');
     }
-    const previous = this.configCurrent;
+    this.roundSeen += 1;
+    const ballot: Ballot = { round: this.roundSeen, proposer: this.self };
     const opId = this.allocateOpId();
-    this.ops.set(opId, {
+    const op: ConfigOp = {
       kind: 'config',
-      previous,
+      base,
       proposed,
-      acked: new Set(),
+      ballot,
+      phase: 'prepare',
+      value: undefined,
+      promises: new Map(),
+      accepted: new Set(),
       refused: new Set(),
       deadlineMs: nowMs + this.requestTimeoutMs,
-    });
+    };
+    this.ops.set(opId, op);
     const actions: Action[] = [];
-    const proposal: Message = { type: 'configPropose', opId, epoch: previous.epoch, config: proposed };
-    if (isVoter(previous, this.self)) {
-      this.adopt(proposed);
-      const ack: Message = { type: 'configAck', opId, epoch: proposed.epoch, accepted: true, config: undefined };
-      actions.push({ type: 'persistConfig', config: proposed, then: { to: this.self, msg: ack } });
+    const msg: Message = { type: 'configPrepare', opId, epoch: base.epoch, ballot, config: base };
+    for (const peer of voterIds(base)) this.deliverTo(peer, msg, actions, local, nowMs);
+    return { opId, actions };
+  }
+
+  /**
+   * Starts a data sync (the runtime calls it after committing a joint configuration, or to fill a new learner).
+   * Gathers every record from a majority of the quorum set the last epoch used (previous voters while joint,
+   * else the voters), then pushes the union to targets: `targets` when given, else enough voters that every
+   * record is durable on a majority of the new voters (this replica counting as one if it is a voter).
+   */
+  sync(nowMs: number, local: LocalView, targets?: readonly string[]): { opId: number; actions: Action[] } {
+    this.assertMember();
+    const config = this.configCurrent;
+    const joint = isJoint(config);
+    const source = joint ? config.previousVoters : voterIds(config);
+    const gatherFrom = source.filter((p) => p !== this.self && !isRemoved(config, p));
+    const gatherNeeded = Math.max(0, majority(source.length) - (source.includes(this.self) ? 1 : 0));
+    let pushOrder: string[];
+    let pushNeeded: number;
+    if (targets !== undefined) {
+      pushOrder = targets.filter((p) => p !== this.self);
+      pushNeeded = pushOrder.length;
+    } else {
+      const voters = voterIds(config).filter((p) => p !== this.self);
+      const fresh = voters.filter((p) => !config.previousVoters.includes(p));
+      pushOrder = [...fresh, ...voters.filter((p) => !fresh.includes(p))];
+      pushNeeded = Math.max(0, majority(config.voters.length) - (isVoter(config, this.self) ? 1 : 0));
     }
-    for (const peer of voterIds(previous)) {
-      if (peer !== this.self) actions.push({ type: 'send', to: peer, msg: proposal });
-    }
+    const opId = this.allocateOpId();
+    const op: SyncOp = {
+      kind: 'sync',
+      epoch: config.epoch,
+      phase: 'gather',
+      gatherFrom,
+      gatherNeeded,
+      gathered: new Set(),
+      gatheredDurable: 0,
+      gatherFailed: new Set(),
+      pushOrder,
+      pushNeeded,
+      pushing: new Set(),
+      pushed: new Set(),
+      pushFailed: new Set(),
+      deadlineMs: nowMs + this.transferIdleMs,
+      progressed: false,
+      keys: 0,
+    };
+    this.ops.set(opId, op);
+    const actions: Action[] = [];
+    for (const peer of gatherFrom) actions.push({ type: 'send', to: peer, msg: { type: 'transferRequest', opId, epoch: config.epoch } });
+    this.progressSync(opId, op, local, nowMs, actions);
     return { opId, actions };
   }
 
   /** A message from another replica (or this one's own acknowledgement after a durable write). */
-  step(from: string, msg: Message, local: LocalView): Action[] {
+  step(from: string, msg: Message, local: LocalView, nowMs: number): Action[] {
     switch (msg.type) {
       case 'write':
         return this.onWrite(from, msg, local);
@@ -279,28 +462,42 @@ export class ReplicaCore {
       case 'repair':
         return this.onRepair(from, msg, local);
       case 'stale':
-        return this.onStale(msg.opId, msg.config, local);
+        return this.onStale(from, msg.opId, msg.config, local, nowMs);
       case 'config':
-        return this.maybeAdopt(msg.config);
-      case 'configPropose':
-        return this.onConfigPropose(from, msg.opId, msg.config);
-      case 'configAck':
-        return this.onConfigAck(from, msg.opId, msg.accepted, msg.config);
+        return this.maybeAdopt(msg.config, local, nowMs);
+      case 'configPrepare':
+        return this.onPrepare(from, msg, local, nowMs);
+      case 'configPromise':
+        return this.onPromise(from, msg, local, nowMs);
+      case 'configAccept':
+        return this.onAccept(from, msg, local, nowMs);
+      case 'configAccepted':
+        return this.onAccepted(from, msg, local, nowMs);
+      case 'transferRequest':
+        return this.onTransferRequest(from, msg, local, nowMs);
+      case 'transfer':
+        return this.onTransfer(from, msg, local);
+      case 'transferAck':
+        return this.onTransferAck(from, msg.opId, local, nowMs);
       case 'joinRequest':
       case 'joinReply':
-      case 'transfer':
-      case 'transferAck':
-      case 'transferRequest':
-        assert(false, `${msg.type} is handled by the runtime's join module, not the replica core`);
+      case 'heartbeat':
+      case 'heartbeatAck':
+        assert(false, `${msg.type} is handled by the runtime, not the replica core`);
     }
   }
 
   /** The send of `msg` to `to` failed (no connection): count it against the operation at once. */
-  sendFailed(to: string, msg: Message, local: LocalView): Action[] {
+  sendFailed(to: string, msg: Message, local: LocalView, nowMs: number): Action[] {
     if (!('opId' in msg)) return [];
+    const actions: Action[] = [];
+    if (msg.type === 'transfer' || msg.type === 'transferAck') {
+      const stream = this.outStreams.get(streamKey(to, msg.opId));
+      if (msg.type === 'transfer' && stream !== undefined) this.dropStream(stream, local, nowMs, actions);
+      return actions;
+    }
     const op = this.ops.get(msg.opId);
     if (op === undefined) return [];
-    const actions: Action[] = [];
     if (op.kind === 'write' && msg.type === 'write') {
       op.unreachable.add(to);
       this.progressWrite(msg.opId, op, actions);
@@ -308,23 +505,39 @@ export class ReplicaCore {
       op.unreachable.add(to);
       this.progressRead(msg.opId, op, local, actions);
       if (op.replied && this.readSettled(op)) this.ops.delete(msg.opId);
-    } else if (op.kind === 'config' && msg.type === 'configPropose') {
+    } else if (op.kind === 'config' && (msg.type === 'configPrepare' || msg.type === 'configAccept')) {
       op.refused.add(to);
-      this.progressConfig(msg.opId, op, actions);
+      this.progressConfig(msg.opId, op, local, nowMs, actions);
+    } else if (op.kind === 'sync' && msg.type === 'transferRequest') {
+      op.gatherFailed.add(to);
+      this.progressSync(msg.opId, op, local, nowMs, actions);
     }
     return actions;
   }
 
-  /** Fails operations whose deadline has passed. */
-  tick(nowMs: number): Action[] {
+  /** Fails operations whose deadline has passed; drops idle data streams. */
+  tick(nowMs: number, local: LocalView): Action[] {
     const actions: Action[] = [];
     for (const [opId, op] of this.ops) {
       if (op.deadlineMs > nowMs) continue;
+      if (op.kind === 'sync' && op.progressed) {
+        op.progressed = false;
+        op.deadlineMs = nowMs + this.transferIdleMs;
+        continue;
+      }
       this.ops.delete(opId);
       if (op.kind === 'read' && op.replied) continue;
       actions.push({ type: 'reply', result: this.failure(opId, op) });
     }
+    for (const stream of [...this.outStreams.values()]) {
+      if (stream.deadlineMs <= nowMs) this.dropStream(stream, local, nowMs, actions);
+    }
     return actions;
+  }
+
+  /** Adopts a committed configuration learned outside the core's own messages (a join reply). */
+  adoptConfig(config: MembershipConfig, local: LocalView, nowMs: number): Action[] {
+    return this.maybeAdopt(config, local, nowMs);
   }
 
   // ---------------------------------------------------------------- replica side
@@ -365,34 +578,372 @@ export class ReplicaCore {
 
   /** Members of our configuration, or anyone on a newer epoch than ours (we are behind). */
   private acceptsDataFrom(from: string, epoch: number): boolean {
-    if (this.epoch === 0) return false;
-    return epoch > this.epoch || isMember(this.configCurrent, from) || from === this.self;
+    if (from === this.self) return true;
+    if (isRemoved(this.configCurrent, from)) return false;
+    if (epoch > this.epoch) return true;
+    return this.epoch > 0 && (isMember(this.configCurrent, from) || this.configCurrent.previousVoters.includes(from));
   }
 
-  // ---------------------------------------------------------------- coordinator side
+  // ---------------------------------------------------------------- acceptor side (membership decisions)
+
+  private onPrepare(from: string, msg: Extract<Message, { type: 'configPrepare' }>, local: LocalView, nowMs: number): Action[] {
+    const actions: Action[] = [];
+    const refuse = (promised: Ballot | undefined, config: MembershipConfig | undefined): void => {
+      const reply: Message = { type: 'configPromise', opId: msg.opId, epoch: this.epoch, ballot: msg.ballot, ok: false, accepted: undefined, promised, config };
+      this.deliverTo(from, reply, actions, local, nowMs);
+    };
+    if (this.epoch > msg.epoch) {
+      refuse(undefined, this.configCurrent);
+      return actions;
+    }
+    // The proposer's base is committed: catch up to it before voting on its successor.
+    if (this.epoch < msg.epoch) actions.push(...this.maybeAdopt(msg.config, local, nowMs));
+    if (this.epoch !== msg.epoch || !isVoter(this.configCurrent, this.self) || !isVoter(this.configCurrent, from)) return actions;
+    this.noteRound(msg.ballot);
+    const out = acceptorPrepare(this.acceptor, msg.ballot);
+    if (!out.ok) {
+      refuse(out.promised, undefined);
+      return actions;
+    }
+    this.acceptor = out.state;
+    const reply: Message = { type: 'configPromise', opId: msg.opId, epoch: this.epoch, ballot: msg.ballot, ok: true, accepted: out.accepted, promised: undefined, config: undefined };
+    actions.push({ type: 'persistAcceptor', state: out.state, then: { to: from, msg: reply } });
+    return actions;
+  }
+
+  private onAccept(from: string, msg: Extract<Message, { type: 'configAccept' }>, local: LocalView, nowMs: number): Action[] {
+    const actions: Action[] = [];
+    const refuse = (promised: Ballot | undefined, config: MembershipConfig | undefined): void => {
+      const reply: Message = { type: 'configAccepted', opId: msg.opId, epoch: this.epoch, ballot: msg.ballot, ok: false, promised, config };
+      this.deliverTo(from, reply, actions, local, nowMs);
+    };
+    if (this.epoch > msg.epoch) {
+      refuse(undefined, this.configCurrent);
+      return actions;
+    }
+    const valid = msg.config.epoch === msg.epoch + 1 && msg.config.clusterId === this.configCurrent.clusterId;
+    if (this.epoch < msg.epoch || !valid || !isVoter(this.configCurrent, this.self) || !isVoter(this.configCurrent, from)) {
+      refuse(undefined, undefined);
+      return actions;
+    }
+    this.noteRound(msg.ballot);
+    const out = acceptorAccept(this.acceptor, msg.ballot, msg.config);
+    if (!out.ok) {
+      refuse(out.promised, undefined);
+      return actions;
+    }
+    this.acceptor = out.state;
+    const reply: Message = { type: 'configAccepted', opId: msg.opId, epoch: this.epoch, ballot: msg.ballot, ok: true, promised: undefined, config: undefined };
+    actions.push({ type: 'persistAcceptor', state: out.state, then: { to: from, msg: reply } });
+    return actions;
+  }
+
+  // ---------------------------------------------------------------- proposer side
+
+  private onPromise(from: string, msg: Extract<Message, { type: 'configPromise' }>, local: LocalView, nowMs: number): Action[] {
+    const op = this.ops.get(msg.opId);
+    if (op === undefined || op.kind !== 'config' || op.phase !== 'prepare' || ballotCompare(op.ballot, msg.ballot) !== 0) return [];
+    if (!isVoter(op.base, from) || op.promises.has(from) || op.refused.has(from)) return [];
+    const actions: Action[] = [];
+    if (msg.ok) {
+      if (msg.accepted !== undefined && msg.accepted.config.epoch !== op.base.epoch + 1) return [];
+      op.promises.set(from, msg.accepted);
+    } else {
+      this.noteRefusal(op, from, msg.promised, msg.config, local, nowMs, actions);
+      if (!this.ops.has(msg.opId)) return actions;
+    }
+    this.progressConfig(msg.opId, op, local, nowMs, actions);
+    return actions;
+  }
+
+  private onAccepted(from: string, msg: Extract<Message, { type: 'configAccepted' }>, local: LocalView, nowMs: number): Action[] {
+    const op = this.ops.get(msg.opId);
+    if (op === undefined || op.kind !== 'config' || op.phase !== 'accept' || ballotCompare(op.ballot, msg.ballot) !== 0) return [];
+    if (!isVoter(op.base, from) || op.accepted.has(from) || op.refused.has(from)) return [];
+    const actions: Action[] = [];
+    if (msg.ok) {
+      op.accepted.add(from);
+    } else {
+      this.noteRefusal(op, from, msg.promised, msg.config, local, nowMs, actions);
+      if (!this.ops.has(msg.opId)) return actions;
+    }
+    this.progressConfig(msg.opId, op, local, nowMs, actions);
+    return actions;
+  }
+
+  private noteRefusal(
+    op: ConfigOp,
+    from: string,
+    promised: Ballot | undefined,
+    config: MembershipConfig | undefined,
+    local: LocalView,
+    nowMs: number,
+    actions: Action[],
+  ): void {
+    op.refused.add(from);
+    if (promised !== undefined) this.noteRound(promised);
+    // A newer committed configuration fails this proposal (through maybeAdopt) as a conflict.
+    if (config !== undefined && config.epoch > this.epoch) actions.push(...this.maybeAdopt(config, local, nowMs));
+  }
+
+  private progressConfig(opId: number, op: ConfigOp, local: LocalView, nowMs: number, actions: Action[]): void {
+    const acceptors = op.base.voters.length;
+    const needed = majority(acceptors);
+    if (acceptors - op.refused.size < needed) {
+      this.ops.delete(opId);
+      const conflict = op.refused.size > 0;
+      actions.push({ type: 'reply', result: this.failure(opId, op, conflict ? 'membership_conflict' : undefined) });
+      return;
+    }
+    if (op.phase === 'prepare' && op.promises.size >= needed) {
+      // Paxos: if any acceptor in this majority accepted a value, the highest-ballot one may already be chosen.
+      op.value = highestAccepted(op.promises.values())?.config ?? op.proposed;
+      op.phase = 'accept';
+      const msg: Message = { type: 'configAccept', opId, epoch: op.base.epoch, ballot: op.ballot, config: op.value };
+      for (const peer of voterIds(op.base)) this.deliverTo(peer, msg, actions, local, nowMs);
+      return;
+    }
+    if (op.phase === 'accept' && op.accepted.size >= needed && op.value !== undefined) {
+      const value = op.value;
+      this.ops.delete(opId);
+      actions.push(...this.maybeAdopt(value, local, nowMs));
+      // Tell every device of both configurations (and a removed one, so it knows), not only the acceptors.
+      const told = new Set([...replicaIds(op.base), ...replicaIds(value), ...value.removed.filter((p) => !op.base.removed.includes(p))]);
+      told.delete(this.self);
+      for (const peer of told) actions.push({ type: 'send', to: peer, msg: { type: 'config', epoch: value.epoch, config: value } });
+      if (configsEqual(value, op.proposed)) {
+        actions.push({ type: 'reply', result: { type: 'configCommitted', opId, config: value } });
+      } else {
+        actions.push({ type: 'reply', result: this.failure(opId, op, 'membership_conflict') });
+      }
+    }
+  }
+
+  private noteRound(ballot: Ballot): void {
+    if (ballot.round > this.roundSeen) this.roundSeen = ballot.round;
+  }
+
+  // ---------------------------------------------------------------- data streams (sync)
+
+  private onTransferRequest(from: string, msg: Extract<Message, { type: 'transferRequest' }>, local: LocalView, nowMs: number): Action[] {
+    if (this.epoch > msg.epoch) {
+      return [{ type: 'send', to: from, msg: { type: 'stale', opId: msg.opId, epoch: this.epoch, config: this.configCurrent } }];
+    }
+    // A request from an epoch we have not adopted yet is dropped; the coordinator announced it and retries.
+    if (this.epoch !== msg.epoch || !isMember(this.configCurrent, from)) return [];
+    const key = streamKey(from, msg.opId);
+    if (this.outStreams.has(key) || this.outStreams.size >= OUT_STREAMS_MAX) return [];
+    const stream: OutStream = { peer: from, opId: msg.opId, syncOpId: undefined, after: undefined, lastBatchDone: false, deadlineMs: 0, keys: 0 };
+    this.outStreams.set(key, stream);
+    const actions: Action[] = [];
+    this.sendBatch(stream, local, nowMs, actions);
+    return actions;
+  }
+
+  private onTransfer(from: string, msg: Extract<Message, { type: 'transfer' }>, local: LocalView): Action[] {
+    if (!this.acceptsDataFrom(from, msg.epoch) || (this.epoch === 0 && msg.epoch === 0)) return [];
+    const actions: Action[] = [];
+    for (const { key, record } of msg.records) {
+      this.observe(record);
+      const current = local.get(key) ?? EMPTY_RECORD;
+      const merged = mergeRecords(current, record);
+      if (!recordsEqual(merged, current)) actions.push({ type: 'persist', key, record: merged, then: undefined });
+    }
+    actions.push({ type: 'flush', then: { to: from, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch } } });
+    const op = this.ops.get(msg.opId);
+    if (op !== undefined && op.kind === 'sync' && op.gatherFrom.includes(from)) {
+      op.progressed = true;
+      op.keys += msg.records.length;
+      if (msg.done && !op.gathered.has(from)) {
+        op.gathered.add(from);
+        // Our store shows the merged records once the runtime ran the persists above: count the stream
+        // when they are durable (a transferAck from ourselves), then push from the store.
+        actions.push({ type: 'flush', then: { to: this.self, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch } } });
+      }
+    } else {
+      const trackKey = streamKey(from, msg.opId);
+      const previous = this.inStreams.get(trackKey);
+      this.inStreams.delete(trackKey);
+      this.inStreams.set(trackKey, { peer: from, role: 'receiving', keys: (previous?.keys ?? 0) + msg.records.length, done: msg.done });
+      while (this.inStreams.size > IN_STREAMS_TRACKED_MAX) this.inStreams.delete(this.inStreams.keys().next().value as string);
+    }
+    return actions;
+  }
+
+  private onTransferAck(from: string, opId: number, local: LocalView, nowMs: number): Action[] {
+    if (from === this.self) {
+      const op = this.ops.get(opId);
+      if (op === undefined || op.kind !== 'sync') return [];
+      op.gatheredDurable += 1;
+      const actions: Action[] = [];
+      this.progressSync(opId, op, local, nowMs, actions);
+      return actions;
+    }
+    const stream = this.outStreams.get(streamKey(from, opId));
+    if (stream === undefined) return [];
+    const actions: Action[] = [];
+    if (!stream.lastBatchDone) {
+      this.sendBatch(stream, local, nowMs, actions);
+      return actions;
+    }
+    this.outStreams.delete(streamKey(from, opId));
+    const op = stream.syncOpId === undefined ? undefined : this.ops.get(stream.syncOpId);
+    if (op !== undefined && op.kind === 'sync' && stream.syncOpId !== undefined) {
+      op.pushing.delete(from);
+      op.pushed.add(from);
+      op.progressed = true;
+      this.progressSync(stream.syncOpId, op, local, nowMs, actions);
+    }
+    return actions;
+  }
+
+  private sendBatch(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
+    const entries = local.scan(stream.after, this.transferBatchRecords);
+    const records: KeyedRecord[] = [];
+    let bytes = 0;
+    for (const entry of entries) {
+      const size = recordSizeEstimate(entry);
+      if (records.length > 0 && bytes + size > this.transferBatchBytes) break;
+      records.push({ key: entry.key, record: entry.record });
+      bytes += size;
+    }
+    const done = records.length === entries.length && entries.length < this.transferBatchRecords;
+    stream.after = records[records.length - 1]?.key ?? stream.after;
+    stream.lastBatchDone = done;
+    stream.deadlineMs = nowMs + this.transferIdleMs;
+    stream.keys += records.length;
+    actions.push({ type: 'send', to: stream.peer, msg: { type: 'transfer', opId: stream.opId, epoch: this.epoch, records, done } });
+  }
+
+  private dropStream(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
+    this.outStreams.delete(streamKey(stream.peer, stream.opId));
+    if (stream.syncOpId === undefined) return;
+    const op = this.ops.get(stream.syncOpId);
+    if (op === undefined || op.kind !== 'sync') return;
+    op.pushing.delete(stream.peer);
+    op.pushFailed.add(stream.peer);
+    this.progressSync(stream.syncOpId, op, local, nowMs, actions);
+  }
+
+  private progressSync(opId: number, op: SyncOp, local: LocalView, nowMs: number, actions: Action[]): void {
+    if (op.phase === 'gather') {
+      if (op.gatheredDurable >= op.gatherNeeded) {
+        op.phase = 'push';
+      } else {
+        if (op.gatherFrom.length - op.gatherFailed.size < op.gatherNeeded) this.failSync(opId, op, 'gather', actions);
+        return;
+      }
+    }
+    if (op.pushed.size >= op.pushNeeded) {
+      this.ops.delete(opId);
+      actions.push({ type: 'reply', result: { type: 'synced', opId, epoch: op.epoch, keys: op.keys } });
+      return;
+    }
+    for (const peer of op.pushOrder) {
+      if (op.pushed.size + op.pushing.size >= op.pushNeeded) break;
+      if (op.pushing.has(peer) || op.pushed.has(peer) || op.pushFailed.has(peer)) continue;
+      const key = streamKey(peer, opId);
+      if (this.outStreams.has(key)) continue;
+      const stream: OutStream = { peer, opId, syncOpId: opId, after: undefined, lastBatchDone: false, deadlineMs: 0, keys: 0 };
+      this.outStreams.set(key, stream);
+      op.pushing.add(peer);
+      this.sendBatch(stream, local, nowMs, actions);
+    }
+    if (op.pushed.size + op.pushing.size < op.pushNeeded) this.failSync(opId, op, 'push', actions);
+  }
+
+  private failSync(opId: number, op: SyncOp, phase: 'gather' | 'push', actions: Action[]): void {
+    this.ops.delete(opId);
+    for (const peer of op.pushing) this.outStreams.delete(streamKey(peer, opId));
+    const done = phase === 'gather' ? op.gathered.size : op.pushed.size;
+    const needed = phase === 'gather' ? op.gatherNeeded : op.pushNeeded;
+    actions.push({
+      type: 'reply',
+      result: {
+        type: 'failed',
+        opId,
+        code: 'sync_failed',
+        message: `data sync for epoch ${op.epoch}: ${phase} reached ${done} of the ${needed} devices needed`,
+        acks: done,
+        required: needed,
+        voters: this.configCurrent.voters.length,
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------- coordinator side (reads and writes)
+
+  /** Acks needed for `level` under the current configuration; throws InvalidConsistencyError if impossible. */
+  private need(level: ConsistencyLevel, name: 'w' | 'r' = 'w'): Need {
+    const config = this.configCurrent;
+    const voters = requiredAcks(level, config.voters.length, name);
+    const previous = level === 'quorum' && isJoint(config) ? majority(config.previousVoters.length) : 0;
+    return { voters, previous };
+  }
+
+  /** Counts `answered` against `need`: met, or impossible given who is unreachable. */
+  private count(answered: (p: string) => boolean, unreachable: Set<string>, need: Need): { met: boolean; possible: boolean; voters: number } {
+    const config = this.configCurrent;
+    const voters = voterIds(config);
+    const previous = config.previousVoters.filter((p) => !isRemoved(config, p));
+    const got = voters.filter(answered).length;
+    const gotPrevious = previous.filter(answered).length;
+    const canV = voters.filter((p) => answered(p) || !unreachable.has(p)).length;
+    const canP = previous.filter((p) => answered(p) || !unreachable.has(p)).length;
+    return {
+      met: got >= need.voters && gotPrevious >= need.previous,
+      possible: canV >= need.voters && canP >= need.previous,
+      voters: got,
+    };
+  }
+
+  private sendWrite(opId: number, op: WriteOp, actions: Action[]): void {
+    for (const peer of replicaIds(this.configCurrent)) {
+      if (op.sentTo.has(peer)) continue;
+      op.sentTo.add(peer);
+      actions.push({ type: 'send', to: peer, msg: { type: 'write', opId, epoch: this.epoch, key: op.key, record: op.record } });
+    }
+  }
+
+  private sendRead(opId: number, op: ReadOp, actions: Action[]): void {
+    for (const peer of quorumIds(this.configCurrent)) {
+      if (op.askedTo.has(peer)) continue;
+      op.askedTo.add(peer);
+      actions.push({ type: 'send', to: peer, msg: { type: 'read', opId, epoch: this.epoch, key: op.key } });
+    }
+  }
 
   private onWriteAck(from: string, opId: number): Action[] {
     const op = this.ops.get(opId);
     if (op === undefined || op.kind !== 'write') return [];
-    if (isVoter(this.configCurrent, from)) op.acked.add(from);
+    op.acked.add(from);
     const actions: Action[] = [];
     this.progressWrite(opId, op, actions);
     return actions;
   }
 
   private progressWrite(opId: number, op: WriteOp, actions: Action[]): void {
-    if (op.acked.size >= op.required) {
+    let need: Need;
+    try {
+      need = this.need(op.level);
+    } catch (error) {
+      if (!(error instanceof InvalidConsistencyError)) throw error;
+      this.ops.delete(opId);
+      actions.push({ type: 'reply', result: this.failure(opId, op) });
+      return;
+    }
+    const tally = this.count((p) => op.acked.has(p), op.unreachable, need);
+    if (tally.met) {
       this.ops.delete(opId);
       actions.push({
         type: 'reply',
-        result: { type: 'written', opId, key: op.key, record: op.record, acks: op.acked.size, required: op.required },
+        result: { type: 'written', opId, key: op.key, record: op.record, acks: tally.voters, required: need.voters },
       });
       return;
     }
-    const possible = voterIds(this.configCurrent).filter((p) => !op.unreachable.has(p) || op.acked.has(p)).length;
     // Fail fast, but only once our own durable write is in, so the reply's ack count is the truth.
-    const localPending = isVoter(this.configCurrent, this.self) && !op.acked.has(this.self);
-    if (possible < op.required && !localPending) {
+    const localPending = quorumIds(this.configCurrent).includes(this.self) && !op.acked.has(this.self);
+    if (!tally.possible && !localPending) {
       this.ops.delete(opId);
       actions.push({ type: 'reply', result: this.failure(opId, op) });
     }
@@ -400,7 +951,7 @@ export class ReplicaCore {
 
   private onReadReply(from: string, opId: number, record: VersionedRecord | undefined, local: LocalView): Action[] {
     const op = this.ops.get(opId);
-    if (op === undefined || op.kind !== 'read' || !isVoter(this.configCurrent, from)) return [];
+    if (op === undefined || op.kind !== 'read' || !quorumIds(this.configCurrent).includes(from)) return [];
     if (record !== undefined) this.observe(record);
     op.replies.set(from, record);
     const actions: Action[] = [];
@@ -416,7 +967,18 @@ export class ReplicaCore {
 
   private progressRead(opId: number, op: ReadOp, local: LocalView, actions: Action[]): void {
     if (op.replied) return;
-    if (op.replies.size >= op.required) {
+    let need: Need;
+    try {
+      need = this.need(op.level, 'r');
+    } catch (error) {
+      if (!(error instanceof InvalidConsistencyError)) throw error;
+      this.ops.delete(opId);
+      actions.push({ type: 'reply', result: this.failure(opId, op) });
+      return;
+    }
+    op.required = need.voters;
+    const tally = this.count((p) => op.replies.has(p), op.unreachable, need);
+    if (tally.met) {
       let merged: VersionedRecord | undefined;
       for (const record of op.replies.values()) {
         if (record !== undefined) merged = merged === undefined ? record : mergeRecords(merged, record);
@@ -425,7 +987,7 @@ export class ReplicaCore {
       op.merged = merged ?? EMPTY_RECORD;
       actions.push({
         type: 'reply',
-        result: { type: 'read', opId, key: op.key, record: merged, replies: op.replies.size, required: op.required },
+        result: { type: 'read', opId, key: op.key, record: merged, replies: op.replies.size, required: need.voters },
       });
       if (merged !== undefined) {
         for (const [peer, record] of op.replies) this.repairReplica(op.key, peer, record, merged, local, actions);
@@ -433,16 +995,15 @@ export class ReplicaCore {
       if (this.readSettled(op)) this.ops.delete(opId);
       return;
     }
-    const possible = voterIds(this.configCurrent).filter((p) => !op.unreachable.has(p) || op.replies.has(p)).length;
-    if (possible < op.required) {
+    if (!tally.possible) {
       this.ops.delete(opId);
       actions.push({ type: 'reply', result: this.failure(opId, op) });
     }
   }
 
-  /** Every voter has answered or is known unreachable: nothing more to repair, forget the read. */
+  /** Every quorum member has answered or is known unreachable: nothing more to repair, forget the read. */
   private readSettled(op: ReadOp): boolean {
-    return voterIds(this.configCurrent).every((p) => op.replies.has(p) || op.unreachable.has(p));
+    return quorumIds(this.configCurrent).every((p) => op.replies.has(p) || op.unreachable.has(p));
   }
 
   /** Read repair: bring `peer` (or this replica) up to `merged` when its reply was missing something. */
@@ -465,131 +1026,130 @@ export class ReplicaCore {
     actions.push({ type: 'send', to: peer, msg: { type: 'repair', epoch: this.epoch, key, record: merged } });
   }
 
-  private onStale(opId: number, config: MembershipConfig, local: LocalView): Action[] {
-    const actions = this.maybeAdopt(config);
+  /** `from` refused our request with its newer configuration: adopt it and ask `from` again. */
+  private onStale(from: string, opId: number, config: MembershipConfig, local: LocalView, nowMs: number): Action[] {
     const op = this.ops.get(opId);
-    if (op === undefined || actions.length === 0) return actions;
-    // Our configuration moved on: re-count the operation over the new voters and resend where needed.
-    if (op.kind === 'write') {
-      for (const p of [...op.acked]) if (!isVoter(this.configCurrent, p)) op.acked.delete(p);
-      if (!this.retarget(opId, op, actions)) return actions;
-      for (const peer of replicaIds(this.configCurrent)) {
-        if (peer === this.self || op.acked.has(peer)) continue;
-        actions.push({ type: 'send', to: peer, msg: { type: 'write', opId, epoch: this.epoch, key: op.key, record: op.record } });
-      }
-      if (!op.acked.has(this.self) && isVoter(this.configCurrent, this.self)) {
-        const ack: Message = { type: 'writeAck', opId, epoch: this.epoch };
-        actions.push({ type: 'persist', key: op.key, record: mergeRecords(local.get(op.key) ?? EMPTY_RECORD, op.record), then: { to: this.self, msg: ack } });
-      }
-      this.progressWrite(opId, op, actions);
-    } else if (op.kind === 'read' && !op.replied) {
-      for (const p of [...op.replies.keys()]) if (!isVoter(this.configCurrent, p)) op.replies.delete(p);
-      if (!this.retarget(opId, op, actions)) return actions;
-      for (const peer of voterIds(this.configCurrent)) {
-        if (peer === this.self || op.replies.has(peer)) continue;
-        actions.push({ type: 'send', to: peer, msg: { type: 'read', opId, epoch: this.epoch, key: op.key } });
-      }
-      this.progressRead(opId, op, local, actions);
-    } else if (op.kind === 'config') {
-      this.ops.delete(opId);
-      actions.push({ type: 'reply', result: this.failure(opId, op) });
+    if (op?.kind === 'write') op.sentTo.delete(from);
+    if (op?.kind === 'read') op.askedTo.delete(from);
+    // maybeAdopt re-targets every operation (resending to `from` too); it fails config ops and syncs.
+    const actions = this.maybeAdopt(config, local, nowMs);
+    if (actions.length === 0 && op !== undefined && this.ops.has(opId) && config.epoch <= this.epoch) {
+      // We had already moved to that configuration: just ask again under it.
+      if (op.kind === 'write') this.sendWrite(opId, op, actions);
+      else if (op.kind === 'read' && !op.replied) this.sendRead(opId, op, actions);
     }
     return actions;
   }
 
-  /** Recomputes `required` for the new configuration; fails the op (false) if the level became impossible. */
-  private retarget(opId: number, op: WriteOp | ReadOp, actions: Action[]): boolean {
-    try {
-      op.required = requiredAcks(op.level, this.configCurrent.voters.length);
-      return true;
-    } catch (error) {
-      if (!(error instanceof InvalidConsistencyError)) throw error;
-      this.ops.delete(opId);
-      actions.push({ type: 'reply', result: this.failure(opId, op) });
-      return false;
-    }
-  }
+  // ---------------------------------------------------------------- configuration adoption
 
-  private onConfigPropose(from: string, opId: number, config: MembershipConfig): Action[] {
-    const current = this.configCurrent;
-    const follows = config.clusterId === current.clusterId && config.epoch === current.epoch + 1 && current.epoch > 0;
-    if (follows && isVoter(current, from)) {
-      this.adopt(config);
-      const ack: Message = { type: 'configAck', opId, epoch: config.epoch, accepted: true, config: undefined };
-      return [{ type: 'persistConfig', config, then: { to: from, msg: ack } }];
-    }
-    const same = config.epoch === current.epoch && JSON.stringify(config) === JSON.stringify(current);
-    const reply: Message = { type: 'configAck', opId, epoch: current.epoch, accepted: same, config: same ? undefined : current };
-    return [{ type: 'send', to: from, msg: reply }];
-  }
-
-  private onConfigAck(from: string, opId: number, accepted: boolean, config: MembershipConfig | undefined): Action[] {
-    const op = this.ops.get(opId);
-    if (op === undefined || op.kind !== 'config' || !isVoter(op.previous, from)) return [];
-    if (accepted) op.acked.add(from);
-    else op.refused.add(from);
-    const actions: Action[] = [];
-    if (!accepted && config !== undefined) actions.push(...this.maybeAdopt(config));
-    this.progressConfig(opId, op, actions);
+  private maybeAdopt(config: MembershipConfig, local: LocalView, nowMs: number): Action[] {
+    if (config.epoch <= this.epoch) return [];
+    if (this.epoch > 0 && config.clusterId !== this.configCurrent.clusterId) return [];
+    this.configCurrent = config;
+    this.acceptor = acceptorFor(this.acceptor, config.epoch);
+    const actions: Action[] = [{ type: 'persistConfig', config, then: undefined }];
+    this.retargetAll(config, local, nowMs, actions);
     return actions;
   }
 
-  private progressConfig(opId: number, op: ConfigOp, actions: Action[]): void {
-    const needed = majority(op.previous.voters.length);
-    if (op.acked.size >= needed) {
-      this.ops.delete(opId);
-      actions.push(...this.maybeAdopt(op.proposed));
-      for (const peer of replicaIds(op.proposed)) {
-        if (peer !== this.self) actions.push({ type: 'send', to: peer, msg: { type: 'config', epoch: op.proposed.epoch, config: op.proposed } });
+  /** Our configuration moved on: re-count operations under the new one and reach its new members. */
+  private retargetAll(config: MembershipConfig, local: LocalView, nowMs: number, actions: Action[]): void {
+    for (const [opId, op] of [...this.ops]) {
+      if (!this.ops.has(opId)) continue;
+      switch (op.kind) {
+        case 'write':
+          if (!isMember(config, this.self) && !config.previousVoters.includes(this.self)) {
+            this.ops.delete(opId);
+            actions.push({ type: 'reply', result: this.failure(opId, op) });
+            break;
+          }
+          this.sendWrite(opId, op, actions);
+          this.progressWrite(opId, op, actions);
+          break;
+        case 'read':
+          if (op.replied) break;
+          this.sendRead(opId, op, actions);
+          this.progressRead(opId, op, local, actions);
+          break;
+        case 'config':
+          if (config.epoch > op.base.epoch) {
+            this.ops.delete(opId);
+            const won = op.value !== undefined && configsEqual(config, op.proposed);
+            if (won && config.epoch === op.base.epoch + 1) {
+              actions.push({ type: 'reply', result: { type: 'configCommitted', opId, config } });
+            } else {
+              actions.push({ type: 'reply', result: this.failure(opId, op, 'membership_conflict') });
+            }
+          }
+          break;
+        case 'sync':
+          if (config.epoch > op.epoch) {
+            this.ops.delete(opId);
+            for (const peer of op.pushing) this.outStreams.delete(streamKey(peer, opId));
+            actions.push({ type: 'reply', result: this.failure(opId, op, 'membership_conflict') });
+          }
+          break;
       }
-      actions.push({ type: 'reply', result: { type: 'configCommitted', opId, config: op.proposed } });
-    } else if (op.previous.voters.length - op.refused.size < needed) {
-      this.ops.delete(opId);
-      actions.push({ type: 'reply', result: this.failure(opId, op) });
+    }
+    // Streams serving an older epoch's gather are moot: the requester moved on too.
+    for (const stream of [...this.outStreams.values()]) {
+      if (stream.syncOpId === undefined && !isMember(config, stream.peer)) this.dropStream(stream, local, nowMs, actions);
     }
   }
 
   // ---------------------------------------------------------------- helpers
 
-  private maybeAdopt(config: MembershipConfig): Action[] {
-    if (config.epoch <= this.epoch) return [];
-    if (this.epoch > 0 && config.clusterId !== this.configCurrent.clusterId) return [];
-    this.adopt(config);
-    return [{ type: 'persistConfig', config, then: undefined }];
+  /** Sends `msg` to `to`, or hands it straight to our own acceptor/proposer when `to` is this replica. */
+  private deliverTo(to: string, msg: Message, actions: Action[], local: LocalView, nowMs: number): void {
+    if (to === this.self) actions.push(...this.step(this.self, msg, local, nowMs));
+    else actions.push({ type: 'send', to, msg });
   }
 
-  private adopt(config: MembershipConfig): void {
-    assert(config.epoch > this.epoch, 'configurations only move forward');
-    this.configCurrent = config;
-  }
-
-  /** Adopts a configuration the runtime learned elsewhere (e.g. a join reply); returns the persist action. */
-  adoptConfig(config: MembershipConfig): Action[] {
-    return this.maybeAdopt(config);
-  }
-
-  private failure(opId: number, op: Op): ClientResult {
+  private failure(opId: number, op: Op, code?: FailureCode): ClientResult {
     const voters = this.configCurrent.voters.length;
     if (op.kind === 'config') {
+      const conflict = code === 'membership_conflict';
       return {
         type: 'failed',
         opId,
-        code: 'membership_change_failed',
-        message: `membership change to epoch ${op.proposed.epoch} was not accepted by a majority of voters`,
-        acks: op.acked.size,
-        required: majority(op.previous.voters.length),
-        voters: op.previous.voters.length,
+        code: conflict ? 'membership_conflict' : 'membership_change_failed',
+        message: conflict
+          ? `another membership change won epoch ${op.base.epoch + 1}; retry from epoch ${this.epoch}`
+          : `membership change to epoch ${op.proposed.epoch} was not accepted by a majority of the ${op.base.voters.length} voters in time`,
+        acks: op.phase === 'prepare' ? op.promises.size : op.accepted.size,
+        required: majority(op.base.voters.length),
+        voters: op.base.voters.length,
+      };
+    }
+    if (op.kind === 'sync') {
+      return {
+        type: 'failed',
+        opId,
+        code: code ?? 'sync_failed',
+        message: code === 'membership_conflict' ? `the configuration moved past epoch ${op.epoch} during its sync` : `data sync for epoch ${op.epoch} made no progress in time`,
+        acks: op.gathered.size + op.pushed.size,
+        required: op.gatherNeeded + op.pushNeeded,
+        voters,
       };
     }
     const acks = op.kind === 'write' ? op.acked.size : op.replies.size;
     const what = op.kind === 'write' ? 'acknowledged the write' : 'answered the read';
+    let required = 0;
+    try {
+      const need = this.need(op.level);
+      required = need.voters;
+    } catch (error) {
+      if (!(error instanceof InvalidConsistencyError)) throw error;
+    }
+    const joint = isJoint(this.configCurrent) ? ` and a majority of the ${this.configCurrent.previousVoters.length} previous voters` : '';
     return {
       type: 'failed',
       opId,
       code: 'quorum_unavailable',
-      message: `only ${acks} of the ${op.required} required replicas ${what} (${voters} voters)`,
+      message: `only ${acks} of the ${required} required replicas${joint} ${what} (${voters} voters)`,
       acks,
-      required: op.required,
+      required,
       voters,
     };
   }
@@ -610,4 +1170,14 @@ export class ReplicaCore {
   private assertMember(): void {
     if (this.epoch === 0 || !isMember(this.configCurrent, this.self)) throw new NotMemberError();
   }
+}
+
+function streamKey(peer: string, opId: number): string {
+  return `${peer}\n${opId}`;
+}
+
+function recordSizeEstimate(entry: KeyedRecord): number {
+  let bytes = entry.key.length + 16;
+  for (const s of entry.record.siblings) bytes += (s.value?.length ?? 0) + SIBLING_OVERHEAD_BYTES;
+  return bytes + Object.keys(entry.record.context).length * 32;
 }

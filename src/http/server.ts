@@ -1,4 +1,5 @@
-// The local HTTP API (node:http, zod-validated parameters): key-value routes, /status and /healthz. Every
+// The local HTTP API (node:http, zod-validated parameters): key-value routes, membership operations
+// (/cluster/approve|remove|leave), /status and /healthz. Every
 // error is JSON `{error, message}` with a 4xx/503 status; bodies, headers and request time are bounded.
 import http from 'node:http';
 import { z } from 'zod';
@@ -19,7 +20,16 @@ export interface KvBackend {
   status(): object;
 }
 
+/** Operator membership operations; each resolves with the resulting configuration (as JSON). */
+export interface MembershipBackend {
+  approve(peerId: string): Promise<object>;
+  remove(peerId: string): Promise<object>;
+  /** Removes this device, then stops the daemon. */
+  leave(): Promise<object>;
+}
+
 export interface HttpOptions {
+  readonly membership?: MembershipBackend;
   readonly backend: KvBackend;
   /** Encodes and authenticates causal-context tokens. */
   readonly contexts: ContextCodec;
@@ -81,6 +91,16 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
     allow(method, ['GET', 'HEAD']);
     parseQuery(noQuery, url);
     return sendJson(res, 200, options.backend.status());
+  }
+  if (path === '/cluster/approve' || path === '/cluster/remove' || path === '/cluster/leave') {
+    allow(method, ['POST']);
+    parseQuery(noQuery, url);
+    const membership = options.membership;
+    if (membership === undefined) throw new HttpError(404, 'not_found', `no route for ${path}`);
+    const body = await readBody(req, 4096);
+    if (path === '/cluster/leave') return sendJson(res, 200, await membership.leave());
+    const peer = parsePeerBody(body);
+    return sendJson(res, 200, path === '/cluster/approve' ? await membership.approve(peer) : await membership.remove(peer));
   }
   if (path.startsWith('/kv/')) {
     allow(method, ['GET', 'HEAD', 'PUT', 'DELETE']);
@@ -234,6 +254,20 @@ function sendBytes(res: http.ServerResponse, status: number, value: Uint8Array):
   res.end(value);
 }
 
+const peerBody = z.object({ peer: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,128}$/, 'a base58 libp2p peer ID') }).strict();
+
+function parsePeerBody(body: Uint8Array): string {
+  let json: unknown;
+  try {
+    json = JSON.parse(u8ToString(body));
+  } catch {
+    throw new HttpError(400, 'bad_request', 'the body must be JSON {"peer": "<peer ID>"}');
+  }
+  const parsed = peerBody.safeParse(json);
+  if (!parsed.success) throw new HttpError(400, 'bad_request', `bad body: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  return parsed.data.peer;
+}
+
 function sendError(res: http.ServerResponse, error: unknown): void {
   if (res.headersSent) {
     res.destroy();
@@ -267,4 +301,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   shutting_down: 503,
   storage_failed: 503,
   membership_change_failed: 409,
+  membership_conflict: 409,
+  sync_failed: 503,
+  quorum_unavailable: 503,
 };

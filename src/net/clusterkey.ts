@@ -1,5 +1,6 @@
 // The cluster key: a libp2p private-network (pnet) v1 swarm key shared by every device of one cluster.
 // Creates it (mode 0600) and reads it back with clear errors for missing or malformed files.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { generateKey } from '@libp2p/pnet';
 import { ClusterKeyError } from './errors.js';
@@ -54,4 +55,13 @@ export function parseClusterKey(bytes: Uint8Array, source = '<memory>'): Uint8Ar
     throw new ClusterKeyError(source, `third line must be ${KEY_HEX_CHARS} hexadecimal digits (a 32-byte key)`);
   }
   return new TextEncoder().encode(`${HEADER_LINE}\n${ENCODING_LINE}\n${hex.toLowerCase()}`);
+}
+
+/**
+ * The mDNS service name of a cluster: derived from the key, so two clusters on one LAN do not answer each
+ * other (and devices without the key learn nothing about it from the name: a one-way hash, truncated).
+ */
+export function mdnsServiceTag(clusterKey: Uint8Array): string {
+  const digest = createHash('sha256').update('quorumd mdns service v1\n').update(clusterKey).digest('hex');
+  return `_qd-${digest.slice(0, 12)}._udp.local`;
 }

@@ -2,7 +2,7 @@
 export { FRAME_BYTES_MAX, FRAME_MESSAGES_MAX } from '../wire/replica.js';
 
 /** Replication protocol: one long-lived stream per direction per peer pair carrying length-prefixed frames. */
-export const REPLICA_PROTOCOL = '/quorumd/replica/1.0.0';
+export const REPLICA_PROTOCOL = '/quorumd/replica/2.0.0';
 
 /** Dial budget: a live peer on a LAN upgrades in < 100 ms; a wrong cluster key may otherwise hang ~6 s. */
 export const DIAL_TIMEOUT_MS_DEFAULT = 2_000;

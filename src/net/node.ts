@@ -1,9 +1,10 @@
-// The libp2p node of a device: TCP + pnet (cluster key) + Noise + yamux, identify and ping, and a
-// connection gater for revoked peers. No peer discovery here; the runtime dials known addresses.
+// The libp2p node of a device: TCP + pnet (cluster key) + Noise + yamux, identify and ping, optional mDNS
+// discovery (service tag derived from the cluster key), and a connection gater for revoked peers.
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify, type Identify } from '@libp2p/identify';
-import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface';
+import type { ConnectionGater, PeerDiscovery, PeerId, PrivateKey } from '@libp2p/interface';
+import { mdns } from '@libp2p/mdns';
 import { ping, type Ping } from '@libp2p/ping';
 import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
@@ -20,9 +21,11 @@ export interface NetNodeOptions {
   readonly dialTimeoutMs?: number;
   /** Peers refused in both directions even with the cluster key (revoked devices). Consulted per connection. */
   readonly denyPeer?: (peerId: string) => boolean;
+  /** mDNS discovery on every interface (multicast): undefined disables it. */
+  readonly mdns?: { readonly serviceTag: string; readonly queryIntervalMs: number };
 }
 
-export type NetServices = { identify: Identify; ping: Ping };
+export type NetServices = { identify: Identify; ping: Ping; mdns?: PeerDiscovery };
 export type NetNode = Libp2p<NetServices>;
 
 /** Creates and starts the node. The caller stops it (`await node.stop()`). */
@@ -42,8 +45,12 @@ export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
       inboundConnectionThreshold: INBOUND_CONNECTION_THRESHOLD,
     },
-    services: { identify: identify(), ping: ping() },
-  });
+    services: {
+      identify: identify(),
+      ping: ping(),
+      ...(opts.mdns === undefined ? {} : { mdns: mdns({ serviceTag: opts.mdns.serviceTag, interval: opts.mdns.queryIntervalMs }) }),
+    },
+  }) as Promise<NetNode>;
 }
 
 function peerGater(denyPeer: (peerId: string) => boolean): ConnectionGater {

@@ -1,4 +1,4 @@
-// ReplicaTransport: core Messages between peers over /quorumd/replica/1.0.0. One long-lived outbound
+// ReplicaTransport: core Messages between peers over /quorumd/replica/2.0.0. One long-lived outbound
 // stream per peer; everything sent to a peer in one event-loop turn goes out as one length-prefixed frame.
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';

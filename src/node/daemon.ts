@@ -1,28 +1,40 @@
-// Daemon assembly and lifecycle: data dir, identity, cluster key, storage, libp2p, runtime, join and HTTP;
-// founding or joining a cluster, reconnecting to known members, daemon.json, and a clean shutdown.
+// Daemon assembly and lifecycle: data dir, identity, cluster key, storage, libp2p (+ mDNS), runtime,
+// membership and HTTP; founding or joining a cluster, heartbeats and failure detection, reconnecting to known
+// members, daemon.json, and a clean shutdown.
 import { randomInt, randomUUID } from 'node:crypto';
 import { equals as equalBytes } from 'uint8arrays';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join as joinPath, resolve as resolvePath } from 'node:path';
-import type { Libp2p } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import { DEFAULTS } from '../config/defaults.js';
-import { type MembershipConfig, configProblem, foundingConfig, isMember, isVoter } from '../core/membership.js';
+import { FAILURE_DETECTOR_DEFAULTS, FailureDetector } from '../core/failure-detector.js';
+import {
+  type MembershipConfig,
+  NO_CONFIG,
+  configProblem,
+  foundingConfig,
+  isJoint,
+  isMember,
+  isRemoved,
+  isVoter,
+} from '../core/membership.js';
+import type { Message } from '../core/messages.js';
+import type { AcceptorState } from '../core/paxos.js';
 import { majority } from '../core/quorum.js';
 import { createHttpServer } from '../http/server.js';
-import { createClusterKey, readClusterKey } from '../net/clusterkey.js';
+import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/clusterkey.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
-import { createNetNode } from '../net/node.js';
+import { type NetNode, createNetNode } from '../net/node.js';
 import { ReplicaTransport } from '../net/transport.js';
 import type { StoragePort } from '../storage/port.js';
 import { openSqliteStore } from '../storage/sqlite.js';
 import { createContextCodec } from './context-token.js';
 import { DotAllocator } from './dots.js';
-import { JoinService, isJoinMessage } from './join.js';
 import { createLogger, type Logger } from './log.js';
-import { META_MEMBERSHIP, Runtime } from './runtime.js';
+import { MembershipService, isJoinMessage } from './membership.js';
+import { META_ACCEPTOR, META_MEMBERSHIP, Runtime } from './runtime.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -36,6 +48,10 @@ export interface DaemonOptions {
   readonly mdns: boolean;
   readonly logLevel?: string;
   readonly requestTimeoutMs?: number;
+  /** Admit key holders without `quorumd approve` (default DEFAULTS.autoAdmit). */
+  readonly autoAdmit?: boolean;
+  /** Voters at most; more devices join as learners (default DEFAULTS.maxVoters). */
+  readonly maxVoters?: number;
 }
 
 /** Bad flags or data-dir state: the CLI prints the message and exits non-zero. */
@@ -64,10 +80,18 @@ export class Daemon {
   readonly startedAtMs = Date.now();
   private readonly log: Logger;
   private readonly store: StoragePort;
-  private readonly node: Libp2p;
+  private readonly node: NetNode;
   private readonly transport: ReplicaTransport;
   readonly runtime: Runtime;
-  private readonly joins: JoinService;
+  readonly membership: MembershipService;
+  private readonly detector = new FailureDetector({ ...FAILURE_DETECTOR_DEFAULTS, heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs });
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatSeq = 0;
+  /** Heartbeats sent recently, by sequence number: send time, for the round-trip time. */
+  private readonly heartbeatsSent = new Map<number, number>();
+  /** Resolves when the daemon asks its owner to exit (after `leave`). */
+  readonly exitRequested: Promise<void>;
+  private requestExit: () => void = () => undefined;
   private readonly httpServer: ReturnType<typeof createHttpServer>;
   private httpUrl = '';
   private readonly joinAddrs: readonly string[];
@@ -77,7 +101,7 @@ export class Daemon {
   private joinLoop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly dialing = new Set<string>();
-  private joinState: 'member' | 'joining' | 'waiting' = 'member';
+  private joinState: 'member' | 'joining' | 'waiting' | 'pending' = 'member';
   private joinError = '';
 
   private constructor(parts: {
@@ -85,10 +109,10 @@ export class Daemon {
     dataDir: string;
     log: Logger;
     store: StoragePort;
-    node: Libp2p;
+    node: NetNode;
     transport: ReplicaTransport;
     runtime: Runtime;
-    joins: JoinService;
+    membership: MembershipService;
     httpServer: ReturnType<typeof createHttpServer>;
     joinAddrs: readonly string[];
   }) {
@@ -99,9 +123,12 @@ export class Daemon {
     this.node = parts.node;
     this.transport = parts.transport;
     this.runtime = parts.runtime;
-    this.joins = parts.joins;
+    this.membership = parts.membership;
     this.httpServer = parts.httpServer;
     this.joinAddrs = parts.joinAddrs;
+    this.exitRequested = new Promise<void>((resolve) => {
+      this.requestExit = resolve;
+    });
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -140,13 +167,18 @@ export class Daemon {
     const store = await openSqliteStore(dbPath);
     try {
       let config = loadMembership(store);
+      const acceptor = loadAcceptor(store);
       const lastListen = store.getMeta(META_LISTEN);
       const listen = options.listen ?? (lastListen === undefined ? DEFAULTS.listen : (JSON.parse(lastListen) as string[]));
+      const late: { daemon?: Daemon; runtime?: Runtime } = {}; // handlers run only after construction
       const node = await createNetNode({
         privateKey: identity.privateKey,
         clusterKey,
         listen: [...listen],
         dialTimeoutMs: DEFAULTS.dialTimeoutMs,
+        // Revoked devices are refused even though they hold the cluster key.
+        denyPeer: (peer) => isRemoved(late.runtime?.config ?? config, peer),
+        mdns: options.mdns ? { serviceTag: mdnsServiceTag(clusterKey), queryIntervalMs: DEFAULTS.mdnsQueryIntervalMs } : undefined,
       });
       if (founding && config.epoch === 0) {
         config = foundingConfig(randomUUID(), { peerId: identity.peerId, addrs: dialableAddrs(node) });
@@ -161,12 +193,16 @@ export class Daemon {
         store,
         dots,
         config,
+        acceptor,
         requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+        transferIdleMs: DEFAULTS.transferIdleMs,
+        transferBatchRecords: DEFAULTS.transferBatchRecords,
+        transferBatchBytes: DEFAULTS.transferBatchBytes,
         opsInFlightMax: DEFAULTS.opsInFlightMax,
         opIdBase,
         log,
       });
-      const late: { daemon?: Daemon } = {}; // handlers run only after construction
+      late.runtime = runtime;
       const transport = new ReplicaTransport(node, {
         onMessage: (from, msg) => late.daemon?.onMessage(from, msg),
         onPeerConnect: (peer) => late.daemon?.lastSeenMs.set(peer, Date.now()),
@@ -174,14 +210,15 @@ export class Daemon {
         log: (obj, msg) => log.warn(obj, msg),
       });
       runtime.attachTransport(transport);
-      const joins = new JoinService({
+      const membership = new MembershipService({
         runtime,
-        store,
         send: (to, msg) => transport.send(to, msg),
         log,
-        transferBatchRecords: DEFAULTS.transferBatchRecords,
-        transferBatchBytes: DEFAULTS.transferBatchBytes,
-        transferAckTimeoutMs: DEFAULTS.joinTimeoutMs,
+        autoAdmit: options.autoAdmit ?? DEFAULTS.autoAdmit,
+        maxVoters: options.maxVoters ?? DEFAULTS.maxVoters,
+        jointTakeoverMs: DEFAULTS.jointTakeoverMs,
+        changeAttemptsMax: DEFAULTS.changeAttemptsMax,
+        addrsOf: (peer) => late.daemon?.knownAddrs(peer) ?? [],
         opIdBase: opIdBase + 2 ** 48,
       });
       const httpServer = createHttpServer({
@@ -189,6 +226,15 @@ export class Daemon {
           write: (key, value, context, level) => runtime.write(key, value, context, level),
           read: (key, level) => runtime.read(key, level),
           status: () => late.daemon?.status() ?? {},
+        },
+        membership: {
+          approve: async (peer) => summary(await membership.approve(peer)),
+          remove: async (peer) => summary(await membership.remove(peer)),
+          leave: async () => {
+            const daemon = late.daemon;
+            if (daemon === undefined) throw new StartupError('not started');
+            return summary(await daemon.leave());
+          },
         },
         contexts: createContextCodec(clusterKey),
         valueBytesMax: DEFAULTS.valueBytesMax,
@@ -202,7 +248,7 @@ export class Daemon {
         node,
         transport,
         runtime,
-        joins,
+        membership,
         httpServer,
         joinAddrs: options.join,
       });
@@ -227,8 +273,13 @@ export class Daemon {
       if (addrs.length > 0) this.rememberAddrs(peer, addrs);
     });
     await this.transport.start();
-    this.runtime.onConfigChange((config) => {
-      if (isMember(config, this.peerId)) this.joinState = 'member';
+    this.runtime.onConfigChange((config) => this.onConfigChange(config));
+    this.node.services.mdns?.addEventListener('peer', (event) => {
+      // Every mDNS answer, not only a peer's first (libp2p's peer:discovery fires once per peer): a device
+      // that comes back after a link cut is redialed within one query interval.
+      const peer = event.detail.id.toString();
+      const addrs = event.detail.multiaddrs.map((a) => (a.toString().includes('/p2p/') ? a.toString() : `${a.toString()}/p2p/${peer}`));
+      this.onDiscovered(peer, addrs);
     });
     await new Promise<void>((resolve, reject) => {
       this.httpServer.once('error', reject);
@@ -243,11 +294,12 @@ export class Daemon {
     if (!options.mdns) this.log.debug({}, 'mDNS disabled (--no-mdns)');
 
     const config = this.runtime.config;
-    if (!isMember(config, this.peerId)) {
+    if (!isMember(config, this.peerId) && !isRemoved(config, this.peerId)) {
       this.joinState = this.joinAddrs.length > 0 ? 'joining' : 'waiting';
-      if (this.joinAddrs.length > 0) this.joinLoop = this.runJoinLoop();
-      else this.log.warn({}, 'holding a cluster key but no membership: waiting to join (start with --join MULTIADDR)');
+      this.joinLoop = this.runJoinLoop(options.mdns);
     }
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), DEFAULTS.heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
     this.reconnectTimer = setInterval(() => this.reconnect(), DEFAULTS.reconnectIntervalMs);
     this.reconnectTimer.unref();
     this.reconnect();
@@ -266,30 +318,58 @@ export class Daemon {
     return this.httpUrl;
   }
 
-  /** Repeats the join request (through each --join address in turn) until it succeeds or we stop. */
-  private async runJoinLoop(): Promise<void> {
+  /**
+   * Asks to join until we are a member: through each --join address in turn, and any device we are
+   * connected to (found over mDNS). A device that holds the key but no membership never founds a cluster.
+   */
+  private async runJoinLoop(mdns: boolean): Promise<void> {
+    if (this.joinAddrs.length === 0) {
+      this.log.warn({ mdns }, mdns ? 'holding a cluster key but no membership: looking for members over mDNS' : 'holding a cluster key but no membership: waiting to join (start with --join MULTIADDR, or enable mDNS)');
+    }
     let attempt = 0;
     while (this.stopping === undefined && !isMember(this.runtime.config, this.peerId)) {
-      const addr = this.joinAddrs[attempt % this.joinAddrs.length] as string;
       attempt += 1;
-      try {
-        const member = await this.transport.dial(addr);
-        this.log.info({ member, addr }, 'asking to join the cluster');
-        await this.joins.requestJoin(member, this.listenAddrs(), DEFAULTS.joinTimeoutMs);
-        this.log.info({ epoch: this.runtime.config.epoch }, 'joined the cluster as a voter');
-        this.joinError = '';
-        return;
-      } catch (error) {
-        this.joinError = error instanceof Error ? error.message : String(error);
-        this.log.warn({ addr, err: this.joinError }, 'join attempt failed; retrying');
-        await sleep(Math.min(5_000, 250 * attempt));
+      const candidates = [...this.transport.connectedPeers()];
+      if (this.joinAddrs.length > 0) {
+        const addr = this.joinAddrs[attempt % this.joinAddrs.length] as string;
+        try {
+          const member = await this.transport.dial(addr);
+          candidates.unshift(member);
+        } catch (error) {
+          this.joinError = `dialing ${addr}: ${error instanceof Error ? error.message : String(error)}`;
+        }
       }
+      for (const member of new Set(candidates)) {
+        if (this.stopping !== undefined || isMember(this.runtime.config, this.peerId)) break;
+        try {
+          this.log.info({ member }, 'asking to join the cluster');
+          await this.membership.requestJoin(member, this.listenAddrs(), DEFAULTS.joinTimeoutMs);
+          this.log.info({ epoch: this.runtime.config.epoch, role: isVoter(this.runtime.config, this.peerId) ? 'voter' : 'learner' }, 'joined the cluster');
+          this.joinError = '';
+          return;
+        } catch (error) {
+          this.joinError = error instanceof Error ? error.message : String(error);
+          if (this.joinError.startsWith('waiting for approval')) this.joinState = 'pending';
+          this.log.debug({ member, err: this.joinError }, 'join attempt failed');
+        }
+      }
+      await sleep(DEFAULTS.joinRetryMs);
     }
+  }
+
+  /** An mDNS answer: dial the device unless connected (members and candidates alike; pnet + Noise decide). */
+  private onDiscovered(peer: string, addrs: string[]): void {
+    if (this.stopping !== undefined || peer === this.peerId || this.transport.isConnected(peer)) return;
+    if (isRemoved(this.runtime.config, peer) || isRemoved(this.runtime.config, this.peerId) || this.dialing.has(peer)) return;
+    this.dialing.add(peer);
+    void this.dialAny(addrs)
+      .catch(() => undefined)
+      .finally(() => this.dialing.delete(peer));
   }
 
   /** Dials every known member we are not connected to (their last known addresses). */
   private reconnect(): void {
-    if (this.stopping !== undefined) return;
+    if (this.stopping !== undefined || isRemoved(this.runtime.config, this.peerId)) return;
     const config = this.runtime.config;
     for (const member of [...config.voters, ...config.learners]) {
       if (member.peerId === this.peerId || this.transport.isConnected(member.peerId)) continue;
@@ -324,40 +404,119 @@ export class Daemon {
       .catch((error: unknown) => this.log.warn({ err: String(error) }, 'could not persist the address book'));
   }
 
-  private onMessage(from: string, msg: Parameters<Runtime['receive']>[1]): void {
+  knownAddrs(peer: string): readonly string[] {
+    return this.addressBook.get(peer) ?? [];
+  }
+
+  private onMessage(from: string, msg: Message): void {
     this.lastSeenMs.set(from, Date.now());
-    if (isJoinMessage(msg)) this.joins.handle(from, msg);
-    else this.runtime.receive(from, msg);
+    if (msg.type === 'heartbeat') {
+      this.detector.heartbeat(from, performance.now());
+      this.transport.send(from, { type: 'heartbeatAck', opId: msg.opId, epoch: this.runtime.config.epoch });
+    } else if (msg.type === 'heartbeatAck') {
+      const sentAt = this.heartbeatsSent.get(msg.opId);
+      if (sentAt !== undefined) this.detector.rtt(from, performance.now() - sentAt);
+    } else if (isJoinMessage(msg)) {
+      this.membership.handle(from, msg);
+    } else {
+      this.runtime.receive(from, msg);
+    }
+  }
+
+  /** Sends a heartbeat to every connected peer; hangs up on members the detector holds down. */
+  private heartbeat(): void {
+    if (this.stopping !== undefined) return;
+    const now = performance.now();
+    this.heartbeatSeq += 1;
+    const seq = this.heartbeatSeq;
+    this.heartbeatsSent.set(seq, now);
+    for (const [s, at] of this.heartbeatsSent) {
+      if (now - at > FAILURE_DETECTOR_DEFAULTS.downAfterMs * 2) this.heartbeatsSent.delete(s);
+      else break;
+    }
+    const epoch = this.runtime.config.epoch;
+    for (const peer of this.transport.connectedPeers()) {
+      this.transport.send(peer, { type: 'heartbeat', opId: seq, epoch });
+      // A connection whose peer went silent (cut link) would queue writes forever: drop it, so sends fail
+      // fast and the reconnect loop (or the next mDNS answer) builds a fresh one once the link is back.
+      if (this.detector.state(peer, now) === 'down' && this.detector.report(peer, now).lastSeenMs !== undefined) {
+        this.log.info({ peer }, 'peer is down: closing its connection');
+        this.detector.forget(peer);
+        void this.transport.hangUp(peer).catch(() => undefined);
+      }
+    }
+  }
+
+  private onConfigChange(config: MembershipConfig): void {
+    if (isMember(config, this.peerId)) this.joinState = 'member';
+    for (const peer of this.transport.connectedPeers()) {
+      if (isRemoved(config, peer)) {
+        this.log.info({ peer }, 'closing the connection of a removed device');
+        void this.transport.hangUp(peer).catch(() => undefined);
+      }
+    }
+    if (isRemoved(config, this.peerId)) {
+      this.log.warn({ epoch: config.epoch }, 'this device was removed from the cluster; it no longer serves requests');
+    }
+  }
+
+  /** Removes this device from the cluster (others take over its data duties), then asks the owner to exit. */
+  async leave(): Promise<MembershipConfig> {
+    const config = await this.membership.remove(this.peerId);
+    setTimeout(() => this.requestExit(), 100).unref();
+    return config;
   }
 
   status(): object {
     const config = this.runtime.config;
     const stats = this.store.stats();
-    const member = (m: { peerId: string; addrs: readonly string[] }): object => {
-      const self = m.peerId === this.peerId;
-      const connected = self || this.transport.isConnected(m.peerId);
-      const seen = this.lastSeenMs.get(m.peerId);
+    const now = performance.now();
+    const health = (peer: string): { state: string; lastSeen: string | null; rttMs: number | null; phi: number } => {
+      if (peer === this.peerId) return { state: 'alive', lastSeen: new Date().toISOString(), rttMs: 0, phi: 0 };
+      const report = this.detector.report(peer, now);
+      const connected = this.transport.isConnected(peer);
+      const state = connected ? report.state : 'down';
+      const lastSeen = report.lastSeenMs === undefined ? this.lastSeenMs.get(peer) : Date.now() - (now - report.lastSeenMs);
       return {
-        peerId: m.peerId,
-        self,
-        connected,
-        lastSeen: self ? new Date().toISOString() : seen === undefined ? null : new Date(seen).toISOString(),
-        addrs: this.addressBook.get(m.peerId) ?? m.addrs,
+        state,
+        lastSeen: lastSeen === undefined ? null : new Date(lastSeen).toISOString(),
+        rttMs: report.rttMs === undefined ? null : Math.round(report.rttMs * 100) / 100,
+        phi: Math.round(report.phi * 100) / 100,
       };
     };
+    const member = (m: { peerId: string; addrs: readonly string[] }): object => ({
+      peerId: m.peerId,
+      self: m.peerId === this.peerId,
+      connected: m.peerId === this.peerId || this.transport.isConnected(m.peerId),
+      ...health(m.peerId),
+      addrs: this.addressBook.get(m.peerId) ?? m.addrs,
+    });
+    const alive = (peer: string): boolean => health(peer).state === 'alive';
     const voters = config.voters.length;
-    const reachable = config.voters.filter((m) => m.peerId === this.peerId || this.transport.isConnected(m.peerId)).length;
+    const reachable = config.voters.filter((m) => alive(m.peerId)).length;
     const needed = voters > 0 ? majority(voters) : 0;
+    const previous = config.previousVoters.filter((p) => !isRemoved(config, p));
+    const previousReachable = previous.filter(alive).length;
+    const previousNeeded = isJoint(config) ? majority(config.previousVoters.length) : 0;
+    const writable = voters > 0 && reachable >= needed && previousReachable >= previousNeeded;
     return {
       version: VERSION,
       peerId: this.peerId,
       clusterId: config.clusterId || null,
       epoch: config.epoch,
-      role: isVoter(config, this.peerId) ? 'voter' : isMember(config, this.peerId) ? 'learner' : this.joinState,
+      role: this.role(config),
       joinError: this.joinError || undefined,
       voters: config.voters.map(member),
       learners: config.learners.map(member),
-      quorum: { voters, reachable, needed, writable: voters > 0 && reachable >= needed },
+      removed: config.removed,
+      pending: this.membership.pending,
+      quorum: {
+        voters,
+        reachable,
+        needed,
+        writable,
+        ...(isJoint(config) ? { joint: { previousVoters: config.previousVoters.length, reachable: previousReachable, needed: previousNeeded } } : {}),
+      },
       listen: this.listenAddrs(),
       http: this.httpUrl,
       keys: stats.liveKeys,
@@ -365,9 +524,19 @@ export class Daemon {
       storage: { commits: stats.commits, recordsCommitted: stats.recordsCommitted },
       network: this.transport.stats,
       opsInFlight: this.runtime.opsInFlight,
-      transfer: this.joins.transfer ?? null,
+      transfers: this.runtime.core.streams(),
+      membershipChanges: this.membership.counters,
       uptimeMs: Date.now() - this.startedAtMs,
     };
+  }
+
+  private role(config: MembershipConfig): string {
+    if (isRemoved(config, this.peerId)) return 'removed';
+    // A new voter of a joint configuration counts in quorums only together with the previous voters until
+    // the change's data sync is done and finalized.
+    if (isVoter(config, this.peerId)) return isJoint(config) && !config.previousVoters.includes(this.peerId) ? 'catching-up' : 'voter';
+    if (isMember(config, this.peerId)) return 'learner';
+    return this.joinState;
   }
 
   private async writeDaemonFile(): Promise<void> {
@@ -387,6 +556,8 @@ export class Daemon {
   private async doStop(): Promise<void> {
     this.log.info({}, 'shutting down');
     if (this.reconnectTimer !== undefined) clearInterval(this.reconnectTimer);
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    this.membership.stop();
     const closed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
     this.httpServer.closeIdleConnections();
     await this.runtime.drain(DEFAULTS.shutdownGraceMs);
@@ -420,20 +591,41 @@ export async function nextDotActor(store: StoragePort, peerId: string): Promise<
 
 function loadMembership(store: StoragePort): MembershipConfig {
   const text = store.getMeta(META_MEMBERSHIP);
-  if (text === undefined) return { clusterId: '', epoch: 0, voters: [], learners: [], removed: [] };
-  const config = JSON.parse(text) as MembershipConfig;
+  if (text === undefined) return NO_CONFIG;
+  // Configurations written before joint phases existed have no previousVoters.
+  const config = { previousVoters: [], ...(JSON.parse(text) as Partial<MembershipConfig>) } as MembershipConfig;
   const problem = configProblem(config);
   if (problem !== undefined) throw new StartupError(`stored membership is invalid: ${problem}`);
   return config;
 }
 
+function loadAcceptor(store: StoragePort): AcceptorState | undefined {
+  const text = store.getMeta(META_ACCEPTOR);
+  if (text === undefined) return undefined;
+  const state = JSON.parse(text) as AcceptorState;
+  if (!Number.isSafeInteger(state.slot) || typeof state.promised?.round !== 'number') {
+    throw new StartupError('stored membership acceptor state is invalid');
+  }
+  return state;
+}
+
+/** What a membership operation returns over HTTP. */
+function summary(config: MembershipConfig): object {
+  return {
+    epoch: config.epoch,
+    voters: config.voters.map((m) => m.peerId),
+    learners: config.learners.map((m) => m.peerId),
+    removed: config.removed,
+  };
+}
+
 /** Listen addresses others can dial (wildcards expanded by libp2p), each ending in /p2p/<peerId>. */
-function dialableAddrs(node: Libp2p): string[] {
+function dialableAddrs(node: NetNode): string[] {
   return node.getMultiaddrs().map((a) => a.toString());
 }
 
 /** The listen specs with port 0 replaced by the port actually bound (matched by address family and IP). */
-function boundListenSpecs(specs: readonly string[], node: Libp2p): string[] {
+function boundListenSpecs(specs: readonly string[], node: NetNode): string[] {
   const parts = (addr: string): { ip: string; port: string } => {
     const components = multiaddr(addr).getComponents();
     return { ip: components[0]?.value ?? '', port: components.find((c) => c.name === 'tcp')?.value ?? '' };

@@ -6,12 +6,15 @@ import { isVoter } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import type { ConsistencyLevel } from '../core/quorum.js';
 import type { VersionedRecord } from '../core/record.js';
+import type { AcceptorState } from '../core/paxos.js';
 import { type Action, type ClientResult, type Envelope, OPS_IN_FLIGHT_MAX, ReplicaCore } from '../core/replica.js';
 import type { VersionVector } from '../core/vv.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
 
 export const META_MEMBERSHIP = 'membership';
+/** The Paxos acceptor state for the next epoch's decision (src/core/paxos.ts), JSON. */
+export const META_ACCEPTOR = 'acceptor';
 
 /** What the runtime needs from the network (ReplicaTransport in production, fakes in tests). */
 export interface MessageTransport {
@@ -32,7 +35,11 @@ export interface RuntimeOptions {
   readonly store: StoragePort;
   readonly dots: DotAllocator;
   readonly config: MembershipConfig;
+  readonly acceptor: AcceptorState | undefined;
   readonly requestTimeoutMs: number;
+  readonly transferIdleMs: number;
+  readonly transferBatchRecords: number;
+  readonly transferBatchBytes: number;
   readonly opsInFlightMax: number;
   readonly opIdBase: number;
   readonly log: RuntimeLogger;
@@ -93,7 +100,11 @@ export class Runtime {
     this.core = new ReplicaCore({
       self: options.self,
       config: options.config,
+      acceptor: options.acceptor,
       requestTimeoutMs: options.requestTimeoutMs,
+      transferIdleMs: options.transferIdleMs,
+      transferBatchRecords: options.transferBatchRecords,
+      transferBatchBytes: options.transferBatchBytes,
       opIdBase: options.opIdBase,
     });
   }
@@ -139,25 +150,38 @@ export class Runtime {
     throw this.toError(result);
   }
 
-  /** Proposes the next membership configuration and resolves once committed. */
+  /**
+   * Proposes `next` as the next epoch's configuration and resolves once committed. Rejects with a
+   * QuorumdError; code `membership_conflict` means another change won that epoch (re-derive and retry).
+   */
   async changeConfig(next: MembershipConfig): Promise<MembershipConfig> {
     this.checkAccepting();
-    const { opId, actions } = this.core.proposeConfig(next, this.monotonicMs());
+    const { opId, actions } = this.core.proposeConfig(next, this.monotonicMs(), this.store);
     const result = await this.await(opId, actions);
     if (result.type === 'configCommitted') return result.config;
     throw this.toError(result);
   }
 
+  /** Runs a data sync (see ReplicaCore.sync); resolves with the number of records gathered. */
+  async sync(targets?: readonly string[]): Promise<number> {
+    this.checkAccepting();
+    const { opId, actions } = this.core.sync(this.monotonicMs(), this.store, targets);
+    const result = await this.await(opId, actions);
+    if (result.type === 'synced') return result.keys;
+    throw this.toError(result);
+  }
+
   /** Adopts a configuration learned outside the core's own messages (a join reply). */
   adoptConfig(config: MembershipConfig): void {
-    this.execute(this.core.adoptConfig(config));
+    this.execute(this.core.adoptConfig(config, this.store, this.monotonicMs()));
   }
 
   /** A replication message from a connected peer (`from` is the authenticated peer ID). */
   receive(from: string, msg: Message): void {
     if (this.stopped) return;
-    this.execute(this.core.step(from, msg, this.store));
+    this.execute(this.core.step(from, msg, this.store, this.monotonicMs()));
     this.tellIfStale(from, msg.epoch);
+    this.scheduleTick();
   }
 
   /** Stops driving the core; client operations still pending fail with `shutting_down` (indeterminate). */
@@ -201,6 +225,22 @@ export class Runtime {
           );
           break;
         }
+        case 'persistAcceptor': {
+          const then = action.then;
+          this.store.setMeta(META_ACCEPTOR, JSON.stringify(action.state)).then(
+            () => this.deliver(then),
+            (error: unknown) => this.fail(error),
+          );
+          break;
+        }
+        case 'flush': {
+          const then = action.then;
+          this.store.flush().then(
+            () => this.deliver(then),
+            (error: unknown) => this.fail(error),
+          );
+          break;
+        }
         case 'persistConfig': {
           const then = action.then;
           this.store.setMeta(META_MEMBERSHIP, JSON.stringify(action.config)).then(
@@ -229,11 +269,11 @@ export class Runtime {
   private deliver(envelope: Envelope): void {
     if (this.stopped) return;
     if (envelope.to === this.self) {
-      this.execute(this.core.step(this.self, envelope.msg, this.store));
+      this.execute(this.core.step(this.self, envelope.msg, this.store, this.monotonicMs()));
       return;
     }
     const sent = this.transport?.send(envelope.to, envelope.msg) ?? false;
-    if (!sent) this.execute(this.core.sendFailed(envelope.to, envelope.msg, this.store));
+    if (!sent) this.execute(this.core.sendFailed(envelope.to, envelope.msg, this.store, this.monotonicMs()));
   }
 
   /** A peer spoke from an older epoch: send it our committed configuration (once per epoch). */
@@ -252,7 +292,7 @@ export class Runtime {
     const delayMs = Math.max(0, Math.ceil(next - this.monotonicMs()));
     this.tickTimer = setTimeout(() => {
       this.tickTimer = undefined;
-      this.execute(this.core.tick(this.monotonicMs()));
+      this.execute(this.core.tick(this.monotonicMs(), this.store));
       this.scheduleTick();
     }, delayMs);
     this.tickTimer.unref();

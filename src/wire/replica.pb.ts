@@ -20,7 +20,13 @@ export enum MessageType {
   JOIN_REPLY = 'JOIN_REPLY',
   TRANSFER = 'TRANSFER',
   TRANSFER_ACK = 'TRANSFER_ACK',
-  TRANSFER_REQUEST = 'TRANSFER_REQUEST'
+  TRANSFER_REQUEST = 'TRANSFER_REQUEST',
+  CONFIG_PREPARE = 'CONFIG_PREPARE',
+  CONFIG_PROMISE = 'CONFIG_PROMISE',
+  CONFIG_ACCEPT = 'CONFIG_ACCEPT',
+  CONFIG_ACCEPTED = 'CONFIG_ACCEPTED',
+  HEARTBEAT = 'HEARTBEAT',
+  HEARTBEAT_ACK = 'HEARTBEAT_ACK'
 }
 
 enum __MessageTypeValues {
@@ -38,12 +44,130 @@ enum __MessageTypeValues {
   JOIN_REPLY = 11,
   TRANSFER = 12,
   TRANSFER_ACK = 13,
-  TRANSFER_REQUEST = 14
+  TRANSFER_REQUEST = 14,
+  CONFIG_PREPARE = 15,
+  CONFIG_PROMISE = 16,
+  CONFIG_ACCEPT = 17,
+  CONFIG_ACCEPTED = 18,
+  HEARTBEAT = 19,
+  HEARTBEAT_ACK = 20
 }
 
 export namespace MessageType {
   export const codec = (): Codec<MessageType> => {
     return enumeration<MessageType>(__MessageTypeValues)
+  }
+}
+
+export interface Ballot {
+  round: bigint
+  proposer: string
+}
+
+export namespace Ballot {
+  let _codec: Codec<Ballot>
+
+  export const codec = (): Codec<Ballot> => {
+    if (_codec == null) {
+      _codec = message<Ballot>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.round != null && obj.round !== 0n)) {
+          w.uint32(8)
+          w.uint64(obj.round)
+        }
+
+        if ((obj.proposer != null && obj.proposer !== '')) {
+          w.uint32(18)
+          w.string(obj.proposer)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          round: 0n,
+          proposer: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.round = reader.uint64()
+              break
+            }
+            case 2: {
+              obj.proposer = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.round`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.proposer`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface BallotRoundFieldEvent {
+    field: '$.round'
+    value: bigint
+  }
+
+  export interface BallotProposerFieldEvent {
+    field: '$.proposer'
+    value: string
+  }
+
+  export function encode (obj: Partial<Ballot>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Ballot.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Ballot>): Ballot {
+    return decodeMessage(buf, Ballot.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Ballot>): Generator<BallotRoundFieldEvent | BallotProposerFieldEvent> {
+    return streamMessage(buf, Ballot.codec(), opts)
   }
 }
 
@@ -184,6 +308,7 @@ export interface MembershipConfig {
   voters: MemberInfo[]
   learners: MemberInfo[]
   removed: string[]
+  previousVoters: string[]
 }
 
 export namespace MembershipConfig {
@@ -227,6 +352,13 @@ export namespace MembershipConfig {
           }
         }
 
+        if (obj.previousVoters != null && obj.previousVoters.length > 0) {
+          for (const value of obj.previousVoters) {
+            w.uint32(50)
+            w.string(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -236,7 +368,8 @@ export namespace MembershipConfig {
           epoch: 0n,
           voters: [],
           learners: [],
-          removed: []
+          removed: [],
+          previousVoters: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -281,6 +414,14 @@ export namespace MembershipConfig {
               obj.removed.push(reader.string())
               break
             }
+            case 6: {
+              if (opts.limits?.previousVoters != null && obj.previousVoters.length === opts.limits.previousVoters) {
+                throw new MaxLengthError('Decode error - repeated field "previousVoters" had too many elements')
+              }
+
+              obj.previousVoters.push(reader.string())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -293,7 +434,8 @@ export namespace MembershipConfig {
         const obj = {
           voters: 0,
           learners: 0,
-          removed: 0
+          removed: 0,
+          previousVoters: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -367,6 +509,21 @@ export namespace MembershipConfig {
 
               break
             }
+            case 6: {
+              if (opts.limits?.previousVoters != null && obj.previousVoters === opts.limits.previousVoters) {
+                throw new MaxLengthError('Streaming decode error - repeated field "previousVoters" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.previousVoters[]`,
+                index: obj.previousVoters,
+                value: reader.string()
+              }
+
+              obj.previousVoters++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -419,6 +576,12 @@ export namespace MembershipConfig {
     value: string
   }
 
+  export interface MembershipConfigPreviousVotersFieldEvent {
+    field: '$.previousVoters[]'
+    index: number
+    value: string
+  }
+
   export function encode (obj: Partial<MembershipConfig>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, MembershipConfig.codec())
   }
@@ -427,7 +590,7 @@ export namespace MembershipConfig {
     return decodeMessage(buf, MembershipConfig.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MembershipConfig>): Generator<MembershipConfigClusterIdFieldEvent | MembershipConfigEpochFieldEvent | MembershipConfigVotersPeerIdFieldEvent | MembershipConfigVotersAddrsFieldEvent | MembershipConfigLearnersPeerIdFieldEvent | MembershipConfigLearnersAddrsFieldEvent | MembershipConfigRemovedFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MembershipConfig>): Generator<MembershipConfigClusterIdFieldEvent | MembershipConfigEpochFieldEvent | MembershipConfigVotersPeerIdFieldEvent | MembershipConfigVotersAddrsFieldEvent | MembershipConfigLearnersPeerIdFieldEvent | MembershipConfigLearnersAddrsFieldEvent | MembershipConfigRemovedFieldEvent | MembershipConfigPreviousVotersFieldEvent> {
     return streamMessage(buf, MembershipConfig.codec(), opts)
   }
 }
@@ -595,6 +758,10 @@ export interface Message {
   error: string
   records: KeyedRecord[]
   done: boolean
+  ballot?: Ballot
+  promised?: Ballot
+  acceptedBallot?: Ballot
+  acceptedConfig?: MembershipConfig
 }
 
 export namespace Message {
@@ -669,6 +836,26 @@ export namespace Message {
         if ((obj.done != null && obj.done !== false)) {
           w.uint32(96)
           w.bool(obj.done)
+        }
+
+        if (obj.ballot != null) {
+          w.uint32(106)
+          Ballot.codec().encode(obj.ballot, w)
+        }
+
+        if (obj.promised != null) {
+          w.uint32(114)
+          Ballot.codec().encode(obj.promised, w)
+        }
+
+        if (obj.acceptedBallot != null) {
+          w.uint32(122)
+          Ballot.codec().encode(obj.acceptedBallot, w)
+        }
+
+        if (obj.acceptedConfig != null) {
+          w.uint32(130)
+          MembershipConfig.codec().encode(obj.acceptedConfig, w)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -754,6 +941,30 @@ export namespace Message {
             }
             case 12: {
               obj.done = reader.bool()
+              break
+            }
+            case 13: {
+              obj.ballot = Ballot.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.ballot
+              })
+              break
+            }
+            case 14: {
+              obj.promised = Ballot.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.promised
+              })
+              break
+            }
+            case 15: {
+              obj.acceptedBallot = Ballot.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.acceptedBallot
+              })
+              break
+            }
+            case 16: {
+              obj.acceptedConfig = MembershipConfig.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.acceptedConfig
+              })
               break
             }
             default: {
@@ -879,6 +1090,34 @@ export namespace Message {
               }
               break
             }
+            case 13: {
+              yield * Ballot.codec().stream(reader, reader.uint32(), `${prefix}.ballot`, {
+                limits: opts.limits?.ballot
+              })
+
+              break
+            }
+            case 14: {
+              yield * Ballot.codec().stream(reader, reader.uint32(), `${prefix}.promised`, {
+                limits: opts.limits?.promised
+              })
+
+              break
+            }
+            case 15: {
+              yield * Ballot.codec().stream(reader, reader.uint32(), `${prefix}.acceptedBallot`, {
+                limits: opts.limits?.acceptedBallot
+              })
+
+              break
+            }
+            case 16: {
+              yield * MembershipConfig.codec().stream(reader, reader.uint32(), `${prefix}.acceptedConfig`, {
+                limits: opts.limits?.acceptedConfig
+              })
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -993,6 +1232,12 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageConfigPreviousVotersFieldEvent {
+    field: '$.config.previousVoters[]'
+    index: number
+    value: string
+  }
+
   export interface MessageAcceptedFieldEvent {
     field: '$.accepted'
     value: boolean
@@ -1067,6 +1312,82 @@ export namespace Message {
     value: boolean
   }
 
+  export interface MessageBallotRoundFieldEvent {
+    field: '$.ballot.round'
+    value: bigint
+  }
+
+  export interface MessageBallotProposerFieldEvent {
+    field: '$.ballot.proposer'
+    value: string
+  }
+
+  export interface MessagePromisedRoundFieldEvent {
+    field: '$.promised.round'
+    value: bigint
+  }
+
+  export interface MessagePromisedProposerFieldEvent {
+    field: '$.promised.proposer'
+    value: string
+  }
+
+  export interface MessageAcceptedBallotRoundFieldEvent {
+    field: '$.acceptedBallot.round'
+    value: bigint
+  }
+
+  export interface MessageAcceptedBallotProposerFieldEvent {
+    field: '$.acceptedBallot.proposer'
+    value: string
+  }
+
+  export interface MessageAcceptedConfigClusterIdFieldEvent {
+    field: '$.acceptedConfig.clusterId'
+    value: string
+  }
+
+  export interface MessageAcceptedConfigEpochFieldEvent {
+    field: '$.acceptedConfig.epoch'
+    value: bigint
+  }
+
+  export interface MessageAcceptedConfigVotersPeerIdFieldEvent {
+    field: '$.acceptedConfig.voters[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface MessageAcceptedConfigVotersAddrsFieldEvent {
+    field: '$.acceptedConfig.voters[].addrs[]'
+    index: number
+    value: string
+  }
+
+  export interface MessageAcceptedConfigLearnersPeerIdFieldEvent {
+    field: '$.acceptedConfig.learners[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface MessageAcceptedConfigLearnersAddrsFieldEvent {
+    field: '$.acceptedConfig.learners[].addrs[]'
+    index: number
+    value: string
+  }
+
+  export interface MessageAcceptedConfigRemovedFieldEvent {
+    field: '$.acceptedConfig.removed[]'
+    index: number
+    value: string
+  }
+
+  export interface MessageAcceptedConfigPreviousVotersFieldEvent {
+    field: '$.acceptedConfig.previousVoters[]'
+    index: number
+    value: string
+  }
+
   export function encode (obj: Partial<Message>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Message.codec())
   }
@@ -1075,7 +1396,7 @@ export namespace Message {
     return decodeMessage(buf, Message.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigRemovedFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent> {
     return streamMessage(buf, Message.codec(), opts)
   }
 }
@@ -1282,6 +1603,12 @@ export namespace Frame {
     value: string
   }
 
+  export interface FrameMessagesConfigPreviousVotersFieldEvent {
+    field: '$.messages[].config.previousVoters[]'
+    index: number
+    value: string
+  }
+
   export interface FrameMessagesAcceptedFieldEvent {
     field: '$.messages[].accepted'
     value: boolean
@@ -1360,6 +1687,90 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesBallotRoundFieldEvent {
+    field: '$.messages[].ballot.round'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesBallotProposerFieldEvent {
+    field: '$.messages[].ballot.proposer'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesPromisedRoundFieldEvent {
+    field: '$.messages[].promised.round'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesPromisedProposerFieldEvent {
+    field: '$.messages[].promised.proposer'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedBallotRoundFieldEvent {
+    field: '$.messages[].acceptedBallot.round'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedBallotProposerFieldEvent {
+    field: '$.messages[].acceptedBallot.proposer'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigClusterIdFieldEvent {
+    field: '$.messages[].acceptedConfig.clusterId'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigEpochFieldEvent {
+    field: '$.messages[].acceptedConfig.epoch'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigVotersPeerIdFieldEvent {
+    field: '$.messages[].acceptedConfig.voters[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigVotersAddrsFieldEvent {
+    field: '$.messages[].acceptedConfig.voters[].addrs[]'
+    index: number
+    value: string
+  }
+
+  export interface FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent {
+    field: '$.messages[].acceptedConfig.learners[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigLearnersAddrsFieldEvent {
+    field: '$.messages[].acceptedConfig.learners[].addrs[]'
+    index: number
+    value: string
+  }
+
+  export interface FrameMessagesAcceptedConfigRemovedFieldEvent {
+    field: '$.messages[].acceptedConfig.removed[]'
+    index: number
+    value: string
+  }
+
+  export interface FrameMessagesAcceptedConfigPreviousVotersFieldEvent {
+    field: '$.messages[].acceptedConfig.previousVoters[]'
+    index: number
+    value: string
+  }
+
   export function encode (obj: Partial<Frame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Frame.codec())
   }
@@ -1368,7 +1779,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }

@@ -2,6 +2,7 @@
 // limits and the validation of everything a peer sends; malformed input only ever throws WireFormatError.
 import { assert, unreachable } from '../core/assert.js';
 import { type MemberInfo, type MembershipConfig, configProblem } from '../core/membership.js';
+import type { Ballot } from '../core/paxos.js';
 import type { KeyedRecord, Message, MessageType } from '../core/messages.js';
 import type { VersionedRecord } from '../core/record.js';
 import { safeNumber, toUint64, wireDecode } from './codec-util.js';
@@ -28,9 +29,13 @@ const TYPE_TO_PB: { readonly [T in MessageType]: pb.MessageType } = {
   readReply: pb.MessageType.READ_REPLY,
   repair: pb.MessageType.REPAIR,
   stale: pb.MessageType.STALE,
-  configPropose: pb.MessageType.CONFIG_PROPOSE,
-  configAck: pb.MessageType.CONFIG_ACK,
   config: pb.MessageType.CONFIG,
+  configPrepare: pb.MessageType.CONFIG_PREPARE,
+  configPromise: pb.MessageType.CONFIG_PROMISE,
+  configAccept: pb.MessageType.CONFIG_ACCEPT,
+  configAccepted: pb.MessageType.CONFIG_ACCEPTED,
+  heartbeat: pb.MessageType.HEARTBEAT,
+  heartbeatAck: pb.MessageType.HEARTBEAT_ACK,
   joinRequest: pb.MessageType.JOIN_REQUEST,
   joinReply: pb.MessageType.JOIN_REPLY,
   transfer: pb.MessageType.TRANSFER,
@@ -96,6 +101,8 @@ function messageToPb(m: Message): pb.Message {
     case 'writeAck':
     case 'transferAck':
     case 'transferRequest':
+    case 'heartbeat':
+    case 'heartbeatAck':
       break;
     case 'read':
       out.key = m.key;
@@ -110,12 +117,28 @@ function messageToPb(m: Message): pb.Message {
       if (m.record !== undefined) out.record = recordToPb(m.record);
       break;
     case 'stale':
-    case 'configPropose':
     case 'config':
       out.config = configToPb(m.config);
       break;
-    case 'configAck':
-      out.accepted = m.accepted;
+    case 'configPrepare':
+    case 'configAccept':
+      out.ballot = ballotToPb(m.ballot);
+      out.config = configToPb(m.config);
+      break;
+    case 'configPromise':
+      out.ballot = ballotToPb(m.ballot);
+      out.ok = m.ok;
+      if (m.accepted !== undefined) {
+        out.acceptedBallot = ballotToPb(m.accepted.ballot);
+        out.acceptedConfig = configToPb(m.accepted.config);
+      }
+      if (m.promised !== undefined) out.promised = ballotToPb(m.promised);
+      if (m.config !== undefined) out.config = configToPb(m.config);
+      break;
+    case 'configAccepted':
+      out.ballot = ballotToPb(m.ballot);
+      out.ok = m.ok;
+      if (m.promised !== undefined) out.promised = ballotToPb(m.promised);
       if (m.config !== undefined) out.config = configToPb(m.config);
       break;
     case 'joinRequest':
@@ -152,10 +175,40 @@ function messageFromPb(p: pb.Message): Message {
       return { type: 'repair', epoch, key: p.key, record: requiredRecord(p.record, 'repair') };
     case pb.MessageType.STALE:
       return { type: 'stale', opId, epoch, config: requiredConfig(p.config, 'stale') };
-    case pb.MessageType.CONFIG_PROPOSE:
-      return { type: 'configPropose', opId, epoch, config: requiredConfig(p.config, 'configPropose') };
-    case pb.MessageType.CONFIG_ACK:
-      return { type: 'configAck', opId, epoch, accepted: p.accepted, config: optionalConfig(p.config) };
+    case pb.MessageType.CONFIG_PREPARE:
+      return { type: 'configPrepare', opId, epoch, ballot: requiredBallot(p.ballot, 'configPrepare'), config: requiredConfig(p.config, 'configPrepare') };
+    case pb.MessageType.CONFIG_PROMISE: {
+      const accepted =
+        p.acceptedConfig === undefined
+          ? undefined
+          : { ballot: requiredBallot(p.acceptedBallot, 'configPromise'), config: requiredConfig(p.acceptedConfig, 'configPromise') };
+      return {
+        type: 'configPromise',
+        opId,
+        epoch,
+        ballot: requiredBallot(p.ballot, 'configPromise'),
+        ok: p.ok,
+        accepted,
+        promised: p.promised === undefined ? undefined : requiredBallot(p.promised, 'configPromise'),
+        config: optionalConfig(p.config),
+      };
+    }
+    case pb.MessageType.CONFIG_ACCEPT:
+      return { type: 'configAccept', opId, epoch, ballot: requiredBallot(p.ballot, 'configAccept'), config: requiredConfig(p.config, 'configAccept') };
+    case pb.MessageType.CONFIG_ACCEPTED:
+      return {
+        type: 'configAccepted',
+        opId,
+        epoch,
+        ballot: requiredBallot(p.ballot, 'configAccepted'),
+        ok: p.ok,
+        promised: p.promised === undefined ? undefined : requiredBallot(p.promised, 'configAccepted'),
+        config: optionalConfig(p.config),
+      };
+    case pb.MessageType.HEARTBEAT:
+      return { type: 'heartbeat', opId, epoch };
+    case pb.MessageType.HEARTBEAT_ACK:
+      return { type: 'heartbeatAck', opId, epoch };
     case pb.MessageType.CONFIG:
       return { type: 'config', epoch, config: requiredConfig(p.config, 'config') };
     case pb.MessageType.JOIN_REQUEST:
@@ -194,7 +247,17 @@ function configToPb(c: MembershipConfig): pb.MembershipConfig {
     voters: c.voters.map(member),
     learners: c.learners.map(member),
     removed: [...c.removed],
+    previousVoters: [...c.previousVoters],
   };
+}
+
+function ballotToPb(b: Ballot): pb.Ballot {
+  return { round: toUint64(b.round, 'ballot round'), proposer: b.proposer };
+}
+
+function requiredBallot(ballot: pb.Ballot | undefined, type: string): Ballot {
+  if (ballot === undefined) throw new WireFormatError(`${type} message without a ballot`);
+  return { round: safeNumber(ballot.round, 'ballot round'), proposer: ballot.proposer };
 }
 
 function requiredConfig(config: pb.MembershipConfig | undefined, type: string): MembershipConfig {
@@ -205,6 +268,7 @@ function requiredConfig(config: pb.MembershipConfig | undefined, type: string): 
     voters: config.voters.map((m) => ({ peerId: m.peerId, addrs: m.addrs })),
     learners: config.learners.map((m) => ({ peerId: m.peerId, addrs: m.addrs })),
     removed: config.removed,
+    previousVoters: config.previousVoters,
   };
   const problem = configProblem(out);
   if (problem !== undefined) throw new WireFormatError(`bad configuration in ${type} message: ${problem}`);

@@ -57,7 +57,7 @@ describe('a three-device cluster in one process', () => {
     let c = await startDevice(dirC, { join: [a.listenAddrs()[0] as string], clusterKeyFile: keyFile });
     await waitFor('C to become a voter', async () => (await status(c.httpEndpoint)).role === 'voter');
     await waitFor('all three connected', async () => (await status(a.httpEndpoint)).quorum.reachable === 3);
-    expect((await status(a.httpEndpoint)).epoch).toBe(3);
+    expect((await status(a.httpEndpoint)).epoch).toBe(5); // each voter added: joint epoch, then finalized
 
     // A quorum write on A is read at r=quorum on C.
     const first = await put(a.httpEndpoint, 'greeting', 'hello');
@@ -112,7 +112,7 @@ describe('a three-device cluster in one process', () => {
     const d = await startDevice(join(root, 'd'), { join: [c.listenAddrs()[0] as string], clusterKeyFile: keyFile });
     await waitFor('D to become a voter', async () => (await status(d.httpEndpoint)).role === 'voter');
     expect((await get(d.httpEndpoint, 'missed-by-c', '?r=one')).text).toBe('on A and B');
-    expect((await status(d.httpEndpoint)).epoch).toBe(4);
+    expect((await status(d.httpEndpoint)).epoch).toBe(7);
   });
 
   it('a device holding the key but no membership waits to join instead of founding a second cluster', async () => {

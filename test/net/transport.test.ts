@@ -118,8 +118,8 @@ describe('ReplicaTransport', () => {
     a.transport.send(b.peerId, ack(1));
     await waitFor(() => b.received.length === 1, 'first');
     // Kill the replica stream from the receiving side.
-    for (const conn of b.node.getConnections()) for (const s of conn.streams) if (s.protocol === '/quorumd/replica/1.0.0') s.abort(new Error('test kill'));
-    await waitFor(() => a.node.getConnections().every((c) => c.streams.every((s) => s.protocol !== '/quorumd/replica/1.0.0')), 'stream gone on sender');
+    for (const conn of b.node.getConnections()) for (const s of conn.streams) if (s.protocol === '/quorumd/replica/2.0.0') s.abort(new Error('test kill'));
+    await waitFor(() => a.node.getConnections().every((c) => c.streams.every((s) => s.protocol !== '/quorumd/replica/2.0.0')), 'stream gone on sender');
     expect(a.transport.send(b.peerId, ack(2))).toBe(true);
     await waitFor(() => b.received.length === 2, 'after reopen');
 

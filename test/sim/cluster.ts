@@ -3,7 +3,7 @@
 import { unreachable } from '../../src/core/assert.js';
 import { QuorumdError } from '../../src/core/errors.js';
 import type { MembershipConfig } from '../../src/core/membership.js';
-import type { Message } from '../../src/core/messages.js';
+import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
 import { type VersionedRecord, lwwWinner } from '../../src/core/record.js';
 import { type Action, type ClientResult, type Envelope, type LocalView, ReplicaCore } from '../../src/core/replica.js';
@@ -93,6 +93,11 @@ class SimReplica implements LocalView {
   get(key: string): VersionedRecord | undefined {
     return this.store.get(key);
   }
+
+  scan(after: string | undefined, limit: number): KeyedRecord[] {
+    const keys = [...this.store.keys()].filter((k) => after === undefined || k > after).sort();
+    return keys.slice(0, limit).map((key) => ({ key, record: this.store.get(key) as VersionedRecord }));
+  }
 }
 
 export class Cluster implements StoreView {
@@ -116,6 +121,7 @@ export class Cluster implements StoreView {
       voters: this.voters.map((peerId) => ({ peerId, addrs: [] })),
       learners: [],
       removed: [],
+      previousVoters: [],
     };
     this.voters.forEach((id, index) => {
       const skew = rng.int(-options.clockSkewMs, options.clockSkewMs);
@@ -231,7 +237,7 @@ export class Cluster implements StoreView {
   private deliver(from: string, to: string, msg: Message): void {
     const r = this.replica(to);
     if (!r.up) return;
-    this.execute(r, r.core.step(from, msg, r));
+    this.execute(r, r.core.step(from, msg, r, this.scheduler.now));
   }
 
   /** Runs actions in order, as the runtime must. */
@@ -243,6 +249,10 @@ export class Cluster implements StoreView {
           break;
         case 'persistConfig':
           // The configuration never changes in this simulation; keep the ordering contract anyway.
+          this.persist(r, undefined, undefined, action.then);
+          break;
+        case 'persistAcceptor':
+        case 'flush':
           this.persist(r, undefined, undefined, action.then);
           break;
         case 'send':
@@ -287,7 +297,7 @@ export class Cluster implements StoreView {
   }
 
   private deliverThen(r: SimReplica, then: Envelope): void {
-    if (then.to === r.id) this.execute(r, r.core.step(r.id, then.msg, r));
+    if (then.to === r.id) this.execute(r, r.core.step(r.id, then.msg, r, this.scheduler.now));
     else this.send(r, then.to, then.msg);
   }
 
@@ -299,12 +309,12 @@ export class Cluster implements StoreView {
     const at = this.scheduler.now + this.rng.int(...this.options.sendFailMs);
     this.scheduler.schedule(at, `sendFailed ${r.id}->${to} ${describeMessage(msg)}`, () => {
       if (r.incarnation !== incarnation || !r.up) return;
-      this.execute(r, r.core.sendFailed(to, msg, r));
+      this.execute(r, r.core.sendFailed(to, msg, r, this.scheduler.now));
     });
   }
 
   private reply(r: SimReplica, result: ClientResult): void {
-    if (result.type === 'configCommitted') return;
+    if (result.type === 'configCommitted' || result.type === 'synced') return;
     const op = r.clientOps.get(result.opId);
     if (op === undefined) return;
     r.clientOps.delete(result.opId);
@@ -331,7 +341,7 @@ export class Cluster implements StoreView {
     this.scheduler.schedule(deadline, `tick ${r.id}`, () => {
       if (r.incarnation !== incarnation || r.tickAt !== deadline) return;
       r.tickAt = undefined;
-      this.execute(r, r.core.tick(this.scheduler.now));
+      this.execute(r, r.core.tick(this.scheduler.now, r));
     });
   }
 }

@@ -41,7 +41,7 @@ describe('daemons started from the CLI', () => {
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     expect(missing.stderr).toContain('not_found');
     const statusOut = await runCli(['status', '--json', '--api', b.info.http]);
-    expect(JSON.parse(statusOut.stdout)).toMatchObject({ epoch: 3, quorum: { voters: 3, writable: true } });
+    expect(JSON.parse(statusOut.stdout)).toMatchObject({ epoch: 5, quorum: { voters: 3, writable: true } });
     const fromStdin = await runCli(['put', 'piped', '-', '--api', a.info.http], 'from stdin');
     expect(fromStdin.code, fromStdin.stderr).toBe(0);
     expect((await runCli(['get', 'piped', '--api', b.info.http])).stdout).toBe('from stdin');

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { WireFormatError } from '../../src/wire/errors.js';
 import { expect } from 'vitest';
 import type { MemberInfo, MembershipConfig } from '../../src/core/membership.js';
+import type { Ballot } from '../../src/core/paxos.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import { type Sibling, type VersionedRecord, compareSiblings } from '../../src/core/record.js';
 
@@ -39,13 +40,17 @@ export const configArb: fc.Arbitrary<MembershipConfig> = fc
     members: fc.uniqueArray(memberArb, { selector: (m) => m.peerId, maxLength: 5 }),
     nVoters: fc.nat(5),
     removed: fc.array(fc.string({ minLength: 1, maxLength: 10 }), { maxLength: 3 }),
+    previousVoters: fc.array(fc.string({ minLength: 1, maxLength: 10 }), { maxLength: 3 }),
   })
-  .map(({ clusterId, epoch, members, nVoters, removed }) => {
+  .map(({ clusterId, epoch, members, nVoters, removed, previousVoters }) => {
     const voters = members.slice(0, Math.max(nVoters, epoch > 0 ? 1 : 0));
     const learners = members.slice(voters.length);
+    const ids = new Set(members.map((m) => m.peerId));
     // A committed configuration needs a voter; with no members at all it stays "not yet a member".
-    return { clusterId, epoch: voters.length === 0 ? 0 : epoch, voters, learners, removed };
+    return { clusterId, epoch: voters.length === 0 ? 0 : epoch, voters, learners, removed: removed.filter((p) => !ids.has(p)), previousVoters };
   });
+
+const ballotArb: fc.Arbitrary<Ballot> = fc.record({ round: uint, proposer: fc.string({ maxLength: 10 }) });
 
 const keyArb = fc.string({ maxLength: 20 });
 const keyedArb: fc.Arbitrary<KeyedRecord> = fc.record({ key: keyArb, record: recordArb });
@@ -57,8 +62,29 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('readReply' as const), opId: uint, epoch: uint, key: keyArb, record: fc.option(recordArb, { nil: undefined }) }),
   fc.record({ type: fc.constant('repair' as const), epoch: uint, key: keyArb, record: recordArb }),
   fc.record({ type: fc.constant('stale' as const), opId: uint, epoch: uint, config: configArb }),
-  fc.record({ type: fc.constant('configPropose' as const), opId: uint, epoch: uint, config: configArb }),
-  fc.record({ type: fc.constant('configAck' as const), opId: uint, epoch: uint, accepted: fc.boolean(), config: fc.option(configArb, { nil: undefined }) }),
+  fc.record({ type: fc.constant('configPrepare' as const), opId: uint, epoch: uint, ballot: ballotArb, config: configArb }),
+  fc.record({
+    type: fc.constant('configPromise' as const),
+    opId: uint,
+    epoch: uint,
+    ballot: ballotArb,
+    ok: fc.boolean(),
+    accepted: fc.option(fc.record({ ballot: ballotArb, config: configArb }), { nil: undefined }),
+    promised: fc.option(ballotArb, { nil: undefined }),
+    config: fc.option(configArb, { nil: undefined }),
+  }),
+  fc.record({ type: fc.constant('configAccept' as const), opId: uint, epoch: uint, ballot: ballotArb, config: configArb }),
+  fc.record({
+    type: fc.constant('configAccepted' as const),
+    opId: uint,
+    epoch: uint,
+    ballot: ballotArb,
+    ok: fc.boolean(),
+    promised: fc.option(ballotArb, { nil: undefined }),
+    config: fc.option(configArb, { nil: undefined }),
+  }),
+  fc.record({ type: fc.constant('heartbeat' as const), opId: uint, epoch: uint }),
+  fc.record({ type: fc.constant('heartbeatAck' as const), opId: uint, epoch: uint }),
   fc.record({ type: fc.constant('config' as const), epoch: uint, config: configArb }),
   fc.record({ type: fc.constant('joinRequest' as const), opId: uint, epoch: uint, addrs: fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }) }),
   fc.record({ type: fc.constant('joinReply' as const), opId: uint, epoch: uint, ok: fc.boolean(), error: fc.string({ maxLength: 20 }), config: fc.option(configArb, { nil: undefined }) }),

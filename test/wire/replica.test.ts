@@ -60,7 +60,7 @@ describe('replica frame codec', () => {
 
   it('rejects unknown types, missing required fields and bad configurations', () => {
     const goodRecord = { context: [{ actor: 'a', counter: 1n }], siblings: [] };
-    const config = { clusterId: 'c', epoch: 1n, voters: [{ peerId: 'p', addrs: [] }], learners: [], removed: [] };
+    const config = { clusterId: 'c', epoch: 1n, voters: [{ peerId: 'p', addrs: [] }], learners: [], removed: [], previousVoters: [] };
     const bad: Array<[string, Uint8Array]> = [
       ['unspecified type', rawFrame({ type: pb.MessageType.MESSAGE_TYPE_UNSPECIFIED })],
       ['type value from the future', new Uint8Array([0x0a, 0x02, 0x08, 0x63])],
@@ -70,6 +70,10 @@ describe('replica frame codec', () => {
       ['stale without config', rawFrame({ type: pb.MessageType.STALE })],
       ['config without voters', rawFrame({ type: pb.MessageType.CONFIG, config: { ...config, voters: [] } })],
       ['config with empty cluster id', rawFrame({ type: pb.MessageType.CONFIG, config: { ...config, clusterId: '' } })],
+      ['prepare without ballot', rawFrame({ type: pb.MessageType.CONFIG_PREPARE, config })],
+      ['accept without config', rawFrame({ type: pb.MessageType.CONFIG_ACCEPT, ballot: { round: 1n, proposer: 'p' } })],
+      ['retired configPropose', rawFrame({ type: pb.MessageType.CONFIG_PROPOSE, config })],
+      ['removed peer still a voter', rawFrame({ type: pb.MessageType.CONFIG, config: { ...config, removed: ['p'] } })],
       ['opId above 2^53', rawFrame({ opId: 2n ** 60n })],
       ['bad embedded record', rawFrame({ type: pb.MessageType.WRITE, record: { ...goodRecord, context: [{ actor: 'a', counter: 0n }] } })],
     ];

@@ -1,0 +1,70 @@
+// Single-decree Paxos state for deciding the next membership configuration (one register per epoch, as in
+// CASPaxos): ballots, and the acceptor's durable promise/accept state with its pure transitions.
+import { assert } from './assert.js';
+import type { MembershipConfig } from './membership.js';
+
+/** A proposal number: ordered by round, then by proposer ID, so two proposers never share a ballot. */
+export interface Ballot {
+  readonly round: number;
+  readonly proposer: string;
+}
+
+export const BALLOT_ZERO: Ballot = { round: 0, proposer: '' };
+
+export function ballotCompare(a: Ballot, b: Ballot): number {
+  if (a.round !== b.round) return a.round < b.round ? -1 : 1;
+  if (a.proposer === b.proposer) return 0;
+  return a.proposer < b.proposer ? -1 : 1;
+}
+
+export interface AcceptedValue {
+  readonly ballot: Ballot;
+  readonly config: MembershipConfig;
+}
+
+/**
+ * What an acceptor remembers about the decision of configuration `slot` (= its committed epoch + 1). Must be
+ * durable before a promise or an accept is answered, or a restarted acceptor could break a decided value.
+ */
+export interface AcceptorState {
+  readonly slot: number;
+  readonly promised: Ballot;
+  readonly accepted: AcceptedValue | undefined;
+}
+
+export function emptyAcceptor(committedEpoch: number): AcceptorState {
+  return { slot: committedEpoch + 1, promised: BALLOT_ZERO, accepted: undefined };
+}
+
+/** The acceptor state to use once `committedEpoch` is committed here (older slots are decided and forgotten). */
+export function acceptorFor(state: AcceptorState, committedEpoch: number): AcceptorState {
+  return state.slot > committedEpoch ? state : emptyAcceptor(committedEpoch);
+}
+
+export type PrepareOutcome =
+  | { readonly ok: true; readonly state: AcceptorState; readonly accepted: AcceptedValue | undefined }
+  | { readonly ok: false; readonly promised: Ballot };
+
+/** Phase 1b: promise never to accept a lower ballot, reporting what was accepted (strictly higher ballots only). */
+export function prepare(state: AcceptorState, ballot: Ballot): PrepareOutcome {
+  if (ballotCompare(ballot, state.promised) <= 0) return { ok: false, promised: state.promised };
+  return { ok: true, state: { ...state, promised: ballot }, accepted: state.accepted };
+}
+
+export type AcceptOutcome = { readonly ok: true; readonly state: AcceptorState } | { readonly ok: false; readonly promised: Ballot };
+
+/** Phase 2b: accept unless a higher ballot was promised. */
+export function accept(state: AcceptorState, ballot: Ballot, config: MembershipConfig): AcceptOutcome {
+  assert(config.epoch === state.slot, 'an acceptor only accepts a value for its slot');
+  if (ballotCompare(ballot, state.promised) < 0) return { ok: false, promised: state.promised };
+  return { ok: true, state: { slot: state.slot, promised: ballot, accepted: { ballot, config } } };
+}
+
+/** Among promises, the value accepted at the highest ballot (which a proposer must adopt), if any. */
+export function highestAccepted(values: Iterable<AcceptedValue | undefined>): AcceptedValue | undefined {
+  let best: AcceptedValue | undefined;
+  for (const v of values) {
+    if (v !== undefined && (best === undefined || ballotCompare(v.ballot, best.ballot) > 0)) best = v;
+  }
+  return best;
+}

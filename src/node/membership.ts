@@ -1,0 +1,295 @@
+// Membership operations of one device: asking to join, admitting candidates (autoAdmit or operator approval),
+// voters vs learners (maxVoters), promotion, removal and leaving, and finishing joint phases (sync, then
+// finalize). Every change is a Paxos-decided compare-and-set on the epoch (ReplicaCore.proposeConfig); on a
+// conflict the change is re-derived from the winner's configuration and retried with a random backoff.
+import { randomInt } from 'node:crypto';
+import { MembershipChangeError, QuorumdError } from '../core/errors.js';
+import {
+  type MemberInfo,
+  type MembershipConfig,
+  finalized,
+  isJoint,
+  isLearner,
+  isMember,
+  isRemoved,
+  isVoter,
+  voterIds,
+  withLearnerAdded,
+  withMemberRemoved,
+  withVoterAdded,
+} from '../core/membership.js';
+import type { Message } from '../core/messages.js';
+import type { Runtime, RuntimeLogger } from './runtime.js';
+
+type JoinMessage = Extract<Message, { type: 'joinRequest' | 'joinReply' }>;
+
+export function isJoinMessage(msg: Message): msg is JoinMessage {
+  return msg.type === 'joinRequest' || msg.type === 'joinReply';
+}
+
+export interface MembershipOptions {
+  readonly runtime: Runtime;
+  readonly send: (to: string, msg: Message) => boolean;
+  readonly log: RuntimeLogger;
+  /** Admit candidates without an operator's approval. */
+  readonly autoAdmit: boolean;
+  /** Voters at most; further devices join as learners. */
+  readonly maxVoters: number;
+  /** A voter waits this long for a joint phase's coordinator before finishing it itself. */
+  readonly jointTakeoverMs: number;
+  /** Attempts of a change under conflicts before giving up. */
+  readonly changeAttemptsMax: number;
+  /** Addresses known for a peer (address book), for approving a device we only heard of. */
+  readonly addrsOf: (peer: string) => readonly string[];
+  readonly opIdBase: number;
+}
+
+/** A candidate waiting for `quorumd approve` (autoAdmit off). */
+export interface PendingCandidate {
+  readonly peerId: string;
+  readonly addrs: readonly string[];
+  readonly since: string;
+}
+
+/** Candidates remembered for approval at most (oldest forgotten first). */
+const PENDING_MAX = 64;
+
+export class MembershipService {
+  private readonly options: MembershipOptions;
+  private opIdNext: number;
+  private readonly pendingCandidates = new Map<string, PendingCandidate>();
+  private readonly approved = new Set<string>();
+  /** Serializes changes coordinated by this device. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private takeoverTimer: NodeJS.Timeout | undefined;
+  private joinWaiter: { member: string; opId: number; resolve: (msg: Extract<Message, { type: 'joinReply' }>) => void } | undefined;
+  private stopped = false;
+  /** Changes this device has coordinated (for /status and measurements). */
+  readonly counters = { changes: 0, conflicts: 0, syncs: 0 };
+
+  constructor(options: MembershipOptions) {
+    this.options = options;
+    this.opIdNext = options.opIdBase + 1;
+    options.runtime.onConfigChange((config) => this.onConfigChange(config));
+  }
+
+  get pending(): PendingCandidate[] {
+    return [...this.pendingCandidates.values()];
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.takeoverTimer !== undefined) clearTimeout(this.takeoverTimer);
+  }
+
+  handle(from: string, msg: JoinMessage): void {
+    if (msg.type === 'joinReply') {
+      if (this.joinWaiter !== undefined && this.joinWaiter.member === from && this.joinWaiter.opId === msg.opId) {
+        this.joinWaiter.resolve(msg);
+        this.joinWaiter = undefined;
+      }
+      return;
+    }
+    void this.onJoinRequest(from, msg.opId, msg.addrs).catch((error: unknown) => {
+      this.options.log.warn({ peer: from, err: String(error) }, 'join request failed');
+    });
+  }
+
+  // ---------------------------------------------------------------- candidate side
+
+  /**
+   * Asks `member` (connected) to add us, with our dialable `addrs`. Resolves once we are a member (the
+   * configuration is adopted); rejects with the member's reason (e.g. waiting for approval) or on timeout.
+   */
+  async requestJoin(member: string, addrs: readonly string[], timeoutMs: number): Promise<void> {
+    const opId = this.allocateOpId();
+    let timer: NodeJS.Timeout | undefined;
+    const reply = new Promise<Extract<Message, { type: 'joinReply' }>>((resolve, reject) => {
+      timer = setTimeout(() => {
+        this.joinWaiter = undefined;
+        reject(new Error(`no answer from ${member} about the join within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.joinWaiter = { member, opId, resolve };
+    });
+    if (!this.options.send(member, { type: 'joinRequest', opId, epoch: 0, addrs: [...addrs] })) {
+      clearTimeout(timer);
+      this.joinWaiter = undefined;
+      throw new Error(`not connected to ${member}`);
+    }
+    try {
+      const msg = await reply;
+      if (!msg.ok || msg.config === undefined) throw new QuorumdError('join_refused', msg.error || 'join refused');
+      this.options.runtime.adoptConfig(msg.config);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---------------------------------------------------------------- member side
+
+  private async onJoinRequest(candidate: string, requestOpId: number, addrs: readonly string[]): Promise<void> {
+    const { runtime } = this.options;
+    const reply = (ok: boolean, error: string): void => {
+      const config = ok ? runtime.config : undefined;
+      this.options.send(candidate, { type: 'joinReply', opId: requestOpId, epoch: runtime.config.epoch, ok, error, config });
+    };
+    const config = runtime.config;
+    if (config.epoch === 0 || !isMember(config, runtime.self)) return reply(false, 'this device is not a member of a cluster');
+    if (isRemoved(config, candidate)) return reply(false, 'this device was removed from the cluster');
+    if (isMember(config, candidate) && !isJoint(config)) return reply(true, '');
+    if (!this.options.autoAdmit && !this.approved.has(candidate) && !isMember(config, candidate)) {
+      if (!this.pendingCandidates.has(candidate)) {
+        this.options.log.info({ peer: candidate }, 'a device asks to join: waiting for `quorumd approve`');
+      }
+      this.pendingCandidates.delete(candidate);
+      this.pendingCandidates.set(candidate, { peerId: candidate, addrs: [...addrs], since: new Date().toISOString() });
+      while (this.pendingCandidates.size > PENDING_MAX) this.pendingCandidates.delete(this.pendingCandidates.keys().next().value as string);
+      return reply(false, `waiting for approval: run \`quorumd approve ${candidate}\` on a member`);
+    }
+    try {
+      await this.admit({ peerId: candidate, addrs: [...addrs] });
+      reply(true, '');
+    } catch (error) {
+      reply(false, error instanceof Error ? error.message : String(error));
+      throw error;
+    }
+  }
+
+  /** Operator approval of a pending (or known) candidate: admits it now. */
+  async approve(peerId: string): Promise<MembershipConfig> {
+    const pending = this.pendingCandidates.get(peerId);
+    this.approved.add(peerId);
+    const addrs = pending?.addrs ?? this.options.addrsOf(peerId);
+    const config = await this.admit({ peerId, addrs: [...addrs] });
+    this.pendingCandidates.delete(peerId);
+    return config;
+  }
+
+  /** Adds `member` as a voter (while fewer than maxVoters) or a learner, and brings it up to date. */
+  admit(member: MemberInfo): Promise<MembershipConfig> {
+    return this.serialized(async () => {
+      const { runtime } = this.options;
+      const committed = await this.change((c) => {
+        if (isMember(c, member.peerId)) return undefined;
+        return c.voters.length < this.options.maxVoters ? withVoterAdded(c, member) : withLearnerAdded(c, member);
+      });
+      if (isLearner(committed, member.peerId)) {
+        this.options.log.info({ peer: member.peerId }, 'new learner: sending it the data');
+        await runtime.sync([member.peerId]);
+      }
+      this.options.log.info({ peer: member.peerId, epoch: runtime.config.epoch, role: isVoter(runtime.config, member.peerId) ? 'voter' : 'learner' }, 'device admitted');
+      return runtime.config;
+    });
+  }
+
+  /** Removes a member (dead or retired device); it is refused at connection from then on. */
+  remove(peerId: string): Promise<MembershipConfig> {
+    return this.serialized(async () => {
+      const config = this.options.runtime.config;
+      if (!isMember(config, peerId)) throw new MembershipChangeError(`${peerId} is not a member`);
+      if (isVoter(config, peerId) && config.voters.length === 1) throw new MembershipChangeError('the last voter cannot be removed');
+      return this.change((c) => (isMember(c, peerId) ? withMemberRemoved(c, peerId) : undefined));
+    });
+  }
+
+  /**
+   * Changes the configuration with `derive` (undefined: nothing left to do) as a CAS on the epoch; finishes a
+   * joint phase first and after a voter change, so the call returns with a stable configuration.
+   */
+  private async change(derive: (config: MembershipConfig) => MembershipConfig | undefined): Promise<MembershipConfig> {
+    const { runtime } = this.options;
+    for (let attempt = 1; ; attempt += 1) {
+      if (this.stopped) throw new QuorumdError('shutting_down', 'the daemon is shutting down');
+      if (isJoint(runtime.config)) await this.finishJoint();
+      const next = derive(runtime.config);
+      if (next === undefined) return runtime.config;
+      try {
+        const committed = await runtime.changeConfig(next);
+        this.counters.changes += 1;
+        if (isJoint(committed)) await this.finishJoint();
+        return runtime.config;
+      } catch (error) {
+        if (!(error instanceof QuorumdError) || error.code !== 'membership_conflict' || attempt >= this.options.changeAttemptsMax) throw error;
+        this.counters.conflicts += 1;
+        this.options.log.info({ attempt, epoch: runtime.config.epoch }, 'membership change lost its epoch to another; retrying');
+        await sleep(randomInt(20, 100 + 100 * attempt));
+      }
+    }
+  }
+
+  /** Syncs the data of a joint configuration onto its new voters, then proposes the finalized configuration. */
+  private async finishJoint(): Promise<void> {
+    const { runtime } = this.options;
+    const config = runtime.config;
+    if (!isJoint(config)) return;
+    if (!isVoter(config, runtime.self) && !config.previousVoters.includes(runtime.self)) {
+      throw new MembershipChangeError('this device is not a voter of the changing configuration');
+    }
+    const started = performance.now();
+    const keys = await runtime.sync();
+    this.counters.syncs += 1;
+    if (runtime.config.epoch !== config.epoch) return;
+    try {
+      await runtime.changeConfig(finalized(config));
+      this.options.log.info({ epoch: config.epoch + 1, keys, ms: Math.round(performance.now() - started) }, 'voter change synced and finalized');
+    } catch (error) {
+      // Someone else finalized it (or changed on): fine as long as we are past the joint epoch.
+      if (!(error instanceof QuorumdError) || error.code !== 'membership_conflict') throw error;
+    }
+  }
+
+  private onConfigChange(config: MembershipConfig): void {
+    if (this.takeoverTimer !== undefined) clearTimeout(this.takeoverTimer);
+    this.takeoverTimer = undefined;
+    if (this.stopped || !isVoter(config, this.options.runtime.self)) return;
+    if (isJoint(config)) {
+      // The proposer finishes its own joint phase (inside change()); if it died or is the one leaving, the
+      // first voter by ID takes over soon, the others later (a finalize is a CAS: duplicates are harmless).
+      const first = [...voterIds(config)].sort()[0] === this.options.runtime.self;
+      const delayMs = first ? Math.round(this.options.jointTakeoverMs / 4) : this.options.jointTakeoverMs;
+      this.schedule(config.epoch, delayMs, () => this.serialized(() => this.finishJoint()));
+      return;
+    }
+    // A free voter seat and a learner to promote: the first voter (by ID) proposes the promotion.
+    const first = [...voterIds(config)].sort()[0] === this.options.runtime.self;
+    if (first && config.voters.length < this.options.maxVoters && config.learners.length > 0) {
+      this.schedule(config.epoch, 0, () =>
+        this.serialized(() =>
+          this.change((c) => {
+            const learner = c.learners[0];
+            if (isJoint(c) || c.voters.length >= this.options.maxVoters || learner === undefined) return undefined;
+            return withVoterAdded(c, learner);
+          }),
+        ),
+      );
+    }
+  }
+
+  private schedule(epoch: number, delayMs: number, work: () => Promise<unknown>): void {
+    this.takeoverTimer = setTimeout(() => {
+      this.takeoverTimer = undefined;
+      if (this.stopped || this.options.runtime.config.epoch !== epoch) return;
+      work().catch((error: unknown) => {
+        this.options.log.warn({ err: String(error), epoch }, 'background membership work failed; will retry');
+        if (this.options.runtime.config.epoch === epoch) this.schedule(epoch, this.options.jointTakeoverMs, work);
+      });
+    }, delayMs);
+    this.takeoverTimer.unref();
+  }
+
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private allocateOpId(): number {
+    const opId = this.opIdNext;
+    this.opIdNext += 1;
+    return opId;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
