@@ -97,8 +97,10 @@ export interface ReplicaCoreOptions {
   readonly config: MembershipConfig;
   /** The acceptor state loaded from storage (undefined: none yet). */
   readonly acceptor?: AcceptorState | undefined;
-  /** Deadline for each client operation and membership decision. */
+  /** Deadline for each client operation. */
   readonly requestTimeoutMs: number;
+  /** Deadline for a membership decision (two round trips and two durable writes); default requestTimeoutMs. */
+  readonly membershipTimeoutMs?: number;
   /** A data stream (sync) without progress for this long fails. */
   readonly transferIdleMs?: number;
   readonly transferBatchRecords?: number;
@@ -212,6 +214,8 @@ interface OutStream {
   lastBatchDone: boolean;
   deadlineMs: number;
   keys: number;
+  /** Not started yet: waiting for our configuration to be durable (see onTransferRequest). */
+  waiting: boolean;
 }
 
 /** Progress of a data stream, for /status. */
@@ -226,6 +230,8 @@ export interface StreamProgress {
 export const OPS_IN_FLIGHT_MAX = 100_000;
 /** Outgoing data streams served at once; further requests are ignored (the requester retries later). */
 export const OUT_STREAMS_MAX = 16;
+/** Peers remembered as told about our configuration (forgotten all at once beyond this). */
+const TOLD_PEERS_MAX = 1024;
 /** Incoming streams remembered for /status. */
 const IN_STREAMS_TRACKED_MAX = 16;
 const TRANSFER_IDLE_MS_DEFAULT = 10_000;
@@ -239,6 +245,7 @@ export class ReplicaCore {
   private configCurrent: MembershipConfig;
   private acceptor: AcceptorState;
   private readonly requestTimeoutMs: number;
+  private readonly membershipTimeoutMs: number;
   private readonly transferIdleMs: number;
   private readonly transferBatchRecords: number;
   private readonly transferBatchBytes: number;
@@ -246,6 +253,10 @@ export class ReplicaCore {
   private hlcLast: Hlc;
   /** Highest ballot round seen anywhere, so our next proposal outbids it. */
   private roundSeen = 0;
+  /** The newest epoch whose configuration is durable here (a restart cannot fall behind it). */
+  private durableEpoch: number;
+  /** Peers told our configuration because they spoke from an older epoch: peer -> epoch told (bounded). */
+  private readonly toldEpoch = new Map<string, number>();
   private readonly ops = new Map<number, Op>();
   private readonly outStreams = new Map<string, OutStream>();
   private readonly inStreams = new Map<string, StreamProgress>();
@@ -256,8 +267,10 @@ export class ReplicaCore {
     this.self = options.self;
     this.configCurrent = options.config;
     this.acceptor = acceptorFor(options.acceptor ?? emptyAcceptor(options.config.epoch), options.config.epoch);
+    this.durableEpoch = options.config.epoch;
     this.roundSeen = this.acceptor.promised.round;
     this.requestTimeoutMs = options.requestTimeoutMs;
+    this.membershipTimeoutMs = options.membershipTimeoutMs ?? options.requestTimeoutMs;
     this.transferIdleMs = options.transferIdleMs ?? TRANSFER_IDLE_MS_DEFAULT;
     this.transferBatchRecords = options.transferBatchRecords ?? TRANSFER_BATCH_RECORDS_DEFAULT;
     this.transferBatchBytes = options.transferBatchBytes ?? TRANSFER_BATCH_BYTES_DEFAULT;
@@ -389,7 +402,7 @@ export class ReplicaCore {
       promises: new Map(),
       accepted: new Set(),
       refused: new Set(),
-      deadlineMs: nowMs + this.requestTimeoutMs,
+      deadlineMs: nowMs + this.membershipTimeoutMs,
     };
     this.ops.set(opId, op);
     const actions: Action[] = [];
@@ -443,13 +456,23 @@ export class ReplicaCore {
     };
     this.ops.set(opId, op);
     const actions: Action[] = [];
-    for (const peer of gatherFrom) actions.push({ type: 'send', to: peer, msg: { type: 'transferRequest', opId, epoch: config.epoch } });
+    for (const peer of gatherFrom) {
+      // Announce the configuration first: a peer that missed the commit adopts it, then serves the request.
+      actions.push({ type: 'send', to: peer, msg: { type: 'config', epoch: config.epoch, config } });
+      actions.push({ type: 'send', to: peer, msg: { type: 'transferRequest', opId, epoch: config.epoch } });
+    }
     this.progressSync(opId, op, local, nowMs, actions);
     return { opId, actions };
   }
 
   /** A message from another replica (or this one's own acknowledgement after a durable write). */
   step(from: string, msg: Message, local: LocalView, nowMs: number): Action[] {
+    const actions = this.dispatch(from, msg, local, nowMs);
+    if (from !== this.self) this.tellIfStale(from, msg.epoch, actions);
+    return actions;
+  }
+
+  private dispatch(from: string, msg: Message, local: LocalView, nowMs: number): Action[] {
     switch (msg.type) {
       case 'write':
         return this.onWrite(from, msg, local);
@@ -464,7 +487,7 @@ export class ReplicaCore {
       case 'stale':
         return this.onStale(from, msg.opId, msg.config, local, nowMs);
       case 'config':
-        return this.maybeAdopt(msg.config, local, nowMs);
+        return from === this.self ? this.onConfigDurable(msg.epoch, local, nowMs) : this.maybeAdopt(msg.config, local, nowMs);
       case 'configPrepare':
         return this.onPrepare(from, msg, local, nowMs);
       case 'configPromise':
@@ -733,10 +756,35 @@ export class ReplicaCore {
     if (this.epoch !== msg.epoch || !isMember(this.configCurrent, from)) return [];
     const key = streamKey(from, msg.opId);
     if (this.outStreams.has(key) || this.outStreams.size >= OUT_STREAMS_MAX) return [];
-    const stream: OutStream = { peer: from, opId: msg.opId, syncOpId: undefined, after: undefined, lastBatchDone: false, deadlineMs: 0, keys: 0 };
+    const stream: OutStream = {
+      peer: from,
+      opId: msg.opId,
+      syncOpId: undefined,
+      after: undefined,
+      lastBatchDone: false,
+      deadlineMs: nowMs + this.transferIdleMs,
+      keys: 0,
+      waiting: this.durableEpoch < this.epoch,
+    };
     this.outStreams.set(key, stream);
     const actions: Action[] = [];
-    this.sendBatch(stream, local, nowMs, actions);
+    // Our snapshot must come after we stopped accepting older-epoch writes for good: if the configuration we
+    // adopted were not durable yet, a crash could take us back to the older epoch, acking writes the
+    // requester's gather already counted us for. So the first batch waits for that durability.
+    if (!stream.waiting) this.sendBatch(stream, local, nowMs, actions);
+    return actions;
+  }
+
+  /** Our persisted configuration of `epoch` is durable: start data streams that waited for it. */
+  private onConfigDurable(epoch: number, local: LocalView, nowMs: number): Action[] {
+    if (epoch > this.durableEpoch) this.durableEpoch = epoch;
+    const actions: Action[] = [];
+    for (const stream of this.outStreams.values()) {
+      if (stream.waiting && this.durableEpoch >= this.epoch) {
+        stream.waiting = false;
+        this.sendBatch(stream, local, nowMs, actions);
+      }
+    }
     return actions;
   }
 
@@ -782,6 +830,8 @@ export class ReplicaCore {
     const stream = this.outStreams.get(streamKey(from, opId));
     if (stream === undefined) return [];
     const actions: Action[] = [];
+    const owner = stream.syncOpId === undefined ? undefined : this.ops.get(stream.syncOpId);
+    if (owner !== undefined && owner.kind === 'sync') owner.progressed = true;
     if (!stream.lastBatchDone) {
       this.sendBatch(stream, local, nowMs, actions);
       return actions;
@@ -844,7 +894,7 @@ export class ReplicaCore {
       if (op.pushing.has(peer) || op.pushed.has(peer) || op.pushFailed.has(peer)) continue;
       const key = streamKey(peer, opId);
       if (this.outStreams.has(key)) continue;
-      const stream: OutStream = { peer, opId, syncOpId: opId, after: undefined, lastBatchDone: false, deadlineMs: 0, keys: 0 };
+      const stream: OutStream = { peer, opId, syncOpId: opId, after: undefined, lastBatchDone: false, deadlineMs: 0, keys: 0, waiting: false };
       this.outStreams.set(key, stream);
       op.pushing.add(peer);
       this.sendBatch(stream, local, nowMs, actions);
@@ -1048,9 +1098,22 @@ export class ReplicaCore {
     if (this.epoch > 0 && config.clusterId !== this.configCurrent.clusterId) return [];
     this.configCurrent = config;
     this.acceptor = acceptorFor(this.acceptor, config.epoch);
-    const actions: Action[] = [{ type: 'persistConfig', config, then: undefined }];
+    // Once durable, we hear about it ourselves (onConfigDurable).
+    const durable: Envelope = { to: this.self, msg: { type: 'config', epoch: config.epoch, config } };
+    const actions: Action[] = [{ type: 'persistConfig', config, then: durable }];
     this.retargetAll(config, local, nowMs, actions);
     return actions;
+  }
+
+  /** A peer spoke from an older epoch: tell it our configuration (once per peer and epoch). */
+  private tellIfStale(from: string, epoch: number, actions: Action[]): void {
+    if (epoch === 0 || this.epoch === 0 || epoch >= this.epoch) return;
+    if ((this.toldEpoch.get(from) ?? 0) >= this.epoch) return;
+    if (this.toldEpoch.size >= TOLD_PEERS_MAX) this.toldEpoch.clear();
+    this.toldEpoch.set(from, this.epoch);
+    const told = actions.some((a) => a.type === 'send' && a.to === from && 'config' in a.msg && a.msg.config?.epoch === this.epoch);
+    if (told) return;
+    actions.push({ type: 'send', to: from, msg: { type: 'config', epoch: this.epoch, config: this.configCurrent } });
   }
 
   /** Our configuration moved on: re-count operations under the new one and reach its new members. */

@@ -73,6 +73,8 @@ const META_INCARNATION = 'incarnation';
 const META_CLEAN_SHUTDOWN = 'cleanShutdown';
 /** The concrete listen addresses (ports resolved) of the last start, reused when --listen is not given. */
 const META_LISTEN = 'listen';
+/** Time a removed device's connection stays open after the change, so the news of its removal reaches it. */
+const REMOVED_HANGUP_DELAY_MS = 500;
 
 export class Daemon {
   readonly peerId: string;
@@ -451,8 +453,11 @@ export class Daemon {
     if (isMember(config, this.peerId)) this.joinState = 'member';
     for (const peer of this.transport.connectedPeers()) {
       if (isRemoved(config, peer)) {
+        // Not at once: the configuration that tells the device it was removed is queued for it in this very
+        // turn (the core sends it) and would be dropped with the connection, leaving the device believing it
+        // is still a member. The gater already refuses new connections and the core ignores its data.
         this.log.info({ peer }, 'closing the connection of a removed device');
-        void this.transport.hangUp(peer).catch(() => undefined);
+        setTimeout(() => void this.transport.hangUp(peer).catch(() => undefined), REMOVED_HANGUP_DELAY_MS).unref();
       }
     }
     if (isRemoved(config, this.peerId)) {

@@ -226,7 +226,15 @@ export class MembershipService {
       throw new MembershipChangeError('this device is not a voter of the changing configuration');
     }
     const started = performance.now();
-    const keys = await runtime.sync();
+    let keys: number;
+    try {
+      keys = await runtime.sync();
+    } catch (error) {
+      // The core aborts a sync when the configuration moves on (membership_conflict): another voter finished
+      // this joint phase (or changed on) meanwhile, which is all we wanted. Not a failure of the caller's change.
+      if (error instanceof QuorumdError && error.code === 'membership_conflict' && runtime.config.epoch !== config.epoch) return;
+      throw error;
+    }
     this.counters.syncs += 1;
     if (runtime.config.epoch !== config.epoch) return;
     try {

@@ -84,8 +84,6 @@ export class Runtime {
   private readonly pending = new Map<number, Pending>();
   private tickTimer: NodeJS.Timeout | undefined;
   private readonly configListeners: Array<(config: MembershipConfig) => void> = [];
-  /** Peers we told our configuration at a given epoch, so a stale peer is told once, not per message. */
-  private readonly toldEpoch = new Map<string, number>();
   private fatalError: unknown;
   private stopped = false;
 
@@ -180,7 +178,6 @@ export class Runtime {
   receive(from: string, msg: Message): void {
     if (this.stopped) return;
     this.execute(this.core.step(from, msg, this.store, this.monotonicMs()));
-    this.tellIfStale(from, msg.epoch);
     this.scheduleTick();
   }
 
@@ -249,7 +246,17 @@ export class Runtime {
             },
             (error: unknown) => this.fail(error),
           );
-          this.log.info({ epoch: action.config.epoch, voters: action.config.voters.length }, 'membership configuration adopted');
+          this.log.info(
+            {
+              epoch: action.config.epoch,
+              voters: action.config.voters.length,
+              voterIds: action.config.voters.map((m) => m.peerId),
+              learnerIds: action.config.learners.map((m) => m.peerId),
+              previousVoters: action.config.previousVoters,
+              removed: action.config.removed,
+            },
+            'membership configuration adopted',
+          );
           for (const listener of this.configListeners) listener(action.config);
           break;
         }
@@ -274,15 +281,6 @@ export class Runtime {
     }
     const sent = this.transport?.send(envelope.to, envelope.msg) ?? false;
     if (!sent) this.execute(this.core.sendFailed(envelope.to, envelope.msg, this.store, this.monotonicMs()));
-  }
-
-  /** A peer spoke from an older epoch: send it our committed configuration (once per epoch). */
-  private tellIfStale(from: string, epoch: number): void {
-    const config = this.core.config;
-    if (epoch >= config.epoch || config.epoch === 0) return;
-    if ((this.toldEpoch.get(from) ?? 0) >= config.epoch) return;
-    this.toldEpoch.set(from, config.epoch);
-    this.deliver({ to: from, msg: { type: 'config', epoch: config.epoch, config } });
   }
 
   private scheduleTick(): void {

@@ -366,7 +366,7 @@ describe('stale epochs', () => {
     const newer = config(2, ['A', 'B', 'C', 'D']);
     const { opId } = a!.write('k', 'v');
     const out = a!.step('B', { type: 'stale', opId, epoch: 2, config: newer });
-    expect(out[0]).toEqual({ type: 'persistConfig', config: newer, then: undefined });
+    expect(out[0]).toEqual({ type: 'persistConfig', config: newer, then: { to: 'A', msg: { type: 'config', epoch: 2, config: newer } } });
     expect(a!.core.epoch).toBe(2);
     // B refused, so it is asked again; D is new. C was already asked and will answer (or refuse) by itself.
     expect(sends(out).map((s) => s.to).sort()).toEqual(['B', 'D']);
@@ -444,7 +444,7 @@ describe('membership decisions (single-decree Paxos per epoch)', () => {
     const bAccepted = only(thens(b!.step('A', sends(phase2)[0]!.msg)));
     expect(b!.core.epoch).toBe(1); // accepting is not committing
     const out = a!.step('B', bAccepted.then.msg);
-    expect(out[0]).toEqual({ type: 'persistConfig', config: proposed, then: undefined });
+    expect(out[0]).toEqual({ type: 'persistConfig', config: proposed, then: { to: 'A', msg: { type: 'config', epoch: 2, config: proposed } } });
     expect(only(replies(out))).toEqual({ type: 'configCommitted', opId, config: proposed });
     expect(sends(out).map((x) => x.to).sort()).toEqual(['B', 'C', 'D']);
     for (const x of sends(out)) expect(x.msg).toEqual({ type: 'config', epoch: 2, config: proposed });
@@ -592,23 +592,23 @@ describe('joint configurations and syncs', () => {
     // Acked by B and C only; A never saw it.
     for (const id of ['B', 'C']) nodes.get(id)!.store.set('k', applyWrite(EMPTY_RECORD, {}, { actor: 'X', counter: 1 }, value('v'), { wallMs: 1, logical: 0 }));
     const next = joint();
-    for (const n of nodes.values()) n.step('A', { type: 'config', epoch: 2, config: next });
-    const d = new Node('D', next, 4000);
-    nodes.set('D', d);
-    const a = nodes.get('A')!;
-    const { actions } = a.core.sync(0, a);
-    a.apply(actions);
     const pool: Array<{ from: string; to: string; msg: Message }> = [];
     const results: ClientResult[] = [];
     const route = (from: string, acts: readonly Action[]): void => {
       for (const act of acts) {
         if (act.type === 'send') pool.push({ from, to: act.to, msg: act.msg });
         else if (act.type === 'reply') results.push(act.result);
-        else if (act.type !== 'persistConfig' && act.then !== undefined) pool.push({ from, to: act.then.to, msg: act.then.msg });
+        else if (act.then !== undefined) pool.push({ from, to: act.then.to, msg: act.then.msg });
       }
     };
+    for (const n of nodes.values()) route(n.id, n.step('X', { type: 'config', epoch: 2, config: next }));
+    const d = new Node('D', next, 4000);
+    nodes.set('D', d);
+    const a = nodes.get('A')!;
+    const { actions } = a.core.sync(0, a);
+    a.apply(actions);
     route('A', actions);
-    expect(sends(actions).map((x) => x.msg.type)).toEqual(['transferRequest', 'transferRequest']);
+    expect(sends(actions).map((x) => x.msg.type)).toEqual(['config', 'transferRequest', 'config', 'transferRequest']);
     while (pool.length > 0) {
       const m = pool.shift()!;
       route(m.to, nodes.get(m.to)!.step(m.from, m.msg));
@@ -624,7 +624,7 @@ describe('joint configurations and syncs', () => {
   it('a sync fails when a majority of the previous voters cannot be reached', () => {
     const a = new Node('A', joint());
     const { actions } = a.core.sync(0, a);
-    const [toB, toC] = sends(actions);
+    const [toB, toC] = sends(actions).filter((x) => x.msg.type === 'transferRequest');
     a.sendFailed(toB!.to, toB!.msg);
     expect(only(replies(a.sendFailed(toC!.to, toC!.msg)))).toMatchObject({ type: 'failed', code: 'sync_failed' });
   });

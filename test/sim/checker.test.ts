@@ -70,7 +70,7 @@ describe('simulated network', () => {
 });
 
 describe('coverage', () => {
-  it('a short sweep exercises crashes, orphans, partitions, failures, siblings and quorum-acknowledged writes', () => {
+  it('a short sweep exercises crashes, orphans, partitions, failures, siblings, quorum-acknowledged writes and concurrent membership changes', () => {
     const totals = new Map<string, number>();
     for (let seed = 1; seed <= 30; seed++) {
       const result = runSimulation(seed);
@@ -78,7 +78,7 @@ describe('coverage', () => {
       for (const [k, v] of Object.entries(result.stats)) totals.set(k, (totals.get(k) ?? 0) + v);
       totals.set('maxSiblings', Math.max(totals.get('maxSiblings') ?? 0, result.stats['cluster.maxSiblings'] ?? 0));
     }
-    for (const stat of ['cluster.crashes', 'orphaned', 'fault.partitions', 'failed', 'lost', 'rejected', 'ackedQuorum', 'rmw', 'noContext', 'deletes', 'net.lost', 'net.duplicated', 'cluster.sendFailures']) {
+    for (const stat of ['cluster.crashes', 'orphaned', 'fault.partitions', 'failed', 'lost', 'rejected', 'ackedQuorum', 'rmw', 'noContext', 'deletes', 'unique', 'net.lost', 'net.duplicated', 'cluster.sendFailures', 'membership.commits', 'membership.conflicts', 'membership.finalized', 'membership.syncs', 'membership.syncFailures']) {
       expect(totals.get(stat), stat).toBeGreaterThan(0);
     }
     expect(totals.get('maxSiblings')).toBeGreaterThan(2);
@@ -91,6 +91,7 @@ describe('the checker catches broken runtimes', () => {
     lwwStore: ['d', 'a', 'e'],
     reuseActor: ['d', 'a', 'e', 'f'],
     volatileDotCounter: ['c', 'd', 'a', 'e', 'f'],
+    skipSync: ['a', 'e', 'f'],
   };
 
   it.each(SIM_BUGS)('%s is reported, with the seed and a replay command', (bug) => {

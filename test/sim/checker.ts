@@ -1,17 +1,19 @@
 // The simulator's god view: it knows every write ever issued and what its client had seen (the true
 // happens-before), and checks the replicas' stores against that after every step. See INVARIANTS below.
 import { type Hlc, hlcCompare } from '../../src/core/hlc.js';
+import { type MembershipConfig, configsEqual, quorumIds, voterIds } from '../../src/core/membership.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
 import { type VersionedRecord, mergeRecords, recordsEqual } from '../../src/core/record.js';
 import { type Dot, type VersionVector, covers, dotKey, vvGet } from '../../src/core/vv.js';
 
 export const INVARIANTS = {
-  a: '(a) a write acknowledged at w>=majority stays readable at r=quorum: every majority of durable copies keeps it or a write that saw it',
+  a: '(a) a write acknowledged at w>=majority stays readable at r=quorum, across membership changes: every read quorum a coordinator could still assemble (for every configuration some device works with, from devices not past its epoch) keeps it or a write that saw it',
   b: '(b) the siblings of a record are pairwise concurrent under the true happens-before',
   c: '(c) every dot in a store is a real write of that key (same value and clock); dots are never reused; contexts name only issued dots',
   d: '(d) nothing is dropped unseen: every write a context covers is a sibling of the record or causally followed by one',
   e: '(e) a read at r>=majority returns every write acknowledged at w>=majority before the read began',
-  f: '(f) convergence: after healing and r=all reads, every replica holds the same record, keeping every write but orphans',
+  f: '(f) convergence: after healing and r=all reads, every voter holds the same record, keeping every write but orphans',
+  g: '(g) no two configurations committed for the same epoch differ (membership decisions never fork)',
   x: '(x) the core or the simulated runtime threw',
 } as const;
 
@@ -36,8 +38,11 @@ export interface WriteInfo {
   /** Dot keys of every write this one causally follows: what its client had seen, transitively. */
   readonly hist: ReadonlySet<string>;
   readonly issuedAt: number;
+  readonly coordinator: string;
   /** The `required` of its 'written' reply, once acknowledged. */
   ackedRequired: number | undefined;
+  /** Acknowledged by at least a majority of its coordinator's voters (must survive everything). */
+  quorumAcked: boolean;
   ackedAt: number | undefined;
   /** Its coordinator crashed before its own copy was durable: lost unless it reached another replica. */
   orphaned: boolean;
@@ -45,28 +50,43 @@ export interface WriteInfo {
 
 /** What the checker reads from the cluster. */
 export interface StoreView {
-  readonly voters: readonly string[];
+  readonly nodes: readonly string[];
+  /** The configuration a device works with (its durable one while it is down). */
+  configOf(node: string): MembershipConfig;
   visible(node: string, key: string): VersionedRecord | undefined;
   durable(node: string, key: string): VersionedRecord | undefined;
 }
 
 export class GodView {
-  readonly majority: number;
   private readonly writes = new Map<string, WriteInfo>();
   private readonly byKey = new Map<string, WriteInfo[]>();
   private readonly byCoordinator = new Map<string, WriteInfo[]>();
   private readonly maxCounter = new Map<string, number>();
-  /** Voter subsets of at least majority size (every r=quorum read sees the merge of one of them). */
-  private readonly quorums: string[][];
+  /** Every configuration adopted anywhere, by epoch (JSON), for (g). */
+  private readonly configsByEpoch = new Map<number, { config: MembershipConfig; node: string }>();
   private dirtyRecords = new Map<string, Set<string>>();
   /** Keys whose durable copies or acknowledged writes changed. */
   private dirtyKeys = new Set<string>();
   now = 0;
   private storeView: StoreView | undefined;
 
-  constructor(private readonly voters: readonly string[]) {
-    this.majority = Math.floor(voters.length / 2) + 1;
-    this.quorums = subsets(voters).filter((s) => s.length >= this.majority);
+  constructor() {}
+
+  /** (g) A device adopted `config`: it must be the one configuration of its epoch. */
+  configAdopted(node: string, config: MembershipConfig): void {
+    if (config.epoch === 0) return;
+    const seen = this.configsByEpoch.get(config.epoch);
+    if (seen === undefined) {
+      this.configsByEpoch.set(config.epoch, { config, node });
+      return;
+    }
+    if (!configsEqual(seen.config, config)) {
+      this.fail('g', `epoch ${config.epoch}: ${seen.node} adopted ${JSON.stringify(seen.config)} but ${node} adopted ${JSON.stringify(config)}`);
+    }
+  }
+
+  get configsCommitted(): number {
+    return this.configsByEpoch.size;
   }
 
   /** Connects the checker to the cluster it watches (which itself reports to the checker). */
@@ -96,30 +116,31 @@ export class GodView {
       hist.add(s);
       for (const h of this.writes.get(s)?.hist ?? []) hist.add(h);
     }
-    const info: WriteInfo = { id, dot, key, value, hlc, hist, issuedAt: this.now, ackedRequired: undefined, ackedAt: undefined, orphaned: false };
+    const info: WriteInfo = { id, dot, key, value, hlc, hist, issuedAt: this.now, coordinator, ackedRequired: undefined, quorumAcked: false, ackedAt: undefined, orphaned: false };
     this.writes.set(id, info);
     push(this.byKey, key, info);
     push(this.byCoordinator, coordinator, info);
     this.maxCounter.set(dot.actor, Math.max(this.maxCounter.get(dot.actor) ?? 0, dot.counter));
   }
 
-  /** Acknowledgements a level needs, by the checker's own arithmetic (not the core's). */
-  required(level: ConsistencyLevel): number {
-    const n = this.voters.length;
-    return level === 'one' ? 1 : level === 'quorum' ? this.majority : level === 'all' ? n : level;
+  /** Acknowledgements a level needs with `voters` voters, by the checker's own arithmetic (not the core's). */
+  required(level: ConsistencyLevel, voters: number): number {
+    return level === 'one' ? 1 : level === 'quorum' ? majorityOf(voters) : level === 'all' ? voters : level;
   }
 
-  writeAcked(dot: Dot, level: ConsistencyLevel, reply: { required: number; acks: number; record: VersionedRecord }): void {
+  /** A write was acknowledged by a coordinator whose configuration has `voters` voters. */
+  writeAcked(dot: Dot, level: ConsistencyLevel, reply: { required: number; acks: number; record: VersionedRecord }, voters: number): void {
     const info = this.writes.get(dotKey(dot));
     if (info === undefined) return this.fail('c', `acknowledged dot ${dotKey(dot)} was never issued`);
     if (!reply.record.siblings.some((s) => dotKey(s.dot) === info.id)) {
       this.fail('c', `'written' reply for ${info.id} does not contain it: ${fmtRecord(reply.record)}`);
     }
-    const required = this.required(level);
+    const required = this.required(level, voters);
     if (reply.required !== required || reply.acks < required) {
       this.fail('a', `${info.id} at w=${String(level)} was acknowledged by ${reply.acks} (required ${reply.required}), but needs ${required}`);
     }
     info.ackedRequired = required;
+    info.quorumAcked = required >= majorityOf(voters);
     info.ackedAt = this.now;
     this.dirtyKeys.add(info.key);
   }
@@ -150,14 +171,21 @@ export class GodView {
   }
 
   /** Checks a read result returned to a client. */
-  readReturned(key: string, level: ConsistencyLevel, reply: { record: VersionedRecord | undefined; required: number; replies: number }, ackedBefore: readonly string[], at: string): void {
+  readReturned(
+    key: string,
+    level: ConsistencyLevel,
+    reply: { record: VersionedRecord | undefined; required: number; replies: number },
+    ackedBefore: readonly string[],
+    at: string,
+    voters: number,
+  ): void {
     const { record } = reply;
     if (record !== undefined) this.checkRecord(record, key, `read result at ${at}`);
-    const required = this.required(level);
+    const required = this.required(level, voters);
     if (reply.required !== required || reply.replies < required) {
       this.fail('e', `read of ${key} at ${at}, r=${String(level)}, answered after ${reply.replies} replies (required ${reply.required}), but needs ${required}`);
     }
-    if (required < this.majority) return;
+    if (required < majorityOf(voters)) return;
     for (const id of ackedBefore) {
       if (!this.keeps(record, id)) {
         this.fail('e', `read of ${key} at ${at} (r needs ${required}) lost ${this.describeWrite(id)}: got ${fmtRecord(record)}`);
@@ -182,12 +210,12 @@ export class GodView {
     for (const key of dirtyKeys) this.checkQuorums(key);
   }
 
-  /** (f) After healing and r=all reads: identical records everywhere, keeping every write that must survive. */
-  checkConverged(): void {
+  /** (f) After healing and r=all reads: identical records on every voter, keeping every write that must survive. */
+  checkConverged(voters: readonly string[]): void {
     for (const key of this.keysWritten()) {
-      const first = this.view.voters[0] as string;
+      const first = voters[0] as string;
       const reference = this.view.visible(first, key);
-      for (const node of this.view.voters) {
+      for (const node of voters) {
         for (const [kind, record] of [['visible', this.view.visible(node, key)], ['durable', this.view.durable(node, key)]] as const) {
           if (!sameRecord(record, reference)) {
             this.fail('f', `${key}: ${node} (${kind}) holds ${fmtRecord(record)} but ${first} holds ${fmtRecord(reference)}`);
@@ -195,7 +223,10 @@ export class GodView {
         }
       }
       for (const w of this.byKey.get(key) ?? []) {
-        if (!w.orphaned && !this.keeps(reference, w.id)) this.fail('f', `${key}: converged record ${fmtRecord(reference)} lost ${this.describeWrite(w.id)}`);
+        // Every write acknowledged at a majority, and every write of a final voter that its crash did not
+        // orphan. (An unacknowledged write of a device removed meanwhile may be gone with it.)
+        const mustSurvive = w.quorumAcked || (!w.orphaned && voters.includes(w.coordinator));
+        if (mustSurvive && !this.keeps(reference, w.id)) this.fail('f', `${key}: converged record ${fmtRecord(reference)} lost ${this.describeWrite(w.id)}`);
       }
       this.checkQuorums(key);
     }
@@ -231,20 +262,32 @@ export class GodView {
     }
   }
 
-  /** (a) Every majority subset of durable copies keeps every write acknowledged at w>=majority. */
+  /**
+   * (a) For every configuration some device works with (epoch E), every read quorum of it that a coordinator
+   * could still assemble — from devices whose own epoch is at most E, since newer ones refuse — keeps every
+   * write acknowledged at w>=majority, in the merge of its members' durable copies. Joint configurations
+   * need a majority of the voters and of the previous voters.
+   */
   private checkQuorums(key: string): void {
     const acked = (this.byKey.get(key) ?? []).filter((w) => this.quorumAcked(w));
     if (acked.length === 0) return;
-    for (const quorum of this.quorums) {
-      let merged: VersionedRecord | undefined;
-      for (const node of quorum) {
-        const r = this.view.durable(node, key);
-        if (r !== undefined) merged = merged === undefined ? r : mergeRecords(merged, r);
-      }
-      for (const w of acked) {
-        if (!this.keeps(merged, w.id)) {
-          const copies = quorum.map((n) => `${n}=${fmtRecord(this.view.durable(n, key))}`).join(' ');
-          this.fail('a', `${key}: durable copies of {${quorum.join(',')}} lost ${this.describeWrite(w.id)}; they hold ${copies}`);
+    const epochOf = new Map(this.view.nodes.map((n) => [n, this.view.configOf(n).epoch]));
+    const seen = new Set<number>();
+    for (const node of this.view.nodes) {
+      const config = this.view.configOf(node);
+      if (config.epoch === 0 || seen.has(config.epoch)) continue;
+      seen.add(config.epoch);
+      for (const quorum of readQuorums(config, (n) => (epochOf.get(n) ?? 0) <= config.epoch)) {
+        let merged: VersionedRecord | undefined;
+        for (const member of quorum) {
+          const r = this.view.durable(member, key);
+          if (r !== undefined) merged = merged === undefined ? r : mergeRecords(merged, r);
+        }
+        for (const w of acked) {
+          if (!this.keeps(merged, w.id)) {
+            const copies = quorum.map((n) => `${n}=${fmtRecord(this.view.durable(n, key))}`).join(' ');
+            this.fail('a', `${key}: read quorum {${quorum.join(',')}} of epoch ${config.epoch} lost ${this.describeWrite(w.id)}; they hold ${copies}`);
+          }
         }
       }
     }
@@ -260,7 +303,7 @@ export class GodView {
   }
 
   private quorumAcked(w: WriteInfo): boolean {
-    return w.ackedRequired !== undefined && w.ackedRequired >= this.majority;
+    return w.quorumAcked;
   }
 
   describeWrite(id: string): string {
@@ -308,4 +351,33 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
   if (list === undefined) map.set(key, [value]);
   else list.push(value);
+}
+
+function majorityOf(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+/**
+ * The minimal read quorums of `config` among devices passing `eligible`: subsets of its quorum members with a
+ * majority of the voters and, while joint, a majority of the previous voters (counted over all of them).
+ */
+export function readQuorums(config: MembershipConfig, eligible: (node: string) => boolean): string[][] {
+  const members = quorumIds(config).filter(eligible);
+  const voters = new Set(voterIds(config));
+  const previous = new Set(config.previousVoters);
+  const needV = majorityOf(config.voters.length);
+  const needP = config.previousVoters.length > 0 ? majorityOf(config.previousVoters.length) : 0;
+  const out: string[][] = [];
+  for (const s of subsets(members)) {
+    const v = s.filter((n) => voters.has(n)).length;
+    const p = s.filter((n) => previous.has(n)).length;
+    if (v < needV || p < needP) continue;
+    // Minimal: dropping any member breaks it (supersets merge more, so they keep whatever a subset keeps).
+    const minimal = s.every((drop) => {
+      const rest = s.filter((n) => n !== drop);
+      return rest.filter((n) => voters.has(n)).length < needV || rest.filter((n) => previous.has(n)).length < needP;
+    });
+    if (minimal) out.push(s);
+  }
+  return out;
 }

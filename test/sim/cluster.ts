@@ -2,7 +2,8 @@
 // runtime (persist visible at once, durable after a random delay, then its `then`), crashes and restarts.
 import { unreachable } from '../../src/core/assert.js';
 import { QuorumdError } from '../../src/core/errors.js';
-import type { MembershipConfig } from '../../src/core/membership.js';
+import { type MembershipConfig, NO_CONFIG } from '../../src/core/membership.js';
+import type { AcceptorState } from '../../src/core/paxos.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
 import { type VersionedRecord, lwwWinner } from '../../src/core/record.js';
@@ -21,13 +22,17 @@ import type { Scheduler } from './scheduler.js';
  *   write's context then covers its own writes lost in the crash, which erases them, and everything they had
  *   superseded, wherever they did arrive (see the KNOWN BUG test in test/core/replica.test.ts).
  * - volatileDotCounter: reuseActor, and the counter is recovered from the data, so lost dots are reissued.
+ * - skipSync: a voter change is finalized without its data sync, so new voters count before holding the data.
  * The correct runtime modelled here takes a fresh actor (`<peer>~<boot>`) on every restart.
  */
-export type SimBug = 'ackBeforeDurable' | 'lwwStore' | 'reuseActor' | 'volatileDotCounter';
-export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reuseActor', 'volatileDotCounter'];
+export type SimBug = 'ackBeforeDurable' | 'lwwStore' | 'reuseActor' | 'volatileDotCounter' | 'skipSync';
+export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reuseActor', 'volatileDotCounter', 'skipSync'];
 
 export interface ClusterOptions {
+  /** Founding voters n1..nN. */
   readonly nodeCount: number;
+  /** Further devices n(N+1).. that start outside the cluster (epoch 0) and may be added by membership changes. */
+  readonly spares: number;
   readonly requestTimeoutMs: number;
   /** Persist-to-durable delay range (fsync); durability is in persist order per replica. */
   readonly durabilityMs: readonly [number, number];
@@ -79,14 +84,20 @@ class SimReplica implements LocalView {
   dotCounter = 0;
   tickAt: number | undefined;
   readonly clientOps = new Map<number, PendingClientOp>();
+  /** Membership operations coordinated here (proposals and syncs), by opId. */
+  readonly membershipOps = new Map<number, (result: ClientResult | undefined) => void>();
+  /** What a restart comes back with: the durable configuration and Paxos acceptor state. */
+  durableConfig: MembershipConfig;
+  durableAcceptor: AcceptorState | undefined = undefined;
 
   constructor(
     readonly id: string,
     readonly index: number,
     readonly skewMs: number,
-    core: ReplicaCore,
+    config: MembershipConfig,
   ) {
-    this.core = core;
+    this.durableConfig = config;
+    this.core = undefined as unknown as ReplicaCore; // set by the cluster right after construction
     this.actor = id;
   }
 
@@ -101,7 +112,9 @@ class SimReplica implements LocalView {
 }
 
 export class Cluster implements StoreView {
-  readonly voters: readonly string[];
+  /** Every simulated device: founding voters first, then spares. */
+  readonly nodes: readonly string[];
+  readonly founders: readonly string[];
   readonly config: MembershipConfig;
   readonly network: Network<Message>;
   readonly stats = { crashes: 0, restarts: 0, sendFailures: 0, persists: 0, maxSiblings: 0 };
@@ -114,18 +127,22 @@ export class Cluster implements StoreView {
     private readonly god: GodView,
     netRng: Rng,
   ) {
-    this.voters = Array.from({ length: options.nodeCount }, (_, i) => `n${i + 1}`);
+    this.nodes = Array.from({ length: options.nodeCount + options.spares }, (_, i) => `n${i + 1}`);
+    this.founders = this.nodes.slice(0, options.nodeCount);
     this.config = {
       clusterId: 'sim',
       epoch: 1,
-      voters: this.voters.map((peerId) => ({ peerId, addrs: [] })),
+      voters: this.founders.map((peerId) => ({ peerId, addrs: [] })),
       learners: [],
       removed: [],
       previousVoters: [],
     };
-    this.voters.forEach((id, index) => {
+    this.nodes.forEach((id, index) => {
       const skew = rng.int(-options.clockSkewMs, options.clockSkewMs);
-      this.replicas.set(id, new SimReplica(id, index, skew, this.newCore(id, index, 0)));
+      const replica = new SimReplica(id, index, skew, index < options.nodeCount ? this.config : NO_CONFIG);
+      replica.core = this.newCore(replica);
+      this.replicas.set(id, replica);
+      god.configAdopted(id, replica.durableConfig);
     });
     this.network = new Network<Message>(netRng, scheduler, { ...options.network }, (from, to, msg) => this.deliver(from, to, msg), describeMessage);
   }
@@ -142,6 +159,60 @@ export class Cluster implements StoreView {
 
   isUp(node: string): boolean {
     return this.replica(node).up;
+  }
+
+  /** The configuration `node` works with: its core's when up, its durable one (what it restarts with) when down. */
+  configOf(node: string): MembershipConfig {
+    const r = this.replica(node);
+    return r.up ? r.core.config : r.durableConfig;
+  }
+
+  /** The newest configuration any device holds. */
+  latestConfig(): MembershipConfig {
+    let latest = this.config;
+    for (const id of this.nodes) {
+      const c = this.configOf(id);
+      if (c.epoch > latest.epoch) latest = c;
+    }
+    return latest;
+  }
+
+  // ------------------------------------------------------------------ membership
+
+  /**
+   * Proposes `next` at `node` (like src/node/membership.ts does); `done` gets the result, or undefined when the
+   * proposal could not start (not a member, another change in flight there, node down) or the node crashed.
+   */
+  proposeConfig(node: string, next: MembershipConfig, done: (result: ClientResult | undefined) => void): void {
+    const r = this.replica(node);
+    if (!r.up) return done(undefined);
+    let out: { opId: number; actions: Action[] };
+    try {
+      out = r.core.proposeConfig(next, this.scheduler.now, r);
+    } catch (error) {
+      if (error instanceof QuorumdError) return done(undefined);
+      throw error;
+    }
+    this.scheduler.trace.add(`  propose ${r.id} op=${out.opId} epoch ${next.epoch}: ${fmtConfig(next)}`);
+    r.membershipOps.set(out.opId, done);
+    this.execute(r, out.actions);
+  }
+
+  /** Runs a data sync at `node` (after a joint commit, or to fill learners `targets`). */
+  sync(node: string, targets: readonly string[] | undefined, done: (result: ClientResult | undefined) => void): void {
+    const r = this.replica(node);
+    if (!r.up) return done(undefined);
+    if (this.options.bug === 'skipSync') return done({ type: 'synced', opId: 0, epoch: r.core.epoch, keys: 0 });
+    let out: { opId: number; actions: Action[] };
+    try {
+      out = r.core.sync(this.scheduler.now, r, targets);
+    } catch (error) {
+      if (error instanceof QuorumdError) return done(undefined);
+      throw error;
+    }
+    this.scheduler.trace.add(`  sync ${r.id} op=${out.opId} epoch ${r.core.epoch}${targets === undefined ? '' : ` to ${targets.join(',')}`}`);
+    r.membershipOps.set(out.opId, done);
+    this.execute(r, out.actions);
   }
 
   // ------------------------------------------------------------------ clients
@@ -204,6 +275,9 @@ export class Cluster implements StoreView {
     const ops = [...r.clientOps.values()];
     r.clientOps.clear();
     for (const op of ops) op.done({ type: 'lost' });
+    const changes = [...r.membershipOps.values()];
+    r.membershipOps.clear();
+    for (const done of changes) done(undefined);
   }
 
   restart(node: string): void {
@@ -212,7 +286,7 @@ export class Cluster implements StoreView {
     this.stats.restarts += 1;
     r.up = true;
     r.lastDurableAt = this.scheduler.now;
-    r.core = this.newCore(r.id, r.index, r.incarnation);
+    r.core = this.newCore(r);
     if (this.options.bug === 'volatileDotCounter') {
       r.dotCounter = Math.max(0, ...[...r.durable.values()].map((rec) => vvGet(rec.context, r.id)));
     } else if (this.options.bug !== 'reuseActor') {
@@ -223,9 +297,18 @@ export class Cluster implements StoreView {
 
   // ------------------------------------------------------------------ the runtime
 
-  private newCore(id: string, index: number, incarnation: number): ReplicaCore {
-    const opIdBase = (index + 1) * 1_000_000_000 + incarnation * 1_000_000;
-    return new ReplicaCore({ self: id, config: this.config, requestTimeoutMs: this.options.requestTimeoutMs, opIdBase });
+  private newCore(r: SimReplica): ReplicaCore {
+    const opIdBase = (r.index + 1) * 1_000_000_000 + r.incarnation * 1_000_000;
+    return new ReplicaCore({
+      self: r.id,
+      config: r.durableConfig,
+      acceptor: r.durableAcceptor,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      membershipTimeoutMs: this.options.requestTimeoutMs * 4,
+      transferIdleMs: this.options.requestTimeoutMs * 3,
+      transferBatchRecords: 2,
+      opIdBase,
+    });
   }
 
   private replica(id: string): SimReplica {
@@ -247,11 +330,22 @@ export class Cluster implements StoreView {
         case 'persist':
           this.persist(r, action.key, action.record, action.then);
           break;
-        case 'persistConfig':
-          // The configuration never changes in this simulation; keep the ordering contract anyway.
-          this.persist(r, undefined, undefined, action.then);
+        case 'persistConfig': {
+          const config = action.config;
+          this.god.configAdopted(r.id, config);
+          this.scheduler.trace.add(`  ${r.id} adopts epoch ${config.epoch}: ${fmtConfig(config)}`);
+          this.persist(r, undefined, undefined, action.then, () => {
+            if (config.epoch > r.durableConfig.epoch) r.durableConfig = config;
+          });
           break;
-        case 'persistAcceptor':
+        }
+        case 'persistAcceptor': {
+          const state = action.state;
+          this.persist(r, undefined, undefined, action.then, () => {
+            r.durableAcceptor = state;
+          });
+          break;
+        }
         case 'flush':
           this.persist(r, undefined, undefined, action.then);
           break;
@@ -269,7 +363,7 @@ export class Cluster implements StoreView {
   }
 
   /** Applies at once (the next local.get sees it); durable later, in order; then delivers `then`. */
-  private persist(r: SimReplica, key: string | undefined, record: VersionedRecord | undefined, then: Envelope | undefined): void {
+  private persist(r: SimReplica, key: string | undefined, record: VersionedRecord | undefined, then: Envelope | undefined, onDurable?: () => void): void {
     let stored = record;
     if (key !== undefined && record !== undefined) {
       if (this.options.bug === 'lwwStore' && record.siblings.length > 1) {
@@ -292,6 +386,7 @@ export class Cluster implements StoreView {
         r.durable.set(key, stored);
         this.god.changed(r.id, key, true);
       }
+      onDurable?.();
       if (!early && then !== undefined) this.deliverThen(r, then);
     });
   }
@@ -314,20 +409,29 @@ export class Cluster implements StoreView {
   }
 
   private reply(r: SimReplica, result: ClientResult): void {
-    if (result.type === 'configCommitted' || result.type === 'synced') return;
+    const change = r.membershipOps.get(result.opId);
+    if (change !== undefined) {
+      r.membershipOps.delete(result.opId);
+      this.scheduler.trace.add(`  ${r.id} op=${result.opId} ${result.type}${result.type === 'failed' ? ` ${result.code}` : ''}`);
+      change(result);
+      return;
+    }
     const op = r.clientOps.get(result.opId);
     if (op === undefined) return;
     r.clientOps.delete(result.opId);
     this.scheduler.trace.add(`  reply ${r.id} op=${result.opId} ${result.type}`);
+    const voters = r.core.config.voters.length;
     if (result.type === 'written') {
       if (op.dot === undefined) throw new Error(`'written' reply to a read (op ${result.opId} at ${r.id})`);
-      this.god.writeAcked(op.dot, op.level, result);
+      this.god.writeAcked(op.dot, op.level, result, voters);
       op.done({ type: 'written', dot: op.dot, record: result.record, required: result.required });
     } else if (result.type === 'read') {
-      this.god.readReturned(op.key, op.level, result, op.ackedBefore, `${r.id} op ${result.opId}`);
+      this.god.readReturned(op.key, op.level, result, op.ackedBefore, `${r.id} op ${result.opId}`, voters);
       op.done({ type: 'read', record: result.record, required: result.required });
-    } else {
+    } else if (result.type === 'failed') {
       op.done({ type: 'failed', message: result.message });
+    } else {
+      throw new Error(`unexpected ${result.type} reply to a client operation (op ${result.opId} at ${r.id})`);
     }
   }
 
@@ -344,6 +448,14 @@ export class Cluster implements StoreView {
       this.execute(r, r.core.tick(this.scheduler.now, r));
     });
   }
+}
+
+export function fmtConfig(c: MembershipConfig): string {
+  const ids = (ms: readonly { peerId: string }[]): string => ms.map((m) => m.peerId).join(',');
+  const joint = c.previousVoters.length > 0 ? ` prev[${c.previousVoters.join(',')}]` : '';
+  const learners = c.learners.length > 0 ? ` learners[${ids(c.learners)}]` : '';
+  const removed = c.removed.length > 0 ? ` removed[${c.removed.join(',')}]` : '';
+  return `voters[${ids(c.voters)}]${joint}${learners}${removed}`;
 }
 
 function fmtCtx(vv: VersionVector): string {

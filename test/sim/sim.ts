@@ -6,7 +6,10 @@ import { Cluster, type SimBug } from './cluster.js';
 import type { NetworkConditions } from './network.js';
 import { Rng } from './rng.js';
 import { Scheduler } from './scheduler.js';
+import { MembershipDriver } from './membership.js';
 import { Faults, Workload } from './workload.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export interface SimConfig {
   readonly nodes: number;
@@ -19,6 +22,10 @@ export interface SimConfig {
   readonly durabilityMs: readonly [number, number];
   readonly partitions: boolean;
   readonly crashes: boolean;
+  /** Membership changes during the run (joins of spares, removals, promotions), and how many spares. */
+  readonly membership: boolean;
+  readonly spares: number;
+  readonly maxVoters: number;
   readonly bug: SimBug | undefined;
 }
 
@@ -48,7 +55,7 @@ export interface RunOptions {
 export function configForSeed(seed: number, overrides: Partial<SimConfig> = {}): SimConfig {
   const rng = new Rng(seed ^ 0x51d3c0de);
   const maxDelay = rng.int(2, 40);
-  const base: SimConfig = {
+  const base: Mutable<SimConfig> = {
     nodes: rng.int(3, 5),
     keys: rng.int(1, 5),
     clients: rng.int(2, 6),
@@ -63,8 +70,14 @@ export function configForSeed(seed: number, overrides: Partial<SimConfig> = {}):
     durabilityMs: [0, rng.pick([1, 5, 20, 60])],
     partitions: rng.chance(0.8),
     crashes: rng.chance(0.6),
+    membership: false,
+    spares: 0,
+    maxVoters: 5,
     bug: undefined,
   };
+  base.membership = rng.chance(0.6);
+  base.spares = base.membership ? rng.int(1, 2) : 0;
+  base.maxVoters = rng.int(3, 5);
   return { ...base, ...overrides };
 }
 
@@ -83,9 +96,10 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
   const root = new Rng(seed);
   const scheduler = new Scheduler(options.keepTrace === true);
   const keys = Array.from({ length: config.keys }, (_, i) => `k${i + 1}`);
-  const god = new GodView(Array.from({ length: config.nodes }, (_, i) => `n${i + 1}`));
+  const god = new GodView();
   const cluster = new Cluster(root.fork(), scheduler, {
     nodeCount: config.nodes,
+    spares: config.spares,
     requestTimeoutMs: config.requestTimeoutMs,
     durabilityMs: config.durabilityMs,
     sendFailMs: [1, 5],
@@ -108,6 +122,12 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
     downMs: [5, 400],
     untilMs: config.durationMs,
   });
+  const membershipRng = root.fork();
+  const membership = new MembershipDriver(membershipRng, scheduler, cluster, {
+    everyMs: [20, 250],
+    maxVoters: config.maxVoters,
+    untilMs: config.durationMs,
+  });
   const finalReads = { attempts: 0, succeeded: 0 };
 
   const runUntilIdle = (): void => {
@@ -122,21 +142,31 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
   try {
     workload.start();
     faults.start();
+    if (config.membership) membership.start();
     runUntilIdle();
 
     // Final phase: heal, stop loss and duplication, bring every node back, let everything in flight settle.
     cluster.network.heal();
     cluster.network.conditions = { ...cluster.network.conditions, lossRate: 0, duplicateRate: 0 };
-    for (const id of cluster.voters) cluster.restart(id);
+    for (const id of cluster.nodes) cluster.restart(id);
     scheduler.trace.add(`${scheduler.now} final phase: healed, all up`);
     runUntilIdle();
+    // Finish any voter change still joint (sync, then finalize), so the final configuration is stable.
+    let settled = false;
+    membership.settle(() => {
+      settled = true;
+    });
+    runUntilIdle();
+    if (!settled) throw new InvariantViolation('f', 'the membership did not settle after healing');
+    const finalVoters = cluster.latestConfig().voters.map((m) => m.peerId);
 
     // Read every key at r=all (read repair) until it succeeds, one coordinator after another.
     const level: ConsistencyLevel = 'all';
-    keys.forEach((key, i) => {
+    const finalKeys = [...new Set([...keys, ...god.keysWritten()])];
+    finalKeys.forEach((key, i) => {
       const attempt = (n: number): void => {
         finalReads.attempts += 1;
-        const coordinator = cluster.voters[(i + n) % cluster.voters.length] as string;
+        const coordinator = finalVoters[(i + n) % finalVoters.length] as string;
         cluster.submitRead(coordinator, key, level, (outcome) => {
           if (outcome.type === 'read') {
             finalReads.succeeded += 1;
@@ -149,10 +179,10 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
       scheduler.schedule(scheduler.now, `final read ${key}`, () => attempt(0));
     });
     runUntilIdle();
-    if (finalReads.succeeded !== keys.length) {
-      throw new InvariantViolation('f', `only ${finalReads.succeeded} of ${keys.length} final r=all reads succeeded`);
+    if (finalReads.succeeded !== finalKeys.length) {
+      throw new InvariantViolation('f', `only ${finalReads.succeeded} of ${finalKeys.length} final r=all reads succeeded`);
     }
-    god.checkConverged();
+    god.checkConverged(finalVoters);
   } catch (error) {
     if (error instanceof InvariantViolation) failure = { invariant: error.invariant, text: error.message };
     else failure = { invariant: 'x', text: `(x) exception at t=${scheduler.now}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}` };
@@ -163,8 +193,10 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
     ...prefixed('fault', faults.stats),
     ...prefixed('cluster', cluster.stats),
     ...prefixed('net', cluster.network.stats),
+    ...prefixed('membership', membership.stats),
+    configs: god.configsCommitted,
     finalReadAttempts: finalReads.attempts,
-    ackedQuorum: [...god.allWrites].filter((w) => w.ackedRequired !== undefined && w.ackedRequired >= god.majority).length,
+    ackedQuorum: [...god.allWrites].filter((w) => w.quorumAcked).length,
     orphaned: [...god.allWrites].filter((w) => w.orphaned).length,
   };
   const message =

@@ -17,6 +17,8 @@ export interface WorkloadOptions {
 }
 
 export interface WorkloadStats {
+  /** Writes to fresh keys, never written again. */
+  unique: number;
   reads: number;
   writes: number;
   deletes: number;
@@ -43,7 +45,7 @@ class Client {
 }
 
 export class Workload {
-  readonly stats: WorkloadStats = { reads: 0, writes: 0, deletes: 0, rmw: 0, noContext: 0, written: 0, readOk: 0, failed: 0, rejected: 0, lost: 0 };
+  readonly stats: WorkloadStats = { unique: 0, reads: 0, writes: 0, deletes: 0, rmw: 0, noContext: 0, written: 0, readOk: 0, failed: 0, rejected: 0, lost: 0 };
 
   constructor(
     private readonly rng: Rng,
@@ -62,8 +64,8 @@ export class Workload {
     this.scheduler.schedule(at, `client ${client.id}`, () => this.operate(client));
   }
 
-  private level(): ConsistencyLevel {
-    const n = this.cluster.voters.length;
+  private level(coordinator: string): ConsistencyLevel {
+    const n = Math.max(1, this.cluster.configOf(coordinator).voters.length);
     return this.rng.weighted<ConsistencyLevel>([
       ['quorum', 10],
       ['one', 2],
@@ -74,16 +76,23 @@ export class Workload {
   }
 
   private operate(client: Client): void {
-    const key = this.rng.pick(this.options.keys);
-    const coordinator = this.rng.pick(this.cluster.voters);
+    let key = this.rng.pick(this.options.keys);
+    // Any device, members or not: non-members refuse (not_member), which is part of the test.
+    const coordinator = this.rng.pick(this.cluster.nodes);
     const kind = this.rng.weighted([
       ['read', 35],
       ['rmw', 25],
       ['blind', 10],
       ['noContext', 15],
       ['delete', 15],
+      ['unique', 5],
     ] as const);
-    const level = this.level();
+    if (kind === 'unique') {
+      // A key written once and never again: nothing supersedes it, so any loss shows.
+      client.seq += 1;
+      key = `u.${client.id}.${client.seq}`;
+    }
+    const level = this.level(coordinator);
     if (kind === 'read') {
       this.stats.reads += 1;
       this.cluster.submitRead(coordinator, key, level, (outcome) => {
@@ -96,6 +105,7 @@ export class Workload {
     // rmw and delete use the client's last context for the key when it has one; else no context at all.
     // blind sends an explicit empty context: it supersedes nothing.
     const last = kind === 'rmw' || kind === 'delete' ? client.seen.get(key) : undefined;
+    if (kind === 'unique') this.stats.unique += 1;
     if (kind === 'delete') this.stats.deletes += 1;
     else this.stats.writes += 1;
     if (last !== undefined) this.stats.rmw += 1;
@@ -114,7 +124,8 @@ export class Workload {
     if (outcome.type === 'written') this.stats.written += 1;
     else if (outcome.type === 'read') this.stats.readOk += 1;
     else this.stats[outcome.type] += 1;
-    if (outcome.type === 'rejected' && outcome.error !== 'invalid_consistency' && outcome.error !== 'coordinator down') {
+    const expected = ['invalid_consistency', 'coordinator down', 'not_member'];
+    if (outcome.type === 'rejected' && !expected.includes(outcome.error)) {
       throw new Error(`unexpected refusal: ${outcome.error}`);
     }
     this.next(client);
@@ -159,7 +170,7 @@ export class Faults {
         net.heal();
         this.stats.heals += 1;
       } else {
-        const ids = this.rng.shuffle(this.cluster.voters);
+        const ids = this.rng.shuffle(this.cluster.nodes);
         const cut = this.rng.int(1, ids.length - 1);
         net.partition([ids.slice(0, cut), ids.slice(cut)]);
         this.stats.partitions += 1;
@@ -173,7 +184,7 @@ export class Faults {
     const at = this.scheduler.now + this.rng.int(...this.options.crashEveryMs);
     if (at >= this.options.untilMs) return;
     this.scheduler.schedule(at, 'fault crash', () => {
-      const up = this.cluster.voters.filter((id) => this.cluster.isUp(id));
+      const up = this.cluster.nodes.filter((id) => this.cluster.isUp(id));
       if (up.length > 0) {
         const victim = this.rng.pick(up);
         this.cluster.crash(victim);
