@@ -129,6 +129,31 @@ export function withMemberRemoved(config: MembershipConfig, peerId: string): Mem
   };
 }
 
+/**
+ * Abandons a joint phase that added `peerId` (e.g. the new device died before its data sync): back to the
+ * previous voters, with `peerId` removed. Safe without a sync: every write acknowledged in the joint epoch had a
+ * majority of the previous voters too, and every older one was on such a majority already.
+ */
+export function withJointAborted(config: MembershipConfig, peerId: string): MembershipConfig {
+  assert(isJoint(config), 'only a joint configuration is abandoned');
+  const fresh = config.voters.filter((m) => !config.previousVoters.includes(m.peerId));
+  assert(fresh.length === 1 && fresh[0]?.peerId === peerId, 'the joint phase added exactly this voter');
+  return {
+    ...config,
+    epoch: config.epoch + 1,
+    voters: config.voters.filter((m) => m.peerId !== peerId),
+    removed: [...config.removed.filter((p) => p !== peerId), peerId].slice(-REMOVED_MAX),
+    previousVoters: [],
+  };
+}
+
+/** The voter a joint configuration is adding, if it adds one. */
+export function jointAddition(config: MembershipConfig): string | undefined {
+  if (!isJoint(config)) return undefined;
+  const fresh = config.voters.filter((m) => !config.previousVoters.includes(m.peerId));
+  return fresh.length === 1 && config.voters.length === config.previousVoters.length + 1 ? fresh[0]?.peerId : undefined;
+}
+
 /** Ends a joint phase once its data sync is done: same members, next epoch, plain majorities again. */
 export function finalized(config: MembershipConfig): MembershipConfig {
   assert(isJoint(config), 'only a joint configuration is finalized');

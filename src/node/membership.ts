@@ -13,7 +13,9 @@ import {
   isMember,
   isRemoved,
   isVoter,
+  jointAddition,
   voterIds,
+  withJointAborted,
   withLearnerAdded,
   withMemberRemoved,
   withVoterAdded,
@@ -158,8 +160,13 @@ export class MembershipService {
   /** Operator approval of a pending (or known) candidate: admits it now. */
   async approve(peerId: string): Promise<MembershipConfig> {
     const pending = this.pendingCandidates.get(peerId);
-    this.approved.add(peerId);
     const addrs = pending?.addrs ?? this.options.addrsOf(peerId);
+    if (isMember(this.options.runtime.config, peerId)) return this.options.runtime.config;
+    // A voter that never shows up would hold a joint phase open: only admit a device we have heard from.
+    if (pending === undefined && addrs.length === 0) {
+      throw new MembershipChangeError(`${peerId} has not asked to join through this device (see pending in quorumd status)`);
+    }
+    this.approved.add(peerId);
     const config = await this.admit({ peerId, addrs: [...addrs] });
     this.pendingCandidates.delete(peerId);
     return config;
@@ -188,6 +195,10 @@ export class MembershipService {
       const config = this.options.runtime.config;
       if (!isMember(config, peerId)) throw new MembershipChangeError(`${peerId} is not a member`);
       if (isVoter(config, peerId) && config.voters.length === 1) throw new MembershipChangeError('the last voter cannot be removed');
+      if (jointAddition(config) === peerId) {
+        // The device being added died before its data sync: abandon the joint phase instead of finishing it.
+        return this.change((c) => (jointAddition(c) === peerId ? withJointAborted(c, peerId) : isMember(c, peerId) ? withMemberRemoved(c, peerId) : undefined), false);
+      }
       return this.change((c) => (isMember(c, peerId) ? withMemberRemoved(c, peerId) : undefined));
     });
   }
@@ -196,11 +207,11 @@ export class MembershipService {
    * Changes the configuration with `derive` (undefined: nothing left to do) as a CAS on the epoch; finishes a
    * joint phase first and after a voter change, so the call returns with a stable configuration.
    */
-  private async change(derive: (config: MembershipConfig) => MembershipConfig | undefined): Promise<MembershipConfig> {
+  private async change(derive: (config: MembershipConfig) => MembershipConfig | undefined, finishFirst = true): Promise<MembershipConfig> {
     const { runtime } = this.options;
     for (let attempt = 1; ; attempt += 1) {
       if (this.stopped) throw new QuorumdError('shutting_down', 'the daemon is shutting down');
-      if (isJoint(runtime.config)) await this.finishJoint();
+      if (finishFirst && isJoint(runtime.config)) await this.finishJoint();
       const next = derive(runtime.config);
       if (next === undefined) return runtime.config;
       try {

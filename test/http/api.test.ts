@@ -181,4 +181,27 @@ describe('HTTP API', () => {
     expect(typeof status.json?.version).toBe('string');
     expect(status.json?.keys).toBeGreaterThan(0);
   });
+
+  it('refuses bad membership operations with clear 4xx errors and changes nothing', async () => {
+    const stranger = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo';
+    expect((await call(base, 'GET', '/cluster/remove')).status).toBe(405);
+    const notJson = await call(base, 'POST', '/cluster/remove', 'peer=x');
+    expect(notJson.status).toBe(400);
+    expect(notJson.json).toMatchObject({ error: 'bad_request' });
+    expect((await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: 'not a peer id' }))).status).toBe(400);
+    expect((await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: stranger, extra: 1 }))).status).toBe(400);
+    expect((await call(base, 'POST', '/cluster/remove?force=1', JSON.stringify({ peer: stranger }))).status).toBe(400);
+    const notMember = await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: stranger }));
+    expect(notMember.status).toBe(409);
+    expect(notMember.json).toMatchObject({ error: 'membership_change_failed' });
+    const lastVoter = await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: daemon.peerId }));
+    expect(lastVoter.status).toBe(409);
+    expect(lastVoter.json?.message).toMatch(/last voter/);
+    // Approving a device that never asked would add a voter that never shows up: refused.
+    const unknown = await call(base, 'POST', '/cluster/approve', JSON.stringify({ peer: stranger }));
+    expect(unknown.status).toBe(409);
+    expect((await call(base, 'POST', '/cluster/leave', 'x'.repeat(5000))).status).toBe(413);
+    const status = await call(base, 'GET', '/status');
+    expect(status.json).toMatchObject({ epoch: 1, role: 'voter', pending: [], removed: [] });
+  });
 });
