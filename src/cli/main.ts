@@ -12,7 +12,7 @@ class UsageError extends Error {}
 const COMMANDS: Record<string, { usage: string; summary: string; options: NonNullable<ParseArgsConfig['options']> }> = {
   start: {
     usage:
-      'quorumd start [--data-dir DIR] [--listen MULTIADDR]... [--http HOST:PORT] [--join MULTIADDR]... [--cluster-key FILE] [--no-mdns] [--no-auto-admit] [--max-voters N]',
+      'quorumd start [--data-dir DIR] [--listen MULTIADDR]... [--http HOST:PORT] [--join MULTIADDR]... [--cluster-key FILE] [--no-mdns] [--no-auto-admit] [--max-voters N] [--auto-remove-after-ms MS]',
     summary: 'run a device (founds a cluster on first start in an empty data dir unless --join/--cluster-key)',
     options: {
       'data-dir': { type: 'string' },
@@ -23,6 +23,7 @@ const COMMANDS: Record<string, { usage: string; summary: string; options: NonNul
       'no-mdns': { type: 'boolean' },
       'no-auto-admit': { type: 'boolean' },
       'max-voters': { type: 'string' },
+      'auto-remove-after-ms': { type: 'string' },
       'log-level': { type: 'string' },
       'request-timeout-ms': { type: 'string' },
     },
@@ -108,6 +109,10 @@ async function start(values: Record<string, unknown>, positionals: string[]): Pr
   if (timeout !== undefined && !/^[1-9][0-9]{0,6}$/.test(timeout)) {
     throw new UsageError(`--request-timeout-ms must be a positive integer of milliseconds, got ${JSON.stringify(timeout)}`);
   }
+  const autoRemove = values['auto-remove-after-ms'] as string | undefined;
+  if (autoRemove !== undefined && !/^[0-9]{1,9}$/.test(autoRemove)) {
+    throw new UsageError(`--auto-remove-after-ms must be a non-negative integer of milliseconds, got ${JSON.stringify(autoRemove)}`);
+  }
   const maxVoters = values['max-voters'] as string | undefined;
   if (maxVoters !== undefined && !/^[1-9][0-9]?$/.test(maxVoters)) {
     throw new UsageError(`--max-voters must be an integer from 1 to 99, got ${JSON.stringify(maxVoters)}`);
@@ -123,6 +128,7 @@ async function start(values: Record<string, unknown>, positionals: string[]): Pr
     requestTimeoutMs: timeout === undefined ? undefined : Number(timeout),
     autoAdmit: values['no-auto-admit'] !== true,
     maxVoters: maxVoters === undefined ? undefined : Number(maxVoters),
+    autoRemoveAfterMs: autoRemove === undefined ? undefined : Number(autoRemove),
   });
   await new Promise<void>(() => {
     // `quorumd leave`: once removed, the daemon asks to exit like on SIGTERM.

@@ -37,6 +37,11 @@ export const DEFAULTS = {
    * of 30 Pis does not need 16 acks per write. 5 voters survive 2 failures.
    */
   maxVoters: 5,
+  /**
+   * Remove a voter that has been down this long (0: never). Off by default: liveness alone must never change
+   * N, or a partition could shrink each side's quorum until both sides accept writes.
+   */
+  autoRemoveAfterMs: 0,
   /** A voter finishes a voter change (sync + finalize) itself if its coordinator has not within this time. */
   jointTakeoverMs: 3_000,
   /** Attempts of one membership change that keeps losing its epoch to concurrent changes. */

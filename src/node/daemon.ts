@@ -52,6 +52,8 @@ export interface DaemonOptions {
   readonly autoAdmit?: boolean;
   /** Voters at most; more devices join as learners (default DEFAULTS.maxVoters). */
   readonly maxVoters?: number;
+  /** Propose the removal of a voter down this long (0 or undefined: never; DEFAULTS.autoRemoveAfterMs). */
+  readonly autoRemoveAfterMs?: number;
 }
 
 /** Bad flags or data-dir state: the CLI prints the message and exits non-zero. */
@@ -91,6 +93,9 @@ export class Daemon {
   private heartbeatSeq = 0;
   /** Heartbeats sent recently, by sequence number: send time, for the round-trip time. */
   private readonly heartbeatsSent = new Map<number, number>();
+  /** Since when each voter has been down or disconnected (monotonic ms), for autoRemoveAfterMs. */
+  private readonly downSince = new Map<string, number>();
+  private autoRemoveAfterMs = 0;
   /** Resolves when the daemon asks its owner to exit (after `leave`). */
   readonly exitRequested: Promise<void>;
   private requestExit: () => void = () => undefined;
@@ -255,6 +260,7 @@ export class Daemon {
         joinAddrs: options.join,
       });
       late.daemon = daemon;
+      daemon.autoRemoveAfterMs = options.autoRemoveAfterMs ?? DEFAULTS.autoRemoveAfterMs;
       await store.setMeta(META_LISTEN, JSON.stringify(boundListenSpecs(listen, node)));
       await daemon.boot(httpAddr, options);
       return daemon;
@@ -437,6 +443,7 @@ export class Daemon {
       else break;
     }
     const epoch = this.runtime.config.epoch;
+    this.maybeAutoRemove(now);
     for (const peer of this.transport.connectedPeers()) {
       this.transport.send(peer, { type: 'heartbeat', opId: seq, epoch });
       // A connection whose peer went silent (cut link) would queue writes forever: drop it, so sends fail
@@ -446,6 +453,28 @@ export class Daemon {
         this.detector.forget(peer);
         void this.transport.hangUp(peer).catch(() => undefined);
       }
+    }
+  }
+
+  /** autoRemoveAfterMs: the first alive voter (by ID) proposes removing a voter that has been down that long. */
+  private maybeAutoRemove(now: number): void {
+    const config = this.runtime.config;
+    for (const m of config.voters) {
+      const peer = m.peerId;
+      if (peer === this.peerId) continue;
+      const alive = this.transport.isConnected(peer) && this.detector.state(peer, now) === 'alive';
+      if (alive) this.downSince.delete(peer);
+      else if (!this.downSince.has(peer)) this.downSince.set(peer, now);
+    }
+    for (const peer of this.downSince.keys()) if (!isVoter(config, peer)) this.downSince.delete(peer);
+    if (this.autoRemoveAfterMs <= 0 || !isVoter(config, this.peerId)) return;
+    const aliveVoters = config.voters.map((m) => m.peerId).filter((p) => p === this.peerId || !this.downSince.has(p));
+    if (aliveVoters.sort()[0] !== this.peerId) return;
+    for (const [peer, since] of this.downSince) {
+      if (now - since < this.autoRemoveAfterMs) continue;
+      this.downSince.set(peer, now); // one attempt per period
+      this.log.warn({ peer, downMs: Math.round(now - since) }, 'voter down longer than autoRemoveAfterMs: proposing its removal');
+      this.membership.remove(peer).catch((error: unknown) => this.log.warn({ peer, err: String(error) }, 'automatic removal failed'));
     }
   }
 

@@ -11,7 +11,10 @@ import { waitFor } from '../helpers/wait.js';
 const dirs: string[] = [];
 const running = new Set<Daemon>();
 
-async function startDevice(dataDir: string, extra: { join?: string[]; clusterKeyFile?: string; restart?: boolean } = {}): Promise<Daemon> {
+async function startDevice(
+  dataDir: string,
+  extra: { join?: string[]; clusterKeyFile?: string; restart?: boolean; autoRemoveAfterMs?: number; maxVoters?: number } = {},
+): Promise<Daemon> {
   const daemon = await Daemon.start({
     dataDir,
     listen: extra.restart === true ? undefined : ['/ip4/127.0.0.1/tcp/0'],
@@ -21,6 +24,8 @@ async function startDevice(dataDir: string, extra: { join?: string[]; clusterKey
     mdns: false,
     logLevel: 'silent',
     requestTimeoutMs: 1_500,
+    autoRemoveAfterMs: extra.autoRemoveAfterMs,
+    maxVoters: extra.maxVoters,
   });
   running.add(daemon);
   return daemon;
@@ -130,5 +135,33 @@ describe('a three-device cluster in one process', () => {
     const again = await startDevice(join(root, 'w'), { restart: true });
     expect((await status(again.httpEndpoint)).role).toBe('waiting');
     expect((await status(a.httpEndpoint)).voters).toHaveLength(1);
+  });
+
+  it('autoRemoveAfterMs removes a voter that stays down, and a learner is promoted into its seat', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'quorumd-int-'));
+    dirs.push(root);
+    const opts = { autoRemoveAfterMs: 2_000, maxVoters: 3 };
+    const a = await startDevice(join(root, 'a'), opts);
+    const key = join(root, 'a', 'cluster.key');
+    const joinVia = { ...opts, join: [a.listenAddrs()[0] as string], clusterKeyFile: key };
+    const b = await startDevice(join(root, 'b'), joinVia);
+    await waitFor('B voter', async () => (await status(b.httpEndpoint)).role === 'voter');
+    const c = await startDevice(join(root, 'c'), joinVia);
+    await waitFor('C voter', async () => (await status(c.httpEndpoint)).role === 'voter');
+    const d = await startDevice(join(root, 'd'), joinVia);
+    await waitFor('D learner', async () => (await status(d.httpEndpoint)).role === 'learner', 20_000);
+    expect((await put(a.httpEndpoint, 'before', 'x')).status).toBe(201);
+    await stopDevice(c);
+    const after = await waitFor(
+      'C removed and D promoted',
+      async () => {
+        const s = (await status(a.httpEndpoint)) as unknown as { removed: string[]; role: string; voters: Array<{ peerId: string }>; learners: unknown[] };
+        return s.removed.includes(c.peerId) && s.role === 'voter' && s.voters.length === 3 && s.learners.length === 0 ? s : undefined;
+      },
+      30_000,
+    );
+    expect(after.voters.map((v) => v.peerId).sort()).toEqual([a.peerId, b.peerId, d.peerId].sort());
+    expect((await get(d.httpEndpoint, 'before', '?r=one')).text).toBe('x');
+    expect((await put(a.httpEndpoint, 'after', 'y')).json).toMatchObject({ required: 2 });
   });
 });
