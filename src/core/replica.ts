@@ -367,8 +367,14 @@ export class ReplicaCore {
       replied: false,
       required: need.voters,
     };
-    this.ops.set(opId, op);
     const actions: Action[] = [];
+    if (!quorumIds(this.configCurrent).includes(this.self) && request.level === 'one') {
+      // A learner serves r=one from its own full replica, without asking the voters.
+      const record = local.get(request.key);
+      actions.push({ type: 'reply', result: { type: 'read', opId, key: request.key, record, replies: 1, required: 1 } });
+      return { opId, actions };
+    }
+    this.ops.set(opId, op);
     if (quorumIds(this.configCurrent).includes(this.self)) op.replies.set(this.self, local.get(request.key));
     this.sendRead(opId, op, actions);
     this.progressRead(opId, op, local, actions);

@@ -226,6 +226,7 @@ export class Daemon {
         jointTakeoverMs: DEFAULTS.jointTakeoverMs,
         changeAttemptsMax: DEFAULTS.changeAttemptsMax,
         addrsOf: (peer) => late.daemon?.knownAddrs(peer) ?? [],
+        isAlive: (peer) => late.daemon?.isAlive(peer) ?? false,
         opIdBase: opIdBase + 2 ** 48,
       });
       const httpServer = createHttpServer({
@@ -410,6 +411,10 @@ export class Daemon {
     void this.store
       .setMeta(META_ADDRESS_BOOK, JSON.stringify(Object.fromEntries(this.addressBook)))
       .catch((error: unknown) => this.log.warn({ err: String(error) }, 'could not persist the address book'));
+  }
+
+  isAlive(peer: string): boolean {
+    return this.transport.isConnected(peer) && this.detector.state(peer, performance.now()) === 'alive';
   }
 
   knownAddrs(peer: string): readonly string[] {

@@ -43,6 +43,8 @@ export interface MembershipOptions {
   readonly changeAttemptsMax: number;
   /** Addresses known for a peer (address book), for approving a device we only heard of. */
   readonly addrsOf: (peer: string) => readonly string[];
+  /** Whether a peer is connected and alive now (a learner is promoted only then). */
+  readonly isAlive: (peer: string) => boolean;
   readonly opIdBase: number;
 }
 
@@ -269,17 +271,20 @@ export class MembershipService {
       this.schedule(config.epoch, delayMs, () => this.serialized(() => this.finishJoint()));
       return;
     }
-    // A free voter seat and a learner to promote: the first voter (by ID) proposes the promotion.
+    // A free voter seat and a live learner to promote: the first voter (by ID) proposes the promotion. The
+    // promotion's sync brings the learner fully up to date before it counts alone.
     const first = [...voterIds(config)].sort()[0] === this.options.runtime.self;
     if (first && config.voters.length < this.options.maxVoters && config.learners.length > 0) {
       this.schedule(config.epoch, 0, () =>
-        this.serialized(() =>
-          this.change((c) => {
-            const learner = c.learners[0];
+        this.serialized(async () => {
+          // No live learner yet: fail, so the schedule tries again later (while the epoch stays the same).
+          if (!config.learners.some((m) => this.options.isAlive(m.peerId))) throw new Error('no live learner to promote yet');
+          return this.change((c) => {
+            const learner = c.learners.find((m) => this.options.isAlive(m.peerId));
             if (isJoint(c) || c.voters.length >= this.options.maxVoters || learner === undefined) return undefined;
             return withVoterAdded(c, learner);
-          }),
-        ),
+          });
+        }),
       );
     }
   }
@@ -289,7 +294,7 @@ export class MembershipService {
       this.takeoverTimer = undefined;
       if (this.stopped || this.options.runtime.config.epoch !== epoch) return;
       work().catch((error: unknown) => {
-        this.options.log.warn({ err: String(error), epoch }, 'background membership work failed; will retry');
+        this.options.log.info({ err: String(error), epoch }, 'background membership work did not complete; will retry');
         if (this.options.runtime.config.epoch === epoch) this.schedule(epoch, this.options.jointTakeoverMs, work);
       });
     }, delayMs);

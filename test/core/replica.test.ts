@@ -568,6 +568,30 @@ describe('membership decisions (single-decree Paxos per epoch)', () => {
   });
 });
 
+describe('learners', () => {
+  const withLearner = (): MembershipConfig => ({ ...config(1, ['A', 'B', 'C']), learners: [{ peerId: 'L', addrs: [] }] });
+
+  it('receive every write but do not count towards its quorum', () => {
+    const a = new Node('A', withLearner());
+    const { opId, actions } = a.write('k', 'v');
+    expect(sends(actions).map((x) => x.to)).toEqual(['B', 'C', 'L']);
+    a.step('A', writeAck(opId));
+    expect(a.step('L', writeAck(opId))).toEqual([]);
+    expect(only(replies(a.step('B', writeAck(opId))))).toMatchObject({ type: 'written', acks: 2, required: 2 });
+  });
+
+  it('serve r=one from their own replica and ask the voters for anything stronger', () => {
+    const l = new Node('L', withLearner());
+    l.store.set('k', applyWrite(EMPTY_RECORD, {}, { actor: 'A', counter: 1 }, value('v'), { wallMs: 1, logical: 0 }));
+    const local = l.read('k', 'one');
+    expect(only(replies(local.actions))).toMatchObject({ type: 'read', replies: 1, required: 1 });
+    expect(sends(local.actions)).toEqual([]);
+    const quorum = l.read('k');
+    expect(sends(quorum.actions).map((x) => x.to)).toEqual(['A', 'B', 'C']);
+    expect(replies(quorum.actions)).toEqual([]);
+  });
+});
+
 describe('joint configurations and syncs', () => {
   const joint = (): MembershipConfig => withVoterAdded(config(1, ['A', 'B', 'C']), { peerId: 'D', addrs: [] });
 
