@@ -429,7 +429,9 @@ export class ReplicaCore {
     const joint = isJoint(config);
     const source = joint ? config.previousVoters : voterIds(config);
     const gatherFrom = source.filter((p) => p !== this.self && !isRemoved(config, p));
-    const gatherNeeded = Math.max(0, majority(source.length) - (source.includes(this.self) ? 1 : 0));
+    // Any n - majority(n) + 1 of the n source voters meet every majority of them, so their union holds every
+    // write acknowledged before; and once they adopted this epoch, no majority of them is left on an older one.
+    const gatherNeeded = Math.max(0, source.length - majority(source.length) + 1 - (source.includes(this.self) ? 1 : 0));
     let pushOrder: string[];
     let pushNeeded: number;
     if (targets !== undefined) {
@@ -933,8 +935,7 @@ export class ReplicaCore {
   private need(level: ConsistencyLevel, name: 'w' | 'r' = 'w'): Need {
     const config = this.configCurrent;
     const voters = requiredAcks(level, config.voters.length, name);
-    const previous = level === 'quorum' && isJoint(config) ? majority(config.previousVoters.length) : 0;
-    return { voters, previous };
+    return { voters, previous: level === 'quorum' ? previousNeeded(config) : 0 };
   }
 
   /** Counts `answered` against `need`: met, or impossible given who is unreachable. */
@@ -1239,6 +1240,17 @@ export class ReplicaCore {
   private assertMember(): void {
     if (this.epoch === 0 || !isMember(this.configCurrent, this.self)) throw new NotMemberError();
   }
+}
+
+/**
+ * Acks a quorum operation needs from the previous voters during a joint phase: a majority of them, counted
+ * over all of them, but never more than are left (removing one of two voters): then every majority of the
+ * previous voters includes all the ones left, so the stale readers that majority protects see the write.
+ */
+export function previousNeeded(config: MembershipConfig): number {
+  if (!isJoint(config)) return 0;
+  const left = config.previousVoters.filter((p) => !isRemoved(config, p)).length;
+  return Math.min(majority(config.previousVoters.length), left);
 }
 
 function streamKey(peer: string, opId: number): string {

@@ -23,6 +23,7 @@ import {
 import type { Message } from '../core/messages.js';
 import type { AcceptorState } from '../core/paxos.js';
 import { majority } from '../core/quorum.js';
+import { previousNeeded as previousNeededOf } from '../core/replica.js';
 import { createHttpServer } from '../http/server.js';
 import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/clusterkey.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
@@ -536,7 +537,7 @@ export class Daemon {
     const needed = voters > 0 ? majority(voters) : 0;
     const previous = config.previousVoters.filter((p) => !isRemoved(config, p));
     const previousReachable = previous.filter(alive).length;
-    const previousNeeded = isJoint(config) ? majority(config.previousVoters.length) : 0;
+    const previousNeeded = previousNeededOf(config);
     const writable = voters > 0 && reachable >= needed && previousReachable >= previousNeeded;
     return {
       version: VERSION,

@@ -213,10 +213,15 @@ export class MembershipService {
     const { runtime } = this.options;
     for (let attempt = 1; ; attempt += 1) {
       if (this.stopped) throw new QuorumdError('shutting_down', 'the daemon is shutting down');
-      if (finishFirst && isJoint(runtime.config)) await this.finishJoint();
-      const next = derive(runtime.config);
-      if (next === undefined) return runtime.config;
       try {
+        if (finishFirst && isJoint(runtime.config)) {
+          await this.finishJoint();
+          // Concurrent changes can leave us in a newer joint phase (or the finalize lost without the winner
+          // known yet): derive() must not see a joint configuration, so retry like any lost epoch.
+          if (isJoint(runtime.config)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
+        }
+        const next = derive(runtime.config);
+        if (next === undefined) return runtime.config;
         const committed = await runtime.changeConfig(next);
         this.counters.changes += 1;
         if (isJoint(committed)) await this.finishJoint();

@@ -83,6 +83,8 @@ export class Runtime {
   private transport: MessageTransport | undefined;
   private readonly pending = new Map<number, Pending>();
   private tickTimer: NodeJS.Timeout | undefined;
+  /** The core deadline (monotonic ms) `tickTimer` is set for. */
+  private tickDueMs = Infinity;
   private readonly configListeners: Array<(config: MembershipConfig) => void> = [];
   private fatalError: unknown;
   private stopped = false;
@@ -284,12 +286,20 @@ export class Runtime {
   }
 
   private scheduleTick(): void {
-    if (this.tickTimer !== undefined || this.stopped) return;
+    if (this.stopped) return;
     const next = this.core.nextDeadlineMs();
     if (next === undefined) return;
+    // A timer already set for a later deadline (e.g. a data stream's 10 s idle limit) must not delay an
+    // operation's earlier one (a 3 s request timeout): re-arm for the earlier.
+    if (this.tickTimer !== undefined) {
+      if (next >= this.tickDueMs) return;
+      clearTimeout(this.tickTimer);
+    }
     const delayMs = Math.max(0, Math.ceil(next - this.monotonicMs()));
+    this.tickDueMs = next;
     this.tickTimer = setTimeout(() => {
       this.tickTimer = undefined;
+      this.tickDueMs = Infinity;
       this.execute(this.core.tick(this.monotonicMs(), this.store));
       this.scheduleTick();
     }, delayMs);

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidConsistencyError, MembershipChangeError, NotMemberError } from '../../src/core/errors.js';
-import { type MembershipConfig, finalized, isJoint, withVoterAdded } from '../../src/core/membership.js';
+import { type MembershipConfig, finalized, isJoint, withMemberRemoved, withVoterAdded } from '../../src/core/membership.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import type { AcceptedValue, Ballot } from '../../src/core/paxos.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
@@ -643,6 +643,27 @@ describe('joint configurations and syncs', () => {
     expect(holders).toContain('A');
     expect(holders).toContain('D');
     expect(holders.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('removing one of two voters needs nobody else: the survivor syncs alone and takes quorum writes', () => {
+    const removing = withMemberRemoved(config(1, ['A', 'X']), 'X');
+    const a = new Node('A', removing);
+    const { opId, actions } = a.core.sync(0, a);
+    expect(sends(actions)).toEqual([]);
+    expect(only(replies(actions))).toMatchObject({ type: 'synced', opId, epoch: 2 });
+    const write = a.write('k', 'v');
+    expect(sends(write.actions)).toEqual([]); // the removed device gets nothing
+    expect(only(replies(a.step('A', writeAck(write.opId, 2))))).toMatchObject({ type: 'written', acks: 1, required: 1 });
+  });
+
+  it('removing a dead voter of four gathers from one other survivor', () => {
+    const removing = withMemberRemoved(config(1, ['A', 'B', 'C', 'X']), 'X');
+    const a = new Node('A', removing);
+    const { actions } = a.core.sync(0, a);
+    const [toB, toC] = sends(actions).filter((x) => x.msg.type === 'transferRequest');
+    // C is unreachable too: B's stream alone (with A's own data) meets every majority of the four.
+    expect(a.sendFailed(toC!.to, toC!.msg)).toEqual([]);
+    expect(toB!.to).toBe('B');
   });
 
   it('a sync fails when a majority of the previous voters cannot be reached', () => {

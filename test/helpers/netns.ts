@@ -28,6 +28,14 @@ export interface Testbed {
   /** Takes the device's bridge port down: nothing reaches it or leaves it; its own addresses and routes stay. */
   cut(device: Device): Promise<void>;
   restore(device: Device): Promise<void>;
+  /**
+   * Splits the LAN: the bridge ports of `groups[i]` (i >= 1) move to a bridge `br<i>` of their own, so devices
+   * reach (unicast and multicast) only the devices of their group; devices in no group stay on `br0` with
+   * `groups[0]`. Links stay up. Replaces any earlier partition.
+   */
+  partition(...groups: (readonly Device[])[]): Promise<void>;
+  /** Ends a partition: every port back on `br0`. */
+  heal(): Promise<void>;
   /** SIGKILLs every process started in the testbed and deletes its namespaces. Idempotent; never throws. */
   teardown(): Promise<void>;
 }
@@ -364,6 +372,24 @@ export async function createTestbed(options: { devices: number }): Promise<Testb
     return teardownPromise;
   };
 
+  // Bridges created for partitions (br0 always exists); every device's port is on exactly one of them.
+  const bridges = new Set<number>([0]);
+  const bridgeOf = new Map<Device, number>();
+  const ensureBridge = async (i: number): Promise<void> => {
+    if (bridges.has(i)) return;
+    await ip(['-n', bridgeNs, 'link', 'add', `br${i}`, 'type', 'bridge', 'mcast_snooping', '0']);
+    await ip(['-n', bridgeNs, 'link', 'set', `br${i}`, 'up']);
+    bridges.add(i);
+  };
+  const moveTo = async (device: Device, i: number): Promise<void> => {
+    if ((bridgeOf.get(device) ?? 0) === i) return;
+    await ip(['-n', bridgeNs, 'link', 'set', port(device), 'master', `br${i}`]);
+    bridgeOf.set(device, i);
+  };
+  const moveAllTo = async (i: number): Promise<void> => {
+    for (const device of devices) await moveTo(device, i);
+  };
+
   try {
     await addNamespace(bridgeNs);
     // mcast_snooping 0: flood multicast to every port, so mDNS needs no IGMP querier.
@@ -383,6 +409,22 @@ export async function createTestbed(options: { devices: number }): Promise<Testb
     addDevice,
     cut: async (device) => ip(['-n', bridgeNs, 'link', 'set', port(device), 'down']),
     restore: async (device) => ip(['-n', bridgeNs, 'link', 'set', port(device), 'up']),
+    partition: async (...groups) => {
+      const seen = new Set<Device>();
+      for (const group of groups) {
+        for (const device of group) {
+          if (seen.has(device)) throw new Error(`${device.ns} is in two groups of the partition`);
+          seen.add(device);
+        }
+      }
+      const target = new Map<Device, number>();
+      for (let i = 1; i < groups.length; i++) {
+        await ensureBridge(i);
+        for (const device of groups[i] ?? []) target.set(device, i);
+      }
+      for (const device of devices) await moveTo(device, target.get(device) ?? 0);
+    },
+    heal: async () => moveAllTo(0),
     teardown,
   };
 }

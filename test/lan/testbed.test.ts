@@ -140,6 +140,28 @@ describe.skipIf(!support.ok)('network-namespace LAN testbed', () => {
     expect(route.stdout).toMatch(/^224\.0\.0\.0\/4 dev eth0/m);
   });
 
+  it('partition splits the LAN into groups that reach only each other; heal joins them again', async () => {
+    const [d1, d2, d3, d4] = bed.devices as [Device, Device, Device, Device];
+    await bed.partition([d1, d2], [d3, d4]);
+    const [in1, in2, across1, across2] = await Promise.all([
+      canReach(d1, d2), canReach(d3, d4), canReach(d1, d3), canReach(d4, d2),
+    ]);
+    expect({ in1, in2, across1, across2 }).toEqual({ in1: true, in2: true, across1: false, across2: false });
+    // Multicast stays inside a group too.
+    const group = '239.255.77.78';
+    const receivers = [d2, d3].map((d) => spawnIn(d, [process.execPath, '-e', MULTICAST_RECEIVER, group, '5401']));
+    await waitFor('multicast receivers', () => receivers.every((r) => r.output().includes('ready')), 5_000);
+    const sent = await execIn(d1, [process.execPath, '-e', MULTICAST_SENDER, group, '5401', 'split']);
+    expect(sent.code, sent.stderr).toBe(0);
+    await waitFor('multicast inside the group', () => receivers[0]?.output().includes('got split'), 5_000);
+    expect(receivers[1]?.output()).not.toContain('got split');
+    await Promise.all(receivers.map((r) => r.kill()));
+
+    await bed.heal();
+    await waitFor('d1 reaches d3 after heal', () => canReach(d1, d3), 5_000);
+    expect(await canReach(d4, d2)).toBe(true);
+  });
+
   let daemon: DaemonIn | undefined;
 
   it('runs a quorumd daemon inside a device, reachable over HTTP from the LAN', async () => {

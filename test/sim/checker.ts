@@ -3,6 +3,7 @@
 import { type Hlc, hlcCompare } from '../../src/core/hlc.js';
 import { type MembershipConfig, configsEqual, quorumIds, voterIds } from '../../src/core/membership.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
+import { previousNeeded } from '../../src/core/replica.js';
 import { type VersionedRecord, mergeRecords, recordsEqual } from '../../src/core/record.js';
 import { type Dot, type VersionVector, covers, dotKey, vvGet } from '../../src/core/vv.js';
 
@@ -366,7 +367,7 @@ export function readQuorums(config: MembershipConfig, eligible: (node: string) =
   const voters = new Set(voterIds(config));
   const previous = new Set(config.previousVoters);
   const needV = majorityOf(config.voters.length);
-  const needP = config.previousVoters.length > 0 ? majorityOf(config.previousVoters.length) : 0;
+  const needP = previousNeeded(config);
   const out: string[][] = [];
   for (const s of subsets(members)) {
     const v = s.filter((n) => voters.has(n)).length;

@@ -77,7 +77,7 @@ export class MembershipDriver {
     const config = this.cluster.configOf(node);
     if (isJoint(config)) return this.finishJoint(node, () => undefined);
     const spares = this.cluster.nodes.filter((n) => !isMember(config, n) && !isRemoved(config, n) && !config.previousVoters.includes(n));
-    const removable = [...config.voters.map((m) => m.peerId).filter(() => config.voters.length > 2), ...config.learners.map((m) => m.peerId)];
+    const removable = [...config.voters.map((m) => m.peerId).filter(() => config.voters.length > 1), ...config.learners.map((m) => m.peerId)];
     const choices: Array<[string, number]> = [];
     if (spares.length > 0) choices.push(['add', 5]);
     if (removable.length > 0) choices.push(['remove', 2]);
