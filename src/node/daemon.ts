@@ -110,6 +110,8 @@ export class Daemon {
   private stopping: Promise<void> | undefined;
   private readonly dialing = new Set<string>();
   private joinState: 'member' | 'joining' | 'waiting' | 'pending' = 'member';
+  /** Wakes the join loop early (a peer connected). */
+  private joinWake: (() => void) | undefined;
   private joinError = '';
 
   private constructor(parts: {
@@ -213,7 +215,7 @@ export class Daemon {
       late.runtime = runtime;
       const transport = new ReplicaTransport(node, {
         onMessage: (from, msg) => late.daemon?.onMessage(from, msg),
-        onPeerConnect: (peer) => late.daemon?.lastSeenMs.set(peer, Date.now()),
+        onPeerConnect: (peer) => late.daemon?.onPeerConnect(peer),
         onPeerDisconnect: (peer) => late.daemon?.lastSeenMs.set(peer, Date.now()),
         log: (obj, msg) => log.warn(obj, msg),
       });
@@ -291,6 +293,12 @@ export class Daemon {
       const addrs = event.detail.multiaddrs.map((a) => (a.toString().includes('/p2p/') ? a.toString() : `${a.toString()}/p2p/${peer}`));
       this.onDiscovered(peer, addrs);
     });
+    // Answers that arrived while we were still starting went into the peer store only: dial those too.
+    for (const known of await this.node.peerStore.all()) {
+      const peer = known.id.toString();
+      const addrs = known.addresses.map((a) => `${a.multiaddr.toString()}/p2p/${peer}`);
+      if (addrs.length > 0) this.onDiscovered(peer, addrs);
+    }
     await new Promise<void>((resolve, reject) => {
       this.httpServer.once('error', reject);
       this.httpServer.listen(httpAddr.port, httpAddr.host, () => {
@@ -363,8 +371,31 @@ export class Daemon {
           this.log.debug({ member, err: this.joinError }, 'join attempt failed');
         }
       }
-      await sleep(DEFAULTS.joinRetryMs);
+      await this.joinPause(DEFAULTS.joinRetryMs);
     }
+  }
+
+  private onPeerConnect(peer: string): void {
+    this.lastSeenMs.set(peer, Date.now());
+    // A device waiting to join asks a new connection at once instead of at its next retry.
+    const wake = this.joinWake;
+    this.joinWake = undefined;
+    wake?.();
+  }
+
+  /** Sleeps `ms`, or less if a new peer connects meanwhile. */
+  private joinPause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.joinWake = undefined;
+        resolve();
+      }, ms);
+      timer.unref();
+      this.joinWake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   /** An mDNS answer: dial the device unless connected (members and candidates alike; pnet + Noise decide). */
@@ -698,9 +729,5 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
   });
   await Promise.race([promise.catch(() => undefined), limit]);
   clearTimeout(timer);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
