@@ -224,7 +224,8 @@ export class MembershipService {
         if (next === undefined) return runtime.config;
         const committed = await runtime.changeConfig(next);
         this.counters.changes += 1;
-        if (isJoint(committed)) await this.finishJoint();
+        // A device that removed itself (leave) leaves the sync to the remaining voters (they take over).
+        if (isJoint(committed) && isVoter(committed, runtime.self)) await this.finishJoint();
         return runtime.config;
       } catch (error) {
         if (!(error instanceof QuorumdError) || error.code !== 'membership_conflict' || attempt >= this.options.changeAttemptsMax) throw error;

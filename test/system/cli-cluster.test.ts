@@ -1,5 +1,6 @@
 // System test: three `bin/quorumd start` processes on 127.0.0.1 form a cluster through --join; one is killed
-// with SIGKILL and restarted; the CLI drives the API; a device with another cluster key never gets in.
+// with SIGKILL and restarted; the CLI drives the API; one leaves with `quorumd leave`; a device with another
+// cluster key never gets in.
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,9 +85,21 @@ describe('daemons started from the CLI', () => {
       expect(res.text).toBe(value);
     }
 
+    // `quorumd leave` on C: it removes itself (the others take over), then its daemon exits 0.
+    const left = await runCli(['leave', '--api', c.info.http], undefined, 30_000);
+    expect(left.code, left.stderr).toBe(0);
+    expect(left.stdout).toMatch(/^ok: epoch \d+, 2 voter\(s\)/);
+    expect(await waitExit(c.child, 10_000)).toBe(0);
+    const after = await waitFor('A to see C gone', async () => {
+      const s = await status(a.info.http);
+      return s.quorum.voters === 2 && (s.removed as string[]).includes(c.info.peerId) ? s : undefined;
+    });
+    expect(after.quorum).toMatchObject({ voters: 2, needed: 2, writable: true });
+    expect((await put(a.info.http, 'after-leave', 'x')).json).toMatchObject({ acks: 2, required: 2 });
+
     // SIGTERM: every daemon exits 0 within 5 s.
-    for (const device of [a, b2, c]) device.child.kill('SIGTERM');
-    for (const device of [a, b2, c]) expect(await waitExit(device.child, 5_000)).toBe(0);
+    for (const device of [a, b2]) device.child.kill('SIGTERM');
+    for (const device of [a, b2]) expect(await waitExit(device.child, 5_000)).toBe(0);
   });
 
   it('refuses a device holding a different cluster key, in bounded time', async () => {
