@@ -5,7 +5,9 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { BIN, type DaemonInfo, type DeviceProcess } from './procs.js';
+import { BIN, type DaemonInfo, type DeviceProcess, type ExecResult, runProcess } from './procs.js';
+
+export type { ExecResult } from './procs.js';
 import { waitFor } from './wait.js';
 
 export interface Device {
@@ -40,12 +42,6 @@ export interface Testbed {
   teardown(): Promise<void>;
 }
 
-export interface ExecResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
 
 export interface ProcessIn {
   readonly device: Device;
@@ -270,31 +266,8 @@ async function ipQuiet(args: string[]): Promise<ExecResult | undefined> {
 }
 
 function run(argv: string[], opts: { timeoutMs: number; input?: string; state?: TestbedState }): Promise<ExecResult> {
-  return new Promise((resolvePromise, reject) => {
-    const [file, ...args] = argv;
-    if (file === undefined) throw new Error('empty argv');
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    if (opts.state !== undefined) track(opts.state, child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${argv.join(' ')} did not finish in ${opts.timeoutMs} ms; stdout: ${stdout.slice(-500)} stderr: ${stderr.slice(-500)}`));
-    }, opts.timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    // 'close' (not 'exit'): all output has been read.
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined); // EPIPE when the command does not read its input
-    child.stdin.end(opts.input ?? '');
-  });
+  const state = opts.state;
+  return runProcess(argv, { timeoutMs: opts.timeoutMs, input: opts.input, onSpawn: state === undefined ? undefined : (child) => track(state, child) });
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -46,25 +46,57 @@ export async function spawnDevice(dataDir: string, args: string[], readyTimeoutM
   return { child, dataDir, info, output: () => output };
 }
 
-/** Runs a CLI command to completion and returns its exit code and output. */
-export function runCli(args: string[], input?: string, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface ExecResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `argv` to completion (SIGKILL after `timeoutMs`, then rejects) and returns its exit code and output.
+ * `onSpawn` lets the caller track the child for cleanup.
+ */
+export function runProcess(
+  argv: readonly string[],
+  opts: { timeoutMs: number; input?: string; onSpawn?: (child: ChildProcess) => void },
+): Promise<ExecResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(child);
+    const [file, ...args] = argv;
+    if (file === undefined) throw new Error('empty argv');
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    opts.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`quorumd ${args.join(' ')} did not finish in ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
+      reject(new Error(`${argv.join(' ')} did not finish in ${opts.timeoutMs} ms; stdout: ${stdout.slice(-500)} stderr: ${stderr.slice(-500)}`));
+    }, opts.timeoutMs);
+    child.once('error', (error) => {
       clearTimeout(timer);
-      children.delete(child);
-      resolvePromise({ code, stdout, stderr });
+      reject(error);
     });
-    child.stdin.end(input ?? '');
+    // 'close' (not 'exit'): all output has been read.
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined); // EPIPE when the command does not read its input
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Runs a CLI command to completion and returns its exit code and output. */
+export function runCli(args: string[], input?: string, timeoutMs = 20_000): Promise<ExecResult> {
+  return runProcess([process.execPath, BIN, ...args], {
+    timeoutMs,
+    input,
+    onSpawn: (child) => {
+      children.add(child);
+      child.once('exit', () => children.delete(child));
+    },
   });
 }
 
