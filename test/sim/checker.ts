@@ -178,11 +178,12 @@ export class GodView {
     reply: { record: VersionedRecord | undefined; required: number; replies: number },
     ackedBefore: readonly string[],
     at: string,
+    /** The coordinator's voter count (Infinity: a learner's local read, never a quorum read). */
     voters: number,
   ): void {
     const { record } = reply;
     if (record !== undefined) this.checkRecord(record, key, `read result at ${at}`);
-    const required = this.required(level, voters);
+    const required = voters === Infinity ? 1 : this.required(level, voters);
     if (reply.required !== required || reply.replies < required) {
       this.fail('e', `read of ${key} at ${at}, r=${String(level)}, answered after ${reply.replies} replies (required ${reply.required}), but needs ${required}`);
     }

@@ -2,7 +2,7 @@
 // runtime (persist visible at once, durable after a random delay, then its `then`), crashes and restarts.
 import { unreachable } from '../../src/core/assert.js';
 import { QuorumdError } from '../../src/core/errors.js';
-import { type MembershipConfig, NO_CONFIG } from '../../src/core/membership.js';
+import { type MembershipConfig, NO_CONFIG, quorumIds } from '../../src/core/membership.js';
 import type { AcceptorState } from '../../src/core/paxos.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
@@ -426,7 +426,9 @@ export class Cluster implements StoreView {
       this.god.writeAcked(op.dot, op.level, result, voters);
       op.done({ type: 'written', dot: op.dot, record: result.record, required: result.required });
     } else if (result.type === 'read') {
-      this.god.readReturned(op.key, op.level, result, op.ackedBefore, `${r.id} op ${result.opId}`, voters);
+      // A learner answers r=one from its own replica: not a quorum read, whatever the voter count.
+      const learnerLocal = op.level === 'one' && !quorumIds(r.core.config).includes(r.id);
+      this.god.readReturned(op.key, op.level, result, op.ackedBefore, `${r.id} op ${result.opId}`, learnerLocal ? Infinity : voters);
       op.done({ type: 'read', record: result.record, required: result.required });
     } else if (result.type === 'failed') {
       op.done({ type: 'failed', message: result.message });
