@@ -308,6 +308,11 @@ export class ReplicaCore {
     return false;
   }
 
+  /** The deadline of one operation (undefined once it is finished). */
+  deadlineOf(opId: number): number | undefined {
+    return this.ops.get(opId)?.deadlineMs;
+  }
+
   /** The earliest operation deadline, so the runtime knows when to call tick(). */
   nextDeadlineMs(): number | undefined {
     let next: number | undefined;
