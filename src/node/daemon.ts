@@ -94,6 +94,8 @@ export class Daemon {
   private heartbeatSeq = 0;
   /** Heartbeats sent recently, by sequence number: send time, for the round-trip time. */
   private readonly heartbeatsSent = new Map<number, number>();
+  /** When each peer's current connection opened (monotonic ms). */
+  private readonly connectedAt = new Map<string, number>();
   /** Since when each voter has been down or disconnected (monotonic ms), for autoRemoveAfterMs. */
   private readonly downSince = new Map<string, number>();
   private autoRemoveAfterMs = 0;
@@ -216,7 +218,7 @@ export class Daemon {
       const transport = new ReplicaTransport(node, {
         onMessage: (from, msg) => late.daemon?.onMessage(from, msg),
         onPeerConnect: (peer) => late.daemon?.onPeerConnect(peer),
-        onPeerDisconnect: (peer) => late.daemon?.lastSeenMs.set(peer, Date.now()),
+        onPeerDisconnect: (peer) => late.daemon?.onPeerDisconnect(peer),
         log: (obj, msg) => log.warn(obj, msg),
       });
       runtime.attachTransport(transport);
@@ -377,10 +379,20 @@ export class Daemon {
 
   private onPeerConnect(peer: string): void {
     this.lastSeenMs.set(peer, Date.now());
+    this.connectedAt.set(peer, performance.now());
+    // A first heartbeat at once, so the peer's detector knows us within a round trip, not half an interval.
+    this.heartbeatSeq += 1;
+    this.heartbeatsSent.set(this.heartbeatSeq, performance.now());
+    this.transport.send(peer, { type: 'heartbeat', opId: this.heartbeatSeq, epoch: this.runtime.config.epoch });
     // A device waiting to join asks a new connection at once instead of at its next retry.
     const wake = this.joinWake;
     this.joinWake = undefined;
     wake?.();
+  }
+
+  private onPeerDisconnect(peer: string): void {
+    this.lastSeenMs.set(peer, Date.now());
+    this.connectedAt.delete(peer);
   }
 
   /** Sleeps `ms`, or less if a new peer connects meanwhile. */
@@ -446,7 +458,22 @@ export class Daemon {
   }
 
   isAlive(peer: string): boolean {
-    return this.transport.isConnected(peer) && this.detector.state(peer, performance.now()) === 'alive';
+    return this.healthOf(peer, performance.now()) === 'alive';
+  }
+
+  /**
+   * A peer's health: down when not connected; a fresh connection (handshake done, no heartbeat yet) counts
+   * as alive for up to the detector's down limit; otherwise what the phi-accrual detector says.
+   */
+  private healthOf(peer: string, now: number): 'alive' | 'suspect' | 'down' {
+    if (peer === this.peerId) return 'alive';
+    if (!this.transport.isConnected(peer)) return 'down';
+    const report = this.detector.report(peer, now);
+    if (report.lastSeenMs === undefined) {
+      const since = this.connectedAt.get(peer);
+      return since !== undefined && now - since < FAILURE_DETECTOR_DEFAULTS.downAfterMs ? 'alive' : 'down';
+    }
+    return report.state;
   }
 
   knownAddrs(peer: string): readonly string[] {
@@ -485,7 +512,7 @@ export class Daemon {
       this.transport.send(peer, { type: 'heartbeat', opId: seq, epoch });
       // A connection whose peer went silent (cut link) would queue writes forever: drop it, so sends fail
       // fast and the reconnect loop (or the next mDNS answer) builds a fresh one once the link is back.
-      if (this.detector.state(peer, now) === 'down' && this.detector.report(peer, now).lastSeenMs !== undefined) {
+      if (this.healthOf(peer, now) === 'down') {
         this.log.info({ peer }, 'peer is down: closing its connection');
         this.detector.forget(peer);
         void this.transport.hangUp(peer).catch(() => undefined);
@@ -499,8 +526,7 @@ export class Daemon {
     for (const m of config.voters) {
       const peer = m.peerId;
       if (peer === this.peerId) continue;
-      const alive = this.transport.isConnected(peer) && this.detector.state(peer, now) === 'alive';
-      if (alive) this.downSince.delete(peer);
+      if (this.healthOf(peer, now) === 'alive') this.downSince.delete(peer);
       else if (!this.downSince.has(peer)) this.downSince.set(peer, now);
     }
     for (const peer of this.downSince.keys()) if (!isVoter(config, peer)) this.downSince.delete(peer);
@@ -545,8 +571,7 @@ export class Daemon {
     const health = (peer: string): { state: string; lastSeen: string | null; rttMs: number | null; phi: number } => {
       if (peer === this.peerId) return { state: 'alive', lastSeen: new Date().toISOString(), rttMs: 0, phi: 0 };
       const report = this.detector.report(peer, now);
-      const connected = this.transport.isConnected(peer);
-      const state = connected ? report.state : 'down';
+      const state = this.healthOf(peer, now);
       const lastSeen = report.lastSeenMs === undefined ? this.lastSeenMs.get(peer) : Date.now() - (now - report.lastSeenMs);
       return {
         state,
