@@ -61,9 +61,17 @@ export type Message =
    * One batch of a full data stream (a sync's gather answer or push), in key order; `opId` names the stream
    * (the requester's or the pusher's); `done` marks the last batch. One batch in flight per stream.
    */
-  | { readonly type: 'transfer'; readonly opId: number; readonly epoch: number; readonly records: readonly KeyedRecord[]; readonly done: boolean }
-  /** Receiver -> sender: the last batch of stream `opId` is durable here; send the next. */
-  | { readonly type: 'transferAck'; readonly opId: number; readonly epoch: number }
+  | {
+      readonly type: 'transfer';
+      readonly opId: number;
+      readonly epoch: number;
+      /** Batch number within the stream, from 1: a receiver counts a stream done only with every batch. */
+      readonly seq: number;
+      readonly records: readonly KeyedRecord[];
+      readonly done: boolean;
+    }
+  /** Receiver -> sender: batch `seq` of stream `opId` is durable here; send the next. */
+  | { readonly type: 'transferAck'; readonly opId: number; readonly epoch: number; readonly seq: number }
   /** Sync coordinator -> previous voter: stream me all your data (transfer batches with this opId). */
   | { readonly type: 'transferRequest'; readonly opId: number; readonly epoch: number }
   /** Failure detection: sent every heartbeat interval to every connected peer; `opId` is a sequence number. */

@@ -189,6 +189,8 @@ interface SyncOp {
   readonly gatherNeeded: number;
   /** Previous voters whose whole stream arrived. */
   readonly gathered: Set<string>;
+  /** The last batch number received in order from each previous voter. */
+  readonly gatherSeq: Map<string, number>;
   /** Of those, how many streams are durable here (so the push, which reads the store, includes them). */
   gatheredDurable: number;
   readonly gatherFailed: Set<string>;
@@ -216,6 +218,8 @@ interface OutStream {
   keys: number;
   /** Not started yet: waiting for our configuration to be durable (see onTransferRequest). */
   waiting: boolean;
+  /** Number of the batch in flight (0 before the first). */
+  seq: number;
 }
 
 /** Progress of a data stream, for /status. */
@@ -394,6 +398,8 @@ export class ReplicaCore {
   proposeConfig(proposed: MembershipConfig, nowMs: number, local: LocalView): { opId: number; actions: Action[] } {
     this.assertMember();
     const base = this.configCurrent;
+    // A proposer's own acceptor records its ballot durably first, so a restart never reuses a ballot.
+    if (!isVoter(base, this.self)) throw new MembershipChangeError('only a voter can propose a membership change');
     if (proposed.epoch !== base.epoch + 1 || proposed.clusterId !== base.clusterId) {
       throw new MembershipChangeError(`proposal for epoch ${proposed.epoch} does not follow epoch ${base.epoch}`);
     }
@@ -456,6 +462,7 @@ export class ReplicaCore {
       gatherFrom,
       gatherNeeded,
       gathered: new Set(),
+      gatherSeq: new Map(),
       gatheredDurable: 0,
       gatherFailed: new Set(),
       pushOrder,
@@ -514,7 +521,7 @@ export class ReplicaCore {
       case 'transfer':
         return this.onTransfer(from, msg, local);
       case 'transferAck':
-        return this.onTransferAck(from, msg.opId, local, nowMs);
+        return this.onTransferAck(from, msg.opId, msg.seq, local, nowMs);
       case 'joinRequest':
       case 'joinReply':
       case 'heartbeat':
@@ -778,6 +785,7 @@ export class ReplicaCore {
       deadlineMs: nowMs + this.transferIdleMs,
       keys: 0,
       waiting: this.durableEpoch < this.epoch,
+      seq: 0,
     };
     this.outStreams.set(key, stream);
     const actions: Action[] = [];
@@ -810,16 +818,21 @@ export class ReplicaCore {
       const merged = mergeRecords(current, record);
       if (!recordsEqual(merged, current)) actions.push({ type: 'persist', key, record: merged, then: undefined });
     }
-    actions.push({ type: 'flush', then: { to: from, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch } } });
+    actions.push({ type: 'flush', then: { to: from, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch, seq: msg.seq } } });
     const op = this.ops.get(msg.opId);
     if (op !== undefined && op.kind === 'sync' && op.gatherFrom.includes(from)) {
+      // Batches of a gather stream must all arrive, in order: a repeat is merged (harmless) but not counted,
+      // a gap is not acknowledged (the stream stalls, the sync fails by its idle limit and is retried).
+      const expected = (op.gatherSeq.get(from) ?? 0) + 1;
+      if (msg.seq !== expected) return msg.seq < expected ? actions : actions.slice(0, -1);
+      op.gatherSeq.set(from, expected);
       op.progressed = true;
       op.keys += msg.records.length;
       if (msg.done && !op.gathered.has(from)) {
         op.gathered.add(from);
         // Our store shows the merged records once the runtime ran the persists above: count the stream
         // when they are durable (a transferAck from ourselves), then push from the store.
-        actions.push({ type: 'flush', then: { to: this.self, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch } } });
+        actions.push({ type: 'flush', then: { to: this.self, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch, seq: msg.seq } } });
       }
     } else {
       const trackKey = streamKey(from, msg.opId);
@@ -831,7 +844,7 @@ export class ReplicaCore {
     return actions;
   }
 
-  private onTransferAck(from: string, opId: number, local: LocalView, nowMs: number): Action[] {
+  private onTransferAck(from: string, opId: number, seq: number, local: LocalView, nowMs: number): Action[] {
     if (from === this.self) {
       const op = this.ops.get(opId);
       if (op === undefined || op.kind !== 'sync') return [];
@@ -841,7 +854,8 @@ export class ReplicaCore {
       return actions;
     }
     const stream = this.outStreams.get(streamKey(from, opId));
-    if (stream === undefined) return [];
+    // Only the acknowledgement of the batch in flight moves a stream on (a duplicate or a late one does not).
+    if (stream === undefined || seq !== stream.seq) return [];
     const actions: Action[] = [];
     const owner = stream.syncOpId === undefined ? undefined : this.ops.get(stream.syncOpId);
     if (owner !== undefined && owner.kind === 'sync') owner.progressed = true;
@@ -875,7 +889,8 @@ export class ReplicaCore {
     stream.lastBatchDone = done;
     stream.deadlineMs = nowMs + this.transferIdleMs;
     stream.keys += records.length;
-    actions.push({ type: 'send', to: stream.peer, msg: { type: 'transfer', opId: stream.opId, epoch: this.epoch, records, done } });
+    stream.seq += 1;
+    actions.push({ type: 'send', to: stream.peer, msg: { type: 'transfer', opId: stream.opId, epoch: this.epoch, seq: stream.seq, records, done } });
   }
 
   private dropStream(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
@@ -907,7 +922,7 @@ export class ReplicaCore {
       if (op.pushing.has(peer) || op.pushed.has(peer) || op.pushFailed.has(peer)) continue;
       const key = streamKey(peer, opId);
       if (this.outStreams.has(key)) continue;
-      const stream: OutStream = { peer, opId, syncOpId: opId, after: undefined, lastBatchDone: false, deadlineMs: 0, keys: 0, waiting: false };
+      const stream: OutStream = { peer, opId, syncOpId: opId, after: undefined, lastBatchDone: false, deadlineMs: 0, keys: 0, waiting: false, seq: 0 };
       this.outStreams.set(key, stream);
       op.pushing.add(peer);
       this.sendBatch(stream, local, nowMs, actions);
@@ -940,7 +955,9 @@ export class ReplicaCore {
   private need(level: ConsistencyLevel, name: 'w' | 'r' = 'w'): Need {
     const config = this.configCurrent;
     const voters = requiredAcks(level, config.voters.length, name);
-    return { voters, previous: level === 'quorum' ? previousNeeded(config) : 0 };
+    // Every level that promises a majority (quorum, all, or a number that big) also needs the previous voters'
+    // majority while joint: a joint phase may be abandoned back to them (withJointAborted).
+    return { voters, previous: voters >= majority(config.voters.length) ? previousNeeded(config) : 0 };
   }
 
   /** Counts `answered` against `need`: met, or impossible given who is unreachable. */
@@ -1144,6 +1161,13 @@ export class ReplicaCore {
           break;
         case 'read':
           if (op.replied) break;
+          // Replies are snapshots: one taken before the new configuration's sync says nothing about what the
+          // sync brought. Start the collection over under the new configuration.
+          op.replies.clear();
+          op.unreachable.clear();
+          op.askedTo.clear();
+          op.askedTo.add(this.self);
+          if (quorumIds(config).includes(this.self)) op.replies.set(this.self, local.get(op.key));
           this.sendRead(opId, op, actions);
           this.progressRead(opId, op, local, actions);
           break;

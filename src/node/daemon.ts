@@ -76,6 +76,8 @@ const META_INCARNATION = 'incarnation';
 const META_CLEAN_SHUTDOWN = 'cleanShutdown';
 /** The concrete listen addresses (ports resolved) of the last start, reused when --listen is not given. */
 const META_LISTEN = 'listen';
+/** How long a leaving device repeats its removal to the remaining voters before exiting anyway. */
+const LEAVE_ANNOUNCE_MS = 5_000;
 /** Time a removed device's connection stays open after the change, so the news of its removal reaches it. */
 const REMOVED_HANGUP_DELAY_MS = 500;
 
@@ -557,10 +559,25 @@ export class Daemon {
     }
   }
 
-  /** Removes this device from the cluster (others take over its data duties), then asks the owner to exit. */
+  /**
+   * Removes this device from the cluster (others take over its data duties), then asks the owner to exit —
+   * but only once the remaining voters know: the commit's announcement is fire-and-forget, and if it were
+   * lost while we exit, a last remaining voter would wait for us forever. We repeat it until each has
+   * adopted it (it then closes our connection, as for any removed device) or LEAVE_ANNOUNCE_MS passed.
+   */
   async leave(): Promise<MembershipConfig> {
     const config = await this.membership.remove(this.peerId);
-    setTimeout(() => this.requestExit(), 100).unref();
+    const deadline = performance.now() + LEAVE_ANNOUNCE_MS;
+    const announce = (): void => {
+      const waiting = config.voters.map((m) => m.peerId).filter((p) => this.transport.isConnected(p));
+      if (waiting.length === 0 || performance.now() > deadline) {
+        this.requestExit();
+        return;
+      }
+      for (const peer of waiting) this.transport.send(peer, { type: 'config', epoch: config.epoch, config });
+      setTimeout(announce, 200).unref();
+    };
+    announce();
     return config;
   }
 

@@ -762,6 +762,7 @@ export interface Message {
   promised?: Ballot
   acceptedBallot?: Ballot
   acceptedConfig?: MembershipConfig
+  seq: bigint
 }
 
 export namespace Message {
@@ -858,6 +859,11 @@ export namespace Message {
           MembershipConfig.codec().encode(obj.acceptedConfig, w)
         }
 
+        if ((obj.seq != null && obj.seq !== 0n)) {
+          w.uint32(136)
+          w.uint64(obj.seq)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -872,7 +878,8 @@ export namespace Message {
           ok: false,
           error: '',
           records: [],
-          done: false
+          done: false,
+          seq: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -965,6 +972,10 @@ export namespace Message {
               obj.acceptedConfig = MembershipConfig.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.acceptedConfig
               })
+              break
+            }
+            case 17: {
+              obj.seq = reader.uint64()
               break
             }
             default: {
@@ -1116,6 +1127,13 @@ export namespace Message {
                 limits: opts.limits?.acceptedConfig
               })
 
+              break
+            }
+            case 17: {
+              yield {
+                field: `${prefix}.seq`,
+                value: reader.uint64()
+              }
               break
             }
             default: {
@@ -1388,6 +1406,11 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageSeqFieldEvent {
+    field: '$.seq'
+    value: bigint
+  }
+
   export function encode (obj: Partial<Message>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Message.codec())
   }
@@ -1396,7 +1419,7 @@ export namespace Message {
     return decodeMessage(buf, Message.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageSeqFieldEvent> {
     return streamMessage(buf, Message.codec(), opts)
   }
 }
@@ -1771,6 +1794,12 @@ export namespace Frame {
     value: string
   }
 
+  export interface FrameMessagesSeqFieldEvent {
+    field: '$.messages[].seq'
+    value: bigint
+    index: number
+  }
+
   export function encode (obj: Partial<Frame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Frame.codec())
   }
@@ -1779,7 +1808,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesSeqFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }

@@ -95,11 +95,14 @@ function messageToPb(m: Message): pb.Message {
     error: '',
     records: [],
     done: false,
+    seq: 0n,
   };
   if ('opId' in m) out.opId = toUint64(m.opId, 'opId');
   switch (m.type) {
-    case 'writeAck':
     case 'transferAck':
+      out.seq = toUint64(m.seq, 'seq');
+      break;
+    case 'writeAck':
     case 'transferRequest':
     case 'heartbeat':
     case 'heartbeatAck':
@@ -152,6 +155,7 @@ function messageToPb(m: Message): pb.Message {
     case 'transfer':
       out.records = m.records.map((r) => ({ key: r.key, record: recordToPb(r.record) }));
       out.done = m.done;
+      out.seq = toUint64(m.seq, 'seq');
       break;
     default:
       unreachable(m, 'message type');
@@ -216,9 +220,9 @@ function messageFromPb(p: pb.Message): Message {
     case pb.MessageType.JOIN_REPLY:
       return { type: 'joinReply', opId, epoch, ok: p.ok, error: p.error, config: optionalConfig(p.config) };
     case pb.MessageType.TRANSFER:
-      return { type: 'transfer', opId, epoch, records: p.records.map(keyedRecordFromPb), done: p.done };
+      return { type: 'transfer', opId, epoch, seq: safeNumber(p.seq, 'seq'), records: p.records.map(keyedRecordFromPb), done: p.done };
     case pb.MessageType.TRANSFER_ACK:
-      return { type: 'transferAck', opId, epoch };
+      return { type: 'transferAck', opId, epoch, seq: safeNumber(p.seq, 'seq') };
     case pb.MessageType.TRANSFER_REQUEST:
       return { type: 'transferRequest', opId, epoch };
     default:

@@ -383,7 +383,8 @@ describe('stale epochs', () => {
     const [a] = cluster();
     const { opId } = a!.read('k');
     const out = a!.step('C', { type: 'stale', opId, epoch: 2, config: config(2, ['A', 'B', 'C', 'D']) });
-    expect(sends(out).map((s) => s.to).sort()).toEqual(['C', 'D']);
+    // Replies are snapshots: the collection starts over under the new configuration, asking every voter.
+    expect(sends(out).map((s) => s.to).sort()).toEqual(['B', 'C', 'D']);
     expect(replies(a!.step('B', { type: 'readReply', opId, epoch: 2, key: 'k', record: undefined }))).toEqual([]);
     expect(only(replies(a!.step('D', { type: 'readReply', opId, epoch: 2, key: 'k', record: undefined })))).toMatchObject({ required: 3, replies: 3 });
   });
@@ -608,6 +609,19 @@ describe('joint configurations and syncs', () => {
     a.step('A', writeAck(second.opId, 2));
     a.sendFailed(failed[0]!.to, failed[0]!.msg);
     expect(only(replies(a.sendFailed(failed[1]!.to, failed[1]!.msg)))).toMatchObject({ type: 'failed', code: 'quorum_unavailable' });
+  });
+
+  it('a numeric level of a majority or more needs the previous voters too (the phase may be abandoned)', () => {
+    // {A,B} adding C: w=2 is a majority of the new voters, but an ack from C alone would not survive an abort.
+    const adding = withVoterAdded(config(1, ['A', 'B']), { peerId: 'C', addrs: [] });
+    const a = new Node('A', adding);
+    const { opId } = a.write('k', 'v', 2);
+    a.step('A', writeAck(opId, 2));
+    expect(a.step('C', writeAck(opId, 2))).toEqual([]);
+    expect(only(replies(a.step('B', writeAck(opId, 2))))).toMatchObject({ type: 'written', acks: 3, required: 2 });
+    // w=1 promises nothing and needs nothing more.
+    const one = a.write('k', 'v', 1);
+    expect(only(replies(a.step('A', writeAck(one.opId, 2))))).toMatchObject({ type: 'written', required: 1 });
   });
 
   it('a sync gathers from a majority of the previous voters and pushes to enough new voters', () => {

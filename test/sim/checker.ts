@@ -162,6 +162,11 @@ export class GodView {
     if (durable) this.dirtyKeys.add(key);
   }
 
+  /** Something changed which read quorums exist (a configuration adopted, a crash): check every key again. */
+  touchAll(): void {
+    for (const key of this.byKey.keys()) this.dirtyKeys.add(key);
+  }
+
   /** A node crashed and kept only its durable store: its own writes not durable there are orphans. */
   crashed(node: string): void {
     for (const w of this.byCoordinator.get(node) ?? []) {

@@ -198,6 +198,17 @@ export class Cluster implements StoreView {
     this.execute(r, out.actions);
   }
 
+  /** Sends `config` from a device that holds it to every up device still on an older epoch. */
+  announce(config: MembershipConfig): void {
+    const holder = this.nodes.find((n) => this.isUp(n) && this.configOf(n).epoch === config.epoch);
+    if (holder === undefined) return;
+    for (const node of this.nodes) {
+      if (node !== holder && this.isUp(node) && this.configOf(node).epoch < config.epoch) {
+        this.send(this.replica(holder), node, { type: 'config', epoch: config.epoch, config });
+      }
+    }
+  }
+
   /** Runs a data sync at `node` (after a joint commit, or to fill learners `targets`). */
   sync(node: string, targets: readonly string[] | undefined, done: (result: ClientResult | undefined) => void): void {
     const r = this.replica(node);
@@ -272,6 +283,7 @@ export class Cluster implements StoreView {
     r.store = new Map(r.durable);
     for (const key of touched) this.god.changed(node, key, false);
     this.god.crashed(node);
+    this.god.touchAll();
     const ops = [...r.clientOps.values()];
     r.clientOps.clear();
     for (const op of ops) op.done({ type: 'lost' });
@@ -287,6 +299,7 @@ export class Cluster implements StoreView {
     r.up = true;
     r.lastDurableAt = this.scheduler.now;
     r.core = this.newCore(r);
+    this.god.touchAll();
     if (this.options.bug === 'volatileDotCounter') {
       r.dotCounter = Math.max(0, ...[...r.durable.values()].map((rec) => vvGet(rec.context, r.id)));
     } else if (this.options.bug !== 'reuseActor') {
@@ -333,6 +346,7 @@ export class Cluster implements StoreView {
         case 'persistConfig': {
           const config = action.config;
           this.god.configAdopted(r.id, config);
+          this.god.touchAll(); // a new configuration makes new read quorums assemblable: check every key
           this.scheduler.trace.add(`  ${r.id} adopts epoch ${config.epoch}: ${fmtConfig(config)}`);
           this.persist(r, undefined, undefined, action.then, () => {
             if (config.epoch > r.durableConfig.epoch) r.durableConfig = config;

@@ -8,7 +8,9 @@ import {
   isMember,
   isRemoved,
   isVoter,
+  jointAddition,
   voterIds,
+  withJointAborted,
   withLearnerAdded,
   withMemberRemoved,
   withVoterAdded,
@@ -25,7 +27,7 @@ export interface MembershipOptions {
 }
 
 export class MembershipDriver {
-  readonly stats = { proposals: 0, commits: 0, conflicts: 0, changeFailures: 0, syncs: 0, syncFailures: 0, finalized: 0 };
+  readonly stats = { proposals: 0, commits: 0, conflicts: 0, changeFailures: 0, syncs: 0, syncFailures: 0, finalized: 0, aborts: 0 };
 
   constructor(
     private readonly rng: Rng,
@@ -44,6 +46,9 @@ export class MembershipDriver {
    */
   settle(done: () => void, attempt = 0): void {
     const latest = this.cluster.latestConfig();
+    // Announcements are fire-and-forget: tell every device that lags the newest configuration (in the daemon
+    // a leaving device repeats it until the others have it; anti-entropy will gossip it).
+    this.cluster.announce(latest);
     if (!isJoint(latest)) return done();
     if (attempt > 50) throw new Error(`membership did not settle: epoch ${latest.epoch} still joint after ${attempt} attempts`);
     const voters = voterIds(latest).filter((v) => this.cluster.isUp(v));
@@ -75,6 +80,12 @@ export class MembershipDriver {
     if (members.length === 0) return;
     const node = this.rng.pick(members);
     const config = this.cluster.configOf(node);
+    const adding = jointAddition(config);
+    if (adding !== undefined && this.rng.chance(0.25)) {
+      // Give up on the device being added (as `quorumd remove` does when it died before its sync).
+      this.stats.aborts += 1;
+      return this.propose(node, withJointAborted(config, adding), () => undefined);
+    }
     if (isJoint(config)) return this.finishJoint(node, () => undefined);
     const spares = this.cluster.nodes.filter((n) => !isMember(config, n) && !isRemoved(config, n) && !config.previousVoters.includes(n));
     const removable = [...config.voters.map((m) => m.peerId).filter(() => config.voters.length > 1), ...config.learners.map((m) => m.peerId)];
