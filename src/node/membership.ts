@@ -199,7 +199,13 @@ export class MembershipService {
       if (isVoter(config, peerId) && config.voters.length === 1) throw new MembershipChangeError('the last voter cannot be removed');
       if (jointAddition(config) === peerId) {
         // The device being added died before its data sync: abandon the joint phase instead of finishing it.
-        return this.change((c) => (jointAddition(c) === peerId ? withJointAborted(c, peerId) : isMember(c, peerId) ? withMemberRemoved(c, peerId) : undefined), false);
+        return this.change((c) => {
+          if (jointAddition(c) === peerId) return withJointAborted(c, peerId);
+          if (!isMember(c, peerId)) return undefined;
+          // Another joint phase took over meanwhile: retry (it is finished or abandoned by its own coordinator).
+          if (isJoint(c)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
+          return withMemberRemoved(c, peerId);
+        }, false);
       }
       return this.change((c) => (isMember(c, peerId) ? withMemberRemoved(c, peerId) : undefined));
     });
