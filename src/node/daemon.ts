@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join as joinPath, resolve as resolvePath } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import { DEFAULTS } from '../config/defaults.js';
+import type { Hash64 } from '../core/digest.js';
 import { FAILURE_DETECTOR_DEFAULTS, FailureDetector } from '../core/failure-detector.js';
 import {
   type MembershipConfig,
@@ -638,6 +639,8 @@ export class Daemon {
       network: this.transport.stats,
       opsInFlight: this.runtime.opsInFlight,
       transfers: this.runtime.core.streams(),
+      // The anti-entropy digest root: two replicas with the same root hold the same records.
+      digest: { root: hashHex(this.runtime.digest.root()), keys: this.runtime.digest.size },
       membershipChanges: this.membership.counters,
       uptimeMs: Date.now() - this.startedAtMs,
     };
@@ -720,6 +723,10 @@ function loadAcceptor(store: StoragePort): AcceptorState | undefined {
     throw new StartupError('stored membership acceptor state is invalid');
   }
   return state;
+}
+
+function hashHex(hash: Hash64): string {
+  return `${hash.hi.toString(16).padStart(8, '0')}${hash.lo.toString(16).padStart(8, '0')}`;
 }
 
 /** What a membership operation returns over HTTP. */

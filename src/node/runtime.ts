@@ -6,6 +6,7 @@ import { isVoter } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import type { ConsistencyLevel } from '../core/quorum.js';
 import type { VersionedRecord } from '../core/record.js';
+import { MerkleDigest } from '../core/digest.js';
 import type { AcceptorState } from '../core/paxos.js';
 import { type Action, type ClientResult, type Envelope, OPS_IN_FLIGHT_MAX, ReplicaCore } from '../core/replica.js';
 import type { VersionVector } from '../core/vv.js';
@@ -71,6 +72,21 @@ export class OverloadedError extends QuorumdError {
 
 type Pending = (result: ClientResult) => void;
 
+/** Records read per scan step while building the digest at start-up. */
+const DIGEST_SCAN_BATCH = 1024;
+
+/** The digest of everything in `store` (one scan; at start-up, before any write). */
+export function buildDigest(store: StoragePort): MerkleDigest {
+  const digest = new MerkleDigest();
+  let after: string | undefined;
+  for (;;) {
+    const entries = store.scan(after, DIGEST_SCAN_BATCH);
+    for (const entry of entries) digest.update(entry.key, undefined, entry.record);
+    if (entries.length < DIGEST_SCAN_BATCH) return digest;
+    after = entries[entries.length - 1]?.key;
+  }
+}
+
 /** Peer messages that can start or extend a data stream (and so add a deadline to the core). */
 const STREAM_MESSAGES: ReadonlySet<Message['type']> = new Set(['transferRequest', 'transfer', 'transferAck', 'config', 'configPromise', 'configAccepted', 'stale']);
 
@@ -89,12 +105,15 @@ export class Runtime {
   /** The core deadline (monotonic ms) `tickTimer` is set for. */
   private tickDueMs = Infinity;
   private readonly configListeners: Array<(config: MembershipConfig) => void> = [];
+  /** The anti-entropy digest of this replica's records (src/core/digest.ts), updated on every persist. */
+  readonly digest: MerkleDigest;
   private fatalError: unknown;
   private stopped = false;
 
   constructor(options: RuntimeOptions) {
     this.self = options.self;
     this.store = options.store;
+    this.digest = buildDigest(options.store);
     this.dots = options.dots;
     this.log = options.log;
     this.opsInFlightMax = options.opsInFlightMax;
@@ -220,6 +239,8 @@ export class Runtime {
       switch (action.type) {
         case 'persist': {
           const then = action.then;
+          // Every record write passes here: keep the anti-entropy digest in step (before = the staged state).
+          this.digest.update(action.key, this.store.get(action.key), action.record);
           this.store.put(action.key, action.record).then(
             () => {
               if (then !== undefined) this.deliver(then);
