@@ -77,6 +77,8 @@ const META_INCARNATION = 'incarnation';
 const META_CLEAN_SHUTDOWN = 'cleanShutdown';
 /** The concrete listen addresses (ports resolved) of the last start, reused when --listen is not given. */
 const META_LISTEN = 'listen';
+/** Peers whose last contact time is remembered (members and candidates; far above any cluster size). */
+const PEERS_TRACKED_MAX = 1024;
 /** How long a leaving device repeats its removal to the remaining voters before exiting anyway. */
 const LEAVE_ANNOUNCE_MS = 5_000;
 /** Time a removed device's connection stays open after the change, so the news of its removal reaches it. */
@@ -381,7 +383,7 @@ export class Daemon {
   }
 
   private onPeerConnect(peer: string): void {
-    this.lastSeenMs.set(peer, Date.now());
+    this.noteSeen(peer);
     this.connectedAt.set(peer, performance.now());
     // A first heartbeat at once, so the peer's detector knows us within a round trip, not half an interval.
     this.heartbeatSeq += 1;
@@ -393,8 +395,15 @@ export class Daemon {
     wake?.();
   }
 
-  private onPeerDisconnect(peer: string): void {
+  /** Records contact with a peer (bounded: the least recently seen are forgotten first). */
+  private noteSeen(peer: string): void {
+    this.lastSeenMs.delete(peer);
     this.lastSeenMs.set(peer, Date.now());
+    while (this.lastSeenMs.size > PEERS_TRACKED_MAX) this.lastSeenMs.delete(this.lastSeenMs.keys().next().value as string);
+  }
+
+  private onPeerDisconnect(peer: string): void {
+    this.noteSeen(peer);
     this.connectedAt.delete(peer);
   }
 
@@ -484,7 +493,7 @@ export class Daemon {
   }
 
   private onMessage(from: string, msg: Message): void {
-    this.lastSeenMs.set(from, Date.now());
+    this.noteSeen(from);
     if (msg.type === 'heartbeat') {
       this.detector.heartbeat(from, performance.now());
       this.transport.send(from, { type: 'heartbeatAck', opId: msg.opId, epoch: this.runtime.config.epoch });
