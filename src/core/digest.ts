@@ -96,6 +96,8 @@ export class MerkleDigest {
   /** levels[l] holds 2 * (fanout^l) numbers: hi, lo for each node. */
   private readonly levels: Uint32Array[];
   private entries = 0;
+  /** The keys of each non-empty segment (a few per segment), so an exchange can list a segment's entries. */
+  private readonly segmentKeys = new Map<number, string[]>();
 
   constructor(shape: DigestShape = DIGEST_SHAPE_DEFAULT) {
     assert(Number.isInteger(shape.fanoutLog2) && shape.fanoutLog2 >= 1 && shape.fanoutLog2 <= 8, 'fan-out is 2..256');
@@ -118,16 +120,34 @@ export class MerkleDigest {
     const now = entryHash(key, after);
     this.entries += (after === undefined ? 0 : 1) - (before === undefined ? 0 : 1);
     assert(this.entries >= 0, 'update() is told the true previous record');
+    const segment = segmentOf(key, this.shape);
+    if (before === undefined && after !== undefined) {
+      const keys = this.segmentKeys.get(segment);
+      if (keys === undefined) this.segmentKeys.set(segment, [key]);
+      else keys.push(key);
+    } else if (before !== undefined && after === undefined) {
+      const keys = this.segmentKeys.get(segment);
+      const at = keys === undefined ? -1 : keys.indexOf(key);
+      assert(keys !== undefined && at >= 0, 'a removed key was in its segment');
+      keys[at] = keys[keys.length - 1] as string;
+      keys.pop();
+      if (keys.length === 0) this.segmentKeys.delete(segment);
+    }
     const hi = (old.hi ^ now.hi) >>> 0;
     const lo = (old.lo ^ now.lo) >>> 0;
     if (hi === 0 && lo === 0) return;
-    let index = segmentOf(key, this.shape);
+    let index = segment;
     for (let l = this.depth; l >= 0; l--) {
       const level = this.levels[l] as Uint32Array;
       level[2 * index] = ((level[2 * index] as number) ^ hi) >>> 0;
       level[2 * index + 1] = ((level[2 * index + 1] as number) ^ lo) >>> 0;
       index >>>= this.shape.fanoutLog2;
     }
+  }
+
+  /** The keys filed in `segment` (unordered). */
+  keysIn(segment: number): readonly string[] {
+    return this.segmentKeys.get(segment) ?? [];
   }
 
   root(): Hash64 {

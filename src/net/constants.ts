@@ -4,6 +4,11 @@ export { FRAME_BYTES_MAX, FRAME_MESSAGES_MAX } from '../wire/replica.js';
 /** Replication protocol: one long-lived stream per direction per peer pair carrying length-prefixed frames. */
 export const REPLICA_PROTOCOL = '/quorumd/replica/2.0.0';
 
+/** Anti-entropy protocol (src/core/anti-entropy.ts): its own streams, one request in flight per round. */
+export const SYNC_PROTOCOL = '/quorumd/sync/1.0.0';
+/** Sync bytes queued per peer: one round moves at most a few 512 KiB replies at a time. */
+export const SYNC_QUEUED_BYTES_PER_PEER_MAX = 8 * 1024 * 1024;
+
 /** Dial budget: a live peer on a LAN upgrades in < 100 ms; a wrong cluster key may otherwise hang ~6 s. */
 export const DIAL_TIMEOUT_MS_DEFAULT = 2_000;
 /** Inbound upgrade budget: bounds how long a stranger (wrong key) can hold a pending-connection slot. */

@@ -1,10 +1,13 @@
-// ReplicaTransport: core Messages between peers over /quorumd/replica/2.0.0. One long-lived outbound
-// stream per peer; everything sent to a peer in one event-loop turn goes out as one length-prefixed frame.
+// FrameTransport: typed messages between peers over one libp2p protocol. One long-lived outbound stream per
+// peer; everything sent to a peer in one event-loop turn goes out as one length-prefixed frame. Two instances:
+// ReplicaTransport (core Messages, /quorumd/replica/2.0.0) and SyncTransport (anti-entropy, /quorumd/sync/1.0.0).
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
+import type { SyncMessage } from '../core/anti-entropy.js';
 import type { Message } from '../core/messages.js';
 import { FRAME_BYTES_MAX, FRAME_MESSAGES_MAX, decodeFrame, encodeFrameEntry } from '../wire/replica.js';
+import { SYNC_FRAME_MESSAGES_MAX, decodeSyncFrame, encodeSyncEntry } from '../wire/sync.js';
 import {
   QUEUED_BYTES_PER_PEER_MAX_DEFAULT,
   REPLICA_PROTOCOL,
@@ -12,6 +15,8 @@ import {
   REPLICA_STREAMS_OUTBOUND_MAX,
   STREAM_CLOSE_TIMEOUT_MS,
   STREAM_OPEN_TIMEOUT_MS,
+  SYNC_PROTOCOL,
+  SYNC_QUEUED_BYTES_PER_PEER_MAX,
 } from './constants.js';
 import { DialError } from './errors.js';
 import { FrameDecoder, framePrefix } from './frame-decoder.js';
@@ -19,9 +24,39 @@ import { FrameDecoder, framePrefix } from './frame-decoder.js';
 /** Largest length prefix of a frame (a varint of FRAME_BYTES_MAX). */
 const FRAME_PREFIX_BYTES_MAX = framePrefix(FRAME_BYTES_MAX).length;
 
-export interface ReplicaTransportOptions {
+/** What a FrameTransport carries: the protocol, and the codec of one message / one frame. */
+export interface FrameCodec<M extends { readonly type: string }> {
+  readonly protocol: string;
+  /** One message as a frame entry (a frame is the concatenation of its entries). */
+  readonly encodeEntry: (msg: M) => Uint8Array;
+  /** A whole frame's messages, validated; throws WireFormatError. */
+  readonly decodeFrame: (frame: Uint8Array) => M[];
+  readonly frameMessagesMax: number;
+  readonly streamsInboundMax: number;
+  readonly streamsOutboundMax: number;
+}
+
+export const REPLICA_CODEC: FrameCodec<Message> = {
+  protocol: REPLICA_PROTOCOL,
+  encodeEntry: encodeFrameEntry,
+  decodeFrame: (frame) => decodeFrame(frame),
+  frameMessagesMax: FRAME_MESSAGES_MAX,
+  streamsInboundMax: REPLICA_STREAMS_INBOUND_MAX,
+  streamsOutboundMax: REPLICA_STREAMS_OUTBOUND_MAX,
+};
+
+export const SYNC_CODEC: FrameCodec<SyncMessage> = {
+  protocol: SYNC_PROTOCOL,
+  encodeEntry: encodeSyncEntry,
+  decodeFrame: decodeSyncFrame,
+  frameMessagesMax: SYNC_FRAME_MESSAGES_MAX,
+  streamsInboundMax: REPLICA_STREAMS_INBOUND_MAX,
+  streamsOutboundMax: REPLICA_STREAMS_OUTBOUND_MAX,
+};
+
+export interface FrameTransportOptions<M> {
   /** Called once per received message, in the order the peer sent them; `from` is the connection's peer. */
-  readonly onMessage: (from: string, msg: Message) => void;
+  readonly onMessage: (from: string, msg: M) => void;
   readonly onPeerConnect?: (peerId: string) => void;
   readonly onPeerDisconnect?: (peerId: string) => void;
   /** Structured log sink (pino style) for dropped messages, bad frames and stream failures. */
@@ -57,9 +92,12 @@ interface Outbox {
   overflowing: boolean;
 }
 
-export class ReplicaTransport {
+export type ReplicaTransportOptions = FrameTransportOptions<Message>;
+
+export class FrameTransport<M extends { readonly type: string }> {
   private readonly node: Libp2p;
-  private readonly opts: ReplicaTransportOptions;
+  private readonly codec: FrameCodec<M>;
+  private readonly opts: FrameTransportOptions<M>;
   private readonly queuedBytesMax: number;
   private readonly log: (obj: object, msg: string) => void;
   private readonly connected = new Map<string, PeerId>();
@@ -73,8 +111,9 @@ export class ReplicaTransport {
     framesSent: 0, messagesSent: 0, bytesSent: 0, framesReceived: 0, messagesReceived: 0, bytesReceived: 0, messagesDropped: 0, badFrames: 0,
   };
 
-  constructor(node: Libp2p, opts: ReplicaTransportOptions) {
+  constructor(node: Libp2p, codec: FrameCodec<M>, opts: FrameTransportOptions<M>) {
     this.node = node;
+    this.codec = codec;
     this.opts = opts;
     this.queuedBytesMax = opts.maxQueuedBytesPerPeer ?? QUEUED_BYTES_PER_PEER_MAX_DEFAULT;
     this.log = opts.log ?? (() => undefined);
@@ -90,9 +129,9 @@ export class ReplicaTransport {
     this.node.addEventListener('peer:connect', this.onPeerConnect);
     this.node.addEventListener('peer:disconnect', this.onPeerDisconnect);
     for (const peer of this.node.getPeers()) this.connected.set(peer.toString(), peer);
-    await this.node.handle(REPLICA_PROTOCOL, this.onInboundStream, {
-      maxInboundStreams: REPLICA_STREAMS_INBOUND_MAX,
-      maxOutboundStreams: REPLICA_STREAMS_OUTBOUND_MAX,
+    await this.node.handle(this.codec.protocol, this.onInboundStream, {
+      maxInboundStreams: this.codec.streamsInboundMax,
+      maxOutboundStreams: this.codec.streamsOutboundMax,
     });
   }
 
@@ -107,11 +146,11 @@ export class ReplicaTransport {
    * nothing queued) when not connected to `to`, when the peer's queue is full, or when the message alone
    * exceeds a frame. Delivery is best effort: a message queued on a stream that dies is lost.
    */
-  send(to: string, msg: Message): boolean {
+  send(to: string, msg: M): boolean {
     if (this.state !== 'started') return false;
     const peerId = this.connected.get(to);
     if (peerId === undefined) return false;
-    const entry = encodeFrameEntry(msg);
+    const entry = this.codec.encodeEntry(msg);
     if (entry.length + FRAME_PREFIX_BYTES_MAX > FRAME_BYTES_MAX) {
       this.counters.messagesDropped += 1;
       this.log({ peer: to, type: msg.type, bytes: entry.length, frameBytesMax: FRAME_BYTES_MAX }, 'message too large for a frame: dropped');
@@ -225,7 +264,7 @@ export class ReplicaTransport {
     let count = 0;
     let bodyBytes = 0;
     for (const entry of box.entries) {
-      if (count === FRAME_MESSAGES_MAX || bodyBytes + entry.length + FRAME_PREFIX_BYTES_MAX > FRAME_BYTES_MAX) break;
+      if (count === this.codec.frameMessagesMax || bodyBytes + entry.length + FRAME_PREFIX_BYTES_MAX > FRAME_BYTES_MAX) break;
       count += 1;
       bodyBytes += entry.length;
     }
@@ -252,7 +291,7 @@ export class ReplicaTransport {
     box.opening = true;
     let stream: Stream;
     try {
-      stream = await connection.newStream(REPLICA_PROTOCOL, { signal: AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS) });
+      stream = await connection.newStream(this.codec.protocol, { signal: AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS) });
     } catch (err) {
       box.opening = false;
       this.dropQueue(box, { err }, 'cannot open the replica stream');
@@ -314,7 +353,7 @@ export class ReplicaTransport {
       for (const chunk of chunks) {
         this.counters.bytesReceived += chunk.length;
         for (const frame of decoder.push(chunk)) {
-          const messages = decodeFrame(frame);
+          const messages = this.codec.decodeFrame(frame);
           this.counters.framesReceived += 1;
           this.counters.messagesReceived += messages.length;
           for (const msg of messages) this.deliver(from, msg);
@@ -327,7 +366,7 @@ export class ReplicaTransport {
     }
   }
 
-  private deliver(from: string, msg: Message): void {
+  private deliver(from: string, msg: M): void {
     try {
       this.opts.onMessage(from, msg);
     } catch (err) {
@@ -383,7 +422,7 @@ export class ReplicaTransport {
     this.node.removeEventListener('peer:connect', this.onPeerConnect);
     this.node.removeEventListener('peer:disconnect', this.onPeerDisconnect);
     if (wasStarted) {
-      await this.node.unhandle(REPLICA_PROTOCOL).catch((err: unknown) => this.log({ err }, 'unhandle failed'));
+      await this.node.unhandle(this.codec.protocol).catch((err: unknown) => this.log({ err }, 'unhandle failed'));
     }
     const closing: Array<Promise<void>> = [];
     for (const box of this.outboxes.values()) {
@@ -409,4 +448,18 @@ async function closeStream(stream: Stream): Promise<void> {
 /** Factory in the libp2p style, for callers that prefer a function. */
 export function replicaTransport(node: Libp2p, opts: ReplicaTransportOptions): ReplicaTransport {
   return new ReplicaTransport(node, opts);
+}
+
+/** Core replica Messages over /quorumd/replica/2.0.0. */
+export class ReplicaTransport extends FrameTransport<Message> {
+  constructor(node: Libp2p, opts: ReplicaTransportOptions) {
+    super(node, REPLICA_CODEC, opts);
+  }
+}
+
+/** Anti-entropy SyncMessages over /quorumd/sync/1.0.0 (its own streams, so bulk repair never delays a quorum write's frame). */
+export class SyncTransport extends FrameTransport<SyncMessage> {
+  constructor(node: Libp2p, opts: FrameTransportOptions<SyncMessage>) {
+    super(node, SYNC_CODEC, { maxQueuedBytesPerPeer: SYNC_QUEUED_BYTES_PER_PEER_MAX, ...opts });
+  }
 }

@@ -13,7 +13,7 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements StoragePort {
   readonly kind = 'memory' as const;
   private readonly records = new Map<string, VersionedRecord>();
-  /** Every key, in compareKeys order (keys are never removed: deletes are tombstones). */
+  /** Every key, in compareKeys order (deletes are tombstones; remove() takes purged ones out). */
   private readonly sortedKeys: string[] = [];
   private readonly meta = new Map<string, string>();
   private readonly commitError: (() => Error | undefined) | undefined;
@@ -43,6 +43,17 @@ export class MemoryStore implements StoragePort {
     if (!isDeleted(record)) this.liveKeys += 1;
     this.records.set(key, record);
     this.recordsCommitted += 1;
+    return this.commit();
+  }
+
+  remove(key: string): Promise<void> {
+    const refusal = this.refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    const previous = this.records.get(key);
+    if (previous === undefined) return Promise.resolve();
+    if (!isDeleted(previous)) this.liveKeys -= 1;
+    this.records.delete(key);
+    this.sortedKeys.splice(this.indexAfter(key, false), 1);
     return this.commit();
   }
 

@@ -30,6 +30,12 @@ export interface StoragePort {
    */
   put(key: string, record: VersionedRecord): Promise<void>;
 
+  /**
+   * Removes `key` entirely (a tombstone purged at causal stability: src/core/anti-entropy.ts), visible to
+   * get() and scan() at once; resolves when durable. Removing an absent key is a no-op.
+   */
+  remove(key: string): Promise<void>;
+
   /** Up to `limit` entries with key > `afterKey` (or from the start), in key order, including staged writes. */
   scan(afterKey: string | undefined, limit: number): StoredEntry[];
 

@@ -76,8 +76,9 @@ function prepareSchema(db: Database.Database, path: string): void {
   if (encoding !== 'UTF-8') throw new StorageOpenError(`database ${path} uses encoding ${String(encoding)}, not UTF-8`);
 }
 
+/** A staged write, or a staged removal (record undefined). */
 interface Staged {
-  readonly record: VersionedRecord;
+  readonly record: VersionedRecord | undefined;
   readonly bytes: Uint8Array;
   readonly live: boolean;
 }
@@ -118,6 +119,8 @@ export class SqliteStore implements StoragePort {
   private readonly staged = new Map<string, Staged>();
   private readonly stagedMeta = new Map<string, string>();
   private stagedBytes = 0;
+  /** Staged entries that are removals (a scan reads this many more rows, as they may shadow some). */
+  private stagedRemovals = 0;
   /** Every meta value, durable or staged (meta is small, so it all lives in memory). */
   private readonly meta = new Map<string, string>();
   private batch: Batch | undefined;
@@ -146,8 +149,12 @@ export class SqliteStore implements StoragePort {
     const upsertMeta = db.prepare<[string, string]>(
       'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
     );
+    const deleteKey = db.prepare<[string]>('DELETE FROM kv WHERE key = ?');
     this.writeBatch = db.transaction((kv: ReadonlyMap<string, Staged>, meta: ReadonlyMap<string, string>) => {
-      for (const [key, s] of kv) upsert.run(key, s.bytes, s.live ? 1 : 0);
+      for (const [key, s] of kv) {
+        if (s.record === undefined) deleteKey.run(key);
+        else upsert.run(key, s.bytes, s.live ? 1 : 0);
+      }
       for (const [name, value] of meta) upsertMeta.run(name, value);
     });
     const counts = db.prepare('SELECT COUNT(*), COALESCE(SUM(live), 0) FROM kv').raw().get() as [number, number];
@@ -194,24 +201,52 @@ export class SqliteStore implements StoragePort {
     if (refusal !== undefined) return Promise.reject(refusal);
     const bytes = encodeRecord(record);
     const live = !isDeleted(record);
-    const previous = this.staged.get(key);
-    const cached = previous === undefined ? this.cache.get(key) : undefined;
-    const stored =
-      previous !== undefined ? undefined : cached === undefined ? this.selectLive.get(key) : cached === null ? undefined : isDeleted(cached) ? 0 : 1;
+    const before = this.stateOf(key);
     this.remember(key, record);
-    if (previous === undefined && stored === undefined) this.totalKeys += 1;
-    if (previous?.live === true || stored === 1) this.liveKeys -= 1;
+    if (!before.exists) this.totalKeys += 1;
+    if (before.live) this.liveKeys -= 1;
     if (live) this.liveKeys += 1;
-    this.stagedBytes += bytes.length + (previous === undefined ? key.length : -previous.bytes.length);
-    this.staged.set(key, { record, bytes, live });
+    this.stage(key, { record, bytes, live });
     return this.enqueue();
+  }
+
+  remove(key: string): Promise<void> {
+    const refusal = this.refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    const before = this.stateOf(key);
+    if (!before.exists) return this.flush();
+    this.totalKeys -= 1;
+    if (before.live) this.liveKeys -= 1;
+    this.remember(key, null);
+    this.stage(key, { record: undefined, bytes: new Uint8Array(0), live: false });
+    return this.enqueue();
+  }
+
+  /** Whether the key exists (staged or stored) and has a live sibling. */
+  private stateOf(key: string): { exists: boolean; live: boolean } {
+    const staged = this.staged.get(key);
+    if (staged !== undefined) return { exists: staged.record !== undefined, live: staged.live };
+    const cached = this.cache.get(key);
+    if (cached === null) return { exists: false, live: false };
+    if (cached !== undefined) return { exists: true, live: !isDeleted(cached) };
+    const stored = this.selectLive.get(key);
+    return { exists: stored !== undefined, live: stored === 1 };
+  }
+
+  private stage(key: string, entry: Staged): void {
+    const previous = this.staged.get(key);
+    this.stagedBytes += entry.bytes.length + (previous === undefined ? key.length : -previous.bytes.length);
+    const wasRemoval = previous !== undefined && previous.record === undefined;
+    this.stagedRemovals += (entry.record === undefined ? 1 : 0) - (wasRemoval ? 1 : 0);
+    this.staged.set(key, entry);
   }
 
   scan(afterKey: string | undefined, limit: number): StoredEntry[] {
     this.checkOpen();
     assertScanLimit(limit);
     if (limit === 0) return [];
-    const rows = afterKey === undefined ? this.scanFirst.all(limit) : this.scanAfter.all(afterKey, limit);
+    const rowLimit = limit + this.stagedRemovals;
+    const rows = afterKey === undefined ? this.scanFirst.all(rowLimit) : this.scanAfter.all(afterKey, rowLimit);
     const staged = [...this.staged.keys()].filter((k) => afterKey === undefined || compareKeys(k, afterKey) > 0).sort(compareKeys);
     // Merge two sorted lists; a staged write shadows the row for its key. The first `limit` rows suffice:
     // any row in the answer is preceded by fewer than `limit` rows.
@@ -227,7 +262,8 @@ export class SqliteStore implements StoragePort {
         out.push({ key: k, record: this.decode(k, bytes) });
         i += 1;
       } else {
-        out.push({ key: key as string, record: (this.staged.get(key as string) as Staged).record });
+        const record = (this.staged.get(key as string) as Staged).record;
+        if (record !== undefined) out.push({ key: key as string, record });
         j += 1;
         if (c === 0) i += 1;
       }
@@ -309,6 +345,7 @@ export class SqliteStore implements StoragePort {
     this.staged.clear();
     this.stagedMeta.clear();
     this.stagedBytes = 0;
+    this.stagedRemovals = 0;
     batch.resolve();
   }
 

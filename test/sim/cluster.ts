@@ -2,6 +2,8 @@
 // runtime (persist visible at once, durable after a random delay, then its `then`), crashes and restarts.
 import { unreachable } from '../../src/core/assert.js';
 import { QuorumdError } from '../../src/core/errors.js';
+import { AntiEntropy, type SyncAction, type SyncMessage } from '../../src/core/anti-entropy.js';
+import { MerkleDigest } from '../../src/core/digest.js';
 import { type MembershipConfig, NO_CONFIG, quorumIds } from '../../src/core/membership.js';
 import type { AcceptorState } from '../../src/core/paxos.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
@@ -42,7 +44,12 @@ export interface ClusterOptions {
   readonly clockSkewMs: number;
   readonly network: NetworkConditions;
   readonly bug: SimBug | undefined;
+  /** Anti-entropy rounds (src/core/anti-entropy.ts) run on every device, this often (virtual ms); 0: off. */
+  readonly antiEntropyIntervalMs: number;
 }
+
+/** What the simulated network carries: replica messages, and sync-protocol messages wrapped. */
+export type SimMessage = Message | { readonly type: 'sync'; readonly inner: SyncMessage };
 
 export type ClientOutcome =
   | { readonly type: 'written'; readonly dot: Dot; readonly record: VersionedRecord; readonly required: number }
@@ -83,6 +90,10 @@ class SimReplica implements LocalView {
   actor: string;
   dotCounter = 0;
   tickAt: number | undefined;
+  /** The anti-entropy digest (rebuilt from the durable store at every restart) and the AE state machine. */
+  digest = new MerkleDigest();
+  ae: AntiEntropy | undefined;
+  aeTickAt: number | undefined;
   readonly clientOps = new Map<number, PendingClientOp>();
   /** Membership operations coordinated here (proposals and syncs), by opId. */
   readonly membershipOps = new Map<number, (result: ClientResult | undefined) => void>();
@@ -116,8 +127,12 @@ export class Cluster implements StoreView {
   readonly nodes: readonly string[];
   readonly founders: readonly string[];
   readonly config: MembershipConfig;
-  readonly network: Network<Message>;
+  readonly network: Network<SimMessage>;
   readonly stats = { crashes: 0, restarts: 0, sendFailures: 0, persists: 0, maxSiblings: 0 };
+  /** Anti-entropy ticks are scheduled up to this virtual time (the sim sets it per phase). */
+  aeUntilMs = 0;
+  /** Called after every anti-entropy tick (the final phase watches for convergence). */
+  onAeTick: (() => void) | undefined;
   private readonly replicas = new Map<string, SimReplica>();
 
   constructor(
@@ -141,10 +156,11 @@ export class Cluster implements StoreView {
       const skew = rng.int(-options.clockSkewMs, options.clockSkewMs);
       const replica = new SimReplica(id, index, skew, index < options.nodeCount ? this.config : NO_CONFIG);
       replica.core = this.newCore(replica);
+      replica.ae = this.newAe(replica);
       this.replicas.set(id, replica);
       god.configAdopted(id, replica.durableConfig);
     });
-    this.network = new Network<Message>(netRng, scheduler, { ...options.network }, (from, to, msg) => this.deliver(from, to, msg), describeMessage);
+    this.network = new Network<SimMessage>(netRng, scheduler, { ...options.network }, (from, to, msg) => this.deliver(from, to, msg), describeSimMessage);
   }
 
   // ------------------------------------------------------------------ StoreView
@@ -279,6 +295,7 @@ export class Cluster implements StoreView {
     r.up = false;
     r.incarnation += 1;
     r.tickAt = undefined;
+    r.aeTickAt = undefined;
     const touched = new Set([...r.store.keys()]);
     r.store = new Map(r.durable);
     for (const key of touched) this.god.changed(node, key, false);
@@ -299,6 +316,10 @@ export class Cluster implements StoreView {
     r.up = true;
     r.lastDurableAt = this.scheduler.now;
     r.core = this.newCore(r);
+    r.digest = new MerkleDigest();
+    for (const [key, record] of r.store) r.digest.update(key, undefined, record);
+    r.ae = this.newAe(r);
+    r.aeTickAt = undefined;
     this.god.touchAll();
     if (this.options.bug === 'volatileDotCounter') {
       r.dotCounter = Math.max(0, ...[...r.durable.values()].map((rec) => vvGet(rec.context, r.id)));
@@ -324,15 +345,113 @@ export class Cluster implements StoreView {
     });
   }
 
+  private newAe(r: SimReplica): AntiEntropy | undefined {
+    if (this.options.antiEntropyIntervalMs <= 0) return undefined;
+    // Purging is off here: the checker's god view counts an absent key as a lost write. Purging is covered by
+    // test/core/anti-entropy.test.ts and the real-node tests.
+    return new AntiEntropy({
+      self: r.id,
+      intervalMs: this.options.antiEntropyIntervalMs,
+      bytesPerSec: 1e9,
+      requestTimeoutMs: this.options.requestTimeoutMs * 4,
+      tombstoneGraceMs: Infinity,
+    });
+  }
+
+  /** Keeps every up replica's anti-entropy ticking until `aeUntilMs`. */
+  ensureAeTicks(): void {
+    for (const r of this.replicas.values()) this.ensureAeTick(r);
+  }
+
+  private ensureAeTick(r: SimReplica): void {
+    const ae = r.ae;
+    if (!r.up || ae === undefined) return;
+    const deadline = Math.max(ae.nextDeadlineMs() ?? this.scheduler.now, this.scheduler.now);
+    if (deadline > this.aeUntilMs || (r.aeTickAt !== undefined && r.aeTickAt <= deadline)) return;
+    r.aeTickAt = deadline;
+    const incarnation = r.incarnation;
+    this.scheduler.schedule(deadline, `aeTick ${r.id}`, () => {
+      if (r.incarnation !== incarnation || r.aeTickAt !== deadline || !r.up) return;
+      r.aeTickAt = undefined;
+      const isAlive = (p: string): boolean => this.isUp(p) && this.network.connected(r.id, p);
+      this.executeSync(r, ae.tick(this.scheduler.now, this.rng.float(), r.core.config, isAlive, r));
+      this.onAeTick?.();
+    });
+  }
+
+  /** Anti-entropy counters summed over the current incarnations. */
+  aeStats(): Record<string, number> {
+    const out = { rounds: 0, matchedRounds: 0, failedRounds: 0, keysRepaired: 0, bytes: 0 };
+    for (const r of this.replicas.values()) {
+      const st = r.ae?.stats;
+      if (st === undefined) continue;
+      out.rounds += st.rounds;
+      out.matchedRounds += st.matchedRounds;
+      out.failedRounds += st.failedRounds;
+      out.keysRepaired += st.keysRepaired;
+      out.bytes += st.bytes;
+    }
+    return out;
+  }
+
+  /** True when every node in `nodes` is up with the same digest root. */
+  digestsEqual(nodes: readonly string[]): boolean {
+    const roots = nodes.map((n) => {
+      const r = this.replica(n);
+      const root = r.digest.root();
+      return r.up ? `${root.hi}:${root.lo}` : 'down';
+    });
+    return roots.every((x) => x !== 'down' && x === roots[0]);
+  }
+
+  private executeSync(r: SimReplica, actions: readonly SyncAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'persist':
+          this.persist(r, action.key, action.record, undefined, undefined, true);
+          break;
+        case 'purge':
+          throw new Error(`purge of ${action.key} at ${r.id}: purging is off in the simulator`);
+        case 'send':
+          this.sendSync(r, action.to, action.msg);
+          break;
+        case 'sendDurable': {
+          const { to, msg } = action;
+          this.persist(r, undefined, undefined, undefined, () => this.sendSync(r, to, msg));
+          break;
+        }
+        default:
+          unreachable(action);
+      }
+    }
+    this.ensureAeTick(r);
+  }
+
+  private sendSync(r: SimReplica, to: string, inner: SyncMessage): void {
+    const target = this.replicas.get(to);
+    if (target !== undefined && target.up && this.network.send(r.id, to, { type: 'sync', inner })) return;
+    const incarnation = r.incarnation;
+    const at = this.scheduler.now + this.rng.int(...this.options.sendFailMs);
+    this.scheduler.schedule(at, `sendFailed ${r.id}->${to} sync ${inner.type}`, () => {
+      if (r.incarnation !== incarnation || !r.up) return;
+      r.ae?.sendFailed(to, inner, this.scheduler.now);
+      this.ensureAeTick(r);
+    });
+  }
+
   private replica(id: string): SimReplica {
     const r = this.replicas.get(id);
     if (r === undefined) throw new Error(`no replica ${id}`);
     return r;
   }
 
-  private deliver(from: string, to: string, msg: Message): void {
+  private deliver(from: string, to: string, msg: SimMessage): void {
     const r = this.replica(to);
     if (!r.up) return;
+    if (msg.type === 'sync') {
+      if (r.ae !== undefined) this.executeSync(r, r.ae.step(from, msg.inner, this.scheduler.now, r.core.config, r));
+      return;
+    }
     this.execute(r, r.core.step(from, msg, r, this.scheduler.now));
   }
 
@@ -377,13 +496,15 @@ export class Cluster implements StoreView {
   }
 
   /** Applies at once (the next local.get sees it); durable later, in order; then delivers `then`. */
-  private persist(r: SimReplica, key: string | undefined, record: VersionedRecord | undefined, then: Envelope | undefined, onDurable?: () => void): void {
+  private persist(r: SimReplica, key: string | undefined, record: VersionedRecord | undefined, then: Envelope | undefined, onDurable?: () => void, fromAe = false): void {
     let stored = record;
     if (key !== undefined && record !== undefined) {
       if (this.options.bug === 'lwwStore' && record.siblings.length > 1) {
         const winner = lwwWinner(record);
         stored = { context: record.context, siblings: winner === undefined ? [] : [winner] };
       }
+      r.digest.update(key, r.store.get(key), stored);
+      if (!fromAe) r.ae?.noteStored(key, stored, this.scheduler.now);
       r.store.set(key, stored as VersionedRecord);
       this.god.changed(r.id, key, false);
       this.stats.persists += 1;
@@ -479,6 +600,25 @@ function fmtCtx(vv: VersionVector): string {
     .sort()
     .map((a) => `${a}:${vv[a]}`)
     .join(',');
+}
+
+export function describeSimMessage(msg: SimMessage): string {
+  if (msg.type !== 'sync') return describeMessage(msg);
+  const m = msg.inner;
+  switch (m.type) {
+    case 'digest':
+      return `sync digest s=${m.session} level=${m.level} nodes=${m.nodes.length}`;
+    case 'digestReply':
+      return `sync digestReply s=${m.session} hashes=${m.hashes.length}`;
+    case 'segments':
+      return `sync segments s=${m.session} segments=${m.segments.length} entries=${m.entries.length}`;
+    case 'segmentsReply':
+      return `sync segmentsReply s=${m.session} records=${m.records.length} want=${m.want.length}`;
+    case 'push':
+      return `sync push s=${m.session} records=${m.records.length}`;
+    default:
+      return `sync ${m.type} s=${m.session}`;
+  }
 }
 
 export function describeMessage(msg: Message): string {

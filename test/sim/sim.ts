@@ -27,6 +27,15 @@ export interface SimConfig {
   readonly spares: number;
   readonly maxVoters: number;
   readonly bug: SimBug | undefined;
+  /** Anti-entropy rounds on every device during the run (virtual ms between rounds; 0: off). */
+  readonly antiEntropyIntervalMs: number;
+  /**
+   * How the run ends after healing: 'reads' reads every key at r=all (read repair); 'antiEntropy' runs
+   * anti-entropy only (no reads) until every member's digest is equal.
+   */
+  readonly finalPhase: 'reads' | 'antiEntropy';
+  /** Share of writes at w=one (the rest: quorum, all, numeric). */
+  readonly oneWrites: 'some' | 'most';
 }
 
 export interface SimResult {
@@ -74,6 +83,9 @@ export function configForSeed(seed: number, overrides: Partial<SimConfig> = {}):
     spares: 0,
     maxVoters: 5,
     bug: undefined,
+    antiEntropyIntervalMs: 0,
+    finalPhase: 'reads',
+    oneWrites: 'some',
   };
   base.membership = rng.chance(0.6);
   base.spares = base.membership ? rng.int(1, 2) : 0;
@@ -106,6 +118,7 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
     clockSkewMs: 20,
     network: config.network,
     bug: config.bug,
+    antiEntropyIntervalMs: config.antiEntropyIntervalMs,
   }, god, root.fork());
   god.attach(cluster);
   const workload = new Workload(root.fork(), scheduler, cluster, {
@@ -113,6 +126,7 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
     keys,
     thinkMs: [0, 30],
     untilMs: config.durationMs,
+    oneWrites: config.oneWrites,
   });
   const faults = new Faults(root.fork(), scheduler, cluster, {
     partitions: config.partitions,
@@ -129,6 +143,7 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
     untilMs: config.durationMs,
   });
   const finalReads = { attempts: 0, succeeded: 0 };
+  const convergence = { healedAt: 0, convergedAt: -1 };
 
   const runUntilIdle = (): void => {
     while (scheduler.step()) {
@@ -143,6 +158,8 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
     workload.start();
     faults.start();
     if (config.membership) membership.start();
+    cluster.aeUntilMs = config.durationMs;
+    cluster.ensureAeTicks();
     runUntilIdle();
 
     // Final phase: heal, stop loss and duplication, bring every node back, let everything in flight settle.
@@ -160,29 +177,50 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
     if (!settled) throw new InvariantViolation('f', 'the membership did not settle after healing');
     const finalVoters = cluster.latestConfig().voters.map((m) => m.peerId);
 
-    // Read every key at r=all (read repair) until it succeeds, one coordinator after another.
-    const level: ConsistencyLevel = 'all';
-    const finalKeys = [...new Set([...keys, ...god.keysWritten()])];
-    finalKeys.forEach((key, i) => {
-      const attempt = (n: number): void => {
-        finalReads.attempts += 1;
-        const coordinator = finalVoters[(i + n) % finalVoters.length] as string;
-        cluster.submitRead(coordinator, key, level, (outcome) => {
-          if (outcome.type === 'read') {
-            finalReads.succeeded += 1;
-            return;
-          }
-          if (n >= 20) throw new InvariantViolation('f', `r=all read of ${key} still failing after ${n} attempts: ${JSON.stringify(outcome)}`);
-          scheduler.schedule(scheduler.now + 10, `final read ${key} retry ${n + 1}`, () => attempt(n + 1));
-        });
+    if (config.finalPhase === 'antiEntropy') {
+      // Anti-entropy alone (no client reads): every member of the final configuration must reach the same
+      // digest, then the same records, keeping every acknowledged write and every concurrent sibling.
+      const members = [...finalVoters, ...cluster.latestConfig().learners.map((m) => m.peerId)];
+      convergence.healedAt = scheduler.now;
+      const limitMs = scheduler.now + 60_000;
+      cluster.aeUntilMs = limitMs;
+      cluster.onAeTick = () => {
+        if (convergence.convergedAt < 0 && cluster.digestsEqual(members)) {
+          convergence.convergedAt = scheduler.now;
+          cluster.aeUntilMs = scheduler.now; // stop scheduling rounds: the run ends when in-flight work settles
+        }
       };
-      scheduler.schedule(scheduler.now, `final read ${key}`, () => attempt(0));
-    });
-    runUntilIdle();
-    if (finalReads.succeeded !== finalKeys.length) {
-      throw new InvariantViolation('f', `only ${finalReads.succeeded} of ${finalKeys.length} final r=all reads succeeded`);
+      cluster.ensureAeTicks();
+      runUntilIdle();
+      if (!cluster.digestsEqual(members)) {
+        throw new InvariantViolation('f', `anti-entropy did not converge the digests of ${members.join(',')} within ${limitMs - convergence.healedAt} virtual ms`);
+      }
+      god.checkConverged(members);
+    } else {
+      // Read every key at r=all (read repair) until it succeeds, one coordinator after another.
+      const level: ConsistencyLevel = 'all';
+      const finalKeys = [...new Set([...keys, ...god.keysWritten()])];
+      finalKeys.forEach((key, i) => {
+        const attempt = (n: number): void => {
+          finalReads.attempts += 1;
+          const coordinator = finalVoters[(i + n) % finalVoters.length] as string;
+          cluster.submitRead(coordinator, key, level, (outcome) => {
+            if (outcome.type === 'read') {
+              finalReads.succeeded += 1;
+              return;
+            }
+            if (n >= 20) throw new InvariantViolation('f', `r=all read of ${key} still failing after ${n} attempts: ${JSON.stringify(outcome)}`);
+            scheduler.schedule(scheduler.now + 10, `final read ${key} retry ${n + 1}`, () => attempt(n + 1));
+          });
+        };
+        scheduler.schedule(scheduler.now, `final read ${key}`, () => attempt(0));
+      });
+      runUntilIdle();
+      if (finalReads.succeeded !== finalKeys.length) {
+        throw new InvariantViolation('f', `only ${finalReads.succeeded} of ${finalKeys.length} final r=all reads succeeded`);
+      }
+      god.checkConverged(finalVoters);
     }
-    god.checkConverged(finalVoters);
   } catch (error) {
     if (error instanceof InvariantViolation) failure = { invariant: error.invariant, text: error.message };
     else failure = { invariant: 'x', text: `(x) exception at t=${scheduler.now}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}` };
@@ -196,6 +234,8 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
     ...prefixed('membership', membership.stats),
     configs: god.configsCommitted,
     finalReadAttempts: finalReads.attempts,
+    ...prefixed('ae', cluster.aeStats()),
+    aeConvergeMs: convergence.convergedAt < 0 ? -1 : convergence.convergedAt - convergence.healedAt,
     ackedQuorum: [...god.allWrites].filter((w) => w.quorumAcked).length,
     orphaned: [...god.allWrites].filter((w) => w.orphaned).length,
   };

@@ -14,6 +14,8 @@ export interface WorkloadOptions {
   readonly thinkMs: readonly [number, number];
   /** Clients start no operation at or after this time. */
   readonly untilMs: number;
+  /** 'most': most writes at w=one (replicas diverge, for the anti-entropy runs). */
+  readonly oneWrites: 'some' | 'most';
 }
 
 export interface WorkloadStats {
@@ -68,7 +70,7 @@ export class Workload {
     const n = Math.max(1, this.cluster.configOf(coordinator).voters.length);
     return this.rng.weighted<ConsistencyLevel>([
       ['quorum', 10],
-      ['one', 2],
+      ['one', this.options.oneWrites === 'most' ? 40 : 2],
       ['all', 2],
       [this.rng.int(1, n), 3],
       [n + 1, 0.2], // impossible: must be refused with invalid_consistency

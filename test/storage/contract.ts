@@ -173,6 +173,27 @@ export function storageContract(name: string, factory: StoreFactory): void {
         if (fx.reopen !== undefined) expect((await fx.reopen()).stats()).toMatchObject({ liveKeys: 2, totalKeys: 4 });
       }));
 
+    it('removes keys (purged tombstones), staged and durable, and scans past removals', () =>
+      withStore(async (fx) => {
+        const store = fx.store();
+        await Promise.all(['a', 'b', 'c', 'd', 'e'].map((k, i) => store.put(k, rec(['x', i + 1, k === 'c' ? 'live' : null]))));
+        const removing = [store.remove('a'), store.remove('b'), store.remove('zz')];
+        expect(store.get('a')).toBeUndefined();
+        expect(store.scan(undefined, 2).map((e) => e.key)).toEqual(['c', 'd']);
+        expect(store.stats()).toMatchObject({ liveKeys: 1, totalKeys: 3 });
+        await Promise.all(removing);
+        await store.put('a', rec(['x', 9, 'again']));
+        await store.remove('c');
+        expect(store.scan(undefined, 10).map((e) => e.key)).toEqual(['a', 'd', 'e']);
+        expect(store.stats()).toMatchObject({ liveKeys: 1, totalKeys: 3 });
+        if (fx.reopen !== undefined) {
+          const reopened = await fx.reopen();
+          expect(reopened.scan(undefined, 10).map((e) => e.key)).toEqual(['a', 'd', 'e']);
+          expect(reopened.get('b')).toBeUndefined();
+          expect(reopened.stats()).toMatchObject({ liveKeys: 1, totalKeys: 3 });
+        }
+      }));
+
     it('stores meta values', () =>
       withStore(async (fx) => {
         const store = fx.store();
@@ -246,6 +267,7 @@ export function storageContract(name: string, factory: StoreFactory): void {
       const opArb = fc.oneof(
         { arbitrary: fc.record({ op: fc.constant('put' as const), key: keyArb, record: recordArb }), weight: 5 },
         { arbitrary: fc.record({ op: fc.constant('get' as const), key: keyArb }), weight: 2 },
+        { arbitrary: fc.record({ op: fc.constant('remove' as const), key: keyArb }), weight: 2 },
         { arbitrary: fc.record({ op: fc.constant('scan' as const), after: fc.option(keyArb, { nil: undefined }), limit: fc.nat(6) }), weight: 2 },
         { arbitrary: fc.record({ op: fc.constant('setMeta' as const), name: fc.constantFrom('x', 'y'), value: fc.string({ maxLength: 5 }) }), weight: 1 },
         { arbitrary: fc.record({ op: fc.constant('settle' as const) }), weight: 1 },
@@ -266,6 +288,10 @@ export function storageContract(name: string, factory: StoreFactory): void {
                   break;
                 case 'get':
                   expect(plain(store.get(o.key))).toEqual(plain(model.get(o.key)));
+                  break;
+                case 'remove':
+                  model.delete(o.key);
+                  pending.push(store.remove(o.key));
                   break;
                 case 'scan': {
                   const keys = [...model.keys()].filter((k) => o.after === undefined || utf8Order(k, o.after) > 0).sort(utf8Order);

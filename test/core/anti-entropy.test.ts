@@ -1,0 +1,249 @@
+// Anti-entropy rounds between in-memory replicas over a synchronous message bus: convergence, cost proportional
+// to the difference, the byte budget, refusal of non-members and tombstone purging at causal stability.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AntiEntropy, type SyncAction, type SyncMessage, estimateSyncBytes } from '../../src/core/anti-entropy.js';
+import { MerkleDigest, hashesEqual } from '../../src/core/digest.js';
+import type { MembershipConfig } from '../../src/core/membership.js';
+import { type VersionedRecord, applyWrite, mergeRecords, recordsEqual, EMPTY_RECORD } from '../../src/core/record.js';
+import { HLC_ZERO } from '../../src/core/hlc.js';
+
+const enc = new TextEncoder();
+
+function configOf(ids: readonly string[]): MembershipConfig {
+  return { clusterId: 'c', epoch: 1, voters: ids.map((peerId) => ({ peerId, addrs: [] })), learners: [], removed: [], previousVoters: [] };
+}
+
+class Rep {
+  readonly store = new Map<string, VersionedRecord>();
+  readonly digest = new MerkleDigest();
+  readonly ae: AntiEntropy;
+  counter = 0;
+  constructor(
+    readonly id: string,
+    graceMs = 0,
+    bytesPerSec = 1e9,
+  ) {
+    this.ae = new AntiEntropy({ self: id, intervalMs: 1000, bytesPerSec, requestTimeoutMs: 5000, tombstoneGraceMs: graceMs });
+  }
+  get(key: string): VersionedRecord | undefined {
+    return this.store.get(key);
+  }
+  /** A local write (as the replica core would persist it). */
+  write(key: string, value: string | null, nowMs = 0): void {
+    const before = this.store.get(key);
+    this.counter += 1;
+    const record = applyWrite(before ?? EMPTY_RECORD, before?.context ?? {}, { actor: this.id, counter: this.counter }, value === null ? null : enc.encode(value), HLC_ZERO);
+    this.put(key, record);
+    this.ae.noteStored(key, record, nowMs);
+  }
+  put(key: string, record: VersionedRecord | undefined): void {
+    this.digest.update(key, this.store.get(key), record);
+    if (record === undefined) this.store.delete(key);
+    else this.store.set(key, record);
+  }
+}
+
+class Bus {
+  readonly reps = new Map<string, Rep>();
+  readonly queue: Array<{ from: string; to: string; msg: SyncMessage }> = [];
+  messages = 0;
+  bytes = 0;
+  config: MembershipConfig;
+  constructor(reps: Rep[]) {
+    for (const r of reps) this.reps.set(r.id, r);
+    this.config = configOf(reps.map((r) => r.id));
+  }
+  exec(r: Rep, actions: SyncAction[]): void {
+    for (const a of actions) {
+      if (a.type === 'persist') r.put(a.key, a.record);
+      else if (a.type === 'purge') {
+        expect(recordsEqual(r.store.get(a.key) as VersionedRecord, a.record)).toBe(true);
+        r.put(a.key, undefined);
+      } else this.queue.push({ from: r.id, to: a.to, msg: a.msg });
+    }
+  }
+  run(nowMs = 0): void {
+    for (let guard = 0; this.queue.length > 0; guard++) {
+      expect(guard).toBeLessThan(100_000);
+      const { from, to, msg } = this.queue.shift() as { from: string; to: string; msg: SyncMessage };
+      this.messages += 1;
+      this.bytes += estimateSyncBytes(msg);
+      const r = this.reps.get(to) as Rep;
+      this.exec(r, r.ae.step(from, msg, nowMs, this.config, r));
+    }
+  }
+  round(from: string, to: string, nowMs = 0): void {
+    const r = this.reps.get(from) as Rep;
+    this.exec(r, r.ae.startRound(to, nowMs, this.config, r));
+    this.run(nowMs);
+  }
+  tick(id: string, nowMs: number): void {
+    const r = this.reps.get(id) as Rep;
+    this.exec(r, r.ae.tick(nowMs, 0.5, this.config, () => true, r));
+    this.run(nowMs);
+  }
+}
+
+function union(reps: Rep[]): Map<string, VersionedRecord> {
+  const out = new Map<string, VersionedRecord>();
+  for (const r of reps) {
+    for (const [k, v] of r.store) {
+      const cur = out.get(k);
+      out.set(k, cur === undefined ? v : mergeRecords(cur, v));
+    }
+  }
+  return out;
+}
+
+function expectSame(a: Rep, b: Rep): void {
+  expect(hashesEqual(a.digest.root(), b.digest.root())).toBe(true);
+  expect([...a.store.keys()].sort()).toEqual([...b.store.keys()].sort());
+  for (const [k, v] of a.store) expect(recordsEqual(v, b.store.get(k) as VersionedRecord)).toBe(true);
+}
+
+describe('anti-entropy rounds', () => {
+  it('an idle round between equal replicas is one small exchange and counts as matched', () => {
+    const a = new Rep('a');
+    const b = new Rep('b');
+    const bus = new Bus([a, b]);
+    for (let i = 0; i < 100; i++) a.write(`k${i}`, `v${i}`);
+    bus.round('a', 'b');
+    bus.round('a', 'b'); // repaired, then matched
+    const before = { messages: bus.messages, bytes: bus.bytes };
+    bus.round('a', 'b');
+    expect(bus.messages - before.messages).toBe(2);
+    expect(bus.bytes - before.bytes).toBeLessThan(100);
+    expect(a.ae.peerViews(bus.config)[0]).toMatchObject({ peerId: 'b', matched: true, keysDiffering: 0 });
+    expect(a.ae.converged(bus.config, () => true)).toBe(true);
+    expectSame(a, b);
+  });
+
+  it('one differing key among 10,000 costs a handful of round trips and a few KB', () => {
+    const a = new Rep('a');
+    const b = new Rep('b');
+    const bus = new Bus([a, b]);
+    for (let i = 0; i < 10_000; i++) a.write(`key-${i}`, 'x'.repeat(20));
+    for (const [k, v] of a.store) b.put(k, v);
+    b.write('key-42', 'changed');
+    const before = { messages: bus.messages, bytes: bus.bytes };
+    bus.round('a', 'b');
+    expectSame(a, b);
+    expect(bus.messages - before.messages).toBeLessThanOrEqual(12); // 4 levels + segments (+ no push needed)
+    expect(bus.bytes - before.bytes).toBeLessThan(4096);
+    expect(a.ae.peerViews(bus.config)[0]?.keysDiffering).toBe(1);
+  });
+
+  it('converges any two replicas in one round, keeping concurrent siblings (property)', () => {
+    const op = fc.record({ side: fc.constantFrom('a', 'b', 'both'), key: fc.integer({ min: 0, max: 60 }), del: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const a = new Rep('a');
+        const b = new Rep('b');
+        const bus = new Bus([a, b]);
+        ops.forEach((o, i) => {
+          const value = o.del ? null : `v${i}`;
+          if (o.side === 'both') {
+            a.write(`k${o.key}`, value);
+            b.put(`k${o.key}`, a.store.get(`k${o.key}`));
+          } else (o.side === 'a' ? a : b).write(`k${o.key}`, value);
+        });
+        const expected = union([a, b]);
+        bus.round('a', 'b');
+        expectSame(a, b);
+        for (const [k, v] of expected) expect(recordsEqual(a.store.get(k) as VersionedRecord, v)).toBe(true);
+        bus.round('b', 'a');
+        expect(b.ae.peerViews(bus.config)[0]?.matched).toBe(true);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('a big difference is split into bounded messages and still converges', () => {
+    const a = new Rep('a');
+    const b = new Rep('b');
+    const bus = new Bus([a, b]);
+    for (let i = 0; i < 20_000; i++) a.write(`key-${i}`, 'y'.repeat(100));
+    bus.round('b', 'a');
+    expectSame(a, b);
+    expect(b.ae.peerViews(bus.config)[0]?.recordsReceived).toBe(20_000);
+  });
+
+  it('paces requests by the byte budget', () => {
+    const a = new Rep('a', 0, 10_000); // 10 KB/s
+    const b = new Rep('b');
+    const bus = new Bus([a, b]);
+    for (let i = 0; i < 2_000; i++) b.write(`key-${i}`, 'z'.repeat(100));
+    let now = 0;
+    bus.exec(a, a.ae.startRound('b', now, bus.config, a));
+    bus.run(now);
+    for (let i = 0; i < 1000 && a.store.size < 2_000; i++) {
+      now = Math.max(now + 1, a.ae.nextDeadlineMs() ?? now + 1);
+      bus.tick('a', now);
+    }
+    expect(a.store.size).toBe(2_000);
+    // ~2,000 × ~130 B moved at 10 KB/s, less a one-second burst: about 25 s of virtual time.
+    expect(now).toBeGreaterThan(15_000);
+  });
+
+  it('refuses to serve or merge data from a device outside its configuration', () => {
+    const a = new Rep('a');
+    const x = new Rep('x');
+    const bus = new Bus([a, x]);
+    bus.config = configOf(['a', 'b']);
+    x.write('stolen', 'old');
+    bus.round('a', 'x'); // a starts with a non-member: startRound refuses
+    expect(bus.messages).toBe(0);
+    bus.exec(x, x.ae.startRound('a', 0, configOf(['a', 'x']), x));
+    bus.run();
+    expect(a.store.has('stolen')).toBe(false);
+    expect(x.ae.peerViews(configOf(['a', 'x']))[0]?.failedRounds).toBe(1);
+  });
+});
+
+describe('tombstone purge at causal stability', () => {
+  it('purges only after every member matched after the delete, and peers follow', () => {
+    const [a, b, c] = [new Rep('a', 500), new Rep('b', 500), new Rep('c', 500)];
+    const bus = new Bus([a, b, c]);
+    a.write('gone', 'v');
+    a.write('kept', 'v');
+    bus.round('a', 'b');
+    bus.round('a', 'c');
+    a.write('gone', null, 0);
+    bus.round('a', 'b'); // b gets the tombstone
+    bus.tick('a', 1000);
+    expect(a.ae.tombstoneView(bus.config)).toMatchObject({ waiting: 1, blockedBy: 'b' }); // repaired, not yet matched
+    bus.round('a', 'b'); // matched: b holds it
+    bus.tick('a', 1000);
+    expect(a.store.has('gone')).toBe(true); // c has not got it: c blocks the purge
+    expect(a.ae.tombstoneView(bus.config)).toMatchObject({ waiting: 1, blockedBy: 'c' });
+    bus.round('a', 'c'); // repairs c
+    bus.round('a', 'c'); // matched: c holds it
+    bus.round('a', 'b'); // matched again (b was matched before c had it; either way both hold it)
+    bus.tick('a', 1000);
+    expect(a.store.has('gone')).toBe(false);
+    expect(a.ae.tombstoneView(bus.config)).toMatchObject({ waiting: 0, purged: 1 });
+    // b still holds the tombstone: a round tells b it was purged; b purges it too and the digests match.
+    bus.round('b', 'a');
+    expect(b.store.has('gone')).toBe(false);
+    bus.round('a', 'c');
+    expect(c.store.has('gone')).toBe(false);
+    for (const r of [a, b, c]) expect(r.store.has('kept')).toBe(true);
+    bus.round('b', 'c');
+    expectSame(b, c);
+    expectSame(a, b);
+  });
+
+  it('keeps a tombstone younger than the grace period', () => {
+    const [a, b] = [new Rep('a', 10_000), new Rep('b', 10_000)];
+    const bus = new Bus([a, b]);
+    a.write('k', 'v', 0);
+    a.write('k', null, 0);
+    bus.round('a', 'b');
+    bus.round('a', 'b');
+    bus.tick('a', 5_000);
+    expect(a.store.has('k')).toBe(true);
+    bus.tick('a', 10_000);
+    expect(a.store.has('k')).toBe(false);
+  });
+});
