@@ -11,7 +11,7 @@ class UsageError extends Error {}
 const COMMANDS: Record<string, { usage: string; summary: string; options: NonNullable<ParseArgsConfig['options']> }> = {
   start: {
     usage:
-      'quorumd start [--data-dir DIR] [--listen MULTIADDR]... [--http HOST:PORT] [--join MULTIADDR]... [--cluster-key FILE] [--no-mdns] [--no-auto-admit] [--max-voters N] [--auto-remove-after-ms MS]',
+      'quorumd start [--data-dir DIR] [--listen MULTIADDR]... [--http HOST:PORT] [--join MULTIADDR]... [--cluster-key FILE] [--no-mdns] [--no-auto-admit] [--max-voters N] [--auto-remove-after-ms MS] [--anti-entropy-interval-ms MS] [--anti-entropy-bytes-per-sec N] [--tombstone-grace-ms MS]',
     summary: 'run a device (founds a cluster on first start in an empty data dir unless --join/--cluster-key)',
     options: {
       'data-dir': { type: 'string' },
@@ -23,6 +23,9 @@ const COMMANDS: Record<string, { usage: string; summary: string; options: NonNul
       'no-auto-admit': { type: 'boolean' },
       'max-voters': { type: 'string' },
       'auto-remove-after-ms': { type: 'string' },
+      'anti-entropy-interval-ms': { type: 'string' },
+      'anti-entropy-bytes-per-sec': { type: 'string' },
+      'tombstone-grace-ms': { type: 'string' },
       'log-level': { type: 'string' },
       'request-timeout-ms': { type: 'string' },
     },
@@ -102,6 +105,14 @@ async function main(argv: string[]): Promise<number> {
 
 let debug = false;
 
+/** A flag holding a positive integer (at most 10 digits), or undefined when absent. */
+function positiveIntFlag(values: Record<string, unknown>, name: string, unit: string): number | undefined {
+  const text = values[name] as string | undefined;
+  if (text === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new UsageError(`--${name} must be a positive integer of ${unit}, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 async function start(values: Record<string, unknown>, positionals: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const timeout = values['request-timeout-ms'] as string | undefined;
@@ -111,6 +122,12 @@ async function start(values: Record<string, unknown>, positionals: string[]): Pr
   const autoRemove = values['auto-remove-after-ms'] as string | undefined;
   if (autoRemove !== undefined && !/^[0-9]{1,9}$/.test(autoRemove)) {
     throw new UsageError(`--auto-remove-after-ms must be a non-negative integer of milliseconds, got ${JSON.stringify(autoRemove)}`);
+  }
+  const aeInterval = positiveIntFlag(values, 'anti-entropy-interval-ms', 'milliseconds');
+  const aeBudget = positiveIntFlag(values, 'anti-entropy-bytes-per-sec', 'bytes per second');
+  const grace = values['tombstone-grace-ms'] as string | undefined;
+  if (grace !== undefined && !/^[0-9]{1,10}$/.test(grace)) {
+    throw new UsageError(`--tombstone-grace-ms must be a non-negative integer of milliseconds, got ${JSON.stringify(grace)}`);
   }
   const maxVoters = values['max-voters'] as string | undefined;
   if (maxVoters !== undefined && !/^[1-9][0-9]?$/.test(maxVoters)) {
@@ -130,6 +147,9 @@ async function start(values: Record<string, unknown>, positionals: string[]): Pr
     autoAdmit: values['no-auto-admit'] !== true,
     maxVoters: maxVoters === undefined ? undefined : Number(maxVoters),
     autoRemoveAfterMs: autoRemove === undefined ? undefined : Number(autoRemove),
+    antiEntropyIntervalMs: aeInterval,
+    antiEntropyBytesPerSec: aeBudget,
+    tombstoneGraceMs: grace === undefined ? undefined : Number(grace),
   });
   await new Promise<void>(() => {
     // `quorumd leave`: once removed, the daemon asks to exit like on SIGTERM.

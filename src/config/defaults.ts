@@ -55,6 +55,25 @@ export const DEFAULTS = {
   mdnsQueryIntervalMs: 1_000,
   /** Time to finish in-flight requests on SIGTERM before closing anyway (we must exit within 5 s). */
   shutdownGraceMs: 2_000,
+  /**
+   * Mean time between anti-entropy rounds (each wait drawn from 0.5–1.5× of it, so devices do not gossip in
+   * lockstep). An idle round costs one request and one reply of ~50 bytes, so 2 s is cheap; a round that finds
+   * differences is followed by another at once, so repair itself never waits for the interval.
+   */
+  antiEntropyIntervalMs: 2_000,
+  /**
+   * Bytes per second anti-entropy rounds started here may move (requests and replies), so repair never starves
+   * foreground writes: 2 MiB/s is ~15 % of a Pi's 2.4 GHz Wi-Fi and a tenth of 100 Mbit Ethernet. A one-second
+   * burst is allowed, so small repairs are never paced.
+   */
+  antiEntropyBytesPerSec: 2 * 1024 * 1024,
+  /** An anti-entropy request without reply for this long ends the round (the peer is slow or gone). */
+  antiEntropyRequestTimeoutMs: 10_000,
+  /**
+   * A tombstone is purged only once every member is known to hold it (causal stability) and no sooner than
+   * this after it was stored here: a write or repair still queued somewhere could otherwise re-create the key.
+   */
+  tombstoneGraceMs: 30_000,
   /** Dots reserved per durable counter write: a crash skips at most this many, never reuses one. */
   dotReserveBlock: 10_000,
 } as const;

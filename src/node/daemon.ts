@@ -29,7 +29,8 @@ import { createHttpServer } from '../http/server.js';
 import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/clusterkey.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
 import { type NetNode, createNetNode } from '../net/node.js';
-import { ReplicaTransport } from '../net/transport.js';
+import { ReplicaTransport, SyncTransport } from '../net/transport.js';
+import { encodeSyncEntry } from '../wire/sync.js';
 import type { StoragePort } from '../storage/port.js';
 import { openSqliteStore } from '../storage/sqlite.js';
 import { createContextCodec } from './context-token.js';
@@ -56,6 +57,12 @@ export interface DaemonOptions {
   readonly maxVoters?: number;
   /** Propose the removal of a voter down this long (0 or undefined: never; DEFAULTS.autoRemoveAfterMs). */
   readonly autoRemoveAfterMs?: number;
+  /** Mean time between anti-entropy rounds (DEFAULTS.antiEntropyIntervalMs). */
+  readonly antiEntropyIntervalMs?: number;
+  /** Anti-entropy byte-rate budget (DEFAULTS.antiEntropyBytesPerSec). */
+  readonly antiEntropyBytesPerSec?: number;
+  /** Minimum age of a tombstone before it may be purged (DEFAULTS.tombstoneGraceMs). */
+  readonly tombstoneGraceMs?: number;
 }
 
 /** Bad flags or data-dir state: the CLI prints the message and exits non-zero. */
@@ -72,6 +79,8 @@ const DAEMON_FILE = 'daemon.json';
 /** Time allowed to each network shutdown step (we must exit within 5 s of SIGTERM). */
 const NETWORK_STOP_MS = 1_000;
 const META_ADDRESS_BOOK = 'addressBook';
+/** Delay before the first anti-entropy round with a peer that just connected (its streams settle first). */
+const SYNC_AFTER_CONNECT_MS = 200;
 /** Dot-actor incarnation, and whether the last run closed the store cleanly (see nextDotActor). */
 const META_INCARNATION = 'incarnation';
 const META_CLEAN_SHUTDOWN = 'cleanShutdown';
@@ -92,6 +101,7 @@ export class Daemon {
   private readonly store: StoragePort;
   private readonly node: NetNode;
   private readonly transport: ReplicaTransport;
+  private readonly syncTransport: SyncTransport;
   readonly runtime: Runtime;
   readonly membership: MembershipService;
   private readonly detector = new FailureDetector({ ...FAILURE_DETECTOR_DEFAULTS, heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs });
@@ -128,6 +138,7 @@ export class Daemon {
     store: StoragePort;
     node: NetNode;
     transport: ReplicaTransport;
+    syncTransport: SyncTransport;
     runtime: Runtime;
     membership: MembershipService;
     httpServer: ReturnType<typeof createHttpServer>;
@@ -138,6 +149,7 @@ export class Daemon {
     this.log = parts.log;
     this.store = parts.store;
     this.node = parts.node;
+    this.syncTransport = parts.syncTransport;
     this.transport = parts.transport;
     this.runtime = parts.runtime;
     this.membership = parts.membership;
@@ -217,6 +229,14 @@ export class Daemon {
         transferBatchBytes: DEFAULTS.transferBatchBytes,
         opsInFlightMax: DEFAULTS.opsInFlightMax,
         opIdBase,
+        antiEntropy: {
+          intervalMs: options.antiEntropyIntervalMs ?? DEFAULTS.antiEntropyIntervalMs,
+          bytesPerSec: options.antiEntropyBytesPerSec ?? DEFAULTS.antiEntropyBytesPerSec,
+          requestTimeoutMs: DEFAULTS.antiEntropyRequestTimeoutMs,
+          tombstoneGraceMs: options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs,
+          // The encoded size (plus a 3-byte length prefix share), so the budget counts real wire bytes.
+          sizeOf: (msg) => encodeSyncEntry(msg).length + 3,
+        },
         log,
       });
       late.runtime = runtime;
@@ -227,6 +247,10 @@ export class Daemon {
         log: (obj, msg) => log.warn(obj, msg),
       });
       runtime.attachTransport(transport);
+      const syncTransport = new SyncTransport(node, {
+        onMessage: (from, msg) => runtime.receiveSync(from, msg),
+        log: (obj, msg) => log.warn({ ...obj, protocol: 'sync' }, msg),
+      });
       const membership = new MembershipService({
         runtime,
         send: (to, msg) => transport.send(to, msg),
@@ -265,6 +289,7 @@ export class Daemon {
         store,
         node,
         transport,
+        syncTransport,
         runtime,
         membership,
         httpServer,
@@ -292,6 +317,8 @@ export class Daemon {
       if (addrs.length > 0) this.rememberAddrs(peer, addrs);
     });
     await this.transport.start();
+    await this.syncTransport.start();
+    this.runtime.attachSync(this.syncTransport, (peer) => this.isAlive(peer) && this.syncTransport.isConnected(peer));
     this.runtime.onConfigChange((config) => this.onConfigChange(config));
     this.node.services.mdns?.addEventListener('peer', (event) => {
       // Every mDNS answer, not only a peer's first (libp2p's peer:discovery fires once per peer): a device
@@ -389,6 +416,8 @@ export class Daemon {
     this.heartbeatSeq += 1;
     this.heartbeatsSent.set(this.heartbeatSeq, performance.now());
     this.transport.send(peer, { type: 'heartbeat', opId: this.heartbeatSeq, epoch: this.runtime.config.epoch });
+    // A member that (re)connects is compared at once, not at the next round: it may have missed writes.
+    setTimeout(() => this.runtime.syncWith(peer), SYNC_AFTER_CONNECT_MS).unref();
     // A device waiting to join asks a new connection at once instead of at its next retry.
     const wake = this.joinWake;
     this.joinWake = undefined;
@@ -607,11 +636,27 @@ export class Daemon {
         phi: Math.round(report.phi * 100) / 100,
       };
     };
+    const syncViews = new Map(this.runtime.ae.peerViews(config).map((v) => [v.peerId, v]));
+    const syncOf = (peer: string): object | undefined => {
+      const v = syncViews.get(peer);
+      if (v === undefined) return undefined;
+      return {
+        lastRoundAgoMs: v.lastRoundMs === undefined ? null : Math.round(now - v.lastRoundMs),
+        matched: v.matched ?? null,
+        keysDiffering: v.keysDiffering,
+        rounds: v.rounds,
+        failedRounds: v.failedRounds,
+        bytes: v.bytes,
+        recordsReceived: v.recordsReceived,
+        recordsSent: v.recordsSent,
+      };
+    };
     const member = (m: { peerId: string; addrs: readonly string[] }): object => ({
       peerId: m.peerId,
       self: m.peerId === this.peerId,
       connected: m.peerId === this.peerId || this.transport.isConnected(m.peerId),
       ...health(m.peerId),
+      sync: syncOf(m.peerId),
       addrs: this.addressBook.get(m.peerId) ?? m.addrs,
     });
     const alive = (peer: string): boolean => health(peer).state === 'alive';
@@ -650,8 +695,28 @@ export class Daemon {
       transfers: this.runtime.core.streams(),
       // The anti-entropy digest root: two replicas with the same root hold the same records.
       digest: { root: hashHex(this.runtime.digest.root()), keys: this.runtime.digest.size },
+      antiEntropy: this.antiEntropyStatus(config),
       membershipChanges: this.membership.counters,
       uptimeMs: Date.now() - this.startedAtMs,
+    };
+  }
+
+  private antiEntropyStatus(config: MembershipConfig): object {
+    const ae = this.runtime.ae;
+    const stats = ae.stats;
+    const tombstones = ae.tombstoneView(config);
+    const wire = this.syncTransport.stats;
+    return {
+      // Digests were equal with every live member at the last round with each.
+      converged: isMember(config, this.peerId) && ae.converged(config, (peer) => this.isAlive(peer)),
+      running: stats.running,
+      rounds: stats.rounds,
+      matchedRounds: stats.matchedRounds,
+      failedRounds: stats.failedRounds,
+      keysRepaired: stats.keysRepaired,
+      bytes: stats.bytes,
+      wire: { bytesSent: wire.bytesSent, bytesReceived: wire.bytesReceived, messagesSent: wire.messagesSent, messagesReceived: wire.messagesReceived },
+      tombstones: { waiting: tombstones.waiting, blockedBy: tombstones.blockedBy ?? null, purged: tombstones.purged },
     };
   }
 
@@ -692,7 +757,7 @@ export class Daemon {
     // Close the store before the network: a slow libp2p stop must not cost us the clean-shutdown mark.
     await this.store.setMeta(META_CLEAN_SHUTDOWN, 'true');
     await this.store.close();
-    await withTimeout(this.transport.stop(), NETWORK_STOP_MS);
+    await withTimeout(Promise.all([this.transport.stop(), this.syncTransport.stop()]), NETWORK_STOP_MS);
     await withTimeout(Promise.resolve(this.node.stop()), NETWORK_STOP_MS);
     await rm(joinPath(this.dataDir, DAEMON_FILE), { force: true });
     this.log.info({}, 'stopped');

@@ -6,7 +6,9 @@ import { isVoter } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import type { ConsistencyLevel } from '../core/quorum.js';
 import type { VersionedRecord } from '../core/record.js';
+import { AntiEntropy, type SyncAction, type SyncLocal, type SyncMessage } from '../core/anti-entropy.js';
 import { MerkleDigest } from '../core/digest.js';
+import { recordsEqual } from '../core/record.js';
 import type { AcceptorState } from '../core/paxos.js';
 import { type Action, type ClientResult, type Envelope, OPS_IN_FLIGHT_MAX, ReplicaCore } from '../core/replica.js';
 import type { VersionVector } from '../core/vv.js';
@@ -22,6 +24,21 @@ export interface MessageTransport {
   /** Queues `msg` for `to`; false when there is no connection (nothing queued). */
   send(to: string, msg: Message): boolean;
   isConnected(peerId: string): boolean;
+}
+
+/** What the runtime needs to send anti-entropy messages (SyncTransport in production). */
+export interface SyncSender {
+  send(to: string, msg: SyncMessage): boolean;
+}
+
+/** Anti-entropy settings (src/config/defaults.ts documents each). */
+export interface AntiEntropySettings {
+  readonly intervalMs: number;
+  readonly bytesPerSec: number;
+  readonly requestTimeoutMs: number;
+  readonly tombstoneGraceMs: number;
+  /** Encoded size of a sync message (the wire codec's), for the byte budget. */
+  readonly sizeOf?: (msg: SyncMessage) => number;
 }
 
 export interface RuntimeLogger {
@@ -43,7 +60,10 @@ export interface RuntimeOptions {
   readonly transferBatchBytes: number;
   readonly opsInFlightMax: number;
   readonly opIdBase: number;
+  readonly antiEntropy: AntiEntropySettings;
   readonly log: RuntimeLogger;
+  /** Uniform random numbers in [0, 1) for gossip jitter and peer choice (injectable for tests). */
+  readonly random?: () => number;
   /** Wall clock (ms since the epoch) and monotonic clock, injectable for tests. */
   readonly wallClockMs?: () => number;
   readonly monotonicMs?: () => number;
@@ -75,13 +95,16 @@ type Pending = (result: ClientResult) => void;
 /** Records read per scan step while building the digest at start-up. */
 const DIGEST_SCAN_BATCH = 1024;
 
-/** The digest of everything in `store` (one scan; at start-up, before any write). */
-export function buildDigest(store: StoragePort): MerkleDigest {
+/** The digest of everything in `store` (one scan; at start-up, before any write); `each` sees every entry. */
+export function buildDigest(store: StoragePort, each?: (key: string, record: VersionedRecord) => void): MerkleDigest {
   const digest = new MerkleDigest();
   let after: string | undefined;
   for (;;) {
     const entries = store.scan(after, DIGEST_SCAN_BATCH);
-    for (const entry of entries) digest.update(entry.key, undefined, entry.record);
+    for (const entry of entries) {
+      digest.update(entry.key, undefined, entry.record);
+      each?.(entry.key, entry.record);
+    }
     if (entries.length < DIGEST_SCAN_BATCH) return digest;
     after = entries[entries.length - 1]?.key;
   }
@@ -107,18 +130,32 @@ export class Runtime {
   private readonly configListeners: Array<(config: MembershipConfig) => void> = [];
   /** The anti-entropy digest of this replica's records (src/core/digest.ts), updated on every persist. */
   readonly digest: MerkleDigest;
+  /** Anti-entropy rounds and tombstone purging (src/core/anti-entropy.ts). */
+  readonly ae: AntiEntropy;
+  private readonly syncLocal: SyncLocal;
+  private syncSender: SyncSender | undefined;
+  private isAlive: (peer: string) => boolean = () => false;
+  private readonly random: () => number;
+  private aeTimer: NodeJS.Timeout | undefined;
+  private aeDueMs = Infinity;
   private fatalError: unknown;
   private stopped = false;
 
   constructor(options: RuntimeOptions) {
     this.self = options.self;
     this.store = options.store;
-    this.digest = buildDigest(options.store);
     this.dots = options.dots;
     this.log = options.log;
     this.opsInFlightMax = options.opsInFlightMax;
     this.wallClockMs = options.wallClockMs ?? Date.now;
     this.monotonicMs = options.monotonicMs ?? (() => performance.now());
+    this.random = options.random ?? Math.random;
+    this.ae = new AntiEntropy({ self: options.self, ...options.antiEntropy });
+    const startMs = this.monotonicMs();
+    this.digest = buildDigest(options.store, (key, record) => this.ae.noteStored(key, record, startMs));
+    const store = options.store;
+    const digest = this.digest;
+    this.syncLocal = { get: (key) => store.get(key), digest };
     this.core = new ReplicaCore({
       self: options.self,
       config: options.config,
@@ -133,6 +170,27 @@ export class Runtime {
 
   attachTransport(transport: MessageTransport): void {
     this.transport = transport;
+  }
+
+  /** Starts anti-entropy: rounds go through `sender` to members `isAlive` says are up. */
+  attachSync(sender: SyncSender, isAlive: (peer: string) => boolean): void {
+    this.syncSender = sender;
+    this.isAlive = isAlive;
+    this.scheduleAe();
+  }
+
+  /** An anti-entropy message from a connected peer. */
+  receiveSync(from: string, msg: SyncMessage): void {
+    if (this.stopped) return;
+    this.executeSync(this.ae.step(from, msg, this.monotonicMs(), this.core.config, this.syncLocal));
+    this.scheduleAe();
+  }
+
+  /** Starts an anti-entropy round with `peer` now if none is running (e.g. it just came back). */
+  syncWith(peer: string): void {
+    if (this.stopped || this.syncSender === undefined) return;
+    this.executeSync(this.ae.startRound(peer, this.monotonicMs(), this.core.config, this.syncLocal));
+    this.scheduleAe();
   }
 
   get config(): MembershipConfig {
@@ -211,6 +269,8 @@ export class Runtime {
     this.stopped = true;
     if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
     this.tickTimer = undefined;
+    if (this.aeTimer !== undefined) clearTimeout(this.aeTimer);
+    this.aeTimer = undefined;
     for (const [opId, resolve] of this.pending) {
       resolve({ type: 'failed', opId, code: 'shutting_down', message: 'the daemon is shutting down', acks: 0, required: 0, voters: 0 });
     }
@@ -241,6 +301,7 @@ export class Runtime {
           const then = action.then;
           // Every record write passes here: keep the anti-entropy digest in step (before = the staged state).
           this.digest.update(action.key, this.store.get(action.key), action.record);
+          this.ae.noteStored(action.key, action.record, this.monotonicMs());
           this.store.put(action.key, action.record).then(
             () => {
               if (then !== undefined) this.deliver(then);
@@ -298,6 +359,61 @@ export class Runtime {
         }
       }
     }
+  }
+
+  private executeSync(actions: readonly SyncAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'persist':
+          // Anti-entropy already counted this write in its own state (noteStored).
+          this.digest.update(action.key, this.store.get(action.key), action.record);
+          this.store.put(action.key, action.record).catch((error: unknown) => this.fail(error));
+          break;
+        case 'purge': {
+          const current = this.store.get(action.key);
+          if (current === undefined || !recordsEqual(current, action.record)) throw new Error(`purge of ${action.key}: not the stored version`);
+          this.digest.update(action.key, current, undefined);
+          this.store.remove(action.key).catch((error: unknown) => this.fail(error));
+          break;
+        }
+        case 'send':
+          this.sendSync(action.to, action.msg);
+          break;
+        case 'sendDurable': {
+          const { to, msg } = action;
+          this.store.flush().then(
+            () => this.sendSync(to, msg),
+            (error: unknown) => this.fail(error),
+          );
+          break;
+        }
+      }
+    }
+  }
+
+  private sendSync(to: string, msg: SyncMessage): void {
+    if (this.stopped) return;
+    const sent = this.syncSender?.send(to, msg) ?? false;
+    if (!sent) this.ae.sendFailed(to, msg, this.monotonicMs());
+  }
+
+  /** Arms the anti-entropy timer for its next deadline (rounds, paced requests, timeouts, purges). */
+  private scheduleAe(): void {
+    if (this.stopped || this.syncSender === undefined) return;
+    const next = this.ae.nextDeadlineMs() ?? this.monotonicMs() + 1_000;
+    if (this.aeTimer !== undefined) {
+      if (next >= this.aeDueMs) return;
+      clearTimeout(this.aeTimer);
+    }
+    this.aeDueMs = next;
+    this.aeTimer = setTimeout(() => {
+      this.aeTimer = undefined;
+      this.aeDueMs = Infinity;
+      if (this.stopped) return;
+      this.executeSync(this.ae.tick(this.monotonicMs(), this.random(), this.core.config, this.isAlive, this.syncLocal));
+      this.scheduleAe();
+    }, Math.max(0, Math.ceil(next - this.monotonicMs())));
+    this.aeTimer.unref();
   }
 
   private deliver(envelope: Envelope): void {
