@@ -4,7 +4,8 @@
 // as actions; the responder side keeps no per-session state. See docs/anti-entropy.md.
 import { assert } from './assert.js';
 import { type Hash64, type MerkleDigest, entryHash, hashesEqual, segmentOf } from './digest.js';
-import { type MembershipConfig, isMember, isRemoved, replicaIds } from './membership.js';
+import { type MembershipConfig, isMember, isRemoved, replicaIds, voterIds } from './membership.js';
+import { majority } from './quorum.js';
 import type { KeyedRecord } from './messages.js';
 import { type VersionedRecord, isDeleted, mergeRecords, recordsEqual } from './record.js';
 
@@ -58,7 +59,9 @@ export type SyncAction =
   | { readonly type: 'purge'; readonly key: string; readonly record: VersionedRecord }
   | { readonly type: 'send'; readonly to: string; readonly msg: SyncMessage }
   /** Send `msg` once everything persisted before is durable. */
-  | { readonly type: 'sendDurable'; readonly to: string; readonly msg: SyncMessage };
+  | { readonly type: 'sendDurable'; readonly to: string; readonly msg: SyncMessage }
+  /** The catch-up is complete (see beginCatchUp): record it durably and serve reads again. */
+  | { readonly type: 'caughtUp'; readonly syncedWith: readonly string[] };
 
 export interface AntiEntropyOptions {
   readonly self: string;
@@ -72,6 +75,20 @@ export interface AntiEntropyOptions {
   readonly tombstoneGraceMs: number;
   /** Encoded size of a message, for the byte budget and the figures (default: an estimate). */
   readonly sizeOf?: (msg: SyncMessage) => number;
+  /** Budget of rounds while catching up (this device serves no reads meanwhile); default bytesPerSec. */
+  readonly catchUpBytesPerSec?: number;
+}
+
+/** Progress of a catch-up (a wiped or new device filling its replica), for /status. */
+export interface CatchUpView {
+  readonly startedMs: number;
+  /** Voters a full round must be completed with: any acknowledged write is on at least one of them. */
+  readonly needed: number;
+  readonly syncedWith: readonly string[];
+  /** The most keys a member reported holding (the target size). */
+  readonly totalKeys: number;
+  readonly recordsReceived: number;
+  readonly bytes: number;
 }
 
 /** Nodes per digest request: 256 × 16 children × 8 B = 32 KiB of hashes per reply. */
@@ -104,10 +121,13 @@ export interface PeerSyncView {
   readonly bytes: number;
   readonly recordsReceived: number;
   readonly recordsSent: number;
+  /** How long the last completed round took (ms). */
+  readonly lastRoundDurationMs: number | undefined;
 }
 
 interface PeerState {
   lastRoundMs: number | undefined;
+  lastRoundDurationMs: number | undefined;
   matched: boolean | undefined;
   keysDiffering: number;
   rounds: number;
@@ -130,6 +150,8 @@ interface Session {
   readonly startedMs: number;
   /** This replica's persist sequence number when the root was sent (a match means the peer holds it all). */
   readonly seqAtStart: number;
+  /** Started while catching up (its budget is catchUpBytesPerSec). */
+  readonly catchUp: boolean;
   /** Digest level of the nodes in `nodeQueue` and of `nextLevel` (the next level's differing nodes). */
   level: number;
   nodeQueue: number[];
@@ -162,6 +184,9 @@ export class AntiEntropy {
   /** Recently purged keys -> the hash of the purged version. Insertion order = purge order. */
   private readonly purged = new Map<string, Hash64>();
   private readonly counters = { rounds: 0, matchedRounds: 0, failedRounds: 0, keysRepaired: 0, tombstonesPurged: 0, bytes: 0 };
+  private catchUp: { startedMs: number; syncedWith: Set<string>; totalKeys: number; recordsReceived: number; bytes: number } | undefined;
+  /** Actions produced inside a round's end (caughtUp), handed out by the next tick/step/startRound. */
+  private readonly events: SyncAction[] = [];
 
   constructor(options: AntiEntropyOptions) {
     assert(options.intervalMs > 0 && options.bytesPerSec > 0 && options.requestTimeoutMs > 0, 'positive intervals and budget');
@@ -199,6 +224,52 @@ export class AntiEntropy {
       const peer = this.pickPeer(config, isAlive, random);
       if (peer !== undefined) this.startSession(peer, nowMs, local, actions);
     }
+    // A device with no other voter to catch up from (the first of a cluster) is caught up at once.
+    if (this.catchUp !== undefined && isMember(config, this.opts.self)) this.checkCaughtUp(config);
+    return this.drain(actions);
+  }
+
+  /**
+   * Enters catch-up: this replica may lack acknowledged writes (its storage was wiped, or it is new). It ends
+   * once full rounds were completed with `needed` voters (n − majority(n) + 1 of n: every acknowledged write is
+   * on a majority, so on one of them), and a `caughtUp` action says so. Rounds meanwhile prefer those voters.
+   */
+  beginCatchUp(nowMs: number): void {
+    this.catchUp = { startedMs: nowMs, syncedWith: new Set(), totalKeys: 0, recordsReceived: 0, bytes: 0 };
+  }
+
+  catchUpView(config: MembershipConfig): CatchUpView | undefined {
+    const c = this.catchUp;
+    if (c === undefined) return undefined;
+    return {
+      startedMs: c.startedMs,
+      needed: this.catchUpNeeded(config),
+      syncedWith: [...c.syncedWith],
+      totalKeys: c.totalKeys,
+      recordsReceived: c.recordsReceived,
+      bytes: c.bytes,
+    };
+  }
+
+  private catchUpNeeded(config: MembershipConfig): number {
+    const voters = [...new Set([...voterIds(config), ...config.previousVoters])].filter((p) => !isRemoved(config, p));
+    const others = voters.filter((p) => p !== this.opts.self).length;
+    if (voters.length === 0) return 0; // not a member of a cluster yet
+    return Math.min(others, voters.length - majority(voters.length) + 1);
+  }
+
+  private checkCaughtUp(config: MembershipConfig): void {
+    const c = this.catchUp;
+    if (c === undefined) return;
+    const voters = new Set([...voterIds(config), ...config.previousVoters]);
+    const synced = [...c.syncedWith].filter((p) => voters.has(p));
+    if (synced.length < this.catchUpNeeded(config)) return;
+    this.catchUp = undefined;
+    this.events.push({ type: 'caughtUp', syncedWith: synced });
+  }
+
+  private drain(actions: SyncAction[]): SyncAction[] {
+    if (this.events.length > 0) actions.push(...this.events.splice(0));
     return actions;
   }
 
@@ -208,7 +279,12 @@ export class AntiEntropy {
     if (this.session === undefined && peer !== this.opts.self && isMember(config, peer) && isMember(config, this.opts.self)) {
       this.startSession(peer, nowMs, local, actions);
     }
-    return actions;
+    return this.drain(actions);
+  }
+
+  /** Makes the next round due now (e.g. a device catching up just became a member). */
+  wake(nowMs: number): void {
+    this.nextRoundMs = Math.min(this.nextRoundMs ?? nowMs, nowMs);
   }
 
   /** When tick() next has something to do (monotonic ms). */
@@ -230,7 +306,10 @@ export class AntiEntropy {
           actions.push({ type: 'send', to: from, msg: { type: 'refused', session: msg.session, reason } });
           return actions;
         }
-        if (msg.type === 'digest') this.answerDigest(from, msg, local, actions);
+        if (msg.type === 'digest') {
+          if (this.catchUp !== undefined) this.catchUp.totalKeys = Math.max(this.catchUp.totalKeys, msg.keys);
+          this.answerDigest(from, msg, local, actions);
+        }
         else if (msg.type === 'segments') this.answerSegments(from, msg, local, actions);
         else this.answerPush(from, msg, nowMs, local, actions);
         return actions;
@@ -247,7 +326,8 @@ export class AntiEntropy {
           return actions;
         }
         this.onReply(s, msg, nowMs, local, actions);
-        return actions;
+        if (this.catchUp !== undefined) this.checkCaughtUp(config);
+        return this.drain(actions);
       }
     }
   }
@@ -275,6 +355,7 @@ export class AntiEntropy {
           bytes: p?.bytes ?? 0,
           recordsReceived: p?.recordsReceived ?? 0,
           recordsSent: p?.recordsSent ?? 0,
+          lastRoundDurationMs: p?.lastRoundDurationMs,
         };
       });
   }
@@ -312,7 +393,13 @@ export class AntiEntropy {
 
   private pickPeer(config: MembershipConfig, isAlive: (peer: string) => boolean, random: number): string | undefined {
     if (!isMember(config, this.opts.self)) return undefined;
-    const candidates = replicaIds(config).filter((p) => p !== this.opts.self && isAlive(p));
+    let candidates = replicaIds(config).filter((p) => p !== this.opts.self && isAlive(p));
+    const c = this.catchUp;
+    if (c !== undefined) {
+      const voters = new Set([...voterIds(config), ...config.previousVoters]);
+      const wanted = candidates.filter((p) => voters.has(p) && !c.syncedWith.has(p));
+      if (wanted.length > 0) candidates = wanted;
+    }
     if (candidates.length === 0) return undefined;
     // The longest unsynced first (never synced before all); ties broken by `random`.
     let best: string[] = [];
@@ -333,6 +420,7 @@ export class AntiEntropy {
       peer,
       startedMs: nowMs,
       seqAtStart: this.seq,
+      catchUp: this.catchUp !== undefined,
       level: 0,
       nodeQueue: [],
       nextLevel: [],
@@ -360,7 +448,9 @@ export class AntiEntropy {
   private spend(s: Session, bytes: number, nowMs: number): void {
     s.bytes += bytes;
     this.counters.bytes += bytes;
-    this.budgetAtMs = Math.max(this.budgetAtMs, nowMs - BUDGET_BURST_MS) + (bytes * 1000) / this.opts.bytesPerSec;
+    const rate = s.catchUp ? (this.opts.catchUpBytesPerSec ?? this.opts.bytesPerSec) : this.opts.bytesPerSec;
+    this.budgetAtMs = Math.max(this.budgetAtMs, nowMs - BUDGET_BURST_MS) + (bytes * 1000) / rate;
+    if (this.catchUp !== undefined) this.catchUp.bytes += bytes;
   }
 
   private onReply(s: Session, msg: SyncMessage, nowMs: number, local: SyncLocal, actions: SyncAction[]): void {
@@ -372,6 +462,7 @@ export class AntiEntropy {
       this.endSession(s, nowMs, 'failed');
       return;
     }
+    if (msg.type === 'digestReply' && this.catchUp !== undefined) this.catchUp.totalKeys = Math.max(this.catchUp.totalKeys, msg.keys);
     if (msg.type === 'digestReply' && pending.kind === 'digest') {
       if (!this.takeDigestReply(s, pending, msg, local)) {
         this.endSession(s, nowMs, 'failed');
@@ -483,6 +574,7 @@ export class AntiEntropy {
       if (!covered.has(segmentOf(key, local.digest.shape))) return false;
       differing.add(key);
       s.recordsReceived += 1;
+      if (this.catchUp !== undefined) this.catchUp.recordsReceived += 1;
       const purgedHash = this.purged.get(key);
       if (local.get(key) === undefined && purgedHash !== undefined && hashesEqual(purgedHash, entryHash(key, record))) {
         s.purgedToReport.push({ key, hash: purgedHash }); // the peer still holds a tombstone purged here
@@ -523,6 +615,8 @@ export class AntiEntropy {
     }
     peer.rounds += 1;
     peer.lastRoundMs = nowMs;
+    peer.lastRoundDurationMs = nowMs - s.startedMs;
+    this.catchUp?.syncedWith.add(s.peer);
     peer.matched = matched;
     peer.keysDiffering = s.keysDiffering;
     this.counters.rounds += 1;
@@ -534,7 +628,7 @@ export class AntiEntropy {
   private peer(peerId: string): PeerState {
     let p = this.peers.get(peerId);
     if (p === undefined) {
-      p = { lastRoundMs: undefined, matched: undefined, keysDiffering: 0, rounds: 0, failedRounds: 0, bytes: 0, recordsReceived: 0, recordsSent: 0, heldUpTo: 0 };
+      p = { lastRoundMs: undefined, lastRoundDurationMs: undefined, matched: undefined, keysDiffering: 0, rounds: 0, failedRounds: 0, bytes: 0, recordsReceived: 0, recordsSent: 0, heldUpTo: 0 };
       this.peers.set(peerId, p);
     }
     return p;

@@ -18,7 +18,15 @@ export type Message =
   /** Coordinator -> replica: send me your copy of `key`. */
   | { readonly type: 'read'; readonly opId: number; readonly epoch: number; readonly key: string }
   /** Replica -> coordinator: my copy of `key` (absent when I have none). */
-  | { readonly type: 'readReply'; readonly opId: number; readonly epoch: number; readonly key: string; readonly record: VersionedRecord | undefined }
+  | {
+      readonly type: 'readReply';
+      readonly opId: number;
+      readonly epoch: number;
+      readonly key: string;
+      readonly record: VersionedRecord | undefined;
+      /** The replica is catching up (wiped or new) and cannot answer reads yet: count it as unreachable. */
+      readonly unavailable?: true;
+    }
   /** Coordinator -> stale replica: merge this (read repair). No acknowledgement. */
   | { readonly type: 'repair'; readonly epoch: number; readonly key: string; readonly record: VersionedRecord }
   /** Replica -> coordinator: refused, because my configuration is newer than your epoch. */

@@ -257,6 +257,10 @@ export class ReplicaCore {
   private hlcLast: Hlc;
   /** Highest ballot round seen anywhere, so our next proposal outbids it. */
   private roundSeen = 0;
+  /** See setCatchingUp(). */
+  private catchingUp = false;
+  /** Slots (epochs) this acceptor sits out: see blockAcceptorUpTo(). */
+  private acceptorBlockedUpTo = 0;
   /** The newest epoch whose configuration is durable here (a restart cannot fall behind it). */
   private durableEpoch: number;
   /** Peers told our configuration because they spoke from an older epoch: peer -> epoch told (bounded). */
@@ -281,6 +285,26 @@ export class ReplicaCore {
     assert(this.transferBatchRecords >= 1 && this.transferBatchBytes >= 1, 'transfer batches hold something');
     this.opIdNext = options.opIdBase + 1;
     this.hlcLast = options.hlc ?? HLC_ZERO;
+  }
+
+  /**
+   * While catching up (a wiped or new device filling its replica), reads are answered `unavailable` and data
+   * streams are not served: this replica may lack acknowledged writes. Writes are still stored and acked.
+   */
+  setCatchingUp(on: boolean): void {
+    this.catchingUp = on;
+  }
+
+  get isCatchingUp(): boolean {
+    return this.catchingUp;
+  }
+
+  /**
+   * Refuses to act as a Paxos acceptor for every slot up to `slot`: a device that lost its storage lost its
+   * promises too, so it sits out the decisions that may have been in progress when it lost them.
+   */
+  blockAcceptorUpTo(slot: number): void {
+    this.acceptorBlockedUpTo = Math.max(this.acceptorBlockedUpTo, slot);
   }
 
   get config(): MembershipConfig {
@@ -501,7 +525,7 @@ export class ReplicaCore {
       case 'read':
         return this.onRead(from, msg, local);
       case 'readReply':
-        return this.onReadReply(from, msg.opId, msg.record, local);
+        return msg.unavailable === true ? this.onReadUnavailable(from, msg.opId, local) : this.onReadReply(from, msg.opId, msg.record, local);
       case 'repair':
         return this.onRepair(from, msg, local);
       case 'stale':
@@ -597,6 +621,11 @@ export class ReplicaCore {
   private onRead(from: string, msg: Extract<Message, { type: 'read' }>, local: LocalView): Action[] {
     const refusal = this.refuse(from, msg.opId, msg.epoch);
     if (refusal !== undefined) return refusal;
+    if (this.catchingUp) {
+      // A replica that lost its data (or never had it) could hide an acknowledged write from a quorum read.
+      const unavailable: Message = { type: 'readReply', opId: msg.opId, epoch: this.epoch, key: msg.key, record: undefined, unavailable: true };
+      return [{ type: 'send', to: from, msg: unavailable }];
+    }
     const reply: Message = { type: 'readReply', opId: msg.opId, epoch: this.epoch, key: msg.key, record: local.get(msg.key) };
     return [{ type: 'send', to: from, msg: reply }];
   }
@@ -642,6 +671,10 @@ export class ReplicaCore {
     // The proposer's base is committed: catch up to it before voting on its successor.
     if (this.epoch < msg.epoch) actions.push(...this.maybeAdopt(msg.config, local, nowMs));
     if (this.epoch !== msg.epoch || !isVoter(this.configCurrent, this.self) || !isVoter(this.configCurrent, from)) return actions;
+    if (msg.epoch + 1 <= this.acceptorBlockedUpTo) {
+      refuse(undefined, undefined);
+      return actions;
+    }
     this.noteRound(msg.ballot);
     const out = acceptorPrepare(this.acceptor, msg.ballot);
     if (!out.ok) {
@@ -665,7 +698,8 @@ export class ReplicaCore {
       return actions;
     }
     const valid = msg.config.epoch === msg.epoch + 1 && msg.config.clusterId === this.configCurrent.clusterId;
-    if (this.epoch < msg.epoch || !valid || !isVoter(this.configCurrent, this.self) || !isVoter(this.configCurrent, from)) {
+    const blocked = msg.epoch + 1 <= this.acceptorBlockedUpTo;
+    if (this.epoch < msg.epoch || !valid || blocked || !isVoter(this.configCurrent, this.self) || !isVoter(this.configCurrent, from)) {
       refuse(undefined, undefined);
       return actions;
     }
@@ -773,7 +807,8 @@ export class ReplicaCore {
       return [{ type: 'send', to: from, msg: { type: 'stale', opId: msg.opId, epoch: this.epoch, config: this.configCurrent } }];
     }
     // A request from an epoch we have not adopted yet is dropped; the coordinator announced it and retries.
-    if (this.epoch !== msg.epoch || !isMember(this.configCurrent, from)) return [];
+    // A replica still catching up has no complete data to give (the gather uses the other previous voters).
+    if (this.epoch !== msg.epoch || !isMember(this.configCurrent, from) || this.catchingUp) return [];
     const key = streamKey(from, msg.opId);
     if (this.outStreams.has(key) || this.outStreams.size >= OUT_STREAMS_MAX) return [];
     const stream: OutStream = {
@@ -1026,6 +1061,17 @@ export class ReplicaCore {
       this.ops.delete(opId);
       actions.push({ type: 'reply', result: this.failure(opId, op) });
     }
+  }
+
+  /** A replica that is catching up cannot answer: count it as unreachable for this read. */
+  private onReadUnavailable(from: string, opId: number, local: LocalView): Action[] {
+    const op = this.ops.get(opId);
+    if (op === undefined || op.kind !== 'read' || op.replies.has(from)) return [];
+    const actions: Action[] = [];
+    op.unreachable.add(from);
+    this.progressRead(opId, op, local, actions);
+    if (op.replied && this.readSettled(op)) this.ops.delete(opId);
+    return actions;
   }
 
   private onReadReply(from: string, opId: number, record: VersionedRecord | undefined, local: LocalView): Action[] {

@@ -37,7 +37,7 @@ import { createContextCodec } from './context-token.js';
 import { DotAllocator } from './dots.js';
 import { createLogger, type Logger } from './log.js';
 import { MembershipService, isJoinMessage } from './membership.js';
-import { META_ACCEPTOR, META_MEMBERSHIP, Runtime } from './runtime.js';
+import { META_ACCEPTOR, META_ACCEPTOR_BLOCKED, META_CATCH_UP, META_MEMBERSHIP, Runtime } from './runtime.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -61,6 +61,8 @@ export interface DaemonOptions {
   readonly antiEntropyIntervalMs?: number;
   /** Anti-entropy byte-rate budget (DEFAULTS.antiEntropyBytesPerSec). */
   readonly antiEntropyBytesPerSec?: number;
+  /** Budget of anti-entropy rounds while catching up (DEFAULTS.catchUpBytesPerSec). */
+  readonly catchUpBytesPerSec?: number;
   /** Minimum age of a tombstone before it may be purged (DEFAULTS.tombstoneGraceMs). */
   readonly tombstoneGraceMs?: number;
 }
@@ -79,6 +81,9 @@ const DAEMON_FILE = 'daemon.json';
 /** Time allowed to each network shutdown step (we must exit within 5 s of SIGTERM). */
 const NETWORK_STOP_MS = 1_000;
 const META_ADDRESS_BOOK = 'addressBook';
+/** First incarnation of a fresh store: random in [2^20, 2^40) so a wiped device never reuses an actor (kv679). */
+const FRESH_INCARNATION_MIN = 2 ** 20;
+const FRESH_INCARNATION_SPAN = 2 ** 40 - 2 ** 20;
 /** Delay before the first anti-entropy round with a peer that just connected (its streams settle first). */
 const SYNC_AFTER_CONNECT_MS = 200;
 /** Dot-actor incarnation, and whether the last run closed the store cleanly (see nextDotActor). */
@@ -196,6 +201,9 @@ export class Daemon {
     const store = await openSqliteStore(dbPath);
     try {
       let config = loadMembership(store);
+      // A store without a membership record is fresh: a new device, or one whose data was wiped. It catches up
+      // (and serves no reads) before it counts as holding the data; the founder of a cluster has nothing to fetch.
+      const fresh = store.getMeta(META_MEMBERSHIP) === undefined;
       const acceptor = loadAcceptor(store);
       const lastListen = store.getMeta(META_LISTEN);
       const listen = options.listen ?? (lastListen === undefined ? DEFAULTS.listen : (JSON.parse(lastListen) as string[]));
@@ -213,6 +221,9 @@ export class Daemon {
         config = foundingConfig(randomUUID(), { peerId: identity.peerId, addrs: dialableAddrs(node) });
         await store.setMeta(META_MEMBERSHIP, JSON.stringify(config));
         log.info({ clusterId: config.clusterId }, 'founded a new cluster');
+        await store.setMeta(META_CATCH_UP, 'done');
+      } else if (fresh) {
+        await store.setMeta(META_CATCH_UP, 'pending');
       }
       const opIdBase = randomInt(0, 2 ** 47);
       const actor = await nextDotActor(store, identity.peerId);
@@ -232,6 +243,7 @@ export class Daemon {
         antiEntropy: {
           intervalMs: options.antiEntropyIntervalMs ?? DEFAULTS.antiEntropyIntervalMs,
           bytesPerSec: options.antiEntropyBytesPerSec ?? DEFAULTS.antiEntropyBytesPerSec,
+          catchUpBytesPerSec: options.catchUpBytesPerSec ?? DEFAULTS.catchUpBytesPerSec,
           requestTimeoutMs: DEFAULTS.antiEntropyRequestTimeoutMs,
           tombstoneGraceMs: options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs,
           // The encoded size (plus a 3-byte length prefix share), so the budget counts real wire bytes.
@@ -240,6 +252,9 @@ export class Daemon {
         log,
       });
       late.runtime = runtime;
+      if (store.getMeta(META_CATCH_UP) === 'pending') runtime.beginCatchUp();
+      const blocked = Number(store.getMeta(META_ACCEPTOR_BLOCKED) ?? '0');
+      if (Number.isSafeInteger(blocked) && blocked > 0) runtime.core.blockAcceptorUpTo(blocked);
       const transport = new ReplicaTransport(node, {
         onMessage: (from, msg) => late.daemon?.onMessage(from, msg),
         onPeerConnect: (peer) => late.daemon?.onPeerConnect(peer),
@@ -253,6 +268,10 @@ export class Daemon {
       });
       const membership = new MembershipService({
         runtime,
+        onRejoin: (cluster) => {
+          log.warn({ epoch: cluster.epoch }, 'rejoining as a member that lost its storage: catching up before serving reads');
+          void runtime.blockAcceptorUpTo(cluster.epoch + 1).catch((error: unknown) => log.error({ err: error }, 'cannot record the acceptor block'));
+        },
         send: (to, msg) => transport.send(to, msg),
         log,
         autoAdmit: options.autoAdmit ?? DEFAULTS.autoAdmit,
@@ -416,8 +435,9 @@ export class Daemon {
     this.heartbeatSeq += 1;
     this.heartbeatsSent.set(this.heartbeatSeq, performance.now());
     this.transport.send(peer, { type: 'heartbeat', opId: this.heartbeatSeq, epoch: this.runtime.config.epoch });
-    // A member that (re)connects is compared at once, not at the next round: it may have missed writes.
-    setTimeout(() => this.runtime.syncWith(peer), SYNC_AFTER_CONNECT_MS).unref();
+    // A member that (re)connects is compared at once, not at the next round: it may have missed writes. One
+    // side starts (the lower peer ID), so the pair does not run the same comparison twice.
+    if (this.peerId < peer) setTimeout(() => this.runtime.syncWith(peer), SYNC_AFTER_CONNECT_MS).unref();
     // A device waiting to join asks a new connection at once instead of at its next retry.
     const wake = this.joinWake;
     this.joinWake = undefined;
@@ -642,6 +662,7 @@ export class Daemon {
       if (v === undefined) return undefined;
       return {
         lastRoundAgoMs: v.lastRoundMs === undefined ? null : Math.round(now - v.lastRoundMs),
+        lastRoundDurationMs: v.lastRoundDurationMs === undefined ? null : Math.round(v.lastRoundDurationMs * 10) / 10,
         matched: v.matched ?? null,
         keysDiffering: v.keysDiffering,
         rounds: v.rounds,
@@ -696,8 +717,32 @@ export class Daemon {
       // The anti-entropy digest root: two replicas with the same root hold the same records.
       digest: { root: hashHex(this.runtime.digest.root()), keys: this.runtime.digest.size },
       antiEntropy: this.antiEntropyStatus(config),
+      catchUp: this.catchUpStatus(config, now),
       membershipChanges: this.membership.counters,
       uptimeMs: Date.now() - this.startedAtMs,
+    };
+  }
+
+  /** Progress of a wiped or new device filling its replica (null once caught up). */
+  private catchUpStatus(config: MembershipConfig, now: number): object | null {
+    const view = this.runtime.ae.catchUpView(config);
+    if (view === undefined) return null;
+    const elapsedMs = Math.max(1, now - view.startedMs);
+    const keysHeld = this.runtime.digest.size;
+    return {
+      state: 'catching-up',
+      keysHeld,
+      // The most keys a member reported: the target (the data changes meanwhile, so it is an estimate).
+      totalKeys: view.totalKeys,
+      percent: view.totalKeys === 0 ? null : Math.min(100, Math.round((keysHeld / view.totalKeys) * 1000) / 10),
+      recordsReceived: view.recordsReceived,
+      bytes: view.bytes,
+      recordsPerSec: Math.round((view.recordsReceived * 1000) / elapsedMs),
+      bytesPerSec: Math.round((view.bytes * 1000) / elapsedMs),
+      elapsedMs: Math.round(elapsedMs),
+      // Full rounds are needed with this many voters (any acknowledged write is on one of them).
+      needed: view.needed,
+      syncedWith: view.syncedWith,
     };
   }
 
@@ -724,6 +769,7 @@ export class Daemon {
     if (isRemoved(config, this.peerId)) return 'removed';
     // A new voter of a joint configuration counts in quorums only together with the previous voters until
     // the change's data sync is done and finalized.
+    if (isMember(config, this.peerId) && this.runtime.core.isCatchingUp) return 'catching-up';
     if (isVoter(config, this.peerId)) return isJoint(config) && !config.previousVoters.includes(this.peerId) ? 'catching-up' : 'voter';
     if (isMember(config, this.peerId)) return 'learner';
     return this.joinState;
@@ -768,11 +814,12 @@ export class Daemon {
  * The actor name for this run's dots. After an unclean stop, writes that were staged but not yet durable may
  * have reached other replicas and then been lost here; a version vector entry (peer, n) would claim we had
  * seen them, so later writes would silently supersede them. A fresh incarnation `peer~k` avoids that claim.
- * A clean stop flushed everything, so the same actor continues.
+ * A clean stop flushed everything, so the same actor continues. A fresh store may belong to a device whose
+ * data was wiped (same peer ID, dots already issued): its first incarnation is random, never `peer` or `peer~1`.
  */
-export async function nextDotActor(store: StoragePort, peerId: string): Promise<string> {
+export async function nextDotActor(store: StoragePort, peerId: string, random: () => number = Math.random): Promise<string> {
   const stored = store.getMeta(META_INCARNATION);
-  let incarnation = stored === undefined ? 0 : Number(stored);
+  let incarnation = stored === undefined ? FRESH_INCARNATION_MIN + Math.floor(random() * FRESH_INCARNATION_SPAN) : Number(stored);
   if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw new StartupError(`corrupt incarnation ${JSON.stringify(stored)}`);
   if (stored !== undefined && store.getMeta(META_CLEAN_SHUTDOWN) !== 'true') incarnation += 1;
   await Promise.all([store.setMeta(META_INCARNATION, String(incarnation)), store.setMeta(META_CLEAN_SHUTDOWN, 'false')]);

@@ -29,7 +29,12 @@ export function isJoinMessage(msg: Message): msg is JoinMessage {
   return msg.type === 'joinRequest' || msg.type === 'joinReply';
 }
 
+/** The note of a successful join reply to a device that was a member already (it lost its storage). */
+export const ALREADY_MEMBER = 'already a member';
+
 export interface MembershipOptions {
+  /** Our join was answered "already a member": this device lost its storage; `config` is the cluster's. */
+  readonly onRejoin?: (config: MembershipConfig) => void;
   readonly runtime: Runtime;
   readonly send: (to: string, msg: Message) => boolean;
   readonly log: RuntimeLogger;
@@ -123,6 +128,7 @@ export class MembershipService {
     try {
       const msg = await reply;
       if (!msg.ok || msg.config === undefined) throw new QuorumdError('join_refused', msg.error || 'join refused');
+      if (msg.error === ALREADY_MEMBER) this.options.onRejoin?.(msg.config);
       this.options.runtime.adoptConfig(msg.config);
     } finally {
       clearTimeout(timer);
@@ -140,7 +146,9 @@ export class MembershipService {
     const config = runtime.config;
     if (config.epoch === 0 || !isMember(config, runtime.self)) return reply(false, 'this device is not a member of a cluster');
     if (isRemoved(config, candidate)) return reply(false, 'this device was removed from the cluster');
-    if (isMember(config, candidate) && !isJoint(config)) return reply(true, '');
+    // Already a member: the device lost its storage (or its membership record) and is rejoining. The note
+    // tells it so: it sits out Paxos decisions it may have promised in, and catches up before serving reads.
+    if (isMember(config, candidate) && !isJoint(config)) return reply(true, ALREADY_MEMBER);
     if (!this.options.autoAdmit && !this.approved.has(candidate) && !isMember(config, candidate)) {
       if (!this.pendingCandidates.has(candidate)) {
         this.options.log.info({ peer: candidate }, 'a device asks to join: waiting for `quorumd approve`');

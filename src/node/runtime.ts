@@ -18,6 +18,10 @@ import type { DotAllocator } from './dots.js';
 export const META_MEMBERSHIP = 'membership';
 /** The Paxos acceptor state for the next epoch's decision (src/core/paxos.ts), JSON. */
 export const META_ACCEPTOR = 'acceptor';
+/** 'pending' while this replica catches up (a wiped or new device), 'done' after; absent: done (older stores). */
+export const META_CATCH_UP = 'catchUp';
+/** Paxos slots this device sits out after losing its storage (see ReplicaCore.blockAcceptorUpTo). */
+export const META_ACCEPTOR_BLOCKED = 'acceptorBlockedUpTo';
 
 /** What the runtime needs from the network (ReplicaTransport in production, fakes in tests). */
 export interface MessageTransport {
@@ -37,6 +41,7 @@ export interface AntiEntropySettings {
   readonly bytesPerSec: number;
   readonly requestTimeoutMs: number;
   readonly tombstoneGraceMs: number;
+  readonly catchUpBytesPerSec?: number;
   /** Encoded size of a sync message (the wire codec's), for the byte budget. */
   readonly sizeOf?: (msg: SyncMessage) => number;
 }
@@ -170,6 +175,18 @@ export class Runtime {
 
   attachTransport(transport: MessageTransport): void {
     this.transport = transport;
+  }
+
+  /** Enters catch-up (see AntiEntropy.beginCatchUp): reads are answered `unavailable` until it is complete. */
+  beginCatchUp(): void {
+    this.core.setCatchingUp(true);
+    this.ae.beginCatchUp(this.monotonicMs());
+  }
+
+  /** This device lost its storage: it sits out the Paxos slots up to `slot` (durably). */
+  async blockAcceptorUpTo(slot: number): Promise<void> {
+    this.core.blockAcceptorUpTo(slot);
+    await this.store.setMeta(META_ACCEPTOR_BLOCKED, String(slot));
   }
 
   /** Starts anti-entropy: rounds go through `sender` to members `isAlive` says are up. */
@@ -346,6 +363,11 @@ export class Runtime {
             'membership configuration adopted',
           );
           for (const listener of this.configListeners) listener(action.config);
+          // A device catching up starts fetching as soon as it is a member, not at the next interval.
+          if (this.core.isCatchingUp) {
+            this.ae.wake(this.monotonicMs());
+            this.scheduleAe();
+          }
           break;
         }
         case 'send':
@@ -387,6 +409,16 @@ export class Runtime {
           );
           break;
         }
+        case 'caughtUp':
+          // Everything received is durable before this replica answers reads again.
+          this.store.flush().then(
+            () => {
+              this.core.setCatchingUp(false);
+              this.log.info({ syncedWith: action.syncedWith, keys: this.digest.size }, 'caught up: serving reads');
+              return this.store.setMeta(META_CATCH_UP, 'done');
+            },
+          ).catch((error: unknown) => this.fail(error));
+          break;
       }
     }
   }

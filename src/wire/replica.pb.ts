@@ -763,6 +763,7 @@ export interface Message {
   acceptedBallot?: Ballot
   acceptedConfig?: MembershipConfig
   seq: bigint
+  unavailable: boolean
 }
 
 export namespace Message {
@@ -864,6 +865,11 @@ export namespace Message {
           w.uint64(obj.seq)
         }
 
+        if ((obj.unavailable != null && obj.unavailable !== false)) {
+          w.uint32(144)
+          w.bool(obj.unavailable)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -879,7 +885,8 @@ export namespace Message {
           error: '',
           records: [],
           done: false,
-          seq: 0n
+          seq: 0n,
+          unavailable: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -976,6 +983,10 @@ export namespace Message {
             }
             case 17: {
               obj.seq = reader.uint64()
+              break
+            }
+            case 18: {
+              obj.unavailable = reader.bool()
               break
             }
             default: {
@@ -1133,6 +1144,13 @@ export namespace Message {
               yield {
                 field: `${prefix}.seq`,
                 value: reader.uint64()
+              }
+              break
+            }
+            case 18: {
+              yield {
+                field: `${prefix}.unavailable`,
+                value: reader.bool()
               }
               break
             }
@@ -1411,6 +1429,11 @@ export namespace Message {
     value: bigint
   }
 
+  export interface MessageUnavailableFieldEvent {
+    field: '$.unavailable'
+    value: boolean
+  }
+
   export function encode (obj: Partial<Message>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Message.codec())
   }
@@ -1419,7 +1442,7 @@ export namespace Message {
     return decodeMessage(buf, Message.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageSeqFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent> {
     return streamMessage(buf, Message.codec(), opts)
   }
 }
@@ -1800,6 +1823,12 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesUnavailableFieldEvent {
+    field: '$.messages[].unavailable'
+    value: boolean
+    index: number
+  }
+
   export function encode (obj: Partial<Frame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Frame.codec())
   }
@@ -1808,7 +1837,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesSeqFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }

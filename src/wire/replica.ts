@@ -96,6 +96,7 @@ function messageToPb(m: Message): pb.Message {
     records: [],
     done: false,
     seq: 0n,
+    unavailable: false,
   };
   if ('opId' in m) out.opId = toUint64(m.opId, 'opId');
   switch (m.type) {
@@ -118,6 +119,7 @@ function messageToPb(m: Message): pb.Message {
     case 'readReply':
       out.key = m.key;
       if (m.record !== undefined) out.record = recordToPb(m.record);
+      if (m.unavailable === true) out.unavailable = true;
       break;
     case 'stale':
     case 'config':
@@ -174,7 +176,9 @@ function messageFromPb(p: pb.Message): Message {
     case pb.MessageType.READ:
       return { type: 'read', opId, epoch, key: p.key };
     case pb.MessageType.READ_REPLY:
-      return { type: 'readReply', opId, epoch, key: p.key, record: optionalRecord(p.record) };
+      return p.unavailable === true
+        ? { type: 'readReply', opId, epoch, key: p.key, record: optionalRecord(p.record), unavailable: true }
+        : { type: 'readReply', opId, epoch, key: p.key, record: optionalRecord(p.record) };
     case pb.MessageType.REPAIR:
       return { type: 'repair', epoch, key: p.key, record: requiredRecord(p.record, 'repair') };
     case pb.MessageType.STALE:

@@ -1,7 +1,7 @@
 // Anti-entropy between real daemons in one process on 127.0.0.1: a device that missed 2,000 writes converges by
 // gossip alone (no reads); tombstones are purged only once every member holds them and deleted keys stay deleted
 // when a device that missed the delete returns; a removed device cannot push old data back.
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,9 +29,13 @@ async function aeStatus(d: Daemon): Promise<AeStatus> {
   return (await status(d.httpEndpoint)) as unknown as AeStatus;
 }
 
-async function startDevice(dataDir: string, extra: { join?: string[]; clusterKeyFile?: string; restart?: boolean } = {}): Promise<Daemon> {
+async function startDevice(
+  dataDir: string,
+  extra: { join?: string[]; clusterKeyFile?: string; restart?: boolean; catchUpBytesPerSec?: number } = {},
+): Promise<Daemon> {
   const daemon = await Daemon.start({
     dataDir,
+    catchUpBytesPerSec: extra.catchUpBytesPerSec,
     listen: extra.restart === true ? undefined : ['/ip4/127.0.0.1/tcp/0'],
     http: '127.0.0.1:0',
     join: extra.join ?? [],
@@ -176,4 +180,46 @@ describe('anti-entropy between real devices', () => {
     }
     await Promise.all([a, b, back].map(stopDevice));
   }, 90_000);
+
+  it('a device whose data dir was wiped catches up (progress in /status, no reads meanwhile), then serves reads', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'quorumd-ae-'));
+    dirs.push(root);
+    const { a, b, c, dirs: d } = await threeDevices(root);
+    await parallel(3_000, 32, async (i) => {
+      expect((await put(i % 2 === 0 ? a.httpEndpoint : b.httpEndpoint, `data/${i}`, `value-${i}`.padEnd(100, '.'))).status).toBe(201);
+    });
+    const cId = c.peerId;
+    await stopDevice(c);
+    // Wipe the database (records, membership, clocks); keep the identity and the cluster key.
+    for (const file of await readdir(d[2])) if (file.startsWith('quorumd.db')) await rm(join(d[2], file));
+    const startedAt = performance.now();
+    // ~500 KB to fetch at 150 KB/s: a few seconds of catching up to observe.
+    const c2 = await startDevice(d[2], { join: [a.listenAddrs()[0] as string], catchUpBytesPerSec: 150_000 });
+    expect(c2.peerId).toBe(cId);
+    const seen = await waitFor('C to be a member that is catching up, with progress', async () => {
+      const s = (await status(c2.httpEndpoint)) as unknown as { role: string; catchUp: { keysHeld: number; totalKeys: number; percent: number | null } | null };
+      return s.role === 'catching-up' && s.catchUp !== null && s.catchUp.totalKeys >= 3_000 && s.catchUp.keysHeld < 3_000 ? s : undefined;
+    });
+    console.log(`MEASURE wiped device catching up: ${JSON.stringify(seen.catchUp)}`);
+    // It answers no reads meanwhile: r=all (which needs it) fails, r=quorum is served by the other two.
+    expect((await get(a.httpEndpoint, 'data/10', '?r=all')).status).toBe(503);
+    expect((await get(c2.httpEndpoint, 'data/11', '?r=quorum')).text).toBe('value-11'.padEnd(100, '.'));
+    const done = await waitFor(
+      'C to finish catching up',
+      async () => {
+        const s = (await status(c2.httpEndpoint)) as unknown as { role: string; catchUp: unknown; digest: { keys: number } };
+        return s.catchUp === null && s.role === 'voter' ? s : undefined;
+      },
+      30_000,
+    );
+    console.log(`MEASURE wiped device caught up: ${done.digest.keys} keys in ${((performance.now() - startedAt) / 1000).toFixed(2)} s at 150 KB/s`);
+    expect(done.digest.keys).toBe(3_000);
+    expect((await get(a.httpEndpoint, 'data/10', '?r=all')).status).toBe(200);
+    expect((await get(c2.httpEndpoint, 'data/2999', '?r=one')).text).toBe('value-2999'.padEnd(100, '.'));
+    // Its new writes use a fresh dot actor, so they cannot collide with the dots it issued before the wipe.
+    const w = await put(c2.httpEndpoint, 'data/0', 'after-wipe');
+    expect(w.status).toBe(200);
+    expect((await get(a.httpEndpoint, 'data/0', '?r=all')).text).toBe('after-wipe');
+    await Promise.all([a, b, c2].map(stopDevice));
+  }, 120_000);
 });

@@ -412,6 +412,8 @@ export class Cluster implements StoreView {
           break;
         case 'purge':
           throw new Error(`purge of ${action.key} at ${r.id}: purging is off in the simulator`);
+        case 'caughtUp':
+          throw new Error(`caughtUp at ${r.id}: the simulator does not wipe devices`);
         case 'send':
           this.sendSync(r, action.to, action.msg);
           break;

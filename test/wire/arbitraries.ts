@@ -60,6 +60,7 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('writeAck' as const), opId: uint, epoch: uint }),
   fc.record({ type: fc.constant('read' as const), opId: uint, epoch: uint, key: keyArb }),
   fc.record({ type: fc.constant('readReply' as const), opId: uint, epoch: uint, key: keyArb, record: fc.option(recordArb, { nil: undefined }) }),
+  fc.record({ type: fc.constant('readReply' as const), opId: uint, epoch: uint, key: keyArb, record: fc.constant(undefined), unavailable: fc.constant(true as const) }),
   fc.record({ type: fc.constant('repair' as const), epoch: uint, key: keyArb, record: recordArb }),
   fc.record({ type: fc.constant('stale' as const), opId: uint, epoch: uint, config: configArb }),
   fc.record({ type: fc.constant('configPrepare' as const), opId: uint, epoch: uint, ballot: ballotArb, config: configArb }),
