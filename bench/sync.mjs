@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import '../dist/polyfill.js';
 import { applyWrite, EMPTY_RECORD } from '../dist/core/record.js';
 import { openSqliteStore } from '../dist/storage/sqlite.js';
+import { encodeRecord } from '../dist/wire/record.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +55,8 @@ async function waitForFile(path, pid, timeoutMs = 60_000) {
 }
 
 async function start(dataDir, args = []) {
-  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--no-mdns', '--log-level', 'warn', ...args], {
+  const nodeArgs = (process.env.QUORUMD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--no-mdns', '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.set(dataDir, child);
@@ -148,7 +150,11 @@ try {
   const records = Array.from({ length: keyCount }, (_, i) => [keyOf(i), recordFor(i, actor, i + 1, value(i))]);
   const missing = new Set(Array.from({ length: diffCount }, (_, j) => Math.floor((j * keyCount) / diffCount)));
   let missingBytes = 0;
-  for (const i of missing) missingBytes += keyOf(i).length + valueSize;
+  let missingStoredBytes = 0; // keys + records as stored (value, clock, causal context): what has to move
+  for (const i of missing) {
+    missingBytes += keyOf(i).length + valueSize;
+    missingStoredBytes += keyOf(i).length + encodeRecord(records[i][1]).length;
+  }
   const t0 = performance.now();
   await fill(dirA, records);
   await fill(dirB, records.filter((_, i) => !missing.has(i)));
@@ -158,16 +164,26 @@ try {
   a = await start(dirA);
   b = await start(dirB);
   const upAt = performance.now();
-  const [sa] = await until('d=1% converged', () => rootsEqual([a, b]), 120_000, 2);
+  await until('d=1% converged', () => rootsEqual([a, b]), 120_000, 2);
   const wallMs = performance.now() - upAt;
+  // The round's initiator records it once the last reply is in (just after the digests became equal).
+  const repairs = await until('the repair round to be recorded', async () => {
+    const [sa, sb] = await Promise.all([status(a), status(b)]);
+    const found = [...sa.voters, ...sb.voters].map((m) => m.sync?.lastRepair).filter((r) => r);
+    return found.length > 0 ? found : undefined;
+  }, 10_000, 5);
   const after1 = await syncBytes([a, b]);
-  const sb = await status(b);
-  const round = [...sa.voters, ...sb.voters].map((m) => m.sync).filter((s) => s && s.keysDiffering > 0);
-  const roundMs = round.length > 0 ? Math.min(...round.map((s) => s.lastRoundDurationMs ?? Infinity)) : NaN;
+  const roundMs = repairs.length > 0 ? Math.max(...repairs.map((r) => r.durationMs)) : NaN;
   const goalBytes = 2 * missingBytes + 64 * 1024;
-  results.diff1pct = { missingKeys: diffCount, missingBytes, wallFromStartMs: Math.round(wallMs), repairRoundMs: roundMs, syncBytes: after1.bytes, syncMessages: after1.messages, goalBytes, goalMs: 1000 };
-  console.log(`d=${diffCount} keys: repair round ${roundMs} ms (restart → equal digests ${Math.round(wallMs)} ms), ${after1.bytes} sync bytes ` +
-    `(${(after1.bytes / missingBytes).toFixed(2)}x the ${missingBytes} B missing; goal <= ${goalBytes} B), ${after1.messages} messages`);
+  const goalStoredBytes = 2 * missingStoredBytes + 64 * 1024;
+  const roundBytes = Math.max(...repairs.map((r) => r.bytes));
+  results.diff1pct = {
+    missingKeys: diffCount, missingBytes, missingStoredBytes, wallFromStartMs: Math.round(wallMs), repairRoundMs: roundMs, repairRoundBytes: roundBytes,
+    syncBytes: after1.bytes, syncMessages: after1.messages, goalBytes, goalStoredBytes, goalMs: 1000,
+  };
+  console.log(`d=${diffCount} keys: repair round ${roundMs} ms (restart → equal digests ${Math.round(wallMs)} ms), ${after1.bytes} sync bytes on the wire, ` +
+    `${after1.messages} messages; missing: ${missingBytes} B of keys + values (goal <= ${goalBytes} B: ${(after1.bytes / goalBytes).toFixed(2)} of it), ` +
+    `${missingStoredBytes} B as stored records (goal <= ${goalStoredBytes} B: ${(after1.bytes / goalStoredBytes).toFixed(2)} of it)`);
 
   // 3. d = 0: idle rounds of the converged pair.
   await sleep(1000);
@@ -186,19 +202,23 @@ try {
   const before2 = await syncBytes([a]);
   b = await start(dirB);
   const up2 = performance.now();
-  const [sa2] = await until('d=1 converged', () => rootsEqual([a, b]), 60_000, 2);
+  await until('d=1 converged', () => rootsEqual([a, b]), 60_000, 2);
   const wall2 = performance.now() - up2;
+  const repairs2 = await until('the d=1 repair round to be recorded', async () => {
+    const [sa2, sb2] = await Promise.all([status(a), status(b)]);
+    const found = [...sa2.voters, ...sb2.voters].map((m) => m.sync?.lastRepair).filter((r) => r && r.keys < 5 && r.agoMs < wall2 + 1000);
+    return found.length > 0 ? found : undefined;
+  }, 10_000, 5);
   const after2a = await syncBytes([a]);
   const after2b = await syncBytes([b]);
-  const sb2 = await status(b);
-  const round2 = [...sa2.voters, ...sb2.voters].map((m) => m.sync).filter((s) => s && s.keysDiffering > 0 && s.keysDiffering < 5);
   results.diff1key = {
     wallFromStartMs: Math.round(wall2),
-    repairRoundMs: round2.length > 0 ? Math.min(...round2.map((s) => s.lastRoundDurationMs ?? Infinity)) : NaN,
+    repairRoundMs: repairs2.length > 0 ? Math.min(...repairs2.map((r) => r.durationMs)) : NaN,
+    repairRoundBytes: repairs2.length > 0 ? Math.min(...repairs2.map((r) => r.bytes)) : NaN,
     syncBytes: after2a.bytes - before2.bytes + after2b.bytes,
     syncMessages: after2a.messages - before2.messages + after2b.messages,
   };
-  console.log(`d=1 key: repair round ${results.diff1key.repairRoundMs} ms, ${results.diff1key.syncBytes} sync bytes, ${results.diff1key.syncMessages} messages (both directions, incl. any idle round meanwhile)`);
+  console.log(`d=1 key: repair round ${results.diff1key.repairRoundMs} ms and ${results.diff1key.repairRoundBytes} B; ${results.diff1key.syncBytes} sync bytes, ${results.diff1key.syncMessages} messages on the wire from B's restart to equal digests`);
 
   // 5. RSS of a device holding the keys (after its repair work).
   results.rssMb = { a: Math.round(await rssMb(a.pid)), b: Math.round(await rssMb(b.pid)) };
@@ -208,7 +228,15 @@ try {
   const joinAt = performance.now();
   const c = await start(dirC, ['--listen', '/ip4/127.0.0.1/tcp/0', '--join', a.listen[0], '--cluster-key', join(dirA, 'cluster.key')]);
   const upC = performance.now();
+  const progress = setInterval(() => {
+    status(c).then((s) => {
+      const t = Math.round(performance.now() - joinAt);
+      const cu = s.catchUp === null ? 'done' : `${s.catchUp.keysHeld}/${s.catchUp.totalKeys} synced with ${s.catchUp.syncedWith.length}/${s.catchUp.needed}`;
+      console.log(`  bootstrap +${t} ms: role ${s.role}, ${s.digest.keys} keys, catch-up ${cu}, streams ${JSON.stringify(s.transfers)}`);
+    }, () => undefined);
+  }, 1000);
   await until('C to be a voter', async () => (await status(c)).role === 'voter', 120_000, 10);
+  clearInterval(progress);
   const memberMs = performance.now() - joinAt;
   await until('C caught up with equal digests', async () => {
     const [x, y] = await Promise.all([status(a), status(c)]);

@@ -15,10 +15,28 @@ export interface SyncLocal {
   readonly digest: MerkleDigest;
 }
 
-/** A key's entry as the initiator lists it for a differing segment: the hash of its version state. */
+/**
+ * A key's entry as the initiator lists it for a differing segment: the round's 32-bit half of the hash of its
+ * version state (see hashHalf).
+ */
 export interface SyncEntry {
   readonly key: string;
+  readonly hash: number;
+}
+
+/** A purged tombstone, named with the full hash of the version that was purged. */
+export interface PurgedEntry {
+  readonly key: string;
   readonly hash: Hash64;
+}
+
+/**
+ * The half of a 64-bit hash a round exchanges below the root: the high half in even-numbered rounds, the low
+ * half in odd ones. Halves the bytes of the comparison; a 32-bit collision can hide a difference for one round
+ * only (the root, always compared in full, still differs, and the next round compares the other half).
+ */
+export function hashHalf(hash: Hash64, session: number): number {
+  return session % 2 === 0 ? hash.hi : hash.lo;
 }
 
 export type SyncMessage =
@@ -27,8 +45,8 @@ export type SyncMessage =
    * initiator's root; a responder whose root equals it answers with no hashes (the round matched).
    */
   | { readonly type: 'digest'; readonly session: number; readonly root: Hash64; readonly keys: number; readonly level: number; readonly nodes: readonly number[] }
-  /** Responder -> initiator: its root and key count, and the children of each requested node (fan-out each). */
-  | { readonly type: 'digestReply'; readonly session: number; readonly root: Hash64; readonly keys: number; readonly level: number; readonly hashes: readonly Hash64[] }
+  /** Responder -> initiator: its root and key count, and the children of each requested node (fan-out each, halves). */
+  | { readonly type: 'digestReply'; readonly session: number; readonly root: Hash64; readonly keys: number; readonly level: number; readonly hashes: readonly number[] }
   /** Initiator -> responder: these segments differ; here are my entries in them. */
   | { readonly type: 'segments'; readonly session: number; readonly segments: readonly number[]; readonly entries: readonly SyncEntry[] }
   /**
@@ -41,10 +59,10 @@ export type SyncMessage =
       readonly done: number;
       readonly records: readonly KeyedRecord[];
       readonly want: readonly string[];
-      readonly purged: readonly string[];
+      readonly purged: readonly PurgedEntry[];
     }
   /** Initiator -> responder: records you asked for (merge them); `purged`: keys you sent that I had purged. */
-  | { readonly type: 'push'; readonly session: number; readonly records: readonly KeyedRecord[]; readonly purged: readonly SyncEntry[] }
+  | { readonly type: 'push'; readonly session: number; readonly records: readonly KeyedRecord[]; readonly purged: readonly PurgedEntry[] }
   /** Responder -> initiator: the push is merged and durable. */
   | { readonly type: 'pushAck'; readonly session: number }
   /** Responder -> initiator: not served (the initiator is not a member here, or this device is not one). */
@@ -91,7 +109,7 @@ export interface CatchUpView {
   readonly bytes: number;
 }
 
-/** Nodes per digest request: 256 × 16 children × 8 B = 32 KiB of hashes per reply. */
+/** Nodes per digest request: 256 × 16 children × 4 B = 16 KiB of hash halves per reply. */
 export const DIGEST_NODES_PER_REQUEST_MAX = 256;
 /** Segments per segments request. */
 export const SEGMENTS_PER_REQUEST_MAX = 512;
@@ -123,9 +141,12 @@ export interface PeerSyncView {
   readonly recordsSent: number;
   /** How long the last completed round took (ms). */
   readonly lastRoundDurationMs: number | undefined;
+  /** The last round that found differences: when it ended, keys, duration and bytes. */
+  readonly lastRepair: { readonly atMs: number; readonly keys: number; readonly durationMs: number; readonly bytes: number } | undefined;
 }
 
 interface PeerState {
+  lastRepair: PeerSyncView['lastRepair'];
   lastRoundMs: number | undefined;
   lastRoundDurationMs: number | undefined;
   matched: boolean | undefined;
@@ -159,7 +180,7 @@ interface Session {
   segmentQueue: number[];
   /** Records to push (keys the responder wants) and purged entries to report. */
   pushQueue: string[];
-  purgedToReport: SyncEntry[];
+  purgedToReport: PurgedEntry[];
   pending: Pending | undefined;
   sentAtMs: number;
   bytes: number;
@@ -356,6 +377,7 @@ export class AntiEntropy {
           recordsReceived: p?.recordsReceived ?? 0,
           recordsSent: p?.recordsSent ?? 0,
           lastRoundDurationMs: p?.lastRoundDurationMs,
+          lastRepair: p?.lastRepair,
         };
       });
   }
@@ -533,7 +555,7 @@ export class AntiEntropy {
         segments.push(segment);
         for (const key of keys) {
           const hash = entryHash(key, local.get(key));
-          entries.push({ key, hash });
+          entries.push({ key, hash: hashHalf(hash, s.id) });
           sentHashes.set(key, hash);
         }
       }
@@ -551,7 +573,7 @@ export class AntiEntropy {
     pending.nodes.forEach((node, i) => {
       const mine = local.digest.children({ level: pending.level, index: node });
       for (let c = 0; c < fanout; c++) {
-        if (!hashesEqual(mine[c] as Hash64, msg.hashes[i * fanout + c] as Hash64)) s.nextLevel.push(node * fanout + c);
+        if (hashHalf(mine[c] as Hash64, s.id) !== msg.hashes[i * fanout + c]) s.nextLevel.push(node * fanout + c);
       }
     });
     return true;
@@ -587,11 +609,10 @@ export class AntiEntropy {
       differing.add(key);
       s.pushQueue.push(key);
     }
-    for (const key of msg.purged) {
-      const sent = pending.sentHashes.get(key);
-      if (sent === undefined) return false;
+    for (const { key, hash } of msg.purged) {
+      if (!pending.sentHashes.has(key)) return false;
       differing.add(key);
-      this.purgeIfAt(key, sent, nowMs, local, actions);
+      this.purgeIfAt(key, hash, nowMs, local, actions);
     }
     s.keysDiffering += differing.size;
     return true;
@@ -616,19 +637,22 @@ export class AntiEntropy {
     peer.rounds += 1;
     peer.lastRoundMs = nowMs;
     peer.lastRoundDurationMs = nowMs - s.startedMs;
+    if (s.keysDiffering > 0) peer.lastRepair = { atMs: nowMs, keys: s.keysDiffering, durationMs: nowMs - s.startedMs, bytes: s.bytes };
     this.catchUp?.syncedWith.add(s.peer);
     peer.matched = matched;
     peer.keysDiffering = s.keysDiffering;
     this.counters.rounds += 1;
     if (matched) this.counters.matchedRounds += 1;
-    // Differences were repaired: check again soon rather than a whole interval later.
-    else if (this.nextRoundMs !== undefined) this.nextRoundMs = Math.min(this.nextRoundMs, nowMs + Math.min(this.opts.intervalMs, 100) / 2);
+    if (this.nextRoundMs === undefined) return;
+    // Catching up: the next voter at once, not an interval later. Differences were repaired: check again soon.
+    if (this.catchUp !== undefined) this.nextRoundMs = Math.min(this.nextRoundMs, nowMs);
+    else if (!matched) this.nextRoundMs = Math.min(this.nextRoundMs, nowMs + Math.min(this.opts.intervalMs, 100) / 2);
   }
 
   private peer(peerId: string): PeerState {
     let p = this.peers.get(peerId);
     if (p === undefined) {
-      p = { lastRoundMs: undefined, lastRoundDurationMs: undefined, matched: undefined, keysDiffering: 0, rounds: 0, failedRounds: 0, bytes: 0, recordsReceived: 0, recordsSent: 0, heldUpTo: 0 };
+      p = { lastRepair: undefined, lastRoundMs: undefined, lastRoundDurationMs: undefined, matched: undefined, keysDiffering: 0, rounds: 0, failedRounds: 0, bytes: 0, recordsReceived: 0, recordsSent: 0, heldUpTo: 0 };
       this.peers.set(peerId, p);
     }
     return p;
@@ -658,8 +682,8 @@ export class AntiEntropy {
       actions.push({ type: 'send', to: from, msg: { type: 'refused', session: msg.session, reason: 'malformed digest request' } });
       return;
     }
-    const hashes: Hash64[] = [];
-    for (const index of msg.nodes) hashes.push(...digest.children({ level: msg.level, index }));
+    const hashes: number[] = [];
+    for (const index of msg.nodes) for (const h of digest.children({ level: msg.level, index })) hashes.push(hashHalf(h, msg.session));
     actions.push({ type: 'send', to: from, msg: { ...base, hashes } });
   }
 
@@ -682,19 +706,19 @@ export class AntiEntropy {
     }
     const records: KeyedRecord[] = [];
     const want: string[] = [];
-    const purged: string[] = [];
+    const purged: PurgedEntry[] = [];
     let bytes = 0;
     let done = 0;
     for (const segment of msg.segments) {
       if (done > 0 && (bytes >= RECORD_BYTES_PER_MESSAGE_MAX || records.length + want.length >= KEYS_PER_MESSAGE_MAX)) break;
       done += 1;
-      const listed = new Map<string, Hash64>();
+      const listed = new Map<string, number>();
       for (const entry of theirs.get(segment) ?? []) listed.set(entry.key, entry.hash);
       for (const key of digest.keysIn(segment)) {
         const record = local.get(key);
         assert(record !== undefined, 'the digest indexes stored keys');
         const hash = listed.get(key);
-        if (hash !== undefined && hashesEqual(hash, entryHash(key, record))) continue;
+        if (hash !== undefined && hash === hashHalf(entryHash(key, record), msg.session)) continue;
         records.push({ key, record });
         bytes += estimateRecordBytes(key, record);
         if (hash !== undefined) want.push(key);
@@ -702,7 +726,7 @@ export class AntiEntropy {
       for (const [key, hash] of listed) {
         if (local.get(key) !== undefined) continue;
         const purgedHash = this.purged.get(key);
-        if (purgedHash !== undefined && hashesEqual(purgedHash, hash)) purged.push(key);
+        if (purgedHash !== undefined && hashHalf(purgedHash, msg.session) === hash) purged.push({ key, hash: purgedHash });
         else want.push(key);
       }
     }
@@ -778,11 +802,11 @@ export function estimateSyncBytes(msg: SyncMessage): number {
     case 'digest':
       return 24 + 4 * msg.nodes.length;
     case 'digestReply':
-      return 24 + 8 * msg.hashes.length;
+      return 24 + 4 * msg.hashes.length;
     case 'segments':
-      return 12 + 4 * msg.segments.length + msg.entries.reduce((n, e) => n + e.key.length + 12, 0);
+      return 12 + 4 * msg.segments.length + msg.entries.reduce((n, e) => n + e.key.length + 8, 0);
     case 'segmentsReply':
-      return 12 + msg.records.reduce((n, r) => n + estimateRecordBytes(r.key, r.record), 0) + [...msg.want, ...msg.purged].reduce((n, k) => n + k.length + 2, 0);
+      return 12 + msg.records.reduce((n, r) => n + estimateRecordBytes(r.key, r.record), 0) + msg.want.reduce((n, k) => n + k.length + 2, 0) + msg.purged.reduce((n, e) => n + e.key.length + 12, 0);
     case 'push':
       return 12 + msg.records.reduce((n, r) => n + estimateRecordBytes(r.key, r.record), 0) + msg.purged.reduce((n, e) => n + e.key.length + 12, 0);
     case 'pushAck':

@@ -230,6 +230,9 @@ export interface StreamProgress {
   readonly done: boolean;
 }
 
+/** Slots whose proposer is remembered (proposerOf): the current joint phase is all that matters. */
+const PROPOSERS_REMEMBERED = 8;
+
 /** Upper bound on concurrently coordinated operations; the runtime refuses more (backpressure). */
 export const OPS_IN_FLIGHT_MAX = 100_000;
 /** Outgoing data streams served at once; further requests are ignored (the requester retries later). */
@@ -259,6 +262,8 @@ export class ReplicaCore {
   private roundSeen = 0;
   /** See setCatchingUp(). */
   private catchingUp = false;
+  /** The proposer whose accept this replica took for each recent slot (see proposerOf()). */
+  private readonly proposers = new Map<number, string>();
   /** Slots (epochs) this acceptor sits out: see blockAcceptorUpTo(). */
   private acceptorBlockedUpTo = 0;
   /** The newest epoch whose configuration is durable here (a restart cannot fall behind it). */
@@ -297,6 +302,19 @@ export class ReplicaCore {
 
   get isCatchingUp(): boolean {
     return this.catchingUp;
+  }
+
+  private rememberProposer(epoch: number, peer: string): void {
+    this.proposers.set(epoch, peer);
+    if (this.proposers.size > PROPOSERS_REMEMBERED) this.proposers.delete(this.proposers.keys().next().value as number);
+  }
+
+  /**
+   * The proposer whose value this acceptor last accepted for the configuration of `epoch` (usually the device
+   * that committed it and now runs its data sync), or else the first device that announced it to us.
+   */
+  proposerOf(epoch: number): string | undefined {
+    return this.proposers.get(epoch);
   }
 
   /**
@@ -531,7 +549,10 @@ export class ReplicaCore {
       case 'stale':
         return this.onStale(from, msg.opId, msg.config, local, nowMs);
       case 'config':
-        return from === this.self ? this.onConfigDurable(msg.epoch, local, nowMs) : this.maybeAdopt(msg.config, local, nowMs);
+        if (from === this.self) return this.onConfigDurable(msg.epoch, local, nowMs);
+        // Who tells us about a configuration is normally who committed it and is now syncing its data.
+        if (!this.proposers.has(msg.config.epoch)) this.rememberProposer(msg.config.epoch, from);
+        return this.maybeAdopt(msg.config, local, nowMs);
       case 'configPrepare':
         return this.onPrepare(from, msg, local, nowMs);
       case 'configPromise':
@@ -710,6 +731,7 @@ export class ReplicaCore {
       return actions;
     }
     this.acceptor = out.state;
+    this.rememberProposer(msg.config.epoch, from);
     const reply: Message = { type: 'configAccepted', opId: msg.opId, epoch: this.epoch, ballot: msg.ballot, ok: true, promised: undefined, config: undefined };
     actions.push({ type: 'persistAcceptor', state: out.state, then: { to: from, msg: reply } });
     return actions;

@@ -663,6 +663,10 @@ export class Daemon {
       return {
         lastRoundAgoMs: v.lastRoundMs === undefined ? null : Math.round(now - v.lastRoundMs),
         lastRoundDurationMs: v.lastRoundDurationMs === undefined ? null : Math.round(v.lastRoundDurationMs * 10) / 10,
+        lastRepair:
+          v.lastRepair === undefined
+            ? null
+            : { agoMs: Math.round(now - v.lastRepair.atMs), keys: v.lastRepair.keys, durationMs: Math.round(v.lastRepair.durationMs * 10) / 10, bytes: v.lastRepair.bytes },
         matched: v.matched ?? null,
         keysDiffering: v.keysDiffering,
         rounds: v.rounds,

@@ -288,7 +288,15 @@ export class MembershipService {
       // first voter by ID takes over soon, the others later (a finalize is a CAS: duplicates are harmless).
       const first = [...voterIds(config)].sort()[0] === this.options.runtime.self;
       const delayMs = first ? Math.round(this.options.jointTakeoverMs / 4) : this.options.jointTakeoverMs;
-      this.schedule(config.epoch, delayMs, () => this.serialized(() => this.finishJoint()));
+      this.schedule(config.epoch, delayMs, async () => {
+        // Its proposer is alive: it is still syncing (a big dataset takes a while); a second full sync would
+        // only double the transfer. Check again later; take over once it is gone.
+        const proposer = this.options.runtime.core.proposerOf(config.epoch);
+        if (proposer !== undefined && proposer !== this.options.runtime.self && this.options.isAlive(proposer)) {
+          throw new Error(`the proposer ${proposer} of the joint phase is alive and finishing it`);
+        }
+        return this.serialized(() => this.finishJoint());
+      });
       return;
     }
     // A free voter seat and a live learner to promote: the first voter (by ID) proposes the promotion. The

@@ -97,6 +97,11 @@ export class OverloadedError extends QuorumdError {
 
 type Pending = (result: ClientResult) => void;
 
+/** While a membership sync streams data in, catch-up rounds wait this long before looking again. */
+const CATCH_UP_DEFER_MS = 250;
+/** A data stream without a new batch for this long no longer holds catch-up rounds back. */
+const INBOUND_STREAM_QUIET_MS = 1_000;
+
 /** Records read per scan step while building the digest at start-up. */
 const DIGEST_SCAN_BATCH = 1024;
 
@@ -143,6 +148,9 @@ export class Runtime {
   private readonly random: () => number;
   private aeTimer: NodeJS.Timeout | undefined;
   private aeDueMs = Infinity;
+  /** Records received by data streams so far, and when that last changed (see inboundStreamActive). */
+  private inboundKeysSeen = 0;
+  private inboundChangedAtMs = -Infinity;
   private fatalError: unknown;
   private stopped = false;
 
@@ -423,6 +431,18 @@ export class Runtime {
     }
   }
 
+  /** Whether a data stream (a membership sync) delivered records here within the last second. */
+  private inboundStreamActive(): boolean {
+    let keys = 0;
+    for (const s of this.core.streams()) if (s.role === 'receiving') keys += s.keys;
+    const now = this.monotonicMs();
+    if (keys !== this.inboundKeysSeen) {
+      this.inboundKeysSeen = keys;
+      this.inboundChangedAtMs = now;
+    }
+    return now - this.inboundChangedAtMs < INBOUND_STREAM_QUIET_MS;
+  }
+
   private sendSync(to: string, msg: SyncMessage): void {
     if (this.stopped) return;
     const sent = this.syncSender?.send(to, msg) ?? false;
@@ -442,6 +462,18 @@ export class Runtime {
       this.aeTimer = undefined;
       this.aeDueMs = Infinity;
       if (this.stopped) return;
+      if (this.core.isCatchingUp && !this.ae.stats.running && this.inboundStreamActive()) {
+        this.ae.wake(this.monotonicMs() + CATCH_UP_DEFER_MS); // and fetch the rest as soon as the stream ends
+        // A membership sync is streaming everything here already: catch-up rounds would fetch it twice.
+        this.aeDueMs = this.monotonicMs() + CATCH_UP_DEFER_MS;
+        this.aeTimer = setTimeout(() => {
+          this.aeTimer = undefined;
+          this.aeDueMs = Infinity;
+          this.scheduleAe();
+        }, CATCH_UP_DEFER_MS);
+        this.aeTimer.unref();
+        return;
+      }
       this.executeSync(this.ae.tick(this.monotonicMs(), this.random(), this.core.config, this.isAlive, this.syncLocal));
       this.scheduleAe();
     }, Math.max(0, Math.ceil(next - this.monotonicMs())));

@@ -5,6 +5,7 @@ import {
   ENTRIES_PER_REQUEST_MAX,
   KEYS_PER_MESSAGE_MAX,
   SEGMENTS_PER_REQUEST_MAX,
+  type PurgedEntry,
   type SyncEntry,
   type SyncMessage,
   type SyncMessageType,
@@ -78,18 +79,19 @@ function syncToPb(m: SyncMessage): pb.SyncMessage {
       out.root = packHashes([m.root]);
       out.keys = toUint64(m.keys, 'keys');
       out.level = m.level;
-      out.hashes = packHashes(m.hashes);
+      out.hashes = packHalves(m.hashes);
       break;
     case 'segments':
       out.nodes = [...m.segments];
       out.keysListed = m.entries.map((e) => e.key);
-      out.hashes = packHashes(m.entries.map((e) => e.hash));
+      out.hashes = packHalves(m.entries.map((e) => e.hash));
       break;
     case 'segmentsReply':
       out.done = m.done;
       out.records = m.records.map(recordOut);
       out.want = [...m.want];
-      out.keysListed = [...m.purged];
+      out.keysListed = m.purged.map((e) => e.key);
+      out.hashes = packHashes(m.purged.map((e) => e.hash));
       break;
     case 'push':
       out.records = m.records.map(recordOut);
@@ -112,13 +114,13 @@ function syncFromPb(m: pb.SyncMessage): SyncMessage {
       if (m.nodes.length > DIGEST_NODES_PER_REQUEST_MAX) throw new WireFormatError('too many digest nodes');
       return { type: 'digest', session, root: oneHash(m.root), keys: safeNumber(m.keys, 'keys'), level: m.level, nodes: m.nodes };
     case pb.SyncType.DIGEST_REPLY:
-      return { type: 'digestReply', session, root: oneHash(m.root), keys: safeNumber(m.keys, 'keys'), level: m.level, hashes: unpackHashes(m.hashes, HASHES_MAX) };
+      return { type: 'digestReply', session, root: oneHash(m.root), keys: safeNumber(m.keys, 'keys'), level: m.level, hashes: unpackHalves(m.hashes, HASHES_MAX) };
     case pb.SyncType.SEGMENTS:
       return { type: 'segments', session, segments: m.nodes, entries: entries(m.keysListed, m.hashes) };
     case pb.SyncType.SEGMENTS_REPLY:
-      return { type: 'segmentsReply', session, done: m.done, records: m.records.map(recordIn), want: m.want, purged: m.keysListed };
+      return { type: 'segmentsReply', session, done: m.done, records: m.records.map(recordIn), want: m.want, purged: purgedEntries(m.keysListed, m.hashes) };
     case pb.SyncType.PUSH:
-      return { type: 'push', session, records: m.records.map(recordIn), purged: entries(m.keysListed, m.hashes) };
+      return { type: 'push', session, records: m.records.map(recordIn), purged: purgedEntries(m.keysListed, m.hashes) };
     case pb.SyncType.PUSH_ACK:
       return { type: 'pushAck', session };
     case pb.SyncType.REFUSED:
@@ -138,9 +140,32 @@ function recordIn(r: pb.SyncRecord): KeyedRecord {
 }
 
 function entries(keys: readonly string[], hashes: Uint8Array): SyncEntry[] {
+  const list = unpackHalves(hashes, ENTRIES_PER_REQUEST_MAX);
+  if (list.length !== keys.length) throw new WireFormatError(`${keys.length} keys but ${list.length} hashes`);
+  return keys.map((key, i) => ({ key, hash: list[i] as number }));
+}
+
+function purgedEntries(keys: readonly string[], hashes: Uint8Array): PurgedEntry[] {
   const list = unpackHashes(hashes, ENTRIES_PER_REQUEST_MAX);
   if (list.length !== keys.length) throw new WireFormatError(`${keys.length} keys but ${list.length} hashes`);
   return keys.map((key, i) => ({ key, hash: list[i] as Hash64 }));
+}
+
+/** 32-bit hash halves, 4 bytes each (big-endian). */
+function packHalves(halves: readonly number[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(new ArrayBuffer(halves.length * 4));
+  const view = new DataView(out.buffer);
+  halves.forEach((h, i) => view.setUint32(i * 4, h));
+  return out;
+}
+
+function unpackHalves(bytes: Uint8Array, max: number): number[] {
+  if (bytes.length % 4 !== 0) throw new WireFormatError(`hash bytes ${bytes.length} are not a multiple of 4`);
+  if (bytes.length / 4 > max) throw new WireFormatError(`more than ${max} hashes`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: number[] = [];
+  for (let at = 0; at < bytes.length; at += 4) out.push(view.getUint32(at));
+  return out;
 }
 
 export function packHashes(hashes: readonly Hash64[]): Uint8Array<ArrayBuffer> {

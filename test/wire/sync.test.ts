@@ -14,11 +14,12 @@ const hashArb: fc.Arbitrary<Hash64> = fc.record({ hi: u32, lo: u32 });
 const session = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const keyArb = fc.string({ maxLength: 20 });
 const keyed = fc.record({ key: keyArb, record: recordArb });
-const entry = fc.record({ key: keyArb, hash: hashArb });
+const entry = fc.record({ key: keyArb, hash: u32 });
+const purgedEntry = fc.record({ key: keyArb, hash: hashArb });
 
 const syncArb: fc.Arbitrary<SyncMessage> = fc.oneof(
   fc.record({ type: fc.constant('digest' as const), session, root: hashArb, keys: fc.nat(), level: fc.nat(8), nodes: fc.array(u32, { maxLength: 20 }) }),
-  fc.record({ type: fc.constant('digestReply' as const), session, root: hashArb, keys: fc.nat(), level: fc.nat(8), hashes: fc.array(hashArb, { maxLength: 40 }) }),
+  fc.record({ type: fc.constant('digestReply' as const), session, root: hashArb, keys: fc.nat(), level: fc.nat(8), hashes: fc.array(u32, { maxLength: 40 }) }),
   fc.record({ type: fc.constant('segments' as const), session, segments: fc.array(u32, { maxLength: 20 }), entries: fc.array(entry, { maxLength: 10 }) }),
   fc.record({
     type: fc.constant('segmentsReply' as const),
@@ -26,9 +27,9 @@ const syncArb: fc.Arbitrary<SyncMessage> = fc.oneof(
     done: fc.nat(600),
     records: fc.array(keyed, { maxLength: 4 }),
     want: fc.array(keyArb, { maxLength: 5 }),
-    purged: fc.array(keyArb, { maxLength: 5 }),
+    purged: fc.array(purgedEntry, { maxLength: 5 }),
   }),
-  fc.record({ type: fc.constant('push' as const), session, records: fc.array(keyed, { maxLength: 4 }), purged: fc.array(entry, { maxLength: 5 }) }),
+  fc.record({ type: fc.constant('push' as const), session, records: fc.array(keyed, { maxLength: 4 }), purged: fc.array(purgedEntry, { maxLength: 5 }) }),
   fc.record({ type: fc.constant('pushAck' as const), session }),
   fc.record({ type: fc.constant('refused' as const), session, reason: fc.string({ maxLength: 50 }) }),
 );
@@ -75,7 +76,8 @@ describe('sync frame codec', () => {
     };
     const raw = (m: Partial<pb.SyncMessage>): Uint8Array => pb.SyncFrame.encode({ messages: [{ ...blank, ...m }] });
     expect(() => decodeSyncFrame(raw({ hashes: new Uint8Array(7) }))).toThrow(WireFormatError);
-    expect(() => decodeSyncFrame(raw({ keysListed: ['a', 'b'], hashes: new Uint8Array(8) }))).toThrow(/2 keys but 1 hashes/);
+    expect(() => decodeSyncFrame(raw({ keysListed: ['a', 'b'], hashes: new Uint8Array(4) }))).toThrow(/2 keys but 1 hashes/);
+    expect(() => decodeSyncFrame(raw({ type: pb.SyncType.PUSH, keysListed: ['a', 'b'], hashes: new Uint8Array(8) }))).toThrow(/2 keys but 1 hashes/);
     expect(() => decodeSyncFrame(Uint8Array.from([0x0a, 0x02, 0x08, 99]))).toThrow(WireFormatError); // message type 99
     expect(() => decodeSyncFrame(raw({ type: pb.SyncType.DIGEST_REPLY }))).toThrow(WireFormatError);
     expect(() => decodeSyncFrame(raw({ type: pb.SyncType.PUSH, records: [{ key: 'k' }] }))).toThrow(/has no record/);
