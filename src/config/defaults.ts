@@ -82,6 +82,13 @@ export const DEFAULTS = {
    * this after it was stored here: a write or repair still queued somewhere could otherwise re-create the key.
    */
   tombstoneGraceMs: 30_000,
+  /**
+   * Hinted handoff: keys a peer missed, kept (durably, ~100 B each) to hand over when it is back. Beyond this
+   * many, anti-entropy alone repairs the rest (it finds every difference anyway, only later).
+   */
+  hintsMax: 10_000,
+  /** A hint older than this is dropped: by then anti-entropy has long repaired the key. Cassandra's window. */
+  hintTtlMs: 3 * 60 * 60 * 1000,
   /** Dots reserved per durable counter write: a crash skips at most this many, never reuses one. */
   dotReserveBlock: 10_000,
 } as const;

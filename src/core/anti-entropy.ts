@@ -79,7 +79,9 @@ export type SyncAction =
   /** Send `msg` once everything persisted before is durable. */
   | { readonly type: 'sendDurable'; readonly to: string; readonly msg: SyncMessage }
   /** The catch-up is complete (see beginCatchUp): record it durably and serve reads again. */
-  | { readonly type: 'caughtUp'; readonly syncedWith: readonly string[] };
+  | { readonly type: 'caughtUp'; readonly syncedWith: readonly string[] }
+  /** Hinted handoff: `peer` merged (durably) the current records of `keys`; their hints can go. */
+  | { readonly type: 'hintsDelivered'; readonly peer: string; readonly keys: readonly string[] };
 
 export interface AntiEntropyOptions {
   readonly self: string;
@@ -208,6 +210,9 @@ export class AntiEntropy {
   private catchUp: { startedMs: number; syncedWith: Set<string>; totalKeys: number; recordsReceived: number; bytes: number } | undefined;
   /** Actions produced inside a round's end (caughtUp), handed out by the next tick/step/startRound. */
   private readonly events: SyncAction[] = [];
+  /** Hint handovers in flight (a push each, outside any round), by session number. */
+  private readonly handovers = new Map<number, { readonly peer: string; readonly keys: readonly string[]; readonly sentAtMs: number }>();
+  private readonly handoverCounters = { pushes: 0, keys: 0, bytes: 0 };
 
   constructor(options: AntiEntropyOptions) {
     assert(options.intervalMs > 0 && options.bytesPerSec > 0 && options.requestTimeoutMs > 0, 'positive intervals and budget');
@@ -233,6 +238,7 @@ export class AntiEntropy {
   /** Starts a round when one is due, ends a timed-out one, purges stable tombstones. */
   tick(nowMs: number, random: number, config: MembershipConfig, isAlive: (peer: string) => boolean, local: SyncLocal): SyncAction[] {
     const actions: SyncAction[] = [];
+    for (const [session, h] of this.handovers) if (nowMs - h.sentAtMs >= this.opts.requestTimeoutMs) this.handovers.delete(session);
     const s = this.session;
     if (s !== undefined && s.pending !== undefined && nowMs - s.sentAtMs >= this.opts.requestTimeoutMs) {
       this.endSession(s, nowMs, 'failed');
@@ -303,6 +309,41 @@ export class AntiEntropy {
     return this.drain(actions);
   }
 
+  /**
+   * Hinted handoff: pushes the current records of `keys` (which `peer` missed) to it, outside any round. The
+   * current record, not the missed write itself: it includes that write or what superseded it, so a handover
+   * can never bring back something deleted (or purged) since. One handover per peer in flight; when the peer
+   * confirms, a `hintsDelivered` action names the keys.
+   */
+  handOver(peer: string, keys: readonly string[], nowMs: number, config: MembershipConfig, local: SyncLocal): SyncAction[] {
+    const actions: SyncAction[] = [];
+    if (keys.length === 0 || !isMember(config, peer) || !isMember(config, this.opts.self)) return actions;
+    for (const h of this.handovers.values()) if (h.peer === peer) return actions;
+    const records: KeyedRecord[] = [];
+    let bytes = 0;
+    const taken: string[] = [];
+    for (const key of keys) {
+      if (taken.length >= KEYS_PER_MESSAGE_MAX || (taken.length > 0 && bytes >= RECORD_BYTES_PER_MESSAGE_MAX)) break;
+      taken.push(key);
+      const record = local.get(key);
+      if (record === undefined) continue; // purged since: nothing to hand over
+      records.push({ key, record });
+      bytes += estimateRecordBytes(key, record);
+    }
+    const session = this.nextSessionId++;
+    const msg: SyncMessage = { type: 'push', session, records, purged: [] };
+    this.handovers.set(session, { peer, keys: taken, sentAtMs: nowMs });
+    this.handoverCounters.pushes += 1;
+    this.handoverCounters.bytes += this.sizeOf(msg);
+    actions.push({ type: 'send', to: peer, msg });
+    return actions;
+  }
+
+  /** Handovers: pushes sent, keys confirmed, bytes. */
+  get handoverStats(): Readonly<{ pushes: number; keys: number; bytes: number; inFlight: number }> {
+    return { ...this.handoverCounters, inFlight: this.handovers.size };
+  }
+
   /** Makes the next round due now (e.g. a device catching up just became a member). */
   wake(nowMs: number): void {
     this.nextRoundMs = Math.min(this.nextRoundMs ?? nowMs, nowMs);
@@ -339,6 +380,15 @@ export class AntiEntropy {
       case 'segmentsReply':
       case 'pushAck':
       case 'refused': {
+        const handover = this.handovers.get(msg.session);
+        if (handover !== undefined && handover.peer === from && (msg.type === 'pushAck' || msg.type === 'refused')) {
+          this.handovers.delete(msg.session);
+          if (msg.type === 'pushAck') {
+            this.handoverCounters.keys += handover.keys.length;
+            actions.push({ type: 'hintsDelivered', peer: from, keys: handover.keys });
+          }
+          return actions;
+        }
         const s = this.session;
         if (s === undefined || s.id !== msg.session || s.peer !== from || s.pending === undefined) return actions; // late or duplicate
         // A reply from a peer that is no longer a member is not merged.
@@ -355,6 +405,7 @@ export class AntiEntropy {
 
   /** The request of the running round could not be sent: end the round. */
   sendFailed(to: string, msg: SyncMessage, nowMs: number): void {
+    if (this.handovers.get(msg.session)?.peer === to) this.handovers.delete(msg.session);
     const s = this.session;
     if (s !== undefined && s.peer === to && s.id === msg.session) this.endSession(s, nowMs, 'failed');
   }

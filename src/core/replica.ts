@@ -83,7 +83,12 @@ export type Action =
   /** Once everything persisted before is durable, deliver `then`. */
   | { readonly type: 'flush'; readonly then: Envelope }
   | { readonly type: 'send'; readonly to: string; readonly msg: Message }
-  | { readonly type: 'reply'; readonly result: ClientResult };
+  | { readonly type: 'reply'; readonly result: ClientResult }
+  /**
+   * Hinted handoff: `peer` missed a write of `key` (unreachable, or silent until the deadline). The runtime keeps
+   * a durable hint and hands the key's current record over when the peer is back (src/core/anti-entropy.ts).
+   */
+  | { readonly type: 'hint'; readonly peer: string; readonly key: string };
 
 export interface Envelope {
   readonly to: string;
@@ -230,6 +235,9 @@ export interface StreamProgress {
   readonly done: boolean;
 }
 
+/** Answered writes whose remaining acknowledgements are still awaited (for hints); beyond it, hint at once. */
+export const AWAITING_ACKS_MAX = 20_000;
+
 /** Slots whose proposer is remembered (proposerOf): the current joint phase is all that matters. */
 const PROPOSERS_REMEMBERED = 8;
 
@@ -262,6 +270,11 @@ export class ReplicaCore {
   private roundSeen = 0;
   /** See setCatchingUp(). */
   private catchingUp = false;
+  /**
+   * Writes already answered whose other replicas have not all acknowledged: each silent one at the deadline
+   * gets a hint. In deadline order (every deadline is its start plus the same request timeout).
+   */
+  private readonly awaitingAcks = new Map<number, { readonly key: string; readonly pending: Set<string>; readonly deadlineMs: number }>();
   /** The proposer whose accept this replica took for each recent slot (see proposerOf()). */
   private readonly proposers = new Map<number, string>();
   /** Slots (epochs) this acceptor sits out: see blockAcceptorUpTo(). */
@@ -368,6 +381,8 @@ export class ReplicaCore {
     for (const s of this.outStreams.values()) {
       if (next === undefined || s.deadlineMs < next) next = s.deadlineMs;
     }
+    const awaiting = this.awaitingAcks.values().next();
+    if (!awaiting.done && (next === undefined || awaiting.value.deadlineMs < next)) next = awaiting.value.deadlineMs;
     return next;
   }
 
@@ -585,7 +600,12 @@ export class ReplicaCore {
       return actions;
     }
     const op = this.ops.get(msg.opId);
-    if (op === undefined) return [];
+    if (op === undefined) {
+      const w = msg.type === 'write' ? this.awaitingAcks.get(msg.opId) : undefined;
+      if (w === undefined || !w.pending.delete(to)) return [];
+      if (w.pending.size === 0) this.awaitingAcks.delete(msg.opId);
+      return [{ type: 'hint', peer: to, key: w.key }];
+    }
     if (op.kind === 'write' && msg.type === 'write') {
       op.unreachable.add(to);
       this.progressWrite(msg.opId, op, actions);
@@ -603,7 +623,7 @@ export class ReplicaCore {
     return actions;
   }
 
-  /** Fails operations whose deadline has passed; drops idle data streams. */
+  /** Fails operations whose deadline has passed; drops idle data streams; hints replicas silent on a write. */
   tick(nowMs: number, local: LocalView): Action[] {
     const actions: Action[] = [];
     for (const [opId, op] of this.ops) {
@@ -615,7 +635,13 @@ export class ReplicaCore {
       }
       this.ops.delete(opId);
       if (op.kind === 'read' && op.replied) continue;
+      if (op.kind === 'write') this.hintMissing(op, actions);
       actions.push({ type: 'reply', result: this.failure(opId, op) });
+    }
+    for (const [opId, w] of this.awaitingAcks) {
+      if (w.deadlineMs > nowMs) break;
+      this.awaitingAcks.delete(opId);
+      for (const peer of w.pending) actions.push({ type: 'hint', peer, key: w.key });
     }
     for (const stream of [...this.outStreams.values()]) {
       if (stream.deadlineMs <= nowMs) this.dropStream(stream, local, nowMs, actions);
@@ -1051,7 +1077,15 @@ export class ReplicaCore {
 
   private onWriteAck(from: string, opId: number): Action[] {
     const op = this.ops.get(opId);
-    if (op === undefined || op.kind !== 'write') return [];
+    if (op === undefined) {
+      const w = this.awaitingAcks.get(opId);
+      if (w !== undefined) {
+        w.pending.delete(from);
+        if (w.pending.size === 0) this.awaitingAcks.delete(opId);
+      }
+      return [];
+    }
+    if (op.kind !== 'write') return [];
     op.acked.add(from);
     const actions: Action[] = [];
     this.progressWrite(opId, op, actions);
@@ -1071,6 +1105,7 @@ export class ReplicaCore {
     const tally = this.count((p) => op.acked.has(p), op.unreachable, need);
     if (tally.met) {
       this.ops.delete(opId);
+      this.awaitRemainingAcks(opId, op, actions);
       actions.push({
         type: 'reply',
         result: { type: 'written', opId, key: op.key, record: op.record, acks: tally.voters, required: need.voters },
@@ -1081,8 +1116,25 @@ export class ReplicaCore {
     const localPending = quorumIds(this.configCurrent).includes(this.self) && !op.acked.has(this.self);
     if (!tally.possible && !localPending) {
       this.ops.delete(opId);
+      this.hintMissing(op, actions);
       actions.push({ type: 'reply', result: this.failure(opId, op) });
     }
+  }
+
+  /** A finished write: replicas known unreachable get a hint now, silent ones at the deadline unless they ack. */
+  private awaitRemainingAcks(opId: number, op: WriteOp, actions: Action[]): void {
+    const pending = new Set<string>();
+    for (const peer of op.sentTo) {
+      if (peer === this.self || op.acked.has(peer)) continue;
+      if (op.unreachable.has(peer) || this.awaitingAcks.size >= AWAITING_ACKS_MAX) actions.push({ type: 'hint', peer, key: op.key });
+      else pending.add(peer);
+    }
+    if (pending.size > 0) this.awaitingAcks.set(opId, { key: op.key, pending, deadlineMs: op.deadlineMs });
+  }
+
+  /** A failed write may still have been stored somewhere: every replica that did not ack gets a hint. */
+  private hintMissing(op: WriteOp, actions: Action[]): void {
+    for (const peer of op.sentTo) if (peer !== this.self && !op.acked.has(peer)) actions.push({ type: 'hint', peer, key: op.key });
   }
 
   /** A replica that is catching up cannot answer: count it as unreachable for this read. */

@@ -249,6 +249,7 @@ export class Daemon {
           // The encoded size (plus a 3-byte length prefix share), so the budget counts real wire bytes.
           sizeOf: (msg) => encodeSyncEntry(msg).length + 3,
         },
+        hints: { hintsMax: DEFAULTS.hintsMax, hintTtlMs: DEFAULTS.hintTtlMs },
         log,
       });
       late.runtime = runtime;
@@ -435,9 +436,12 @@ export class Daemon {
     this.heartbeatSeq += 1;
     this.heartbeatsSent.set(this.heartbeatSeq, performance.now());
     this.transport.send(peer, { type: 'heartbeat', opId: this.heartbeatSeq, epoch: this.runtime.config.epoch });
-    // A member that (re)connects is compared at once, not at the next round: it may have missed writes. One
-    // side starts (the lower peer ID), so the pair does not run the same comparison twice.
-    if (this.peerId < peer) setTimeout(() => this.runtime.syncWith(peer), SYNC_AFTER_CONNECT_MS).unref();
+    // A member that (re)connects gets the writes it missed (hinted handoff) and is compared at once, not at the
+    // next round. One side starts the round (the lower peer ID), so the pair does not compare twice.
+    setTimeout(() => {
+      this.runtime.handOver(peer);
+      if (this.peerId < peer) this.runtime.syncWith(peer);
+    }, SYNC_AFTER_CONNECT_MS).unref();
     // A device waiting to join asks a new connection at once instead of at its next retry.
     const wake = this.joinWake;
     this.joinWake = undefined;
@@ -766,6 +770,7 @@ export class Daemon {
       bytes: stats.bytes,
       wire: { bytesSent: wire.bytesSent, bytesReceived: wire.bytesReceived, messagesSent: wire.messagesSent, messagesReceived: wire.messagesReceived },
       tombstones: { waiting: tombstones.waiting, blockedBy: tombstones.blockedBy ?? null, purged: tombstones.purged },
+      hints: { ...this.runtime.hints.stats(), pushes: ae.handoverStats.pushes, bytes: ae.handoverStats.bytes },
     };
   }
 

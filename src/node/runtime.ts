@@ -2,7 +2,7 @@
 // core, and executes the actions it returns against storage (persist, then acknowledge) and the network.
 import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
 import type { MembershipConfig } from '../core/membership.js';
-import { isVoter } from '../core/membership.js';
+import { isMember, isVoter } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import type { ConsistencyLevel } from '../core/quorum.js';
 import type { VersionedRecord } from '../core/record.js';
@@ -14,6 +14,7 @@ import { type Action, type ClientResult, type Envelope, OPS_IN_FLIGHT_MAX, Repli
 import type { VersionVector } from '../core/vv.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
+import { HintBook, type HintBookOptions } from './hints.js';
 
 export const META_MEMBERSHIP = 'membership';
 /** The Paxos acceptor state for the next epoch's decision (src/core/paxos.ts), JSON. */
@@ -66,6 +67,7 @@ export interface RuntimeOptions {
   readonly opsInFlightMax: number;
   readonly opIdBase: number;
   readonly antiEntropy: AntiEntropySettings;
+  readonly hints: HintBookOptions;
   readonly log: RuntimeLogger;
   /** Uniform random numbers in [0, 1) for gossip jitter and peer choice (injectable for tests). */
   readonly random?: () => number;
@@ -96,6 +98,9 @@ export class OverloadedError extends QuorumdError {
 }
 
 type Pending = (result: ClientResult) => void;
+
+/** Keys handed over per push (hinted handoff); the push is also cut at 512 KiB of records. */
+const HANDOVER_KEYS_PER_PUSH = 1_024;
 
 /** While a membership sync streams data in, catch-up rounds wait this long before looking again. */
 const CATCH_UP_DEFER_MS = 250;
@@ -143,6 +148,8 @@ export class Runtime {
   /** Anti-entropy rounds and tombstone purging (src/core/anti-entropy.ts). */
   readonly ae: AntiEntropy;
   private readonly syncLocal: SyncLocal;
+  /** Hinted handoff: keys each peer missed, handed over when it is back (src/node/hints.ts). */
+  readonly hints: HintBook;
   private syncSender: SyncSender | undefined;
   private isAlive: (peer: string) => boolean = () => false;
   private readonly random: () => number;
@@ -166,6 +173,7 @@ export class Runtime {
     this.ae = new AntiEntropy({ self: options.self, ...options.antiEntropy });
     const startMs = this.monotonicMs();
     this.digest = buildDigest(options.store, (key, record) => this.ae.noteStored(key, record, startMs));
+    this.hints = new HintBook(options.store, options.hints, this.wallClockMs);
     const store = options.store;
     const digest = this.digest;
     this.syncLocal = { get: (key) => store.get(key), digest };
@@ -209,6 +217,22 @@ export class Runtime {
     if (this.stopped) return;
     this.executeSync(this.ae.step(from, msg, this.monotonicMs(), this.core.config, this.syncLocal));
     this.scheduleAe();
+  }
+
+  /** Hands over the keys `peer` missed (hinted handoff), a batch at a time, if it is up. */
+  handOver(peer: string): void {
+    if (this.stopped || this.syncSender === undefined || !this.isAlive(peer)) return;
+    const keys = this.hints.take(peer, HANDOVER_KEYS_PER_PUSH);
+    if (keys.length > 0) this.executeSync(this.ae.handOver(peer, keys, this.monotonicMs(), this.core.config, this.syncLocal));
+  }
+
+  /** Hands over hints to every live peer that has some; drops the hints of peers no longer members. */
+  private handOverAll(): void {
+    const config = this.core.config;
+    for (const peer of this.hints.peers()) {
+      if (config.epoch > 0 && !isMember(config, peer)) void this.hints.dropPeer(peer).catch((error: unknown) => this.fail(error));
+      else this.handOver(peer);
+    }
   }
 
   /** Starts an anti-entropy round with `peer` now if none is running (e.g. it just came back). */
@@ -381,6 +405,9 @@ export class Runtime {
         case 'send':
           this.deliver(action);
           break;
+        case 'hint':
+          this.hints.add(action.peer, action.key)?.catch((error: unknown) => this.fail(error));
+          break;
         case 'reply': {
           const resolve = this.pending.get(action.result.opId);
           this.pending.delete(action.result.opId);
@@ -413,6 +440,14 @@ export class Runtime {
           const { to, msg } = action;
           this.store.flush().then(
             () => this.sendSync(to, msg),
+            (error: unknown) => this.fail(error),
+          );
+          break;
+        }
+        case 'hintsDelivered': {
+          const peer = action.peer;
+          this.hints.delivered(peer, action.keys).then(
+            () => this.handOver(peer), // the next batch, if any
             (error: unknown) => this.fail(error),
           );
           break;
@@ -475,6 +510,7 @@ export class Runtime {
         return;
       }
       this.executeSync(this.ae.tick(this.monotonicMs(), this.random(), this.core.config, this.isAlive, this.syncLocal));
+      this.handOverAll();
       this.scheduleAe();
     }, Math.max(0, Math.ceil(next - this.monotonicMs())));
     this.aeTimer.unref();

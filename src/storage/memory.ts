@@ -74,6 +74,18 @@ export class MemoryStore implements StoragePort {
     return this.meta.get(name);
   }
 
+  deleteMeta(name: string): Promise<void> {
+    const refusal = this.refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    if (!this.meta.delete(name)) return Promise.resolve();
+    return this.commit();
+  }
+
+  metaNames(prefix: string): string[] {
+    this.checkOpen();
+    return [...this.meta.keys()].filter((name) => name.startsWith(prefix));
+  }
+
   setMeta(name: string, value: string): Promise<void> {
     const refusal = this.refusal();
     if (refusal !== undefined) return Promise.reject(refusal);

@@ -44,6 +44,10 @@ export interface StoragePort {
   /** Small named values (membership, dot reservation, ...), committed durably and in order with put(). */
   getMeta(name: string): string | undefined;
   setMeta(name: string, value: string): Promise<void>;
+  /** Removes a meta value (durably, in order with the rest); removing an absent name is a no-op. */
+  deleteMeta(name: string): Promise<void>;
+  /** Names of the meta values that start with `prefix` (meta lives in memory: this is cheap). */
+  metaNames(prefix: string): string[];
 
   /** Resolves when everything staged so far is durable. */
   flush(): Promise<void>;

@@ -114,10 +114,11 @@ export class SqliteStore implements StoragePort {
   private readonly cacheEntriesMax: number;
   private readonly scanFirst: Database.Statement<[number], Row>;
   private readonly scanAfter: Database.Statement<[string, number], Row>;
-  private readonly writeBatch: (kv: ReadonlyMap<string, Staged>, meta: ReadonlyMap<string, string>) => void;
+  private readonly writeBatch: (kv: ReadonlyMap<string, Staged>, meta: ReadonlyMap<string, string | undefined>) => void;
   /** Writes not yet committed; reads look here first. */
   private readonly staged = new Map<string, Staged>();
-  private readonly stagedMeta = new Map<string, string>();
+  /** Staged meta writes; undefined stages a removal. */
+  private readonly stagedMeta = new Map<string, string | undefined>();
   private stagedBytes = 0;
   /** Staged entries that are removals (a scan reads this many more rows, as they may shadow some). */
   private stagedRemovals = 0;
@@ -150,12 +151,16 @@ export class SqliteStore implements StoragePort {
       'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
     );
     const deleteKey = db.prepare<[string]>('DELETE FROM kv WHERE key = ?');
-    this.writeBatch = db.transaction((kv: ReadonlyMap<string, Staged>, meta: ReadonlyMap<string, string>) => {
+    const deleteMeta = db.prepare<[string]>('DELETE FROM meta WHERE name = ?');
+    this.writeBatch = db.transaction((kv: ReadonlyMap<string, Staged>, meta: ReadonlyMap<string, string | undefined>) => {
       for (const [key, s] of kv) {
         if (s.record === undefined) deleteKey.run(key);
         else upsert.run(key, s.bytes, s.live ? 1 : 0);
       }
-      for (const [name, value] of meta) upsertMeta.run(name, value);
+      for (const [name, value] of meta) {
+        if (value === undefined) deleteMeta.run(name);
+        else upsertMeta.run(name, value);
+      }
     });
     const counts = db.prepare('SELECT COUNT(*), COALESCE(SUM(live), 0) FROM kv').raw().get() as [number, number];
     this.totalKeys = counts[0];
@@ -279,6 +284,23 @@ export class SqliteStore implements StoragePort {
   getMeta(name: string): string | undefined {
     this.checkOpen();
     return this.meta.get(name);
+  }
+
+  deleteMeta(name: string): Promise<void> {
+    const refusal = this.refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    if (!this.meta.has(name)) return this.flush();
+    this.meta.delete(name);
+    this.stagedMeta.set(name, undefined);
+    this.stagedBytes += name.length;
+    return this.enqueue();
+  }
+
+  metaNames(prefix: string): string[] {
+    this.checkOpen();
+    const out: string[] = [];
+    for (const name of this.meta.keys()) if (name.startsWith(prefix)) out.push(name);
+    return out;
   }
 
   setMeta(name: string, value: string): Promise<void> {

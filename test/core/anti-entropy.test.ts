@@ -20,6 +20,7 @@ class Rep {
   readonly ae: AntiEntropy;
   counter = 0;
   caughtUp: readonly string[] | undefined;
+  readonly delivered: string[] = [];
   constructor(
     readonly id: string,
     graceMs = 0,
@@ -62,6 +63,7 @@ class Bus {
         expect(recordsEqual(r.store.get(a.key) as VersionedRecord, a.record)).toBe(true);
         r.put(a.key, undefined);
       } else if (a.type === 'caughtUp') r.caughtUp = a.syncedWith;
+      else if (a.type === 'hintsDelivered') r.delivered.push(...a.keys);
       else this.queue.push({ from: r.id, to: a.to, msg: a.msg });
     }
   }
@@ -200,6 +202,26 @@ describe('anti-entropy rounds', () => {
     bus.run();
     expect(a.store.has('stolen')).toBe(false);
     expect(x.ae.peerViews(configOf(['a', 'x']))[0]?.failedRounds).toBe(1);
+  });
+});
+
+describe('hinted handoff', () => {
+  it('hands over the current records of missed keys and confirms them; one handover per peer at a time', () => {
+    const [a, b] = [new Rep('a'), new Rep('b')];
+    const bus = new Bus([a, b]);
+    a.write('k1', 'old');
+    a.write('k1', 'new'); // the hint names the key: the current record goes, with whatever superseded the miss
+    a.write('k2', 'v');
+    bus.exec(a, a.ae.handOver('b', ['k1', 'k2', 'gone'], 0, bus.config, a));
+    expect(a.ae.handOver('b', ['k1'], 0, bus.config, a)).toEqual([]); // one in flight
+    bus.run();
+    expect(a.delivered).toEqual(['k1', 'k2', 'gone']);
+    expect(recordsEqual(b.store.get('k1') as VersionedRecord, a.store.get('k1') as VersionedRecord)).toBe(true);
+    expect(b.store.has('gone')).toBe(false);
+    expect(a.ae.handoverStats).toMatchObject({ pushes: 1, keys: 3, inFlight: 0 });
+    // A peer outside the configuration gets nothing.
+    bus.config = configOf(['a']);
+    expect(a.ae.handOver('b', ['k1'], 0, bus.config, a)).toEqual([]);
   });
 });
 

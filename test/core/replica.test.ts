@@ -636,7 +636,7 @@ describe('joint configurations and syncs', () => {
       for (const act of acts) {
         if (act.type === 'send') pool.push({ from, to: act.to, msg: act.msg });
         else if (act.type === 'reply') results.push(act.result);
-        else if (act.then !== undefined) pool.push({ from, to: act.then.to, msg: act.then.msg });
+        else if (act.type !== 'hint' && act.then !== undefined) pool.push({ from, to: act.then.to, msg: act.then.msg });
       }
     };
     for (const n of nodes.values()) route(n.id, n.step('X', { type: 'config', epoch: 2, config: next }));
@@ -738,5 +738,71 @@ describe('crash recovery and dot actors', () => {
     const { w, rmw, quorums } = crashLosesStagedWrite('B~1');
     for (const q of quorums) expect(dots(q).some((d) => d === w || d === rmw)).toBe(true);
     expect(dots(quorums[0])).toEqual([rmw, 'B~1:1']);
+  });
+});
+
+describe('hinted handoff (hint actions) and catching up', () => {
+  const hints = (actions: readonly Action[]) => actions.flatMap((a) => (a.type === 'hint' ? [{ peer: a.peer, key: a.key }] : []));
+
+  it('hints a replica still silent at the deadline, not one that acks late', () => {
+    const [a] = cluster();
+    const { opId, actions } = a!.write('k', 'v1');
+    expect(hints(actions)).toEqual([]);
+    a!.step('A', writeAck(opId));
+    const done = a!.step('B', writeAck(opId));
+    expect(replies(done)).toMatchObject([{ type: 'written' }]);
+    expect(hints(done)).toEqual([]);
+    expect(a!.core.nextDeadlineMs()).toBe(TIMEOUT); // C's ack is still awaited
+    expect(hints(a!.tick(TIMEOUT - 1))).toEqual([]);
+    expect(hints(a!.tick(TIMEOUT))).toEqual([{ peer: 'C', key: 'k' }]);
+    expect(a!.core.nextDeadlineMs()).toBeUndefined();
+
+    const second = a!.write('k2', 'v2');
+    a!.step('A', writeAck(second.opId));
+    a!.step('B', writeAck(second.opId));
+    a!.step('C', writeAck(second.opId)); // late, but before the deadline
+    expect(hints(a!.tick(2 * TIMEOUT))).toEqual([]);
+  });
+
+  it('hints an unreachable replica at once, and every replica that did not ack a failed write', () => {
+    const [a] = cluster();
+    const { opId, actions } = a!.write('k', 'v1');
+    const toC = sends(actions).find((s) => s.to === 'C')!;
+    expect(hints(a!.sendFailed('C', toC.msg))).toEqual([]); // the write is still in progress
+    a!.step('A', writeAck(opId));
+    expect(hints(a!.step('B', writeAck(opId)))).toEqual([{ peer: 'C', key: 'k' }]);
+
+    const failing = a!.write('x', 'v', 'all');
+    a!.step('A', writeAck(failing.opId));
+    const out = a!.tick(TIMEOUT * 3);
+    expect(replies(out)).toMatchObject([{ type: 'failed' }]);
+    expect(hints(out)).toEqual([{ peer: 'B', key: 'x' }, { peer: 'C', key: 'x' }]);
+  });
+
+  it('a replica catching up answers reads "unavailable", which the coordinator counts as unreachable', () => {
+    const [a, b, c] = cluster();
+    c!.core.setCatchingUp(true);
+    a!.store.set('k', applyWrite(EMPTY_RECORD, {}, { actor: 'X', counter: 1 }, value('v'), { wallMs: 1, logical: 0 }));
+    const { opId, actions } = a!.read('k', 'all');
+    const toC = sends(actions).find((s) => s.to === 'C')!;
+    const answer = only(sends(c!.step('A', toC.msg)));
+    expect(answer.msg).toMatchObject({ type: 'readReply', unavailable: true, record: undefined });
+    const self = sends(actions).find((s) => s.to === 'A');
+    if (self !== undefined) a!.step('A', self.msg);
+    const fromB = only(sends(b!.step('A', sends(actions).find((s) => s.to === 'B')!.msg)));
+    a!.step('B', fromB.msg);
+    const out = a!.step('C', answer.msg);
+    // r=all cannot be met without C: the read fails at once instead of waiting for the deadline.
+    expect(replies([...out])).toMatchObject([{ type: 'failed', opId }]);
+  });
+
+  it('a device that lost its storage sits out the Paxos slots it may have promised in', () => {
+    const [a, b] = cluster();
+    b!.core.blockAcceptorUpTo(2);
+    const next = config(2, ['A', 'B']);
+    const { actions } = a!.propose(next);
+    const prepareToB = sends(actions).find((s) => s.to === 'B')!;
+    const answer = only(sends(b!.step('A', prepareToB.msg)));
+    expect(answer.msg).toMatchObject({ type: 'configPromise', ok: false });
   });
 });

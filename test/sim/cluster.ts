@@ -128,7 +128,7 @@ export class Cluster implements StoreView {
   readonly founders: readonly string[];
   readonly config: MembershipConfig;
   readonly network: Network<SimMessage>;
-  readonly stats = { crashes: 0, restarts: 0, sendFailures: 0, persists: 0, maxSiblings: 0 };
+  readonly stats = { crashes: 0, restarts: 0, sendFailures: 0, persists: 0, maxSiblings: 0, hints: 0 };
   /** Anti-entropy ticks are scheduled up to this virtual time (the sim sets it per phase). */
   aeUntilMs = 0;
   /** Called after every anti-entropy tick (the final phase watches for convergence). */
@@ -414,6 +414,8 @@ export class Cluster implements StoreView {
           throw new Error(`purge of ${action.key} at ${r.id}: purging is off in the simulator`);
         case 'caughtUp':
           throw new Error(`caughtUp at ${r.id}: the simulator does not wipe devices`);
+        case 'hintsDelivered':
+          throw new Error(`hintsDelivered at ${r.id}: the simulator does not hand over hints`);
         case 'send':
           this.sendSync(r, action.to, action.msg);
           break;
@@ -486,6 +488,9 @@ export class Cluster implements StoreView {
           break;
         case 'send':
           this.send(r, action.to, action.msg);
+          break;
+        case 'hint':
+          this.stats.hints += 1; // hinted handoff is the runtime's (durable hint book); anti-entropy covers it here
           break;
         case 'reply':
           this.reply(r, action.result);

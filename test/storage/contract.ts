@@ -194,6 +194,26 @@ export function storageContract(name: string, factory: StoreFactory): void {
         }
       }));
 
+    it('deletes meta values and lists them by prefix, staged and durable', () =>
+      withStore(async (fx) => {
+        const store = fx.store();
+        await Promise.all([store.setMeta('hint:a:1', '10'), store.setMeta('hint:a:2', '20'), store.setMeta('hint:b:1', '30'), store.setMeta('other', 'x')]);
+        const deleting = store.deleteMeta('hint:a:1');
+        expect(store.getMeta('hint:a:1')).toBeUndefined();
+        expect(store.metaNames('hint:').sort()).toEqual(['hint:a:2', 'hint:b:1']);
+        await deleting;
+        await store.deleteMeta('absent');
+        await store.setMeta('hint:a:1', '40'); // set again after a delete
+        await store.deleteMeta('hint:b:1');
+        expect(store.metaNames('hint:a:').sort()).toEqual(['hint:a:1', 'hint:a:2']);
+        if (fx.reopen !== undefined) {
+          const reopened = await fx.reopen();
+          expect(reopened.metaNames('hint:').sort()).toEqual(['hint:a:1', 'hint:a:2']);
+          expect(reopened.getMeta('hint:a:1')).toBe('40');
+          expect(reopened.getMeta('other')).toBe('x');
+        }
+      }));
+
     it('stores meta values', () =>
       withStore(async (fx) => {
         const store = fx.store();
