@@ -215,6 +215,11 @@ export class Runtime {
   /** An anti-entropy message from a connected peer. */
   receiveSync(from: string, msg: SyncMessage): void {
     if (this.stopped) return;
+    if ((msg.type === 'digest' || msg.type === 'segments') && this.core.isCatchingUp && this.inboundStreamActive()) {
+      // A membership sync is streaming everything here: a round now would move the same data a second time.
+      this.sendSync(from, { type: 'refused', session: msg.session, reason: 'catching up from a data stream' });
+      return;
+    }
     this.executeSync(this.ae.step(from, msg, this.monotonicMs(), this.core.config, this.syncLocal));
     this.scheduleAe();
   }
