@@ -728,6 +728,7 @@ export class Daemon {
       catchUp: this.catchUpStatus(config, now),
       membershipChanges: this.membership.counters,
       uptimeMs: Date.now() - this.startedAtMs,
+      process: processMemory(),
     };
   }
 
@@ -853,6 +854,12 @@ function loadAcceptor(store: StoragePort): AcceptorState | undefined {
     throw new StartupError('stored membership acceptor state is invalid');
   }
   return state;
+}
+
+/** Memory of this process (bytes): resident set, V8 heap used and reserved, memory outside the heap. */
+function processMemory(): object {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external };
 }
 
 function hashHex(hash: Hash64): string {
