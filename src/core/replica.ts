@@ -194,8 +194,9 @@ interface SyncOp {
   readonly gatherNeeded: number;
   /** Previous voters whose whole stream arrived. */
   readonly gathered: Set<string>;
-  /** The last batch number received in order from each previous voter. */
-  readonly gatherSeq: Map<string, number>;
+  /** Batch numbers received from each previous voter, and the number of its last batch once seen. */
+  readonly gatherSeen: Map<string, Set<number>>;
+  readonly gatherLast: Map<string, number>;
   /** Of those, how many streams are durable here (so the push, which reads the store, includes them). */
   gatheredDurable: number;
   readonly gatherFailed: Set<string>;
@@ -223,9 +224,19 @@ interface OutStream {
   keys: number;
   /** Not started yet: waiting for our configuration to be durable (see onTransferRequest). */
   waiting: boolean;
-  /** Number of the batch in flight (0 before the first). */
+  /** Number of the last batch sent (0 before the first). */
   seq: number;
+  /** Batches acknowledged; seq - acked.size are in flight (at most STREAM_WINDOW). */
+  readonly acked: Set<number>;
 }
+
+/**
+ * Batches of one data stream in flight at once: the sender reads and encodes the next batches while the
+ * receiver merges and fsyncs one, so a bulk transfer is not one round trip plus one fsync per batch in series.
+ * Each batch is acknowledged on its own (merging commutes, so order does not matter); a lost batch or ack
+ * stalls the stream until its idle limit and the sync is retried.
+ */
+const STREAM_WINDOW = 3;
 
 /** Progress of a data stream, for /status. */
 export interface StreamProgress {
@@ -519,7 +530,8 @@ export class ReplicaCore {
       gatherFrom,
       gatherNeeded,
       gathered: new Set(),
-      gatherSeq: new Map(),
+      gatherSeen: new Map(),
+      gatherLast: new Map(),
       gatheredDurable: 0,
       gatherFailed: new Set(),
       pushOrder,
@@ -536,7 +548,8 @@ export class ReplicaCore {
     for (const peer of gatherFrom) {
       // Announce the configuration first: a peer that missed the commit adopts it, then serves the request.
       actions.push({ type: 'send', to: peer, msg: { type: 'config', epoch: config.epoch, config } });
-      actions.push({ type: 'send', to: peer, msg: { type: 'transferRequest', opId, epoch: config.epoch } });
+      // Nothing to gather when this replica alone is enough (2 -> 3 voters): a full stream would be wasted.
+      if (gatherNeeded > 0) actions.push({ type: 'send', to: peer, msg: { type: 'transferRequest', opId, epoch: config.epoch } });
     }
     this.progressSync(opId, op, local, nowMs, actions);
     return { opId, actions };
@@ -869,13 +882,14 @@ export class ReplicaCore {
       keys: 0,
       waiting: this.durableEpoch < this.epoch,
       seq: 0,
+      acked: new Set(),
     };
     this.outStreams.set(key, stream);
     const actions: Action[] = [];
     // Our snapshot must come after we stopped accepting older-epoch writes for good: if the configuration we
     // adopted were not durable yet, a crash could take us back to the older epoch, acking writes the
     // requester's gather already counted us for. So the first batch waits for that durability.
-    if (!stream.waiting) this.sendBatch(stream, local, nowMs, actions);
+    if (!stream.waiting) this.fillWindow(stream, local, nowMs, actions);
     return actions;
   }
 
@@ -886,7 +900,7 @@ export class ReplicaCore {
     for (const stream of this.outStreams.values()) {
       if (stream.waiting && this.durableEpoch >= this.epoch) {
         stream.waiting = false;
-        this.sendBatch(stream, local, nowMs, actions);
+        this.fillWindow(stream, local, nowMs, actions);
       }
     }
     return actions;
@@ -904,14 +918,20 @@ export class ReplicaCore {
     actions.push({ type: 'flush', then: { to: from, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch, seq: msg.seq } } });
     const op = this.ops.get(msg.opId);
     if (op !== undefined && op.kind === 'sync' && op.gatherFrom.includes(from)) {
-      // Batches of a gather stream must all arrive, in order: a repeat is merged (harmless) but not counted,
-      // a gap is not acknowledged (the stream stalls, the sync fails by its idle limit and is retried).
-      const expected = (op.gatherSeq.get(from) ?? 0) + 1;
-      if (msg.seq !== expected) return msg.seq < expected ? actions : actions.slice(0, -1);
-      op.gatherSeq.set(from, expected);
+      // Every batch of a gather stream must arrive (in any order: merging commutes); a repeat is merged
+      // (harmless) but not counted. The stream counts once its last batch and every one before it are in.
+      let seen = op.gatherSeen.get(from);
+      if (seen === undefined) {
+        seen = new Set();
+        op.gatherSeen.set(from, seen);
+      }
+      if (seen.has(msg.seq)) return actions;
+      seen.add(msg.seq);
+      if (msg.done) op.gatherLast.set(from, msg.seq);
       op.progressed = true;
       op.keys += msg.records.length;
-      if (msg.done && !op.gathered.has(from)) {
+      const last = op.gatherLast.get(from);
+      if (last !== undefined && seen.size === last && !op.gathered.has(from)) {
         op.gathered.add(from);
         // Our store shows the merged records once the runtime ran the persists above: count the stream
         // when they are durable (a transferAck from ourselves), then push from the store.
@@ -937,13 +957,15 @@ export class ReplicaCore {
       return actions;
     }
     const stream = this.outStreams.get(streamKey(from, opId));
-    // Only the acknowledgement of the batch in flight moves a stream on (a duplicate or a late one does not).
-    if (stream === undefined || seq !== stream.seq) return [];
+    // An acknowledgement of a batch in flight moves the stream on (a duplicate or an unknown one does not).
+    if (stream === undefined || seq < 1 || seq > stream.seq || stream.acked.has(seq)) return [];
+    stream.acked.add(seq);
+    stream.deadlineMs = nowMs + this.transferIdleMs;
     const actions: Action[] = [];
     const owner = stream.syncOpId === undefined ? undefined : this.ops.get(stream.syncOpId);
     if (owner !== undefined && owner.kind === 'sync') owner.progressed = true;
-    if (!stream.lastBatchDone) {
-      this.sendBatch(stream, local, nowMs, actions);
+    if (!stream.lastBatchDone || stream.acked.size < stream.seq) {
+      this.fillWindow(stream, local, nowMs, actions);
       return actions;
     }
     this.outStreams.delete(streamKey(from, opId));
@@ -955,6 +977,11 @@ export class ReplicaCore {
       this.progressSync(stream.syncOpId, op, local, nowMs, actions);
     }
     return actions;
+  }
+
+  /** Sends batches until STREAM_WINDOW are in flight or the last one is out. */
+  private fillWindow(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
+    while (!stream.lastBatchDone && stream.seq - stream.acked.size < STREAM_WINDOW) this.sendBatch(stream, local, nowMs, actions);
   }
 
   private sendBatch(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
@@ -1005,10 +1032,10 @@ export class ReplicaCore {
       if (op.pushing.has(peer) || op.pushed.has(peer) || op.pushFailed.has(peer)) continue;
       const key = streamKey(peer, opId);
       if (this.outStreams.has(key)) continue;
-      const stream: OutStream = { peer, opId, syncOpId: opId, after: undefined, lastBatchDone: false, deadlineMs: 0, keys: 0, waiting: false, seq: 0 };
+      const stream: OutStream = { peer, opId, syncOpId: opId, after: undefined, lastBatchDone: false, deadlineMs: 0, keys: 0, waiting: false, seq: 0, acked: new Set() };
       this.outStreams.set(key, stream);
       op.pushing.add(peer);
-      this.sendBatch(stream, local, nowMs, actions);
+      this.fillWindow(stream, local, nowMs, actions);
     }
     if (op.pushed.size + op.pushing.size < op.pushNeeded) this.failSync(opId, op, 'push', actions);
   }

@@ -7,6 +7,7 @@ import type { ConnectionGater, PeerDiscovery, PeerId, PrivateKey } from '@libp2p
 import { mdns } from '@libp2p/mdns';
 import { ping, type Ping } from '@libp2p/ping';
 import { preSharedKey } from '@libp2p/pnet';
+import { installXsalsa20Fix } from './xsalsa20-fix.js';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { DIAL_TIMEOUT_MS_DEFAULT, INBOUND_CONNECTION_THRESHOLD, INBOUND_UPGRADE_TIMEOUT_MS } from './constants.js';
@@ -31,6 +32,7 @@ export type NetNode = Libp2p<NetServices>;
 /** Creates and starts the node. The caller stops it (`await node.stop()`). */
 export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
   const dialTimeoutMs = opts.dialTimeoutMs ?? DIAL_TIMEOUT_MS_DEFAULT;
+  installXsalsa20Fix(); // before any pnet cipher exists: see xsalsa20-fix.ts
   return createLibp2p({
     privateKey: opts.privateKey,
     addresses: { listen: [...opts.listen] },

@@ -15,6 +15,7 @@ import type { VersionVector } from '../core/vv.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
 import { HintBook, type HintBookOptions } from './hints.js';
+import { GarbageCollector } from './memory.js';
 
 export const META_MEMBERSHIP = 'membership';
 /** The Paxos acceptor state for the next epoch's decision (src/core/paxos.ts), JSON. */
@@ -99,6 +100,10 @@ export class OverloadedError extends QuorumdError {
 
 type Pending = (result: ClientResult) => void;
 
+/** A full collection at most this often, and only once the heap in use grew by this much since the last. */
+const GC_INTERVAL_MIN_MS = 10_000;
+const GC_HEAP_GROWTH_BYTES = 32 * 1024 * 1024;
+
 /** Keys handed over per push (hinted handoff); the push is also cut at 512 KiB of records. */
 const HANDOVER_KEYS_PER_PUSH = 1_024;
 
@@ -155,6 +160,8 @@ export class Runtime {
   private readonly random: () => number;
   private aeTimer: NodeJS.Timeout | undefined;
   private aeDueMs = Infinity;
+  /** Gives memory back after bulk work (src/node/memory.ts). */
+  private readonly collector = new GarbageCollector(GC_INTERVAL_MIN_MS);
   /** Records received by data streams so far, and when that last changed (see inboundStreamActive). */
   private inboundKeysSeen = 0;
   private inboundChangedAtMs = -Infinity;
@@ -177,6 +184,7 @@ export class Runtime {
     const store = options.store;
     const digest = this.digest;
     this.syncLocal = { get: (key) => store.get(key), digest };
+    this.collector.request(); // the start-up scan decoded every record
     this.core = new ReplicaCore({
       self: options.self,
       config: options.config,
@@ -325,6 +333,7 @@ export class Runtime {
     this.tickTimer = undefined;
     if (this.aeTimer !== undefined) clearTimeout(this.aeTimer);
     this.aeTimer = undefined;
+    this.collector.stop();
     for (const [opId, resolve] of this.pending) {
       resolve({ type: 'failed', opId, code: 'shutting_down', message: 'the daemon is shutting down', acks: 0, required: 0, voters: 0 });
     }
@@ -516,6 +525,7 @@ export class Runtime {
       }
       this.executeSync(this.ae.tick(this.monotonicMs(), this.random(), this.core.config, this.isAlive, this.syncLocal));
       this.handOverAll();
+      this.collector.check(GC_HEAP_GROWTH_BYTES);
       this.scheduleAe();
     }, Math.max(0, Math.ceil(next - this.monotonicMs())));
     this.aeTimer.unref();
