@@ -148,6 +148,8 @@ export interface PeerSyncView {
 }
 
 interface PeerState {
+  /** Parity of the next round's session number with this peer (see startSession). */
+  nextParity: number;
   lastRepair: PeerSyncView['lastRepair'];
   lastRoundMs: number | undefined;
   lastRoundDurationMs: number | undefined;
@@ -488,6 +490,11 @@ export class AntiEntropy {
   }
 
   private startSession(peer: string, nowMs: number, local: SyncLocal, actions: SyncAction[]): void {
+    // The session number's parity picks the hash half compared below the root: alternate it per peer, so a
+    // 32-bit collision with one peer is looked at with the other half in the next round with that peer.
+    const state = this.peer(peer);
+    if (this.nextSessionId % 2 !== state.nextParity) this.nextSessionId += 1;
+    state.nextParity = 1 - state.nextParity;
     const s: Session = {
       id: this.nextSessionId++,
       peer,
@@ -639,6 +646,9 @@ export class AntiEntropy {
     actions: SyncAction[],
   ): boolean {
     if (msg.done < 1 || msg.done > pending.segments.length) return false;
+    // A key may be both sent and wanted (versions differ both ways), but never twice in a list, nor both sent
+    // and purged.
+    if (!distinctKeys(msg.records.map((r) => r.key), msg.purged.map((e) => e.key)) || !distinctKeys(msg.want)) return false;
     const covered = new Set(pending.segments.slice(0, msg.done));
     // Segments the responder had no room for go back to the front of the queue.
     s.segmentQueue.unshift(...pending.segments.slice(msg.done));
@@ -703,7 +713,7 @@ export class AntiEntropy {
   private peer(peerId: string): PeerState {
     let p = this.peers.get(peerId);
     if (p === undefined) {
-      p = { lastRepair: undefined, lastRoundMs: undefined, lastRoundDurationMs: undefined, matched: undefined, keysDiffering: 0, rounds: 0, failedRounds: 0, bytes: 0, recordsReceived: 0, recordsSent: 0, heldUpTo: 0 };
+      p = { nextParity: 0, lastRepair: undefined, lastRoundMs: undefined, lastRoundDurationMs: undefined, matched: undefined, keysDiffering: 0, rounds: 0, failedRounds: 0, bytes: 0, recordsReceived: 0, recordsSent: 0, heldUpTo: 0 };
       this.peers.set(peerId, p);
     }
     return p;
@@ -722,7 +732,9 @@ export class AntiEntropy {
     const root = digest.root();
     const base = { type: 'digestReply', session: msg.session, root, keys: digest.size, level: msg.level } as const;
     if (hashesEqual(root, msg.root)) {
-      actions.push({ type: 'send', to: from, msg: { ...base, hashes: [] } });
+      // A match tells the initiator we hold everything it holds (it may then purge tombstones): only once what
+      // we hold is durable, or a crash here could bring back what the tombstones superseded.
+      actions.push({ type: 'sendDurable', to: from, msg: { ...base, hashes: [] } });
       return;
     }
     const width = 1 << (msg.level * digest.shape.fanoutLog2);
@@ -789,6 +801,10 @@ export class AntiEntropy {
       actions.push({ type: 'send', to: from, msg: { type: 'refused', session: msg.session, reason: 'push too large' } });
       return;
     }
+    if (!distinctKeys(msg.records.map((r) => r.key), msg.purged.map((e) => e.key))) {
+      actions.push({ type: 'send', to: from, msg: { type: 'refused', session: msg.session, reason: 'a key named twice' } });
+      return;
+    }
     for (const { key, record } of msg.records) this.merge(key, record, nowMs, local, actions);
     for (const { key, hash } of msg.purged) this.purgeIfAt(key, hash, nowMs, local, actions);
     actions.push({ type: 'sendDurable', to: from, msg: { type: 'pushAck', session: msg.session } });
@@ -837,6 +853,18 @@ export class AntiEntropy {
       this.purge(key, record, nowMs, actions);
     }
   }
+}
+
+/** True when no key appears twice across the lists (a message naming a key twice is malformed). */
+function distinctKeys(...lists: ReadonlyArray<readonly string[]>): boolean {
+  const seen = new Set<string>();
+  for (const list of lists) {
+    for (const key of list) {
+      if (seen.has(key)) return false;
+      seen.add(key);
+    }
+  }
+  return true;
 }
 
 /** Rough encoded size of a record (for limits and the budget; the transport measures the real bytes). */

@@ -271,7 +271,7 @@ export class Daemon {
         runtime,
         onRejoin: (cluster) => {
           log.warn({ epoch: cluster.epoch }, 'rejoining as a member that lost its storage: catching up before serving reads');
-          void runtime.blockAcceptorUpTo(cluster.epoch + 1).catch((error: unknown) => log.error({ err: error }, 'cannot record the acceptor block'));
+          runtime.rejoined(cluster.epoch + 1);
         },
         send: (to, msg) => transport.send(to, msg),
         log,

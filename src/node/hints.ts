@@ -44,16 +44,39 @@ export class HintBook {
     }
   }
 
-  /** `peer` missed a write of `key`. Rejects only if the store fails. */
+  /**
+   * `peer` missed a write of `key`. An existing hint is renewed (moved to now), so a handover that started
+   * before this miss does not clear it. Rejects only if the store fails.
+   */
   add(peer: string, key: string): Promise<void> | undefined {
-    if (this.byPeer.get(peer)?.has(key) === true) return undefined;
-    if (this.total >= this.opts.hintsMax) {
+    const existing = this.byPeer.get(peer);
+    if (existing?.has(key) !== true && this.total >= this.opts.hintsMax) {
       this.counters.dropped += 1;
       return undefined;
     }
     const now = this.wallClockMs();
+    if (existing?.has(key) === true) {
+      existing.delete(key); // re-inserted at the end: the map stays in creation order
+      this.total -= 1;
+    }
     this.remember(peer, key, now);
     return this.store.setMeta(`${PREFIX}${peer}:${key}`, String(now));
+  }
+
+  /** Drops hints past their age for every peer, up or down (a member that stays away must not fill the book). */
+  expire(): void {
+    const oldest = this.wallClockMs() - this.opts.hintTtlMs;
+    for (const [peer, keys] of this.byPeer) {
+      const expired: string[] = [];
+      for (const [key, created] of keys) {
+        if (created >= oldest) break; // creation order
+        expired.push(key);
+      }
+      if (expired.length > 0) {
+        this.counters.expired += expired.length;
+        void this.forget(peer, expired);
+      }
+    }
   }
 
   /** Peers with hints waiting. */
@@ -80,10 +103,15 @@ export class HintBook {
     return out;
   }
 
-  /** `peer` holds these keys now (handed over); resolves when the hints are durably gone. */
-  delivered(peer: string, keys: readonly string[]): Promise<void> {
-    this.counters.delivered += keys.length;
-    return this.forget(peer, keys);
+  /**
+   * `peer` holds these keys' records as they were at `sentAtMs` (handed over); hints renewed since (a later
+   * miss) stay. Resolves when the others are durably gone.
+   */
+  delivered(peer: string, keys: readonly string[], sentAtMs: number): Promise<void> {
+    const book = this.byPeer.get(peer);
+    const done = keys.filter((key) => (book?.get(key) ?? Infinity) < sentAtMs);
+    this.counters.delivered += done.length;
+    return this.forget(peer, done);
   }
 
   /** Drops every hint for `peer` (it left the cluster). */

@@ -160,6 +160,10 @@ export class Runtime {
   private readonly random: () => number;
   private aeTimer: NodeJS.Timeout | undefined;
   private aeDueMs = Infinity;
+  /** Wall time each peer's handover in flight read its records (see hints.delivered). */
+  private readonly handoverSentAtMs = new Map<string, number>();
+  /** This device rejoined after losing its storage and is still catching up (see rejoined()). */
+  private rejoinedAfterLoss = false;
   /** Gives memory back after bulk work (src/node/memory.ts). */
   private readonly collector = new GarbageCollector(GC_INTERVAL_MIN_MS);
   /** Records received by data streams so far, and when that last changed (see inboundStreamActive). */
@@ -207,10 +211,19 @@ export class Runtime {
     this.ae.beginCatchUp(this.monotonicMs());
   }
 
-  /** This device lost its storage: it sits out the Paxos slots up to `slot` (durably). */
-  async blockAcceptorUpTo(slot: number): Promise<void> {
+  /**
+   * This device lost its storage (a join was answered "already a member"): it sits out the Paxos slots up to
+   * `slot`, and, while it catches up, the slot after every configuration it adopts (the member that answered
+   * may itself have been behind). Staged before the configuration it comes with, so durable with it.
+   */
+  rejoined(slot: number): void {
+    this.rejoinedAfterLoss = true;
+    this.raiseAcceptorBlock(slot);
+  }
+
+  private raiseAcceptorBlock(slot: number): void {
     this.core.blockAcceptorUpTo(slot);
-    await this.store.setMeta(META_ACCEPTOR_BLOCKED, String(slot));
+    this.store.setMeta(META_ACCEPTOR_BLOCKED, String(slot)).catch((error: unknown) => this.fail(error));
   }
 
   /** Starts anti-entropy: rounds go through `sender` to members `isAlive` says are up. */
@@ -223,9 +236,10 @@ export class Runtime {
   /** An anti-entropy message from a connected peer. */
   receiveSync(from: string, msg: SyncMessage): void {
     if (this.stopped) return;
-    if ((msg.type === 'digest' || msg.type === 'segments') && this.core.isCatchingUp && this.inboundStreamActive()) {
-      // A membership sync is streaming everything here: a round now would move the same data a second time.
-      this.sendSync(from, { type: 'refused', session: msg.session, reason: 'catching up from a data stream' });
+    if ((msg.type === 'digest' || msg.type === 'segments') && this.core.isCatchingUp) {
+      // A replica still catching up may lack acknowledged writes: a round with it must not count as a full
+      // sync for anyone (another device catching up would take it as proof it has everything).
+      this.sendSync(from, { type: 'refused', session: msg.session, reason: 'catching up' });
       return;
     }
     this.executeSync(this.ae.step(from, msg, this.monotonicMs(), this.core.config, this.syncLocal));
@@ -236,11 +250,16 @@ export class Runtime {
   handOver(peer: string): void {
     if (this.stopped || this.syncSender === undefined || !this.isAlive(peer)) return;
     const keys = this.hints.take(peer, HANDOVER_KEYS_PER_PUSH);
-    if (keys.length > 0) this.executeSync(this.ae.handOver(peer, keys, this.monotonicMs(), this.core.config, this.syncLocal));
+    if (keys.length === 0) return;
+    const actions = this.ae.handOver(peer, keys, this.monotonicMs(), this.core.config, this.syncLocal);
+    // Records are read now: hints renewed after this moment (a new miss) must survive the confirmation.
+    if (actions.length > 0) this.handoverSentAtMs.set(peer, this.wallClockMs());
+    this.executeSync(actions);
   }
 
   /** Hands over hints to every live peer that has some; drops the hints of peers no longer members. */
   private handOverAll(): void {
+    this.hints.expire();
     const config = this.core.config;
     for (const peer of this.hints.peers()) {
       if (config.epoch > 0 && !isMember(config, peer)) void this.hints.dropPeer(peer).catch((error: unknown) => this.fail(error));
@@ -408,6 +427,7 @@ export class Runtime {
             },
             'membership configuration adopted',
           );
+          if (this.rejoinedAfterLoss && this.core.isCatchingUp) this.raiseAcceptorBlock(action.config.epoch + 1);
           for (const listener of this.configListeners) listener(action.config);
           // A device catching up starts fetching as soon as it is a member, not at the next interval.
           if (this.core.isCatchingUp) {
@@ -442,7 +462,11 @@ export class Runtime {
           break;
         case 'purge': {
           const current = this.store.get(action.key);
-          if (current === undefined || !recordsEqual(current, action.record)) throw new Error(`purge of ${action.key}: not the stored version`);
+          if (current === undefined || !recordsEqual(current, action.record)) {
+            // The core decides purges on the store it reads: this would be a bug, not a peer's doing. Keep the data.
+            this.log.error({ key: action.key }, 'purge skipped: the stored version is not the one decided on');
+            break;
+          }
           this.digest.update(action.key, current, undefined);
           this.store.remove(action.key).catch((error: unknown) => this.fail(error));
           break;
@@ -460,7 +484,9 @@ export class Runtime {
         }
         case 'hintsDelivered': {
           const peer = action.peer;
-          this.hints.delivered(peer, action.keys).then(
+          const sentAtMs = this.handoverSentAtMs.get(peer) ?? -Infinity;
+          this.handoverSentAtMs.delete(peer);
+          this.hints.delivered(peer, action.keys, sentAtMs).then(
             () => this.handOver(peer), // the next batch, if any
             (error: unknown) => this.fail(error),
           );

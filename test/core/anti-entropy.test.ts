@@ -190,6 +190,23 @@ describe('anti-entropy rounds', () => {
     expect(now).toBeGreaterThan(15_000);
   });
 
+  it('alternates the compared hash half per peer, and refuses a push naming a key twice', () => {
+    const [a, b, c] = [new Rep('a'), new Rep('b'), new Rep('c')];
+    const bus = new Bus([a, b, c]);
+    a.write('k', 'v');
+    const sessions: number[] = [];
+    for (const peer of ['b', 'c', 'b', 'c', 'b']) {
+      const out = a.ae.startRound(peer, 0, bus.config, a);
+      for (const act of out) if (act.type === 'send' && act.to === 'b') sessions.push(act.msg.session);
+      bus.exec(a, out);
+      bus.run();
+    }
+    expect(sessions.map((x) => x % 2)).toEqual([0, 1, 0]);
+    const record = a.store.get('k') as VersionedRecord;
+    const refused = b.ae.step('a', { type: 'push', session: 99, records: [{ key: 'k', record }, { key: 'k', record }], purged: [] }, 0, bus.config, b);
+    expect(refused).toMatchObject([{ type: 'send', msg: { type: 'refused' } }]);
+  });
+
   it('refuses to serve or merge data from a device outside its configuration', () => {
     const a = new Rep('a');
     const x = new Rep('x');
