@@ -346,6 +346,11 @@ export class AntiEntropy {
     return { ...this.handoverCounters, inFlight: this.handovers.size };
   }
 
+  /** Ends the running round (counted as failed), e.g. because the same data now arrives another way. */
+  abortRound(nowMs: number): void {
+    if (this.session !== undefined) this.endSession(this.session, nowMs, 'failed');
+  }
+
   /** Makes the next round due now (e.g. a device catching up just became a member). */
   wake(nowMs: number): void {
     this.nextRoundMs = Math.min(this.nextRoundMs ?? nowMs, nowMs);

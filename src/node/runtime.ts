@@ -236,6 +236,13 @@ export class Runtime {
   /** An anti-entropy message from a connected peer. */
   receiveSync(from: string, msg: SyncMessage): void {
     if (this.stopped) return;
+    if ((msg.type === 'digestReply' || msg.type === 'segmentsReply') && this.core.isCatchingUp && this.inboundStreamActive()) {
+      // A membership sync is streaming everything here: finish with a fresh round once it is done.
+      this.ae.abortRound(this.monotonicMs());
+      this.ae.wake(this.monotonicMs() + CATCH_UP_DEFER_MS);
+      this.scheduleAe();
+      return;
+    }
     if ((msg.type === 'digest' || msg.type === 'segments') && this.core.isCatchingUp) {
       // A replica still catching up may lack acknowledged writes: a round with it must not count as a full
       // sync for anyone (another device catching up would take it as proof it has everything).
