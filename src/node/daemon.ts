@@ -201,9 +201,7 @@ export class Daemon {
     const store = await openSqliteStore(dbPath);
     try {
       let config = loadMembership(store);
-      // A store without a membership record is fresh: a new device, or one whose data was wiped. It catches up
-      // (and serves no reads) before it counts as holding the data; the founder of a cluster has nothing to fetch.
-      const fresh = store.getMeta(META_MEMBERSHIP) === undefined;
+
       const acceptor = loadAcceptor(store);
       const lastListen = store.getMeta(META_LISTEN);
       const listen = options.listen ?? (lastListen === undefined ? DEFAULTS.listen : (JSON.parse(lastListen) as string[]));
@@ -221,9 +219,6 @@ export class Daemon {
         config = foundingConfig(randomUUID(), { peerId: identity.peerId, addrs: dialableAddrs(node) });
         await store.setMeta(META_MEMBERSHIP, JSON.stringify(config));
         log.info({ clusterId: config.clusterId }, 'founded a new cluster');
-        await store.setMeta(META_CATCH_UP, 'done');
-      } else if (fresh) {
-        await store.setMeta(META_CATCH_UP, 'pending');
       }
       const opIdBase = randomInt(0, 2 ** 47);
       const actor = await nextDotActor(store, identity.peerId);
@@ -269,9 +264,13 @@ export class Daemon {
       });
       const membership = new MembershipService({
         runtime,
+        // A new device gets its data from the join's own sync before it counts; a device told "already a
+        // member" lost its storage and counts already: it catches up (serving no reads) before anything else.
         onRejoin: (cluster) => {
           log.warn({ epoch: cluster.epoch }, 'rejoining as a member that lost its storage: catching up before serving reads');
           runtime.rejoined(cluster.epoch + 1);
+          runtime.beginCatchUp();
+          store.setMeta(META_CATCH_UP, 'pending').catch((error: unknown) => log.error({ err: error }, 'cannot record the catch-up'));
         },
         send: (to, msg) => transport.send(to, msg),
         log,
