@@ -4,11 +4,12 @@
 // the three devices. Prints ops/s, p50 and p99 per run and writes JSON to bench/results/. Not a test.
 //   node bench/cluster.mjs [--duration 10] [--concurrency 1,16,64] [--ops put,get] [--value-size 100]
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { waitForFile } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -38,17 +39,6 @@ function killAll() {
 process.on('exit', killAll);
 if (!values.serve) process.on('SIGINT', () => process.exit(130));
 
-async function waitForFile(path, pid, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const info = JSON.parse(await readFile(path, 'utf8'));
-      if (info.pid === pid) return info;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${path}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function startDevice(dataDir, args) {
   const nodeArgs = (process.env.QUORUMD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof

@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { sleep, waitForFile } from './lib.mjs';
 import '../dist/polyfill.js';
 import { applyWrite, EMPTY_RECORD } from '../dist/core/record.js';
 import { openSqliteStore } from '../dist/storage/sqlite.js';
@@ -40,19 +41,6 @@ function killAll() {
 process.on('exit', killAll);
 process.on('SIGINT', () => process.exit(130));
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitForFile(path, pid, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const info = JSON.parse(await readFile(path, 'utf8'));
-      if (info.pid === pid) return info;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${path}`);
-    await sleep(20);
-  }
-}
 
 async function start(dataDir, args = []) {
   const nodeArgs = (process.env.QUORUMD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
