@@ -30,7 +30,6 @@ import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/cluster
 import { loadOrCreateIdentity } from '../net/identity.js';
 import { type NetNode, createNetNode } from '../net/node.js';
 import { ReplicaTransport, SyncTransport } from '../net/transport.js';
-import { encodeSyncEntry } from '../wire/sync.js';
 import type { StoragePort } from '../storage/port.js';
 import { openSqliteStore } from '../storage/sqlite.js';
 import { createContextCodec } from './context-token.js';
@@ -241,8 +240,6 @@ export class Daemon {
           catchUpBytesPerSec: options.catchUpBytesPerSec ?? DEFAULTS.catchUpBytesPerSec,
           requestTimeoutMs: DEFAULTS.antiEntropyRequestTimeoutMs,
           tombstoneGraceMs: options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs,
-          // The encoded size (plus a 3-byte length prefix share), so the budget counts real wire bytes.
-          sizeOf: (msg) => encodeSyncEntry(msg).length + 3,
         },
         hints: { hintsMax: DEFAULTS.hintsMax, hintTtlMs: DEFAULTS.hintTtlMs },
         log,
