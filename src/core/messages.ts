@@ -77,9 +77,15 @@ export type Message =
       readonly seq: number;
       readonly records: readonly KeyedRecord[];
       readonly done: boolean;
+      /** Keys the sender held when it read this batch: the receiver's progress target (an estimate). */
+      readonly total?: number | undefined;
     }
-  /** Receiver -> sender: batch `seq` of stream `opId` is durable here; send the next. */
-  | { readonly type: 'transferAck'; readonly opId: number; readonly epoch: number; readonly seq: number }
+  /**
+   * Receiver -> sender: batch `seq` of stream `opId` is durable here; send the next. `resumeAfter` (on the
+   * first batch of a push only): an earlier push of the same epoch already made every key up to it durable
+   * here, so the sender skips to the keys after it (an interrupted transfer resumes instead of restarting).
+   */
+  | { readonly type: 'transferAck'; readonly opId: number; readonly epoch: number; readonly seq: number; readonly resumeAfter?: string | undefined }
   /** Sync coordinator -> previous voter: stream me all your data (transfer batches with this opId). */
   | { readonly type: 'transferRequest'; readonly opId: number; readonly epoch: number }
   /** Failure detection: sent every heartbeat interval to every connected peer; `opId` is a sequence number. */

@@ -16,6 +16,7 @@ import {
   replicaIds,
   voterIds,
 } from './membership.js';
+import { compareKeys } from './keys.js';
 import type { KeyedRecord, Message } from './messages.js';
 import {
   type AcceptedValue,
@@ -37,6 +38,8 @@ export interface LocalView {
   get(key: string): VersionedRecord | undefined;
   /** Up to `limit` records with key > `after` (or from the start), in key order. */
   scan(after: string | undefined, limit: number): readonly KeyedRecord[];
+  /** Keys stored (tombstones included): the progress target a data stream announces. */
+  keyCount(): number;
 }
 
 export type FailureCode = 'quorum_unavailable' | 'membership_change_failed' | 'membership_conflict' | 'sync_failed' | 'shutting_down';
@@ -88,7 +91,14 @@ export type Action =
    * Hinted handoff: `peer` missed a write of `key` (unreachable, or silent until the deadline). The runtime keeps
    * a durable hint and hands the key's current record over when the peer is back (src/core/anti-entropy.ts).
    */
-  | { readonly type: 'hint'; readonly peer: string; readonly key: string };
+  | { readonly type: 'hint'; readonly peer: string; readonly key: string }
+  /**
+   * A push of `epoch`'s data sync is durable here up to key `after` (store it after the persists before it,
+   * in the same order): a later push of that epoch resumes after it (setTransferResume after a restart).
+   */
+  | { readonly type: 'transferProgress'; readonly epoch: number; readonly after: string }
+  /** Every batch of a push from `peer` for `epoch` arrived (durable once the persists before it are). */
+  | { readonly type: 'transferComplete'; readonly epoch: number; readonly peer: string };
 
 export interface Envelope {
   readonly to: string;
@@ -228,6 +238,12 @@ interface OutStream {
   seq: number;
   /** Batches acknowledged; seq - acked.size are in flight (at most STREAM_WINDOW). */
   readonly acked: Set<number>;
+  bytes: number;
+  total: number | undefined;
+  /** The receiver had everything up to this key from an earlier push (pushes only). */
+  resumedAfter: string | undefined;
+  readonly startedMs: number;
+  lastMs: number;
 }
 
 /**
@@ -238,13 +254,46 @@ interface OutStream {
  */
 const STREAM_WINDOW = 3;
 
-/** Progress of a data stream, for /status. */
+/** Progress of a data stream, for /status (times on the core's monotonic clock). */
 export interface StreamProgress {
   readonly peer: string;
   readonly role: 'sending' | 'receiving';
+  readonly epoch: number;
+  /** Records sent or received so far. */
   readonly keys: number;
+  /** Their estimated encoded size. */
+  readonly bytes: number;
+  /** Keys the sender held (its latest batch's announcement; undefined from an older sender). */
+  readonly total: number | undefined;
+  /** Key this stream resumed after (an earlier push of the epoch got that far), if it did. */
+  readonly resumedAfter: string | undefined;
+  readonly startedMs: number;
+  readonly lastMs: number;
   readonly done: boolean;
 }
+
+/** An incoming push being received (see onTransfer). */
+interface InStream {
+  readonly peer: string;
+  readonly opId: number;
+  readonly epoch: number;
+  keys: number;
+  bytes: number;
+  total: number | undefined;
+  resumedAfter: string | undefined;
+  readonly startedMs: number;
+  lastMs: number;
+  /** Highest seq with every batch 1..seq received. */
+  contiguous: number;
+  /** Last key of each batch received beyond `contiguous` (undefined: an empty batch). */
+  readonly pending: Map<number, string | undefined>;
+  /** Seq of the batch marked done, once it arrived. */
+  lastSeq: number | undefined;
+  complete: boolean;
+}
+
+/** Batches a receiver holds out of order per push before it drops the stream (the window is STREAM_WINDOW). */
+const IN_STREAM_PENDING_MAX = 64;
 
 /** Answered writes whose remaining acknowledgements are still awaited (for hints); beyond it, hint at once. */
 export const AWAITING_ACKS_MAX = 20_000;
@@ -296,7 +345,9 @@ export class ReplicaCore {
   private readonly toldEpoch = new Map<string, number>();
   private readonly ops = new Map<number, Op>();
   private readonly outStreams = new Map<string, OutStream>();
-  private readonly inStreams = new Map<string, StreamProgress>();
+  private readonly inStreams = new Map<string, InStream>();
+  /** How far pushes of an epoch are durable here (see the transferProgress action). */
+  private transferResume: { epoch: number; after: string } | undefined;
 
   constructor(options: ReplicaCoreOptions) {
     assert(options.requestTimeoutMs > 0, 'requestTimeoutMs is positive');
@@ -367,9 +418,21 @@ export class ReplicaCore {
 
   /** Data streams in progress (and recently finished incoming ones), for /status. */
   streams(): StreamProgress[] {
-    const out: StreamProgress[] = [...this.inStreams.values()];
-    for (const s of this.outStreams.values()) out.push({ peer: s.peer, role: 'sending', keys: s.keys, done: false });
+    const out: StreamProgress[] = [];
+    for (const s of this.inStreams.values()) {
+      const { peer, epoch, keys, bytes, total, resumedAfter, startedMs, lastMs } = s;
+      out.push({ peer, role: 'receiving', epoch, keys, bytes, total, resumedAfter, startedMs, lastMs, done: s.complete });
+    }
+    for (const s of this.outStreams.values()) {
+      const { peer, keys, bytes, total, resumedAfter, startedMs, lastMs } = s;
+      out.push({ peer, role: 'sending', epoch: this.epoch, keys, bytes, total, resumedAfter, startedMs, lastMs, done: false });
+    }
     return out;
+  }
+
+  /** After a restart: pushes of `epoch` were durable here up to `after` (the last transferProgress action). */
+  setTransferResume(epoch: number, after: string): void {
+    this.transferResume = { epoch, after };
   }
 
   /** Whether a membership change or a sync is being coordinated here. */
@@ -592,15 +655,25 @@ export class ReplicaCore {
       case 'transferRequest':
         return this.onTransferRequest(from, msg, local, nowMs);
       case 'transfer':
-        return this.onTransfer(from, msg, local);
+        return this.onTransfer(from, msg, local, nowMs);
       case 'transferAck':
-        return this.onTransferAck(from, msg.opId, msg.seq, local, nowMs);
+        return this.onTransferAck(from, msg, local, nowMs);
       case 'joinRequest':
       case 'joinReply':
       case 'heartbeat':
       case 'heartbeatAck':
         assert(false, `${msg.type} is handled by the runtime, not the replica core`);
     }
+  }
+
+  /**
+   * A peer's epoch seen outside the core's messages (its heartbeats): a peer behind us (it missed a commit
+   * while down, and an idle cluster sends it nothing else) is told the current configuration.
+   */
+  peerEpoch(from: string, epoch: number): Action[] {
+    const actions: Action[] = [];
+    if (from !== this.self) this.tellIfStale(from, epoch, actions);
+    return actions;
   }
 
   /** The send of `msg` to `to` failed (no connection): count it against the operation at once. */
@@ -883,6 +956,11 @@ export class ReplicaCore {
       waiting: this.durableEpoch < this.epoch,
       seq: 0,
       acked: new Set(),
+      bytes: 0,
+      total: undefined,
+      resumedAfter: undefined,
+      startedMs: nowMs,
+      lastMs: nowMs,
     };
     this.outStreams.set(key, stream);
     const actions: Action[] = [];
@@ -906,7 +984,7 @@ export class ReplicaCore {
     return actions;
   }
 
-  private onTransfer(from: string, msg: Extract<Message, { type: 'transfer' }>, local: LocalView): Action[] {
+  private onTransfer(from: string, msg: Extract<Message, { type: 'transfer' }>, local: LocalView, nowMs: number): Action[] {
     if (!this.acceptsDataFrom(from, msg.epoch) || (this.epoch === 0 && msg.epoch === 0)) return [];
     const actions: Action[] = [];
     for (const { key, record } of msg.records) {
@@ -915,9 +993,9 @@ export class ReplicaCore {
       const merged = mergeRecords(current, record);
       if (!recordsEqual(merged, current)) actions.push({ type: 'persist', key, record: merged, then: undefined });
     }
-    actions.push({ type: 'flush', then: { to: from, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch, seq: msg.seq } } });
     const op = this.ops.get(msg.opId);
     if (op !== undefined && op.kind === 'sync' && op.gatherFrom.includes(from)) {
+      actions.push({ type: 'flush', then: { to: from, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch, seq: msg.seq } } });
       // Every batch of a gather stream must arrive (in any order: merging commutes); a repeat is merged
       // (harmless) but not counted. The stream counts once its last batch and every one before it are in.
       let seen = op.gatherSeen.get(from);
@@ -937,17 +1015,78 @@ export class ReplicaCore {
         // when they are durable (a transferAck from ourselves), then push from the store.
         actions.push({ type: 'flush', then: { to: this.self, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch, seq: msg.seq } } });
       }
-    } else {
-      const trackKey = streamKey(from, msg.opId);
-      const previous = this.inStreams.get(trackKey);
-      this.inStreams.delete(trackKey);
-      this.inStreams.set(trackKey, { peer: from, role: 'receiving', keys: (previous?.keys ?? 0) + msg.records.length, done: msg.done });
-      while (this.inStreams.size > IN_STREAMS_TRACKED_MAX) this.inStreams.delete(this.inStreams.keys().next().value as string);
+      return actions;
     }
+    // A push (a sync's data for a new voter, a learner or a failover target). Where an earlier push of this
+    // epoch got to durably, the first ack tells the sender to skip ahead: an interrupted transfer resumes.
+    const resume = this.transferResume?.epoch === msg.epoch ? this.transferResume.after : undefined;
+    const lastKey = msg.records[msg.records.length - 1]?.key;
+    const skipTo = msg.seq === 1 && !msg.done && resume !== undefined && (lastKey === undefined || compareKeys(resume, lastKey) > 0) ? resume : undefined;
+    this.trackInStream(from, msg, lastKey, skipTo, nowMs, actions);
+    actions.push({ type: 'flush', then: { to: from, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch, seq: msg.seq, ...(skipTo === undefined ? {} : { resumeAfter: skipTo }) } } });
     return actions;
   }
 
-  private onTransferAck(from: string, opId: number, seq: number, local: LocalView, nowMs: number): Action[] {
+  /** Counts a push batch; emits transferProgress when the batches in a row from the first reach further. */
+  private trackInStream(
+    from: string,
+    msg: Extract<Message, { type: 'transfer' }>,
+    lastKey: string | undefined,
+    skipTo: string | undefined,
+    nowMs: number,
+    actions: Action[],
+  ): void {
+    const trackKey = streamKey(from, msg.opId);
+    let stream = this.inStreams.get(trackKey);
+    if (stream === undefined) {
+      stream = {
+        peer: from,
+        opId: msg.opId,
+        epoch: msg.epoch,
+        keys: 0,
+        bytes: 0,
+        total: undefined,
+        resumedAfter: undefined,
+        startedMs: nowMs,
+        lastMs: nowMs,
+        contiguous: 0,
+        pending: new Map(),
+        lastSeq: undefined,
+        complete: false,
+      };
+      this.inStreams.set(trackKey, stream);
+      while (this.inStreams.size > IN_STREAMS_TRACKED_MAX) this.inStreams.delete(this.inStreams.keys().next().value as string);
+    }
+    if (stream.complete || msg.seq <= stream.contiguous || stream.pending.has(msg.seq)) return; // a repeat
+    if (stream.pending.size >= IN_STREAM_PENDING_MAX) return; // beyond any window a sender keeps: not counted
+    if (skipTo !== undefined) stream.resumedAfter = skipTo;
+    stream.keys += msg.records.length;
+    for (const r of msg.records) stream.bytes += recordSizeEstimate(r);
+    if (msg.total !== undefined) stream.total = msg.total;
+    stream.lastMs = nowMs;
+    if (msg.done) stream.lastSeq = msg.seq;
+    stream.pending.set(msg.seq, lastKey);
+    let reached: string | undefined;
+    while (stream.pending.has(stream.contiguous + 1)) {
+      stream.contiguous += 1;
+      reached = stream.pending.get(stream.contiguous) ?? reached;
+      stream.pending.delete(stream.contiguous);
+    }
+    if (reached !== undefined) {
+      const current = this.transferResume?.epoch === stream.epoch ? this.transferResume.after : undefined;
+      if (current === undefined || compareKeys(reached, current) > 0) {
+        this.transferResume = { epoch: stream.epoch, after: reached };
+        actions.push({ type: 'transferProgress', epoch: stream.epoch, after: reached });
+      }
+    }
+    if (stream.lastSeq !== undefined && stream.contiguous >= stream.lastSeq) {
+      stream.complete = true;
+      actions.push({ type: 'transferComplete', epoch: stream.epoch, peer: stream.peer });
+    }
+  }
+
+  private onTransferAck(from: string, msg: Extract<Message, { type: 'transferAck' }>, local: LocalView, nowMs: number): Action[] {
+    const { opId, seq } = msg;
     if (from === this.self) {
       const op = this.ops.get(opId);
       if (op === undefined || op.kind !== 'sync') return [];
@@ -961,6 +1100,15 @@ export class ReplicaCore {
     if (stream === undefined || seq < 1 || seq > stream.seq || stream.acked.has(seq)) return [];
     stream.acked.add(seq);
     stream.deadlineMs = nowMs + this.transferIdleMs;
+    const resumeAfter = msg.resumeAfter;
+    if (resumeAfter !== undefined && seq === 1 && stream.syncOpId !== undefined && stream.resumedAfter === undefined && !stream.lastBatchDone) {
+      // The receiver holds every key up to resumeAfter from an earlier push of this epoch: skip them (the
+      // batches already in flight are merged as no-ops there).
+      if (stream.after === undefined || compareKeys(resumeAfter, stream.after) > 0) {
+        stream.after = resumeAfter;
+        stream.resumedAfter = resumeAfter;
+      }
+    }
     const actions: Action[] = [];
     const owner = stream.syncOpId === undefined ? undefined : this.ops.get(stream.syncOpId);
     if (owner !== undefined && owner.kind === 'sync') owner.progressed = true;
@@ -979,9 +1127,13 @@ export class ReplicaCore {
     return actions;
   }
 
-  /** Sends batches until STREAM_WINDOW are in flight or the last one is out. */
+  /**
+   * Sends batches until STREAM_WINDOW are in flight or the last one is out. A push sends its first batch
+   * alone: the receiver's answer may move the stream ahead (resumeAfter), which batches in flight would waste.
+   */
   private fillWindow(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
-    while (!stream.lastBatchDone && stream.seq - stream.acked.size < STREAM_WINDOW) this.sendBatch(stream, local, nowMs, actions);
+    const window = stream.syncOpId !== undefined && stream.acked.size === 0 ? 1 : STREAM_WINDOW;
+    while (!stream.lastBatchDone && stream.seq - stream.acked.size < window) this.sendBatch(stream, local, nowMs, actions);
   }
 
   private sendBatch(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
@@ -999,8 +1151,12 @@ export class ReplicaCore {
     stream.lastBatchDone = done;
     stream.deadlineMs = nowMs + this.transferIdleMs;
     stream.keys += records.length;
+    stream.bytes += bytes;
+    stream.total = local.keyCount();
+    stream.lastMs = nowMs;
     stream.seq += 1;
-    actions.push({ type: 'send', to: stream.peer, msg: { type: 'transfer', opId: stream.opId, epoch: this.epoch, seq: stream.seq, records, done } });
+    const msg: Message = { type: 'transfer', opId: stream.opId, epoch: this.epoch, seq: stream.seq, records, done, total: stream.total };
+    actions.push({ type: 'send', to: stream.peer, msg });
   }
 
   private dropStream(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
@@ -1032,7 +1188,23 @@ export class ReplicaCore {
       if (op.pushing.has(peer) || op.pushed.has(peer) || op.pushFailed.has(peer)) continue;
       const key = streamKey(peer, opId);
       if (this.outStreams.has(key)) continue;
-      const stream: OutStream = { peer, opId, syncOpId: opId, after: undefined, lastBatchDone: false, deadlineMs: 0, keys: 0, waiting: false, seq: 0, acked: new Set() };
+      const stream: OutStream = {
+        peer,
+        opId,
+        syncOpId: opId,
+        after: undefined,
+        lastBatchDone: false,
+        deadlineMs: 0,
+        keys: 0,
+        waiting: false,
+        seq: 0,
+        acked: new Set(),
+        bytes: 0,
+        total: undefined,
+        resumedAfter: undefined,
+        startedMs: nowMs,
+        lastMs: nowMs,
+      };
       this.outStreams.set(key, stream);
       op.pushing.add(peer);
       this.fillWindow(stream, local, nowMs, actions);

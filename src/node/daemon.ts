@@ -24,7 +24,7 @@ import {
 import type { Message } from '../core/messages.js';
 import type { AcceptorState } from '../core/paxos.js';
 import { majority } from '../core/quorum.js';
-import { previousNeeded as previousNeededOf } from '../core/replica.js';
+import { type StreamProgress, previousNeeded as previousNeededOf } from '../core/replica.js';
 import { createHttpServer } from '../http/server.js';
 import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/clusterkey.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
@@ -64,6 +64,8 @@ export interface DaemonOptions {
   readonly catchUpBytesPerSec?: number;
   /** Minimum age of a tombstone before it may be purged (DEFAULTS.tombstoneGraceMs). */
   readonly tombstoneGraceMs?: number;
+  /** Records per data-stream batch this device sends (DEFAULTS.transferBatchRecords). */
+  readonly transferBatchRecords?: number;
 }
 
 /** Bad flags or data-dir state: the CLI prints the message and exits non-zero. */
@@ -230,7 +232,7 @@ export class Daemon {
         acceptor,
         requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
         transferIdleMs: DEFAULTS.transferIdleMs,
-        transferBatchRecords: DEFAULTS.transferBatchRecords,
+        transferBatchRecords: options.transferBatchRecords ?? DEFAULTS.transferBatchRecords,
         transferBatchBytes: DEFAULTS.transferBatchBytes,
         opsInFlightMax: DEFAULTS.opsInFlightMax,
         opIdBase,
@@ -246,6 +248,7 @@ export class Daemon {
       });
       late.runtime = runtime;
       if (store.getMeta(META_CATCH_UP) === 'pending') runtime.beginCatchUp();
+      runtime.resumeJoinTransfer(); // an admission whose data transfer a restart interrupted
       const blocked = Number(store.getMeta(META_ACCEPTOR_BLOCKED) ?? '0');
       if (Number.isSafeInteger(blocked) && blocked > 0) runtime.core.blockAcceptorUpTo(blocked);
       const transport = new ReplicaTransport(node, {
@@ -546,9 +549,11 @@ export class Daemon {
     if (msg.type === 'heartbeat') {
       this.detector.heartbeat(from, performance.now());
       this.transport.send(from, { type: 'heartbeatAck', opId: msg.opId, epoch: this.runtime.config.epoch });
+      this.runtime.notePeerEpoch(from, msg.epoch);
     } else if (msg.type === 'heartbeatAck') {
       const sentAt = this.heartbeatsSent.get(msg.opId);
       if (sentAt !== undefined) this.detector.rtt(from, performance.now() - sentAt);
+      this.runtime.notePeerEpoch(from, msg.epoch);
     } else if (isJoinMessage(msg)) {
       this.membership.handle(from, msg);
     } else {
@@ -717,7 +722,7 @@ export class Daemon {
       storage: { commits: stats.commits, recordsCommitted: stats.recordsCommitted },
       network: this.transport.stats,
       opsInFlight: this.runtime.opsInFlight,
-      transfers: this.runtime.core.streams(),
+      transfers: this.runtime.core.streams().map((stream) => streamStatus(stream, performance.now())),
       // The anti-entropy digest root: two replicas with the same root hold the same records.
       digest: { root: hashHex(this.runtime.digest.root()), keys: this.runtime.digest.size },
       antiEntropy: this.antiEntropyStatus(config),
@@ -731,7 +736,7 @@ export class Daemon {
   /** Progress of a wiped or new device filling its replica (null once caught up). */
   private catchUpStatus(config: MembershipConfig, now: number): object | null {
     const view = this.runtime.ae.catchUpView(config);
-    if (view === undefined) return null;
+    if (view === undefined) return this.runtime.joinTransferPending ? this.joinTransferStatus(config) : null;
     const elapsedMs = Math.max(1, now - view.startedMs);
     const keysHeld = this.runtime.digest.size;
     return {
@@ -749,6 +754,22 @@ export class Daemon {
       needed: view.needed,
       syncedWith: view.syncedWith,
     };
+  }
+
+  /** A new device receiving the cluster's data from the data sync of its admission. */
+  private joinTransferStatus(config: MembershipConfig): object {
+    const keysHeld = this.runtime.digest.size;
+    const receiving = this.runtime.core
+      .streams()
+      .filter((s) => s.role === 'receiving' && s.epoch <= config.epoch)
+      .sort((x, y) => y.lastMs - x.lastMs)[0];
+    if (receiving === undefined) return { state: 'waiting-for-data', keysHeld, totalKeys: null, percent: null };
+    const nowMs = performance.now();
+    const { total } = receiving;
+    // Keys held (not received): a resumed transfer starts from what the device kept.
+    const percent = total === undefined || total === 0 ? null : Math.min(100, Math.round((keysHeld / total) * 1000) / 10);
+    const { peer, records, bytes, recordsPerSec, bytesPerSec, elapsedMs, lastBatchAgoMs, resumedAfter } = streamStatus(receiving, nowMs);
+    return { state: 'receiving', from: peer, keysHeld, totalKeys: total ?? null, percent, records, bytes, recordsPerSec, bytesPerSec, elapsedMs, lastBatchAgoMs, resumedAfter };
   }
 
   private antiEntropyStatus(config: MembershipConfig): object {
@@ -913,3 +934,21 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
   clearTimeout(timer);
 }
 
+/** A data stream's progress as /status shows it: figures and rates instead of clock readings. */
+function streamStatus(stream: StreamProgress, nowMs: number) {
+  const activeMs = Math.max(1, (stream.done ? stream.lastMs : nowMs) - stream.startedMs);
+  return {
+    peer: stream.peer,
+    role: stream.role,
+    epoch: stream.epoch,
+    records: stream.keys,
+    bytes: stream.bytes,
+    total: stream.total ?? null,
+    recordsPerSec: Math.round((stream.keys * 1000) / activeMs),
+    bytesPerSec: Math.round((stream.bytes * 1000) / activeMs),
+    elapsedMs: Math.round(activeMs),
+    lastBatchAgoMs: Math.round(nowMs - stream.lastMs),
+    resumedAfter: stream.resumedAfter ?? null,
+    done: stream.done,
+  };
+}

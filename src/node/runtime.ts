@@ -2,7 +2,7 @@
 // core, and executes the actions it returns against storage (persist, then acknowledge) and the network.
 import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
 import type { MembershipConfig } from '../core/membership.js';
-import { isMember, isVoter } from '../core/membership.js';
+import { isJoint, isMember, isVoter, replicaIds } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import type { ConsistencyLevel } from '../core/quorum.js';
 import type { VersionedRecord } from '../core/record.js';
@@ -10,7 +10,7 @@ import { AntiEntropy, type SyncAction, type SyncLocal, type SyncMessage } from '
 import { MerkleDigest } from '../core/digest.js';
 import { recordsEqual } from '../core/record.js';
 import type { AcceptorState } from '../core/paxos.js';
-import { type Action, type ClientResult, type Envelope, OPS_IN_FLIGHT_MAX, ReplicaCore } from '../core/replica.js';
+import { type Action, type ClientResult, type Envelope, type LocalView, OPS_IN_FLIGHT_MAX, ReplicaCore } from '../core/replica.js';
 import type { VersionVector } from '../core/vv.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
@@ -24,6 +24,13 @@ export const META_ACCEPTOR = 'acceptor';
 export const META_CATCH_UP = 'catchUp';
 /** Paxos slots this device sits out after losing its storage (see ReplicaCore.blockAcceptorUpTo). */
 export const META_ACCEPTOR_BLOCKED = 'acceptorBlockedUpTo';
+/** How far data-sync pushes of an epoch are durable here, JSON {epoch, after}: a later push resumes after it. */
+export const META_TRANSFER_RESUME = 'transferResume';
+/**
+ * 'pending' from the moment a new device is admitted until a complete push of the cluster's data reached it;
+ * 'done' after (or once catch-up rounds took over). Absent: not a joined device (founder, older store).
+ */
+export const META_JOIN_TRANSFER = 'joinTransfer';
 
 /** What the runtime needs from the network (ReplicaTransport in production, fakes in tests). */
 export interface MessageTransport {
@@ -153,6 +160,14 @@ export class Runtime {
   /** Anti-entropy rounds and tombstone purging (src/core/anti-entropy.ts). */
   readonly ae: AntiEntropy;
   private readonly syncLocal: SyncLocal;
+  /** What the replica core reads of the store. */
+  private readonly local: LocalView;
+  /** This device was admitted and has not received the cluster's data yet (META_JOIN_TRANSFER). */
+  private joinPending: boolean;
+  private joinPendingSinceMs: number;
+  private readonly transferIdleMs: number;
+  /** Whether the last configuration seen had this device as a member (to notice an admission). */
+  private wasMember: boolean;
   /** Hinted handoff: keys each peer missed, handed over when it is back (src/node/hints.ts). */
   readonly hints: HintBook;
   private syncSender: SyncSender | undefined;
@@ -188,6 +203,11 @@ export class Runtime {
     const store = options.store;
     const digest = this.digest;
     this.syncLocal = { get: (key) => store.get(key), digest };
+    this.local = { get: (key) => store.get(key), scan: (after, limit) => store.scan(after, limit), keyCount: () => store.stats().totalKeys };
+    this.joinPending = store.getMeta(META_JOIN_TRANSFER) === 'pending';
+    this.joinPendingSinceMs = this.monotonicMs();
+    this.transferIdleMs = options.transferIdleMs;
+    this.wasMember = isMember(options.config, options.self);
     this.collector.request(); // the start-up scan decoded every record
     this.core = new ReplicaCore({
       self: options.self,
@@ -199,6 +219,40 @@ export class Runtime {
       transferBatchBytes: options.transferBatchBytes,
       opIdBase: options.opIdBase,
     });
+    const resume = parseTransferResume(store.getMeta(META_TRANSFER_RESUME));
+    if (resume !== undefined) this.core.setTransferResume(resume.epoch, resume.after);
+  }
+
+  /** Admitted and still waiting for (or receiving) the cluster's data: see checkJoinTransfer(). */
+  get joinTransferPending(): boolean {
+    return this.joinPending;
+  }
+
+  /**
+   * A new device gets the cluster's data from the push of the data sync that admits it. If the change ended
+   * without a complete push reaching it (it restarted or lost its link meanwhile and the sync went to
+   * another voter), it catches up by anti-entropy rounds instead, which fetch only what it still lacks.
+   * Learners wait for their push (a restart ends it: they catch up at start-up).
+   */
+  private checkJoinTransfer(config: MembershipConfig, startingUp: boolean): void {
+    if (!this.joinPending || this.core.isCatchingUp || !isMember(config, this.self)) return;
+    const freshVoter = isJoint(config) && isVoter(config, this.self) && !config.previousVoters.includes(this.self);
+    if (freshVoter || (!isVoter(config, this.self) && !startingUp)) return;
+    this.log.warn({ epoch: config.epoch }, 'the data transfer of this device\'s admission did not complete: catching up by anti-entropy rounds');
+    this.setJoinPending(false);
+    this.beginCatchUp();
+    this.store.setMeta(META_CATCH_UP, 'pending').catch((error: unknown) => this.fail(error));
+  }
+
+  private setJoinPending(pending: boolean): void {
+    this.joinPending = pending;
+    if (pending) this.joinPendingSinceMs = this.monotonicMs();
+    this.store.setMeta(META_JOIN_TRANSFER, pending ? 'pending' : 'done').catch((error: unknown) => this.fail(error));
+  }
+
+  /** At start-up, after beginCatchUp() if a catch-up was pending: an admission interrupted by a restart. */
+  resumeJoinTransfer(): void {
+    this.checkJoinTransfer(this.core.config, true);
   }
 
   attachTransport(transport: MessageTransport): void {
@@ -218,6 +272,7 @@ export class Runtime {
    */
   rejoined(slot: number): void {
     this.rejoinedAfterLoss = true;
+    if (this.joinPending) this.setJoinPending(false); // it catches up by rounds (beginCatchUp)
     this.raiseAcceptorBlock(slot);
   }
 
@@ -236,16 +291,17 @@ export class Runtime {
   /** An anti-entropy message from a connected peer. */
   receiveSync(from: string, msg: SyncMessage): void {
     if (this.stopped) return;
-    if ((msg.type === 'digestReply' || msg.type === 'segmentsReply') && this.core.isCatchingUp && this.inboundStreamActive()) {
+    if ((msg.type === 'digestReply' || msg.type === 'segmentsReply') && this.holdRounds()) {
       // A membership sync is streaming everything here: finish with a fresh round once it is done.
       this.ae.abortRound(this.monotonicMs());
       this.ae.wake(this.monotonicMs() + CATCH_UP_DEFER_MS);
       this.scheduleAe();
       return;
     }
-    if ((msg.type === 'digest' || msg.type === 'segments') && this.core.isCatchingUp) {
-      // A replica still catching up may lack acknowledged writes: a round with it must not count as a full
-      // sync for anyone (another device catching up would take it as proof it has everything).
+    if ((msg.type === 'digest' || msg.type === 'segments') && this.filling()) {
+      // A replica still catching up (or still receiving its admission's data) may lack acknowledged writes: a
+      // round with it must not count as a full sync for anyone (another device catching up would take it as
+      // proof it has everything), and peers would push it what its data stream is bringing anyway.
       this.sendSync(from, { type: 'refused', session: msg.session, reason: 'catching up' });
       return;
     }
@@ -302,7 +358,7 @@ export class Runtime {
     const created = before === undefined || before.siblings.every((s) => s.value === null);
     const { opId, actions } = this.core.write(
       { key, value, context, level, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs() },
-      this.store,
+      this.local,
     );
     const result = await this.await(opId, actions);
     if (result.type === 'written') return { record: result.record, acks: result.acks, required: result.required, created };
@@ -312,7 +368,7 @@ export class Runtime {
   /** Coordinates a client read at level `level`, with read repair. */
   async read(key: string, level: ConsistencyLevel): Promise<ReadOutcome> {
     this.checkAccepting();
-    const { opId, actions } = this.core.read({ key, level, nowMs: this.monotonicMs() }, this.store);
+    const { opId, actions } = this.core.read({ key, level, nowMs: this.monotonicMs() }, this.local);
     const result = await this.await(opId, actions);
     if (result.type === 'read') return { record: result.record, replies: result.replies, required: result.required };
     throw this.toError(result);
@@ -324,7 +380,7 @@ export class Runtime {
    */
   async changeConfig(next: MembershipConfig): Promise<MembershipConfig> {
     this.checkAccepting();
-    const { opId, actions } = this.core.proposeConfig(next, this.monotonicMs(), this.store);
+    const { opId, actions } = this.core.proposeConfig(next, this.monotonicMs(), this.local);
     const result = await this.await(opId, actions);
     if (result.type === 'configCommitted') return result.config;
     throw this.toError(result);
@@ -333,7 +389,7 @@ export class Runtime {
   /** Runs a data sync (see ReplicaCore.sync); resolves with the number of records gathered. */
   async sync(targets?: readonly string[]): Promise<number> {
     this.checkAccepting();
-    const { opId, actions } = this.core.sync(this.monotonicMs(), this.store, targets);
+    const { opId, actions } = this.core.sync(this.monotonicMs(), this.local, targets);
     const result = await this.await(opId, actions);
     if (result.type === 'synced') return result.keys;
     throw this.toError(result);
@@ -341,15 +397,21 @@ export class Runtime {
 
   /** Adopts a configuration learned outside the core's own messages (a join reply). */
   adoptConfig(config: MembershipConfig): void {
-    this.execute(this.core.adoptConfig(config, this.store, this.monotonicMs()));
+    this.execute(this.core.adoptConfig(config, this.local, this.monotonicMs()));
   }
 
   /** A replication message from a connected peer (`from` is the authenticated peer ID). */
   receive(from: string, msg: Message): void {
     if (this.stopped) return;
-    this.execute(this.core.step(from, msg, this.store, this.monotonicMs()));
+    this.execute(this.core.step(from, msg, this.local, this.monotonicMs()));
     // Only data streams and syncs get new deadlines from peer messages; client operations arm their own.
     if (this.tickTimer === undefined || STREAM_MESSAGES.has(msg.type)) this.scheduleTick();
+  }
+
+  /** A connected peer's epoch from its heartbeat: tells it our configuration if it is behind. */
+  notePeerEpoch(from: string, epoch: number): void {
+    if (this.stopped) return;
+    this.execute(this.core.peerEpoch(from, epoch));
   }
 
   /** Stops driving the core; client operations still pending fail with `shutting_down` (indeterminate). */
@@ -435,6 +497,13 @@ export class Runtime {
             'membership configuration adopted',
           );
           if (this.rejoinedAfterLoss && this.core.isCatchingUp) this.raiseAcceptorBlock(action.config.epoch + 1);
+          const member = isMember(action.config, this.self);
+          if (member && !this.wasMember && !this.rejoinedAfterLoss && replicaIds(action.config).some((m) => m !== this.self)) {
+            // Admitted to a cluster that has data: it arrives by the admitting change's data sync.
+            this.setJoinPending(true);
+          }
+          this.wasMember = member;
+          this.checkJoinTransfer(action.config, false);
           for (const listener of this.configListeners) listener(action.config);
           // A device catching up starts fetching as soon as it is a member, not at the next interval.
           if (this.core.isCatchingUp) {
@@ -448,6 +517,16 @@ export class Runtime {
           break;
         case 'hint':
           this.hints.add(action.peer, action.key)?.catch((error: unknown) => this.fail(error));
+          break;
+        case 'transferProgress':
+          // Staged after the records it covers: durable with them, never before.
+          this.store.setMeta(META_TRANSFER_RESUME, JSON.stringify({ epoch: action.epoch, after: action.after })).catch((error: unknown) => this.fail(error));
+          break;
+        case 'transferComplete':
+          if (this.joinPending) {
+            this.log.info({ from: action.peer, epoch: action.epoch, keys: this.digest.size }, 'received the cluster\'s data');
+            this.setJoinPending(false);
+          }
           break;
         case 'reply': {
           const resolve = this.pending.get(action.result.opId);
@@ -513,6 +592,24 @@ export class Runtime {
     }
   }
 
+  /** Catching up, or a new device waiting for its admission's data: its replica is known incomplete. */
+  private filling(): boolean {
+    return this.core.isCatchingUp || this.joinPending;
+  }
+
+  /**
+   * Whether this device's own anti-entropy rounds wait: a data stream is bringing everything here already, or
+   * will (a new voter's admission pushes the data after gathering it), and rounds would fetch it twice. A new
+   * device whose transfer stalls (a learner's push that failed) fetches by rounds after transferIdleMs.
+   */
+  private holdRounds(): boolean {
+    if (this.inboundStreamActive() && this.filling()) return true;
+    if (!this.joinPending) return false;
+    const config = this.core.config;
+    if (isJoint(config) && isVoter(config, this.self) && !config.previousVoters.includes(this.self)) return true;
+    return this.monotonicMs() - Math.max(this.joinPendingSinceMs, this.inboundChangedAtMs) < this.transferIdleMs;
+  }
+
   /** Whether a data stream (a membership sync) delivered records here within the last second. */
   private inboundStreamActive(): boolean {
     let keys = 0;
@@ -544,7 +641,7 @@ export class Runtime {
       this.aeTimer = undefined;
       this.aeDueMs = Infinity;
       if (this.stopped) return;
-      if (this.core.isCatchingUp && !this.ae.stats.running && this.inboundStreamActive()) {
+      if (!this.ae.stats.running && this.holdRounds()) {
         this.ae.wake(this.monotonicMs() + CATCH_UP_DEFER_MS); // and fetch the rest as soon as the stream ends
         // A membership sync is streaming everything here already: catch-up rounds would fetch it twice.
         this.aeDueMs = this.monotonicMs() + CATCH_UP_DEFER_MS;
@@ -567,11 +664,11 @@ export class Runtime {
   private deliver(envelope: Envelope): void {
     if (this.stopped) return;
     if (envelope.to === this.self) {
-      this.execute(this.core.step(this.self, envelope.msg, this.store, this.monotonicMs()));
+      this.execute(this.core.step(this.self, envelope.msg, this.local, this.monotonicMs()));
       return;
     }
     const sent = this.transport?.send(envelope.to, envelope.msg) ?? false;
-    if (!sent) this.execute(this.core.sendFailed(envelope.to, envelope.msg, this.store, this.monotonicMs()));
+    if (!sent) this.execute(this.core.sendFailed(envelope.to, envelope.msg, this.local, this.monotonicMs()));
   }
 
   /**
@@ -595,7 +692,7 @@ export class Runtime {
     this.tickTimer = setTimeout(() => {
       this.tickTimer = undefined;
       this.tickDueMs = Infinity;
-      this.execute(this.core.tick(this.monotonicMs(), this.store));
+      this.execute(this.core.tick(this.monotonicMs(), this.local));
       this.scheduleTick();
     }, delayMs);
     this.tickTimer.unref();
@@ -627,5 +724,17 @@ export class Runtime {
   /** Whether this device counts in quorums right now. */
   isVoter(): boolean {
     return isVoter(this.core.config, this.self);
+  }
+}
+
+function parseTransferResume(text: string | undefined): { epoch: number; after: string } | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null) return undefined;
+    const { epoch, after } = parsed as { epoch?: unknown; after?: unknown };
+    return typeof epoch === 'number' && Number.isSafeInteger(epoch) && typeof after === 'string' ? { epoch, after } : undefined;
+  } catch {
+    return undefined; // an unreadable resume point only costs a full transfer
   }
 }

@@ -764,6 +764,8 @@ export interface Message {
   acceptedConfig?: MembershipConfig
   seq: bigint
   unavailable: boolean
+  total?: bigint
+  resumeAfter?: string
 }
 
 export namespace Message {
@@ -868,6 +870,16 @@ export namespace Message {
         if ((obj.unavailable != null && obj.unavailable !== false)) {
           w.uint32(144)
           w.bool(obj.unavailable)
+        }
+
+        if (obj.total != null) {
+          w.uint32(152)
+          w.uint64(obj.total)
+        }
+
+        if (obj.resumeAfter != null) {
+          w.uint32(162)
+          w.string(obj.resumeAfter)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -987,6 +999,14 @@ export namespace Message {
             }
             case 18: {
               obj.unavailable = reader.bool()
+              break
+            }
+            case 19: {
+              obj.total = reader.uint64()
+              break
+            }
+            case 20: {
+              obj.resumeAfter = reader.string()
               break
             }
             default: {
@@ -1151,6 +1171,20 @@ export namespace Message {
               yield {
                 field: `${prefix}.unavailable`,
                 value: reader.bool()
+              }
+              break
+            }
+            case 19: {
+              yield {
+                field: `${prefix}.total`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 20: {
+              yield {
+                field: `${prefix}.resumeAfter`,
+                value: reader.string()
               }
               break
             }
@@ -1434,6 +1468,16 @@ export namespace Message {
     value: boolean
   }
 
+  export interface MessageTotalFieldEvent {
+    field: '$.total'
+    value: bigint
+  }
+
+  export interface MessageResumeAfterFieldEvent {
+    field: '$.resumeAfter'
+    value: string
+  }
+
   export function encode (obj: Partial<Message>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Message.codec())
   }
@@ -1442,7 +1486,7 @@ export namespace Message {
     return decodeMessage(buf, Message.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent> {
     return streamMessage(buf, Message.codec(), opts)
   }
 }
@@ -1829,6 +1873,18 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesTotalFieldEvent {
+    field: '$.messages[].total'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesResumeAfterFieldEvent {
+    field: '$.messages[].resumeAfter'
+    value: string
+    index: number
+  }
+
   export function encode (obj: Partial<Frame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Frame.codec())
   }
@@ -1837,7 +1893,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }

@@ -102,6 +102,7 @@ function messageToPb(m: Message): pb.Message {
   switch (m.type) {
     case 'transferAck':
       out.seq = toUint64(m.seq, 'seq');
+      if (m.resumeAfter !== undefined) out.resumeAfter = m.resumeAfter;
       break;
     case 'writeAck':
     case 'transferRequest':
@@ -158,6 +159,7 @@ function messageToPb(m: Message): pb.Message {
       out.records = m.records.map((r) => ({ key: r.key, record: recordToPb(r.record) }));
       out.done = m.done;
       out.seq = toUint64(m.seq, 'seq');
+      if (m.total !== undefined) out.total = toUint64(m.total, 'total');
       break;
     default:
       unreachable(m, 'message type');
@@ -224,9 +226,17 @@ function messageFromPb(p: pb.Message): Message {
     case pb.MessageType.JOIN_REPLY:
       return { type: 'joinReply', opId, epoch, ok: p.ok, error: p.error, config: optionalConfig(p.config) };
     case pb.MessageType.TRANSFER:
-      return { type: 'transfer', opId, epoch, seq: safeNumber(p.seq, 'seq'), records: p.records.map(keyedRecordFromPb), done: p.done };
+      return {
+        type: 'transfer',
+        opId,
+        epoch,
+        seq: safeNumber(p.seq, 'seq'),
+        records: p.records.map(keyedRecordFromPb),
+        done: p.done,
+        ...(p.total === undefined ? {} : { total: safeNumber(p.total, 'total') }),
+      };
     case pb.MessageType.TRANSFER_ACK:
-      return { type: 'transferAck', opId, epoch, seq: safeNumber(p.seq, 'seq') };
+      return { type: 'transferAck', opId, epoch, seq: safeNumber(p.seq, 'seq'), ...(p.resumeAfter === undefined ? {} : { resumeAfter: p.resumeAfter }) };
     case pb.MessageType.TRANSFER_REQUEST:
       return { type: 'transferRequest', opId, epoch };
     default:

@@ -3,12 +3,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidConsistencyError, MembershipChangeError, NotMemberError } from '../../src/core/errors.js';
-import { type MembershipConfig, finalized, isJoint, withMemberRemoved, withVoterAdded } from '../../src/core/membership.js';
+import { type MembershipConfig, finalized, isJoint, withLearnerAdded, withMemberRemoved, withVoterAdded } from '../../src/core/membership.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import type { AcceptedValue, Ballot } from '../../src/core/paxos.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
 import { EMPTY_RECORD, type VersionedRecord, applyWrite, mergeRecords, recordsEqual } from '../../src/core/record.js';
-import { type Action, type ClientResult, type LocalView, ReplicaCore } from '../../src/core/replica.js';
+import { type Action, type ClientResult, type LocalView, ReplicaCore, type ReplicaCoreOptions } from '../../src/core/replica.js';
 import { type Dot, dotKey } from '../../src/core/vv.js';
 
 const TIMEOUT = 1000;
@@ -26,8 +26,8 @@ class Node implements LocalView {
   actor: string;
   counter = 0;
 
-  constructor(readonly id: string, cfg: MembershipConfig, opIdBase = 0) {
-    this.core = new ReplicaCore({ self: id, config: cfg, requestTimeoutMs: TIMEOUT, opIdBase });
+  constructor(readonly id: string, cfg: MembershipConfig, opIdBase = 0, extra: Partial<ReplicaCoreOptions> = {}) {
+    this.core = new ReplicaCore({ self: id, config: cfg, requestTimeoutMs: TIMEOUT, opIdBase, ...extra });
     this.actor = id;
   }
 
@@ -38,6 +38,10 @@ class Node implements LocalView {
   scan(after: string | undefined, limit: number): KeyedRecord[] {
     const keys = [...this.store.keys()].filter((k) => after === undefined || k > after).sort();
     return keys.slice(0, limit).map((key) => ({ key, record: this.store.get(key)! }));
+  }
+
+  keyCount(): number {
+    return this.store.size;
   }
 
   /** Applies the persists of `actions` to the store and returns the actions unchanged. */
@@ -636,7 +640,7 @@ describe('joint configurations and syncs', () => {
       for (const act of acts) {
         if (act.type === 'send') pool.push({ from, to: act.to, msg: act.msg });
         else if (act.type === 'reply') results.push(act.result);
-        else if (act.type !== 'hint' && act.then !== undefined) pool.push({ from, to: act.then.to, msg: act.then.msg });
+        else if ('then' in act && act.then !== undefined) pool.push({ from, to: act.then.to, msg: act.then.msg });
       }
     };
     for (const n of nodes.values()) route(n.id, n.step('X', { type: 'config', epoch: 2, config: next }));
@@ -678,6 +682,89 @@ describe('joint configurations and syncs', () => {
     // C is unreachable too: B's stream alone (with A's own data) meets every majority of the four.
     expect(a.sendFailed(toC!.to, toC!.msg)).toEqual([]);
     expect(toB!.to).toBe('B');
+  });
+
+  describe('an interrupted push resumes where the receiver kept it', () => {
+    // A learner D is added to a one-voter cluster: no gather, A pushes its 10 keys to D, two per batch.
+    const withLearner = withLearnerAdded(config(1, ['A']), { peerId: 'D', addrs: [] });
+    const keys = Array.from({ length: 10 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    const setup = (): Node => {
+      const a = new Node('A', withLearner, 0, { transferBatchRecords: 2 });
+      for (const key of keys) a.store.set(key, applyWrite(EMPTY_RECORD, {}, { actor: 'A', counter: keys.indexOf(key) + 1 }, value(key), { wallMs: 1, logical: 0 }));
+      return a;
+    };
+    const transfers = (actions: readonly Action[]) => sends(actions).flatMap((x) => (x.msg.type === 'transfer' ? [x.msg] : []));
+    const ackOf = (actions: readonly Action[]): Message => {
+      const flush = only(actions.filter((x) => x.type === 'flush'));
+      return flush.type === 'flush' ? flush.then.msg : writeAck(0);
+    };
+    const resumePoints = (actions: readonly Action[]) => actions.flatMap((x) => (x.type === 'transferProgress' ? [x.after] : []));
+
+    it('records progress only through batches received in a row, after their records', () => {
+      const a = setup();
+      const d = new Node('D', withLearner, 4000);
+      const { actions } = a.core.sync(0, a, ['D']);
+      const [first] = transfers(actions); // a push opens with its first batch alone
+      expect(transfers(actions)).toHaveLength(1);
+      expect(first).toMatchObject({ seq: 1, total: 10, done: false });
+      const gotFirst = d.step('A', first!);
+      expect(resumePoints(gotFirst)).toEqual(['k01']);
+      // The progress point comes after the persists it covers (the runtime stores it in their commit).
+      const lastPersist = gotFirst.map((x) => x.type).lastIndexOf('persist');
+      expect(gotFirst.findIndex((x) => x.type === 'transferProgress')).toBeGreaterThan(lastPersist);
+      const window = transfers(a.step('D', ackOf(gotFirst)));
+      expect(window.map((m) => m.seq)).toEqual([2, 3, 4]);
+      // Batch 3 before batch 2: merged and acked, but progress waits for batch 2.
+      expect(resumePoints(d.step('A', window[1]!))).toEqual([]);
+      expect(resumePoints(d.step('A', window[0]!))).toEqual(['k05']);
+      expect(d.core.streams()).toEqual([expect.objectContaining({ peer: 'A', role: 'receiving', keys: 6, total: 10, done: false })]);
+    });
+
+    it('a restarted receiver tells the next push of the epoch to skip what it kept', () => {
+      const a = setup();
+      const d = new Node('D', withLearner, 4000);
+      const first = a.core.sync(0, a, ['D']);
+      const window = transfers(a.step('D', ackOf(d.step('A', transfers(first.actions)[0]!))));
+      d.step('A', window[0]!); // k02, k03 durable; then D crashes before batches 3 and 4
+      expect(only(replies(a.sendFailed('D', window[1]!)))).toMatchObject({ type: 'failed', code: 'sync_failed' });
+
+      // D restarts with its durable store and its last durable resume point (the runtime's meta).
+      const restarted = new Node('D', withLearner, 5000);
+      for (const key of keys.slice(0, 4)) restarted.store.set(key, d.store.get(key)!);
+      restarted.core.setTransferResume(withLearner.epoch, 'k03');
+      const again = a.core.sync(10, a, ['D']);
+      const opening = transfers(again.actions);
+      expect(opening.map((m) => m.records.map((r) => r.key))).toEqual([['k00', 'k01']]);
+      const answer = ackOf(restarted.step('A', opening[0]!));
+      expect(answer).toMatchObject({ type: 'transferAck', seq: 1, resumeAfter: 'k03' });
+      // The sender skips k02 and k03: the rest arrive once each, and the push completes.
+      const queue = transfers(a.step('D', answer));
+      const sent: string[] = [];
+      const results: ClientResult[] = [];
+      let completions = 0;
+      while (queue.length > 0) {
+        const batch = queue.shift()!;
+        sent.push(...batch.records.map((r) => r.key));
+        const got = restarted.step('A', batch);
+        completions += got.filter((x) => x.type === 'transferComplete').length;
+        const next = a.step('D', ackOf(got));
+        queue.push(...transfers(next));
+        results.push(...replies(next));
+      }
+      expect(sent).toEqual(['k04', 'k05', 'k06', 'k07', 'k08', 'k09']);
+      expect(only(results)).toMatchObject({ type: 'synced' });
+      expect(completions).toBe(1);
+      expect([...restarted.store.keys()].sort()).toEqual(keys);
+      expect(restarted.core.streams()[0]).toMatchObject({ resumedAfter: 'k03', done: true });
+    });
+
+    it('a resume point of another epoch is ignored (the push starts over)', () => {
+      const a = setup();
+      const d = new Node('D', withLearner, 4000);
+      d.core.setTransferResume(withLearner.epoch - 1, 'k07');
+      const { actions } = a.core.sync(0, a, ['D']);
+      expect(ackOf(d.step('A', transfers(actions)[0]!))).not.toHaveProperty('resumeAfter');
+    });
   });
 
   it('a sync fails when a majority of the previous voters cannot be reached', () => {

@@ -100,6 +100,8 @@ class SimReplica implements LocalView {
   /** What a restart comes back with: the durable configuration and Paxos acceptor state. */
   durableConfig: MembershipConfig;
   durableAcceptor: AcceptorState | undefined = undefined;
+  /** The durable resume point of data-sync pushes (the runtime's META_TRANSFER_RESUME). */
+  durableResume: { epoch: number; after: string } | undefined = undefined;
 
   constructor(
     readonly id: string,
@@ -120,6 +122,10 @@ class SimReplica implements LocalView {
     const keys = [...this.store.keys()].filter((k) => after === undefined || k > after).sort();
     return keys.slice(0, limit).map((key) => ({ key, record: this.store.get(key) as VersionedRecord }));
   }
+
+  keyCount(): number {
+    return this.store.size;
+  }
 }
 
 export class Cluster implements StoreView {
@@ -128,7 +134,7 @@ export class Cluster implements StoreView {
   readonly founders: readonly string[];
   readonly config: MembershipConfig;
   readonly network: Network<SimMessage>;
-  readonly stats = { crashes: 0, restarts: 0, sendFailures: 0, persists: 0, maxSiblings: 0, hints: 0 };
+  readonly stats = { crashes: 0, restarts: 0, sendFailures: 0, persists: 0, maxSiblings: 0, hints: 0, resumePoints: 0, resumedPushes: 0 };
   /** Anti-entropy ticks are scheduled up to this virtual time (the sim sets it per phase). */
   aeUntilMs = 0;
   /** Called after every anti-entropy tick (the final phase watches for convergence). */
@@ -316,6 +322,7 @@ export class Cluster implements StoreView {
     r.up = true;
     r.lastDurableAt = this.scheduler.now;
     r.core = this.newCore(r);
+    if (r.durableResume !== undefined) r.core.setTransferResume(r.durableResume.epoch, r.durableResume.after);
     r.digest = new MerkleDigest();
     for (const [key, record] of r.store) r.digest.update(key, undefined, record);
     r.ae = this.newAe(r);
@@ -492,6 +499,17 @@ export class Cluster implements StoreView {
         case 'hint':
           this.stats.hints += 1; // hinted handoff is the runtime's (durable hint book); anti-entropy covers it here
           break;
+        case 'transferProgress': {
+          // Durable in order with the records before it, as the runtime's meta write is.
+          const resume = { epoch: action.epoch, after: action.after };
+          this.stats.resumePoints += 1;
+          this.persist(r, undefined, undefined, undefined, () => {
+            r.durableResume = resume;
+          });
+          break;
+        }
+        case 'transferComplete':
+          break;
         case 'reply':
           this.reply(r, action.result);
           break;
@@ -539,6 +557,7 @@ export class Cluster implements StoreView {
   }
 
   private send(r: SimReplica, to: string, msg: Message): void {
+    if (msg.type === 'transferAck' && msg.resumeAfter !== undefined) this.stats.resumedPushes += 1;
     const target = this.replicas.get(to);
     if (target !== undefined && target.up && this.network.send(r.id, to, msg)) return;
     this.stats.sendFailures += 1;

@@ -89,8 +89,11 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('config' as const), epoch: uint, config: configArb }),
   fc.record({ type: fc.constant('joinRequest' as const), opId: uint, epoch: uint, addrs: fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }) }),
   fc.record({ type: fc.constant('joinReply' as const), opId: uint, epoch: uint, ok: fc.boolean(), error: fc.string({ maxLength: 20 }), config: fc.option(configArb, { nil: undefined }) }),
-  fc.record({ type: fc.constant('transfer' as const), opId: uint, epoch: uint, seq: uint, records: fc.array(keyedArb, { maxLength: 3 }), done: fc.boolean() }),
-  fc.record({ type: fc.constant('transferAck' as const), opId: uint, epoch: uint, seq: uint }),
+  fc.record(
+    { type: fc.constant('transfer' as const), opId: uint, epoch: uint, seq: uint, records: fc.array(keyedArb, { maxLength: 3 }), done: fc.boolean(), total: uint },
+    { requiredKeys: ['type', 'opId', 'epoch', 'seq', 'records', 'done'] },
+  ),
+  fc.record({ type: fc.constant('transferAck' as const), opId: uint, epoch: uint, seq: uint, resumeAfter: keyArb }, { requiredKeys: ['type', 'opId', 'epoch', 'seq'] }),
   fc.record({ type: fc.constant('transferRequest' as const), opId: uint, epoch: uint }),
 );
 
