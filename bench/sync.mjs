@@ -220,7 +220,12 @@ try {
   const progress = setInterval(() => {
     status(c).then((s) => {
       const t = Math.round(performance.now() - joinAt);
-      const cu = s.catchUp === null ? 'done' : `${s.catchUp.keysHeld}/${s.catchUp.totalKeys} synced with ${s.catchUp.syncedWith.length}/${s.catchUp.needed}`;
+      const cu =
+        s.catchUp === null
+          ? 'done'
+          : s.catchUp.state === 'catching-up'
+            ? `${s.catchUp.keysHeld}/${s.catchUp.totalKeys} synced with ${s.catchUp.syncedWith.length}/${s.catchUp.needed}`
+            : `${s.catchUp.state} ${s.catchUp.keysHeld}/${s.catchUp.totalKeys} at ${s.catchUp.recordsPerSec ?? 0} records/s`;
       console.log(`  bootstrap +${t} ms: role ${s.role}, ${s.digest.keys} keys, catch-up ${cu}, streams ${JSON.stringify(s.transfers)}`);
     }, () => undefined);
   }, 1000);
