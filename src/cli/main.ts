@@ -4,31 +4,31 @@ import { readFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULTS } from '../config/defaults.js';
+import { CONFIG_FILE, SETTINGS, type SettingName, SettingsError, type TextValues, flagName, resolveSettings, settingsHelp } from '../config/settings.js';
 import { VERSION } from '../node/version.js';
 
 class UsageError extends Error {}
 
+/** `start` takes every setting as a flag (booleans also as --no-NAME), plus --data-dir. */
+function startOptions(): NonNullable<ParseArgsConfig['options']> {
+  const options: NonNullable<ParseArgsConfig['options']> = { 'data-dir': { type: 'string' } };
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const spec = SETTINGS[name];
+    if (spec.kind === 'bool') {
+      options[flagName(name)] = { type: 'boolean' };
+      options[`no-${flagName(name)}`] = { type: 'boolean' };
+    } else {
+      options[flagName(name)] = { type: 'string', multiple: spec.kind === 'list' };
+    }
+  }
+  return options;
+}
+
 const COMMANDS: Record<string, { usage: string; summary: string; options: NonNullable<ParseArgsConfig['options']> }> = {
   start: {
-    usage:
-      'quorumd start [--data-dir DIR] [--listen MULTIADDR]... [--http HOST:PORT] [--join MULTIADDR]... [--cluster-key FILE] [--no-mdns] [--no-auto-admit] [--max-voters N] [--auto-remove-after-ms MS] [--anti-entropy-interval-ms MS] [--anti-entropy-bytes-per-sec N] [--tombstone-grace-ms MS]',
+    usage: 'quorumd start [--data-dir DIR] [settings...]',
     summary: 'run a device (founds a cluster on first start in an empty data dir unless --join/--cluster-key)',
-    options: {
-      'data-dir': { type: 'string' },
-      listen: { type: 'string', multiple: true },
-      http: { type: 'string' },
-      join: { type: 'string', multiple: true },
-      'cluster-key': { type: 'string' },
-      'no-mdns': { type: 'boolean' },
-      'no-auto-admit': { type: 'boolean' },
-      'max-voters': { type: 'string' },
-      'auto-remove-after-ms': { type: 'string' },
-      'anti-entropy-interval-ms': { type: 'string' },
-      'anti-entropy-bytes-per-sec': { type: 'string' },
-      'tombstone-grace-ms': { type: 'string' },
-      'log-level': { type: 'string' },
-      'request-timeout-ms': { type: 'string' },
-    },
+    options: startOptions(),
   },
   put: {
     usage: 'quorumd put KEY VALUE|- [--w one|quorum|all|N] [--context TOKEN]',
@@ -88,7 +88,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
   if (values.help === true) {
-    process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n`);
+    const settings =
+      name === 'start'
+        ? `\n\nsettings (flag, environment variable, meaning); precedence: defaults < DATA_DIR/${CONFIG_FILE} < environment < flags:\n${settingsHelp()}\n`
+        : '\n';
+    process.stdout.write(`usage: ${command.usage}\n\n${command.summary}${settings}`);
     return 0;
   }
   debug = values.debug === true;
@@ -105,51 +109,46 @@ async function main(argv: string[]): Promise<number> {
 
 let debug = false;
 
-/** A flag holding a positive integer (at most 10 digits), or undefined when absent. */
-function positiveIntFlag(values: Record<string, unknown>, name: string, unit: string): number | undefined {
-  const text = values[name] as string | undefined;
-  if (text === undefined) return undefined;
-  if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new UsageError(`--${name} must be a positive integer of ${unit}, got ${JSON.stringify(text)}`);
-  return Number(text);
-}
-
 async function start(values: Record<string, unknown>, positionals: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  const timeout = values['request-timeout-ms'] as string | undefined;
-  if (timeout !== undefined && !/^[1-9][0-9]{0,6}$/.test(timeout)) {
-    throw new UsageError(`--request-timeout-ms must be a positive integer of milliseconds, got ${JSON.stringify(timeout)}`);
+  const dataDir = (values['data-dir'] as string | undefined) ?? process.env.QUORUMD_DATA_DIR ?? DEFAULTS.dataDir;
+  const flags: Record<string, TextValues[SettingName]> = {};
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const flag = flagName(name);
+    if (values[`no-${flag}`] === true) {
+      if (values[flag] === true) throw new UsageError(`--${flag} and --no-${flag} contradict each other`);
+      flags[name] = false;
+    } else if (values[flag] !== undefined) {
+      flags[name] = values[flag] as TextValues[SettingName];
+    }
   }
-  const autoRemove = values['auto-remove-after-ms'] as string | undefined;
-  if (autoRemove !== undefined && !/^[0-9]{1,9}$/.test(autoRemove)) {
-    throw new UsageError(`--auto-remove-after-ms must be a non-negative integer of milliseconds, got ${JSON.stringify(autoRemove)}`);
+  let resolved;
+  try {
+    resolved = resolveSettings({ dataDir, env: process.env, flags });
+  } catch (error) {
+    if (error instanceof SettingsError) throw new UsageError(error.message);
+    throw error;
   }
-  const aeInterval = positiveIntFlag(values, 'anti-entropy-interval-ms', 'milliseconds');
-  const aeBudget = positiveIntFlag(values, 'anti-entropy-bytes-per-sec', 'bytes per second');
-  const grace = values['tombstone-grace-ms'] as string | undefined;
-  if (grace !== undefined && !/^[0-9]{1,10}$/.test(grace)) {
-    throw new UsageError(`--tombstone-grace-ms must be a non-negative integer of milliseconds, got ${JSON.stringify(grace)}`);
-  }
-  const maxVoters = values['max-voters'] as string | undefined;
-  if (maxVoters !== undefined && !/^[1-9][0-9]?$/.test(maxVoters)) {
-    throw new UsageError(`--max-voters must be an integer from 1 to 99, got ${JSON.stringify(maxVoters)}`);
-  }
+  const { settings } = resolved;
   // Loaded here, not at the top: client commands then start in ~100 ms instead of loading libp2p.
   const { Daemon } = await import('../node/daemon.js');
   const daemon = await Daemon.start({
-    dataDir: (values['data-dir'] as string | undefined) ?? process.env.QUORUMD_DATA_DIR ?? DEFAULTS.dataDir,
-    listen: values.listen as string[] | undefined,
-    http: (values.http as string | undefined) ?? DEFAULTS.http,
-    join: (values.join as string[] | undefined) ?? [],
-    clusterKeyFile: values['cluster-key'] as string | undefined,
-    mdns: values['no-mdns'] !== true,
-    logLevel: values['log-level'] as string | undefined,
-    requestTimeoutMs: timeout === undefined ? undefined : Number(timeout),
-    autoAdmit: values['no-auto-admit'] !== true,
-    maxVoters: maxVoters === undefined ? undefined : Number(maxVoters),
-    autoRemoveAfterMs: autoRemove === undefined ? undefined : Number(autoRemove),
-    antiEntropyIntervalMs: aeInterval,
-    antiEntropyBytesPerSec: aeBudget,
-    tombstoneGraceMs: grace === undefined ? undefined : Number(grace),
+    dataDir,
+    // Listening addresses given nowhere: the daemon reuses the ones it recorded, else the default.
+    listen: resolved.sources.listen === 'default' ? undefined : settings.listen,
+    http: settings.http,
+    join: settings.join,
+    clusterKeyFile: settings.clusterKey,
+    mdns: settings.mdns,
+    logLevel: settings.logLevel,
+    requestTimeoutMs: settings.requestTimeoutMs,
+    autoAdmit: settings.autoAdmit,
+    maxVoters: settings.maxVoters,
+    autoRemoveAfterMs: settings.autoRemoveAfterMs,
+    antiEntropyIntervalMs: settings.antiEntropyIntervalMs,
+    antiEntropyBytesPerSec: settings.antiEntropyBytesPerSec,
+    catchUpBytesPerSec: settings.catchUpBytesPerSec,
+    tombstoneGraceMs: settings.tombstoneGraceMs,
   });
   await new Promise<void>(() => {
     // `quorumd leave`: once removed, the daemon asks to exit like on SIGTERM.

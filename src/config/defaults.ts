@@ -90,6 +90,8 @@ export const DEFAULTS = {
   hintsMax: 10_000,
   /** A hint older than this is dropped: by then anti-entropy has long repaired the key. Cassandra's window. */
   hintTtlMs: 3 * 60 * 60 * 1000,
+  /** Log level: info logs membership changes, catch-ups and failures, not every request. */
+  logLevel: 'info',
   /** Dots reserved per durable counter write: a crash skips at most this many, never reuses one. */
   dotReserveBlock: 10_000,
 } as const;
