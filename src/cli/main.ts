@@ -1,9 +1,10 @@
 // The quorumd command line: `start` runs the daemon; put/get/del/status and the membership commands
 // (approve/remove/leave) talk to a running daemon's local HTTP API. Errors are one line on stderr and a non-zero exit (stack traces only with --debug).
-import { readFileSync } from 'node:fs';
-import { join as joinPath } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join as joinPath, resolve as resolvePath } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULTS } from '../config/defaults.js';
+import { TOKEN_FILE } from '../http/access.js';
 import { CONFIG_FILE, SETTINGS, type SettingName, SettingsError, type TextValues, flagName, resolveSettings, settingsHelp } from '../config/settings.js';
 import { VERSION } from '../node/version.js';
 
@@ -49,6 +50,12 @@ const COMMANDS: Record<string, { usage: string; summary: string; options: NonNul
   approve: { usage: 'quorumd approve PEER', summary: 'admit a device waiting for approval (started members with --no-auto-admit)', options: {} },
   remove: { usage: 'quorumd remove PEER', summary: 'remove a dead or retired device; it is refused from then on', options: {} },
   leave: { usage: 'quorumd leave', summary: 'remove this device from the cluster, then stop its daemon', options: {} },
+  token: { usage: 'quorumd token [--data-dir DIR]', summary: 'print the API token (needed when the API listens beyond loopback)', options: {} },
+  init: {
+    usage: 'quorumd init [--data-dir DIR]',
+    summary: 'create a data dir with its device identity and API token (start does this too on first run)',
+    options: {},
+  },
   version: { usage: 'quorumd version', summary: 'print the version', options: {} },
 };
 
@@ -57,12 +64,17 @@ const COMMON_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   debug: { type: 'boolean' },
   json: { type: 'boolean' },
   api: { type: 'string' },
+  token: { type: 'string' },
 };
 
 function usage(): string {
   const lines = ['usage: quorumd <command> [options]', '', 'commands:'];
   for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${command.summary}`);
-  lines.push('', 'common options: --api URL (default: the daemon in --data-dir or $QUORUMD_API), --json, --debug, --help');
+  lines.push(
+    '',
+    'common options: --api URL (default: the daemon in --data-dir or $QUORUMD_API), --token TOKEN (default: $QUORUMD_TOKEN or the',
+    "data dir's api.token), --data-dir DIR (default: $QUORUMD_DATA_DIR or ./data), --json, --debug, --help",
+  );
   return lines.join('\n');
 }
 
@@ -102,6 +114,9 @@ async function main(argv: string[]): Promise<number> {
     case 'version':
       process.stdout.write(`quorumd ${VERSION}\n`);
       return 0;
+    case 'token':
+    case 'init':
+      return local(name, values, parsed.positionals);
     default:
       return client(name, values, parsed.positionals);
   }
@@ -175,11 +190,50 @@ async function start(values: Record<string, unknown>, positionals: string[]): Pr
   return 0;
 }
 
+function dataDirOf(values: Record<string, unknown>): string {
+  return (values['data-dir'] as string | undefined) ?? process.env.QUORUMD_DATA_DIR ?? DEFAULTS.dataDir;
+}
+
+/** Commands on the data dir itself (no daemon needed). */
+async function local(name: 'token' | 'init', values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const dataDir = resolvePath(dataDirOf(values));
+  const { loadOrCreateToken, readToken } = await import('../http/access.js');
+  if (name === 'token') {
+    const token = readToken(dataDir);
+    if (token === undefined) throw new Error(`no API token in ${dataDir} yet (run quorumd init or start)`);
+    process.stdout.write(`${token}\n`);
+    return 0;
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  loadOrCreateToken(dataDir);
+  const { loadOrCreateIdentity } = await import('../net/identity.js');
+  const identity = await loadOrCreateIdentity(dataDir);
+  const out = { dataDir, peerId: identity.peerId, token: joinPath(dataDir, TOKEN_FILE), config: joinPath(dataDir, CONFIG_FILE) };
+  process.stdout.write(
+    values.json === true
+      ? `${JSON.stringify(out)}\n`
+      : `initialised ${dataDir}\n  peer ID   ${out.peerId}\n  API token ${out.token} (quorumd token prints it)\n  settings  ${out.config} (optional; see quorumd start --help)\nnext: quorumd start --data-dir ${dataDir}\n`,
+  );
+  return 0;
+}
+
+/** The API token to send: --token, $QUORUMD_TOKEN, or the data dir's (if readable). */
+function tokenOf(values: Record<string, unknown>): string | undefined {
+  const explicit = (values.token as string | undefined) ?? process.env.QUORUMD_TOKEN;
+  if (explicit !== undefined && explicit !== '') return explicit;
+  try {
+    return readFileSync(joinPath(dataDirOf(values), TOKEN_FILE), 'utf8').trim() || undefined;
+  } catch {
+    return undefined; // not readable here: requests go without (fine on loopback)
+  }
+}
+
 /** The local API endpoint: --api, $QUORUMD_API, the daemon.json of --data-dir / $QUORUMD_DATA_DIR, or the default. */
 function apiBase(values: Record<string, unknown>): string {
   const explicit = (values.api as string | undefined) ?? process.env.QUORUMD_API;
   if (explicit !== undefined) return explicit.replace(/\/+$/, '');
-  const dataDir = (values['data-dir'] as string | undefined) ?? process.env.QUORUMD_DATA_DIR ?? DEFAULTS.dataDir;
+  const dataDir = dataDirOf(values);
   try {
     const daemon = JSON.parse(readFileSync(joinPath(dataDir, 'daemon.json'), 'utf8')) as { http?: string };
     if (typeof daemon.http === 'string') return daemon.http;
@@ -191,6 +245,7 @@ function apiBase(values: Record<string, unknown>): string {
 
 async function client(name: string, values: Record<string, unknown>, positionals: string[]): Promise<number> {
   const base = apiBase(values);
+  apiToken = tokenOf(values);
   const json = values.json === true;
   if (name === 'status') {
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
@@ -261,9 +316,12 @@ function query(params: Record<string, unknown>): string {
   return text.length > 0 ? `?${text}` : '';
 }
 
+let apiToken: string | undefined;
+
 async function request(base: string, method: string, path: string, body?: Uint8Array, headers: Record<string, string> = {}): Promise<Response> {
+  const auth: Record<string, string> = apiToken === undefined ? {} : { Authorization: `Bearer ${apiToken}` };
   try {
-    return await fetch(`${base}${path}`, { method, body, headers, signal: AbortSignal.timeout(30_000) });
+    return await fetch(`${base}${path}`, { method, body, headers: { ...headers, ...auth }, signal: AbortSignal.timeout(30_000) });
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
     throw new Error(`cannot reach the quorumd API at ${base} (${cause}); is the daemon running?`, { cause: error });

@@ -8,6 +8,10 @@ import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
 import { type ConsistencyLevel, parseConsistency } from '../core/quorum.js';
 import { type VersionedRecord, liveSiblings, lwwWinner } from '../core/record.js';
 import type { ContextCodec } from '../node/context-token.js';
+import type { AccessPolicy } from './access.js';
+import { HttpError } from './errors.js';
+
+export { HttpError } from './errors.js';
 
 export interface KvBackend {
   write(key: string, value: Uint8Array | null, context: Record<string, number> | undefined, level: ConsistencyLevel): Promise<{
@@ -37,19 +41,13 @@ export interface HttpOptions {
   readonly keyBytesMax: number;
   /** Time a client has to send a whole request (slow clients cannot hold a socket forever). */
   readonly requestTimeoutMs?: number;
+  /** Host and token checks (src/http/access.ts). */
+  readonly access: AccessPolicy;
 }
 
-export class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly extra: object;
-  constructor(status: number, code: string, message: string, extra: object = {}) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.extra = extra;
-  }
-}
+/** Open connections at most (a device's API serves a few local clients and pages). */
+const CONNECTIONS_MAX = 256;
+
 
 const writeQuery = z.object({ w: z.string().optional() }).strict();
 const readQuery = z.object({ r: z.string().optional(), resolve: z.enum(['lww']).optional() }).strict();
@@ -65,6 +63,8 @@ export function createHttpServer(options: HttpOptions): http.Server {
   });
   server.headersTimeout = 10_000;
   server.keepAliveTimeout = 5_000;
+  server.maxConnections = CONNECTIONS_MAX;
+  server.maxRequestsPerSocket = 10_000;
   return server;
 }
 
@@ -82,6 +82,7 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
   }
   const path = url.pathname;
   const method = req.method ?? 'GET';
+  options.access.check(req, path === '/healthz');
   if (path === '/healthz') {
     allow(method, ['GET', 'HEAD']);
     parseQuery(noQuery, url);

@@ -25,6 +25,7 @@ import type { Message } from '../core/messages.js';
 import type { AcceptorState } from '../core/paxos.js';
 import { majority } from '../core/quorum.js';
 import { type StreamProgress, previousNeeded as previousNeededOf } from '../core/replica.js';
+import { AccessPolicy, loadOrCreateToken } from '../http/access.js';
 import { createHttpServer } from '../http/server.js';
 import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/clusterkey.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
@@ -282,7 +283,13 @@ export class Daemon {
         isAlive: (peer) => late.daemon?.isAlive(peer) ?? false,
         opIdBase: opIdBase + 2 ** 48,
       });
+      const apiToken = loadOrCreateToken(dataDir);
       const httpServer = createHttpServer({
+        access: new AccessPolicy({
+          bindHost: httpAddr.host,
+          token: apiToken,
+          port: () => (httpServer.address() as AddressInfo | null)?.port ?? httpAddr.port,
+        }),
         backend: {
           write: (key, value, context, level) => runtime.write(key, value, context, level),
           read: (key, level) => runtime.read(key, level),
