@@ -1,5 +1,5 @@
 // The local HTTP API (node:http, zod-validated parameters): key-value routes, membership operations
-// (/cluster/approve|remove|leave), /status and /healthz. Every
+// (/cluster/approve|remove|leave), /status, /metrics, /healthz and /readyz. Every
 // error is JSON `{error, message}` with a 4xx/503 status; bodies, headers and request time are bounded.
 import http from 'node:http';
 import { z } from 'zod';
@@ -9,6 +9,7 @@ import { type ConsistencyLevel, parseConsistency } from '../core/quorum.js';
 import { type VersionedRecord, liveSiblings, lwwWinner } from '../core/record.js';
 import type { ContextCodec } from '../node/context-token.js';
 import type { AccessPolicy } from './access.js';
+import { type ApiMetrics, type Operation, consistencyLabel } from './metrics.js';
 import { HttpError } from './errors.js';
 
 export { HttpError } from './errors.js';
@@ -43,6 +44,9 @@ export interface HttpOptions {
   readonly requestTimeoutMs?: number;
   /** Host and token checks (src/http/access.ts). */
   readonly access: AccessPolicy;
+  readonly metrics: ApiMetrics;
+  /** Readiness for /readyz: the reasons it is not ready (none: ready). */
+  readonly readiness: () => readonly string[];
 }
 
 /** Open connections at most (a device's API serves a few local clients and pages). */
@@ -82,11 +86,26 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
   }
   const path = url.pathname;
   const method = req.method ?? 'GET';
-  options.access.check(req, path === '/healthz');
+  options.access.check(req, path === '/healthz' || path === '/readyz');
   if (path === '/healthz') {
     allow(method, ['GET', 'HEAD']);
     parseQuery(noQuery, url);
     return sendJson(res, 200, { ok: true });
+  }
+  if (path === '/readyz') {
+    allow(method, ['GET', 'HEAD']);
+    parseQuery(noQuery, url);
+    const reasons = options.readiness();
+    if (reasons.length === 0) return sendJson(res, 200, { ready: true });
+    return sendJson(res, 503, { error: 'not_ready', message: reasons.join('; '), reasons });
+  }
+  if (path === '/metrics') {
+    allow(method, ['GET', 'HEAD']);
+    parseQuery(noQuery, url);
+    const text = await options.metrics.text();
+    res.writeHead(200, { 'Content-Type': options.metrics.contentType, 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+    return;
   }
   if (path === '/status') {
     allow(method, ['GET', 'HEAD']);
@@ -105,6 +124,10 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
   }
   if (path.startsWith('/kv/')) {
     allow(method, ['GET', 'HEAD', 'PUT', 'DELETE']);
+    const operation: Operation = method === 'PUT' ? 'put' : method === 'DELETE' ? 'delete' : 'get';
+    const consistency = consistencyLabel(url.searchParams.get(operation === 'get' ? 'r' : 'w'));
+    const started = performance.now();
+    res.once('finish', () => options.metrics.request(operation, consistency, res.statusCode, (performance.now() - started) / 1000));
     const key = parseKey(path.slice('/kv/'.length), options.keyBytesMax);
     if (method === 'PUT') return putKey(options, key, url, req, res);
     if (method === 'DELETE') return deleteKey(options, key, url, req, res);
@@ -119,6 +142,7 @@ async function putKey(options: HttpOptions, key: string, url: URL, req: http.Inc
   const context = parseContext(options, req);
   const value = await readBody(req, options.valueBytesMax);
   const outcome = await options.backend.write(key, value, context, level);
+  options.metrics.writeAcks('put', outcome.acks);
   res.setHeader('X-Causal-Context', options.contexts.encode(outcome.record.context));
   sendJson(res, outcome.created ? 201 : 200, {
     context: options.contexts.encode(outcome.record.context),
@@ -133,6 +157,7 @@ async function deleteKey(options: HttpOptions, key: string, url: URL, req: http.
   const context = parseContext(options, req);
   await readBody(req, 0);
   const outcome = await options.backend.write(key, null, context, level);
+  options.metrics.writeAcks('delete', outcome.acks);
   res.setHeader('X-Causal-Context', options.contexts.encode(outcome.record.context));
   sendJson(res, 200, { context: options.contexts.encode(outcome.record.context), acks: outcome.acks, required: outcome.required });
 }

@@ -3,7 +3,7 @@
 // members, daemon.json, and a clean shutdown.
 import { randomInt, randomUUID } from 'node:crypto';
 import { equals as equalBytes } from 'uint8arrays';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join as joinPath, resolve as resolvePath } from 'node:path';
@@ -26,6 +26,7 @@ import type { AcceptorState } from '../core/paxos.js';
 import { majority } from '../core/quorum.js';
 import { type StreamProgress, previousNeeded as previousNeededOf } from '../core/replica.js';
 import { AccessPolicy, loadOrCreateToken } from '../http/access.js';
+import { ApiMetrics, type MetricsSnapshot } from '../http/metrics.js';
 import { createHttpServer } from '../http/server.js';
 import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/clusterkey.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
@@ -285,6 +286,8 @@ export class Daemon {
       });
       const apiToken = loadOrCreateToken(dataDir);
       const httpServer = createHttpServer({
+        metrics: new ApiMetrics(() => late.daemon?.metricsSnapshot() ?? EMPTY_SNAPSHOT),
+        readiness: () => late.daemon?.readiness() ?? ['starting'],
         access: new AccessPolicy({
           bindHost: httpAddr.host,
           token: apiToken,
@@ -652,6 +655,62 @@ export class Daemon {
     return config;
   }
 
+  /** Why this device is not ready to serve (empty: ready): for /readyz. */
+  readiness(): string[] {
+    const reasons: string[] = [];
+    const config = this.runtime.config;
+    if (this.stopping !== undefined) reasons.push('shutting down');
+    if (!isMember(config, this.peerId)) reasons.push(`not a member of a cluster (${this.role(config)})`);
+    if (this.runtime.storageFailure !== undefined) reasons.push(`storage failed: ${String(this.runtime.storageFailure)}`);
+    const q = this.quorumView(config, performance.now());
+    if (isMember(config, this.peerId) && !q.writable) {
+      reasons.push(`quorum not reachable: ${q.reachable} of ${q.voters} voters alive, ${q.needed} needed${q.joint === undefined ? '' : ` (and ${q.joint.needed} of the ${q.joint.previousVoters} previous voters, ${q.joint.reachable} alive)`}`);
+    }
+    return reasons;
+  }
+
+  /** The figures /metrics exports, read at scrape time. */
+  metricsSnapshot(): MetricsSnapshot {
+    const config = this.runtime.config;
+    const now = performance.now();
+    const stats = this.store.stats();
+    const ae = this.runtime.ae;
+    const tombstones = ae.tombstoneView(config);
+    const hints = this.runtime.hints.stats();
+    const members = [
+      ...config.voters.map((m) => ({ role: 'voter' as const, state: m.peerId === this.peerId ? 'alive' : this.healthOf(m.peerId, now) })),
+      ...config.learners.map((m) => ({ role: 'learner' as const, state: m.peerId === this.peerId ? 'alive' : this.healthOf(m.peerId, now) })),
+    ];
+    return {
+      epoch: config.epoch,
+      writable: this.quorumView(config, now).writable,
+      catchingUp: this.runtime.core.isCatchingUp || this.runtime.joinTransferPending,
+      members,
+      keysLive: stats.liveKeys,
+      keysStored: stats.totalKeys,
+      storeBytes: databaseBytes(this.dataDir),
+      opsInFlight: this.runtime.opsInFlight,
+      antiEntropy: { ...ae.stats, converged: isMember(config, this.peerId) && ae.converged(config, (peer) => this.isAlive(peer)) },
+      tombstonesWaiting: tombstones.waiting,
+      tombstonesPurged: tombstones.purged,
+      hints,
+    };
+  }
+
+  /** Voters reachable from here against what a quorum needs (also in a joint phase's previous voters). */
+  private quorumView(config: MembershipConfig, now: number) {
+    const alive = (peer: string): boolean => peer === this.peerId || this.healthOf(peer, now) === 'alive';
+    const voters = config.voters.length;
+    const reachable = config.voters.filter((m) => alive(m.peerId)).length;
+    const needed = voters > 0 ? majority(voters) : 0;
+    const previous = config.previousVoters.filter((p) => !isRemoved(config, p));
+    const previousReachable = previous.filter(alive).length;
+    const previousNeeded = previousNeededOf(config);
+    const writable = voters > 0 && reachable >= needed && previousReachable >= previousNeeded;
+    const joint = isJoint(config) ? { previousVoters: previous.length, reachable: previousReachable, needed: previousNeeded } : undefined;
+    return { voters, reachable, needed, writable, joint };
+  }
+
   status(): object {
     const config = this.runtime.config;
     const stats = this.store.stats();
@@ -696,14 +755,7 @@ export class Daemon {
       sync: syncOf(m.peerId),
       addrs: this.addressBook.get(m.peerId) ?? m.addrs,
     });
-    const alive = (peer: string): boolean => health(peer).state === 'alive';
-    const voters = config.voters.length;
-    const reachable = config.voters.filter((m) => alive(m.peerId)).length;
-    const needed = voters > 0 ? majority(voters) : 0;
-    const previous = config.previousVoters.filter((p) => !isRemoved(config, p));
-    const previousReachable = previous.filter(alive).length;
-    const previousNeeded = previousNeededOf(config);
-    const writable = voters > 0 && reachable >= needed && previousReachable >= previousNeeded;
+    const { joint, ...quorum } = this.quorumView(config, now);
     return {
       version: VERSION,
       peerId: this.peerId,
@@ -715,18 +767,13 @@ export class Daemon {
       learners: config.learners.map(member),
       removed: config.removed,
       pending: this.membership.pending,
-      quorum: {
-        voters,
-        reachable,
-        needed,
-        writable,
-        ...(isJoint(config) ? { joint: { previousVoters: config.previousVoters.length, reachable: previousReachable, needed: previousNeeded } } : {}),
-      },
+      quorum: { ...quorum, ...(joint === undefined ? {} : { joint }) },
       listen: this.listenAddrs(),
       http: this.httpUrl,
       keys: stats.liveKeys,
       storedKeys: stats.totalKeys,
-      storage: { commits: stats.commits, recordsCommitted: stats.recordsCommitted },
+      tombstones: stats.totalKeys - stats.liveKeys,
+      storage: { bytes: databaseBytes(this.dataDir), commits: stats.commits, recordsCommitted: stats.recordsCommitted },
       network: this.transport.stats,
       opsInFlight: this.runtime.opsInFlight,
       transfers: this.runtime.core.streams().map((stream) => streamStatus(stream, performance.now())),
@@ -959,3 +1006,32 @@ function streamStatus(stream: StreamProgress, nowMs: number) {
     done: stream.done,
   };
 }
+
+/** Bytes of the SQLite database files (main, WAL, shared memory) in `dataDir`. */
+function databaseBytes(dataDir: string): number {
+  let bytes = 0;
+  for (const suffix of ['', '-wal', '-shm']) {
+    try {
+      bytes += statSync(joinPath(dataDir, `${DATABASE_FILE}${suffix}`)).size;
+    } catch {
+      // absent (no WAL right now): nothing to count
+    }
+  }
+  return bytes;
+}
+
+/** Before the daemon object exists (a scrape during start-up). */
+const EMPTY_SNAPSHOT: MetricsSnapshot = {
+  epoch: 0,
+  writable: false,
+  catchingUp: false,
+  members: [],
+  keysLive: 0,
+  keysStored: 0,
+  storeBytes: 0,
+  opsInFlight: 0,
+  antiEntropy: { rounds: 0, matchedRounds: 0, failedRounds: 0, keysRepaired: 0, bytes: 0, converged: false },
+  tombstonesWaiting: 0,
+  tombstonesPurged: 0,
+  hints: { queued: 0, delivered: 0, dropped: 0, expired: 0 },
+};

@@ -721,6 +721,11 @@ export class Runtime {
     this.log.error({ err: error }, 'storage write failed; refusing further requests');
   }
 
+  /** The storage failure that made this runtime refuse requests, if any. */
+  get storageFailure(): unknown {
+    return this.fatalError;
+  }
+
   /** Whether this device counts in quorums right now. */
   isVoter(): boolean {
     return isVoter(this.core.config, this.self);

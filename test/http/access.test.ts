@@ -113,4 +113,26 @@ describe('a daemon\'s API checks the Host and the token', () => {
     expect(good.status).toBe(200);
     expect((await raw('/healthz', { Host: `127.0.0.1:${port}` })).status).toBe(200);
   });
+
+  it('/readyz says why a device that is not a member is not ready', async () => {
+    // Joining through an address where nobody listens: it stays "joining".
+    const joiner = await Daemon.start({
+      dataDir: tmp(),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      http: '127.0.0.1:0',
+      join: ['/ip4/127.0.0.1/tcp/9/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'],
+      clusterKeyFile: join(dir, 'cluster.key'),
+      mdns: false,
+      logLevel: 'silent',
+    });
+    try {
+      const res = await fetch(`${joiner.httpEndpoint}/readyz`);
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { error: string; message: string; reasons: string[] };
+      expect(body.error).toBe('not_ready');
+      expect(body.reasons).toEqual(['not a member of a cluster (joining)']);
+    } finally {
+      await joiner.stop();
+    }
+  });
 });

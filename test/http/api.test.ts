@@ -182,6 +182,41 @@ describe('HTTP API', () => {
     expect(status.json?.keys).toBeGreaterThan(0);
   });
 
+  it('answers /readyz for a member with a reachable quorum', async () => {
+    const ready = await call(base, 'GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.json).toEqual({ ready: true });
+    expect((await call(base, 'GET', '/readyz?verbose=1')).status).toBe(400);
+  });
+
+  it('serves /metrics as Prometheus text whose counters move with the traffic', async () => {
+    const scrape = async (): Promise<Map<string, number>> => {
+      const res = await fetch(`${base}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      return parsePrometheus(await res.text());
+    };
+    const before = await scrape();
+    const requests = 'quorumd_requests_total{operation="put",consistency="quorum",outcome="ok"}';
+    for (let i = 0; i < 3; i++) expect((await put(base, `metrics/${i}`, 'v', '?w=quorum')).status).toBe(201);
+    expect((await get(base, 'metrics/absent')).status).toBe(404);
+    expect((await put(base, 'metrics/x', 'v', '?w=bogus')).status).toBe(400);
+    const after = await scrape();
+    expect((after.get(requests) ?? 0) - (before.get(requests) ?? 0)).toBe(3);
+    expect(after.get('quorumd_requests_total{operation="get",consistency="default",outcome="not_found"}')).toBeGreaterThanOrEqual(1);
+    expect(after.get('quorumd_requests_total{operation="put",consistency="invalid",outcome="rejected"}')).toBeGreaterThanOrEqual(1);
+    expect(after.get('quorumd_write_acks_count{operation="put"}')).toBeGreaterThanOrEqual(3);
+    expect(after.get('quorumd_request_duration_seconds_count{operation="put",consistency="quorum"}')).toBeGreaterThanOrEqual(3);
+    expect(after.get('quorumd_store_keys')).toBeGreaterThan(before.get('quorumd_store_keys') ?? 0);
+    expect(after.get('quorumd_epoch')).toBe(1);
+    expect(after.get('quorumd_quorum_writable')).toBe(1);
+    expect(after.get('quorumd_members{role="voter",state="alive"}')).toBe(1);
+    expect(after.get('quorumd_store_bytes')).toBeGreaterThan(0);
+    expect(after.has('quorumd_process_resident_memory_bytes')).toBe(true);
+    expect(after.has('quorumd_anti_entropy_rounds_total')).toBe(true);
+    expect(after.has('quorumd_hints_queued')).toBe(true);
+  });
+
   it('refuses bad membership operations with clear 4xx errors and changes nothing', async () => {
     const stranger = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo';
     expect((await call(base, 'GET', '/cluster/remove')).status).toBe(405);
@@ -205,3 +240,31 @@ describe('HTTP API', () => {
     expect(status.json).toMatchObject({ epoch: 1, role: 'voter', pending: [], removed: [] });
   });
 });
+
+/**
+ * Parses Prometheus text exposition format 0.0.4 strictly: every line is a HELP or TYPE comment or a sample
+ * `name{label="value",...} number` or empty; a TYPE comes before its samples. Returns sample -> value.
+ */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const typed = new Set<string>();
+  expect(text.endsWith('\n')).toBe(true);
+  for (const line of text.slice(0, -1).split('\n')) {
+    if (line === '') continue; // empty lines are allowed (and ignored)
+    const comment = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
+    if (comment !== null) {
+      if (comment[1] === 'TYPE') {
+        expect(['counter', 'gauge', 'histogram', 'summary', 'untyped']).toContain(comment[3]);
+        typed.add(comment[2] as string);
+      }
+      continue;
+    }
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    expect(sample, `not a Prometheus sample line: ${line}`).not.toBeNull();
+    const name = sample?.[1] as string;
+    const family = name.replace(/_(bucket|sum|count|total)$/, '');
+    expect(typed.has(name) || typed.has(family), `${name} has no TYPE before it`).toBe(true);
+    samples.set(`${name}${(sample?.[2] ?? '').replace(/,\}$/, '}')}`, Number(sample?.[3]));
+  }
+  return samples;
+}
