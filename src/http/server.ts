@@ -10,7 +10,9 @@ import { type VersionedRecord, liveSiblings, lwwWinner } from '../core/record.js
 import type { ContextCodec } from '../node/context-token.js';
 import type { AccessPolicy } from './access.js';
 import { type ApiMetrics, type Operation, consistencyLabel } from './metrics.js';
+import { type LocalRecords, listKeys, watch } from './browse.js';
 import { HttpError } from './errors.js';
+import type { ChangeFeed } from '../node/changes.js';
 
 export { HttpError } from './errors.js';
 
@@ -23,6 +25,10 @@ export interface KvBackend {
   }>;
   read(key: string, level: ConsistencyLevel): Promise<{ record: VersionedRecord | undefined; replies: number; required: number }>;
   status(): object;
+  /** This device's replica, for listings. */
+  readonly records: LocalRecords;
+  /** Every change stored here, for /watch. */
+  readonly changes: ChangeFeed;
 }
 
 /** Operator membership operations; each resolves with the resulting configuration (as JSON). */
@@ -121,6 +127,15 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
     if (path === '/cluster/leave') return sendJson(res, 200, await membership.leave());
     const peer = parsePeerBody(body);
     return sendJson(res, 200, path === '/cluster/approve' ? await membership.approve(peer) : await membership.remove(peer));
+  }
+  if (path === '/kv') {
+    allow(method, ['GET', 'HEAD']);
+    const browse = { records: options.backend.records, keyBytesMax: options.keyBytesMax, checkKey, parseQuery };
+    return sendJson(res, 200, listKeys(browse, url));
+  }
+  if (path === '/watch') {
+    allow(method, ['GET']);
+    return watch({ changes: options.backend.changes, keyBytesMax: options.keyBytesMax, checkKey, parseQuery }, url, req, res);
   }
   if (path.startsWith('/kv/')) {
     allow(method, ['GET', 'HEAD', 'PUT', 'DELETE']);
@@ -230,8 +245,12 @@ export function parseKey(encoded: string, keyBytesMax: number): string {
   const bytes = Buffer.byteLength(key, 'utf8');
   if (bytes === 0) throw new HttpError(400, 'invalid_key', 'the key is empty');
   if (bytes > keyBytesMax) throw new HttpError(400, 'invalid_key', `the key is ${bytes} bytes; at most ${keyBytesMax} allowed`);
-  if (CONTROL_CHARS.test(key)) throw new HttpError(400, 'invalid_key', 'the key contains control characters');
+  checkKey(key);
   return key;
+}
+
+function checkKey(key: string): void {
+  if (CONTROL_CHARS.test(key)) throw new HttpError(400, 'invalid_key', 'the key contains control characters');
 }
 
 function parseContext(options: HttpOptions, req: http.IncomingMessage): Record<string, number> | undefined {

@@ -297,6 +297,8 @@ export class Daemon {
           write: (key, value, context, level) => runtime.write(key, value, context, level),
           read: (key, level) => runtime.read(key, level),
           status: () => late.daemon?.status() ?? {},
+          records: { get: (key) => store.get(key), scan: (after, limit) => store.scan(after, limit) },
+          changes: runtime.changes,
         },
         membership: {
           approve: async (peer) => summary(await membership.approve(peer)),

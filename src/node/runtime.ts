@@ -15,6 +15,7 @@ import type { VersionVector } from '../core/vv.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
 import { HintBook, type HintBookOptions } from './hints.js';
+import { ChangeFeed } from './changes.js';
 import { GarbageCollector } from './memory.js';
 
 export const META_MEMBERSHIP = 'membership';
@@ -168,6 +169,8 @@ export class Runtime {
   private readonly transferIdleMs: number;
   /** Whether the last configuration seen had this device as a member (to notice an admission). */
   private wasMember: boolean;
+  /** Every record stored here, for /watch (src/node/changes.ts). */
+  readonly changes = new ChangeFeed();
   /** Hinted handoff: keys each peer missed, handed over when it is back (src/node/hints.ts). */
   readonly hints: HintBook;
   private syncSender: SyncSender | undefined;
@@ -453,6 +456,7 @@ export class Runtime {
           // Every record write passes here: keep the anti-entropy digest in step (before = the staged state).
           this.digest.update(action.key, this.store.get(action.key), action.record);
           this.ae.noteStored(action.key, action.record, this.monotonicMs());
+          this.changes.record(action.key, action.record, this.wallClockMs());
           this.store.put(action.key, action.record).then(
             () => {
               if (then !== undefined) this.deliver(then);
@@ -544,6 +548,7 @@ export class Runtime {
         case 'persist':
           // Anti-entropy already counted this write in its own state (noteStored).
           this.digest.update(action.key, this.store.get(action.key), action.record);
+          this.changes.record(action.key, action.record, this.wallClockMs());
           this.store.put(action.key, action.record).catch((error: unknown) => this.fail(error));
           break;
         case 'purge': {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContextCodec } from '../../src/node/context-token.js';
 import { Daemon } from '../../src/node/daemon.js';
-import { call, del, get, put } from '../helpers/http.js';
+import { call, del, get, openWatch, put } from '../helpers/http.js';
 
 let daemon: Daemon;
 let base = '';
@@ -180,6 +180,85 @@ describe('HTTP API', () => {
     expect(typeof status.json?.clusterId).toBe('string');
     expect(typeof status.json?.version).toBe('string');
     expect(status.json?.keys).toBeGreaterThan(0);
+  });
+
+  it('lists live keys by prefix, a page at a time, with an opaque cursor', async () => {
+    for (const k of ['list/a', 'list/b', 'list/c', 'list/d', 'list/e', 'list', 'lisz', 'list/é']) expect((await put(base, k, 'v')).status).toBe(201);
+    expect((await del(base, 'list/c')).status).toBe(200);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page = await call(base, 'GET', `/kv?prefix=list%2F&limit=2${cursor === null ? '' : `&cursor=${cursor}`}`);
+      expect(page.status).toBe(200);
+      const body = page.json as { keys: Array<{ key: string; siblings: number }>; cursor: string | null };
+      expect(body.keys.length).toBeLessThanOrEqual(2);
+      seen.push(...body.keys.map((k) => k.key));
+      cursor = body.cursor;
+      pages += 1;
+    } while (cursor !== null && pages < 10);
+    expect(seen).toEqual(['list/a', 'list/b', 'list/d', 'list/e', 'list/é']); // list/c was deleted
+    const exact = (await call(base, 'GET', '/kv?prefix=list')).json as { keys: Array<{ key: string }> };
+    expect(exact.keys.map((k) => k.key)).toEqual(['list', 'list/a', 'list/b', 'list/d', 'list/e', 'list/é']);
+    const all = (await call(base, 'GET', '/kv?limit=1000')).json as { keys: unknown[]; cursor: string | null };
+    expect(all.keys.length).toBeGreaterThan(6);
+    expect(all.cursor).toBeNull();
+  });
+
+  it('rejects bad listing parameters with 400', async () => {
+    for (const [query, error] of [
+      ['?limit=0', 'bad_request'],
+      ['?limit=1001', 'bad_request'],
+      ['?limit=ten', 'bad_request'],
+      ['?cursor=%%%', 'invalid_cursor'],
+      ['?cursor=not+base64', 'invalid_cursor'],
+      [`?prefix=a&cursor=${Buffer.from('b').toString('base64url')}`, 'invalid_cursor'],
+      [`?cursor=${Buffer.from([0xff, 0xfe]).toString('base64url')}`, 'invalid_cursor'],
+      ['?prefix=%01', 'invalid_prefix'],
+      [`?prefix=${'x'.repeat(1025)}`, 'invalid_prefix'],
+      ['?sort=desc', 'bad_request'],
+      ['?prefix=a&prefix=b', 'bad_request'],
+    ] as const) {
+      const res = await call(base, 'GET', `/kv${query}`);
+      expect(res.status, query).toBe(400);
+      expect(res.json, query).toMatchObject({ error });
+    }
+    expect((await call(base, 'POST', '/kv')).status).toBe(405);
+  });
+
+  it('/watch streams changes, resumes from Last-Event-ID, and says reset when it cannot', async () => {
+    const watcher = await openWatch(base, '?prefix=watch%2F');
+    expect(watcher.status).toBe(200);
+    try {
+      await put(base, 'other/x', 'v'); // outside the prefix: not sent
+      await put(base, 'watch/1', 'v');
+      await del(base, 'watch/1');
+      const first = await watcher.next();
+      expect(first.event).toBe('change');
+      expect(JSON.parse(first.data)).toMatchObject({ key: 'watch/1', kind: 'put', siblings: 1 });
+      const second = await watcher.next();
+      expect(JSON.parse(second.data)).toMatchObject({ key: 'watch/1', kind: 'delete' });
+      watcher.close();
+      // Missed while disconnected, then delivered on reconnect after the last id seen.
+      await put(base, 'watch/2', 'v');
+      const resumed = await openWatch(base, '?prefix=watch%2F', { 'Last-Event-ID': second.id as string });
+      try {
+        expect(JSON.parse((await resumed.next()).data)).toMatchObject({ key: 'watch/2', kind: 'put' });
+      } finally {
+        resumed.close();
+      }
+      const stale = await openWatch(base, '?prefix=watch%2F', { 'Last-Event-ID': '00000000-5' });
+      try {
+        expect((await stale.next()).event).toBe('reset');
+      } finally {
+        stale.close();
+      }
+    } finally {
+      watcher.close();
+    }
+    expect((await call(base, 'GET', '/watch?prefix=%01')).status).toBe(400);
+    expect((await call(base, 'GET', '/watch?since=1')).status).toBe(400);
+    expect((await call(base, 'GET', '/healthz')).status).toBe(200);
   });
 
   it('answers /readyz for a member with a reachable quorum', async () => {

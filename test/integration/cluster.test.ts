@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/node/daemon.js';
-import { call, get, put, status } from '../helpers/http.js';
+import { call, get, openWatch, put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
 const dirs: string[] = [];
@@ -188,5 +188,23 @@ describe('a three-device cluster in one process', () => {
     const after = await digest(a);
     expect(after.keys).toBe(51);
     expect(after.root).not.toBe(before.root);
+  });
+
+  it('/watch on one device delivers a change written through another', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'quorumd-int-'));
+    dirs.push(root);
+    const a = await startDevice(join(root, 'a'));
+    const b = await startDevice(join(root, 'b'), { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', 'cluster.key') });
+    await waitFor('B voter', async () => (await status(b.httpEndpoint)).role === 'voter');
+    const watcher = await openWatch(b.httpEndpoint, '?prefix=remote%2F');
+    try {
+      expect((await put(a.httpEndpoint, 'remote/1', 'from A', '?w=one')).status).toBe(201);
+      // Replicated to B (a w=one write is still sent to every replica), then announced by B's feed.
+      const event = await watcher.next(10_000);
+      expect(JSON.parse(event.data)).toMatchObject({ key: 'remote/1', kind: 'put' });
+    } finally {
+      watcher.close();
+    }
+    await Promise.all([a, b].map(stopDevice));
   });
 });
