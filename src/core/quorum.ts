@@ -12,7 +12,7 @@ export function majority(voterCount: number): number {
 }
 
 /** Parses `one|quorum|all|<n>` (as given in a query string); undefined means the default, quorum. */
-export function parseConsistency(text: string | undefined, name: 'w' | 'r'): ConsistencyLevel {
+export function parseConsistency(text: string | undefined, name: 'w' | 'r' | 'wait'): ConsistencyLevel {
   if (text === undefined || text === '') return 'quorum';
   if (text === 'one' || text === 'quorum' || text === 'all') return text;
   if (/^[1-9][0-9]{0,3}$/.test(text)) return Number(text);

@@ -63,6 +63,8 @@ export type ClientResult =
       readonly required: number;
     }
   | { readonly type: 'configCommitted'; readonly opId: number; readonly config: MembershipConfig }
+  /** A probe (see probe()) ended: what each replica holds for the key, or why it did not say. */
+  | { readonly type: 'probed'; readonly opId: number; readonly key: string; readonly replicas: readonly ProbeReply[] }
   /** A data sync finished: every write acknowledged before `epoch` is on the targets (see sync()). */
   | { readonly type: 'synced'; readonly opId: number; readonly epoch: number; readonly keys: number }
   | {
@@ -141,6 +143,8 @@ export interface WriteRequest {
   readonly nowMs: number;
   /** Wall-clock milliseconds for the hybrid logical clock. */
   readonly physicalMs: number;
+  /** Deadline for the acks (default requestTimeoutMs). */
+  readonly timeoutMs?: number;
 }
 
 export interface ReadRequest {
@@ -178,6 +182,25 @@ interface ReadOp {
   merged: VersionedRecord | undefined;
   replied: boolean;
   required: number;
+}
+
+/** One replica's answer to a probe. */
+export interface ProbeReply {
+  readonly peer: string;
+  /** replied: `record` is what it holds; unavailable: catching up; unreachable: no connection; silent: no answer in time. */
+  readonly state: 'replied' | 'unavailable' | 'unreachable' | 'silent';
+  readonly record: VersionedRecord | undefined;
+}
+
+/** Asks every replica (voters and learners) for its copy of a key, to tell who holds which version. No repair. */
+interface ProbeOp {
+  readonly kind: 'probe';
+  readonly key: string;
+  readonly replicas: readonly string[];
+  readonly replies: Map<string, VersionedRecord | undefined>;
+  readonly unavailable: Set<string>;
+  readonly unreachable: Set<string>;
+  readonly deadlineMs: number;
 }
 
 interface ConfigOp {
@@ -220,7 +243,7 @@ interface SyncOp {
   keys: number;
 }
 
-type Op = WriteOp | ReadOp | ConfigOp | SyncOp;
+type Op = WriteOp | ReadOp | ConfigOp | SyncOp | ProbeOp;
 
 /** An outgoing full-data stream: answering a sync's gather, or pushing to a sync target. */
 interface OutStream {
@@ -479,7 +502,7 @@ export class ReplicaCore {
       acked: new Set(),
       unreachable: new Set(),
       sentTo: new Set([this.self]),
-      deadlineMs: request.nowMs + this.requestTimeoutMs,
+      deadlineMs: request.nowMs + (request.timeoutMs ?? this.requestTimeoutMs),
     };
     this.ops.set(opId, op);
     const epoch = this.epoch;
@@ -519,6 +542,40 @@ export class ReplicaCore {
     this.sendRead(opId, op, actions);
     this.progressRead(opId, op, local, actions);
     return { opId, actions };
+  }
+
+  /**
+   * Asks every replica of the current configuration for its copy of `key` (its durability receipt: who holds
+   * which version). Observes only: nothing is repaired. Ends when all answered or after `timeoutMs`.
+   */
+  probe(key: string, nowMs: number, local: LocalView, timeoutMs = this.requestTimeoutMs): { opId: number; actions: Action[] } {
+    this.assertMember();
+    const opId = this.allocateOpId();
+    const replicas = replicaIds(this.configCurrent);
+    const op: ProbeOp = { kind: 'probe', key, replicas, replies: new Map(), unavailable: new Set(), unreachable: new Set(), deadlineMs: nowMs + timeoutMs };
+    const actions: Action[] = [];
+    if (replicas.includes(this.self)) {
+      if (this.catchingUp) op.unavailable.add(this.self);
+      else op.replies.set(this.self, local.get(key));
+    }
+    this.ops.set(opId, op);
+    for (const peer of replicas) {
+      if (peer !== this.self) actions.push({ type: 'send', to: peer, msg: { type: 'read', opId, epoch: this.epoch, key } });
+    }
+    this.progressProbe(opId, op, actions, false);
+    return { opId, actions };
+  }
+
+  private progressProbe(opId: number, op: ProbeOp, actions: Action[], expired: boolean): void {
+    const answered = op.replies.size + op.unavailable.size + op.unreachable.size;
+    if (!expired && answered < op.replicas.length) return;
+    this.ops.delete(opId);
+    const replicas = op.replicas.map((peer): ProbeReply => {
+      if (op.replies.has(peer)) return { peer, state: 'replied', record: op.replies.get(peer) };
+      const state = op.unavailable.has(peer) ? 'unavailable' : op.unreachable.has(peer) ? 'unreachable' : 'silent';
+      return { peer, state, record: undefined };
+    });
+    actions.push({ type: 'reply', result: { type: 'probed', opId, key: op.key, replicas } });
   }
 
   /**
@@ -705,6 +762,9 @@ export class ReplicaCore {
     } else if (op.kind === 'sync' && msg.type === 'transferRequest') {
       op.gatherFailed.add(to);
       this.progressSync(msg.opId, op, local, nowMs, actions);
+    } else if (op.kind === 'probe' && msg.type === 'read') {
+      op.unreachable.add(to);
+      this.progressProbe(msg.opId, op, actions, false);
     }
     return actions;
   }
@@ -717,6 +777,10 @@ export class ReplicaCore {
       if (op.kind === 'sync' && op.progressed) {
         op.progressed = false;
         op.deadlineMs = nowMs + this.transferIdleMs;
+        continue;
+      }
+      if (op.kind === 'probe') {
+        this.progressProbe(opId, op, actions, true);
         continue;
       }
       this.ops.delete(opId);
@@ -1339,6 +1403,7 @@ export class ReplicaCore {
   /** A replica that is catching up cannot answer: count it as unreachable for this read. */
   private onReadUnavailable(from: string, opId: number, local: LocalView): Action[] {
     const op = this.ops.get(opId);
+    if (op?.kind === 'probe') return this.onProbeReply(opId, op, from, undefined, true);
     if (op === undefined || op.kind !== 'read' || op.replies.has(from)) return [];
     const actions: Action[] = [];
     op.unreachable.add(from);
@@ -1347,8 +1412,22 @@ export class ReplicaCore {
     return actions;
   }
 
+  private onProbeReply(opId: number, op: ProbeOp, from: string, record: VersionedRecord | undefined, unavailable: boolean): Action[] {
+    if (!op.replicas.includes(from) || op.replies.has(from) || op.unavailable.has(from)) return [];
+    if (unavailable) op.unavailable.add(from);
+    else op.replies.set(from, record);
+    op.unreachable.delete(from);
+    const actions: Action[] = [];
+    this.progressProbe(opId, op, actions, false);
+    return actions;
+  }
+
   private onReadReply(from: string, opId: number, record: VersionedRecord | undefined, local: LocalView): Action[] {
     const op = this.ops.get(opId);
+    if (op?.kind === 'probe') {
+      if (record !== undefined) this.observe(record);
+      return this.onProbeReply(opId, op, from, record, false);
+    }
     if (op === undefined || op.kind !== 'read' || !quorumIds(this.configCurrent).includes(from)) return [];
     if (record !== undefined) this.observe(record);
     op.replies.set(from, record);
@@ -1508,6 +1587,8 @@ export class ReplicaCore {
             actions.push({ type: 'reply', result: this.failure(opId, op, 'membership_conflict') });
           }
           break;
+        case 'probe':
+          break; // it reports on the replicas it asked; a new device shows up in the next probe
       }
     }
     // Streams serving an older epoch's gather are moot: the requester moved on too.
@@ -1524,7 +1605,7 @@ export class ReplicaCore {
     else actions.push({ type: 'send', to, msg });
   }
 
-  private failure(opId: number, op: Op, code?: FailureCode): ClientResult {
+  private failure(opId: number, op: Exclude<Op, ProbeOp>, code?: FailureCode): ClientResult {
     const voters = this.configCurrent.voters.length;
     if (op.kind === 'config') {
       const conflict = code === 'membership_conflict';

@@ -8,6 +8,7 @@ import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
 import { type ConsistencyLevel, parseConsistency } from '../core/quorum.js';
 import { type VersionedRecord, liveSiblings, lwwWinner } from '../core/record.js';
 import type { ContextCodec } from '../node/context-token.js';
+import { type Receipt, isDeleted } from '../core/receipt.js';
 import type { AccessPolicy } from './access.js';
 import { type ApiMetrics, type Operation, consistencyLabel } from './metrics.js';
 import { type LocalRecords, listKeys, watch } from './browse.js';
@@ -17,12 +18,21 @@ import type { ChangeFeed } from '../node/changes.js';
 export { HttpError } from './errors.js';
 
 export interface KvBackend {
-  write(key: string, value: Uint8Array | null, context: Record<string, number> | undefined, level: ConsistencyLevel): Promise<{
+  write(
+    key: string,
+    value: Uint8Array | null,
+    context: Record<string, number> | undefined,
+    level: ConsistencyLevel,
+    wait?: { level: ConsistencyLevel; timeoutMs?: number | undefined },
+  ): Promise<{
     record: VersionedRecord;
     acks: number;
     required: number;
     created: boolean;
+    complete: boolean;
   }>;
+  /** Who holds the current version of `key` (asks every replica). */
+  receipt(key: string): Promise<Receipt>;
   read(key: string, level: ConsistencyLevel): Promise<{ record: VersionedRecord | undefined; replies: number; required: number }>;
   status(): object;
   /** This device's replica, for listings. */
@@ -59,8 +69,17 @@ export interface HttpOptions {
 const CONNECTIONS_MAX = 256;
 
 
-const writeQuery = z.object({ w: z.string().optional() }).strict();
-const readQuery = z.object({ r: z.string().optional(), resolve: z.enum(['lww']).optional() }).strict();
+/** Longest wait a client may ask for (the write's own deadline is the daemon's request timeout). */
+const WAIT_TIMEOUT_MS_MAX = 60_000;
+
+const writeQuery = z
+  .object({
+    w: z.string().optional(),
+    wait: z.string().optional(),
+    timeoutMs: z.string().regex(/^[1-9][0-9]{0,4}$/, `milliseconds from 1 to ${WAIT_TIMEOUT_MS_MAX}`).optional(),
+  })
+  .strict();
+const readQuery = z.object({ r: z.string().optional(), resolve: z.enum(['lww']).optional(), explain: z.enum(['1', 'true']).optional() }).strict();
 const noQuery = z.object({}).strict();
 
 /** Rejects control characters (C0, DEL, C1) in keys. */
@@ -154,31 +173,73 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
 async function putKey(options: HttpOptions, key: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const query = parseQuery(writeQuery, url);
   const level = parseConsistency(query.w, 'w');
+  const wait = parseWait(query);
   const context = parseContext(options, req);
   const value = await readBody(req, options.valueBytesMax);
-  const outcome = await options.backend.write(key, value, context, level);
+  const outcome = await options.backend.write(key, value, context, level, wait);
   options.metrics.writeAcks('put', outcome.acks);
-  res.setHeader('X-Causal-Context', options.contexts.encode(outcome.record.context));
-  sendJson(res, outcome.created ? 201 : 200, {
-    context: options.contexts.encode(outcome.record.context),
-    acks: outcome.acks,
-    required: outcome.required,
-  });
+  sendWritten(options, res, key, outcome, outcome.created ? 201 : 200);
+}
+
+/** `wait=LEVEL[&timeoutMs=MS]`: also wait for LEVEL's acks; 202 (accepted at w, see the receipt) if not reached. */
+function parseWait(query: { wait?: string | undefined; timeoutMs?: string | undefined }): { level: ConsistencyLevel; timeoutMs: number | undefined } | undefined {
+  if (query.wait === undefined) {
+    if (query.timeoutMs !== undefined) throw new HttpError(400, 'bad_request', 'timeoutMs goes with wait=LEVEL');
+    return undefined;
+  }
+  return { level: parseConsistency(query.wait, 'wait'), timeoutMs: query.timeoutMs === undefined ? undefined : Number(query.timeoutMs) };
+}
+
+function sendWritten(
+  options: HttpOptions,
+  res: http.ServerResponse,
+  key: string,
+  outcome: { record: VersionedRecord; acks: number; required: number; complete: boolean },
+  status: number,
+): void {
+  const context = options.contexts.encode(outcome.record.context);
+  res.setHeader('X-Causal-Context', context);
+  if (outcome.complete) return sendJson(res, status, { context, acks: outcome.acks, required: outcome.required });
+  // Durable at the write's level, not yet at the wait level: follow it with the receipt.
+  sendJson(res, 202, { context, acks: outcome.acks, required: outcome.required, complete: false, receipt: `/kv/${encodeURIComponent(key)}?explain=1` });
 }
 
 async function deleteKey(options: HttpOptions, key: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const query = parseQuery(writeQuery, url);
   const level = parseConsistency(query.w, 'w');
+  const wait = parseWait(query);
   const context = parseContext(options, req);
   await readBody(req, 0);
-  const outcome = await options.backend.write(key, null, context, level);
+  const outcome = await options.backend.write(key, null, context, level, wait);
   options.metrics.writeAcks('delete', outcome.acks);
-  res.setHeader('X-Causal-Context', options.contexts.encode(outcome.record.context));
-  sendJson(res, 200, { context: options.contexts.encode(outcome.record.context), acks: outcome.acks, required: outcome.required });
+  sendWritten(options, res, key, outcome, 200);
+}
+
+/** GET /kv/KEY?explain=1: the durability receipt (which members hold the current version). */
+async function explainKey(options: HttpOptions, key: string, res: http.ServerResponse): Promise<void> {
+  const receipt = await options.backend.receipt(key);
+  if (receipt.current === undefined) throw new HttpError(404, 'not_found', `no replica holds key ${JSON.stringify(key)}`);
+  const context = options.contexts.encode(receipt.current.context);
+  res.setHeader('X-Causal-Context', context);
+  sendJson(res, 200, {
+    key,
+    context,
+    deleted: isDeleted(receipt.current),
+    siblings: receipt.current.siblings.length,
+    votersHolding: receipt.votersHolding,
+    quorum: receipt.quorum,
+    atQuorum: receipt.atQuorum,
+    everywhere: receipt.everywhere,
+    replicas: receipt.replicas,
+  });
 }
 
 async function getKey(options: HttpOptions, key: string, url: URL, res: http.ServerResponse): Promise<void> {
   const query = parseQuery(readQuery, url);
+  if (query.explain !== undefined) {
+    if (query.r !== undefined || query.resolve !== undefined) throw new HttpError(400, 'bad_request', 'explain takes no other parameter');
+    return explainKey(options, key, res);
+  }
   const level = parseConsistency(query.r, 'r');
   const { record } = await options.backend.read(key, level);
   if (record !== undefined && Object.keys(record.context).length > 0) {

@@ -27,6 +27,7 @@ import { majority } from '../core/quorum.js';
 import { type StreamProgress, previousNeeded as previousNeededOf } from '../core/replica.js';
 import { AccessPolicy, loadOrCreateToken } from '../http/access.js';
 import { ApiMetrics, type MetricsSnapshot } from '../http/metrics.js';
+import { receiptOf } from '../core/receipt.js';
 import { createHttpServer } from '../http/server.js';
 import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/clusterkey.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
@@ -294,7 +295,8 @@ export class Daemon {
           port: () => (httpServer.address() as AddressInfo | null)?.port ?? httpAddr.port,
         }),
         backend: {
-          write: (key, value, context, level) => runtime.write(key, value, context, level),
+          write: (key, value, context, level, wait) => runtime.write(key, value, context, level, wait),
+          receipt: async (key) => receiptOf(runtime.config, await runtime.probe(key)),
           read: (key, level) => runtime.read(key, level),
           status: () => late.daemon?.status() ?? {},
           records: { get: (key) => store.get(key), scan: (after, limit) => store.scan(after, limit) },

@@ -4,13 +4,13 @@ import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
 import type { MembershipConfig } from '../core/membership.js';
 import { isJoint, isMember, isVoter, replicaIds } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
-import type { ConsistencyLevel } from '../core/quorum.js';
+import { type ConsistencyLevel, requiredAcks } from '../core/quorum.js';
 import type { VersionedRecord } from '../core/record.js';
 import { AntiEntropy, type SyncAction, type SyncLocal, type SyncMessage } from '../core/anti-entropy.js';
 import { MerkleDigest } from '../core/digest.js';
 import { recordsEqual } from '../core/record.js';
 import type { AcceptorState } from '../core/paxos.js';
-import { type Action, type ClientResult, type Envelope, type LocalView, OPS_IN_FLIGHT_MAX, ReplicaCore } from '../core/replica.js';
+import { type Action, type ClientResult, type Envelope, type LocalView, OPS_IN_FLIGHT_MAX, type ProbeReply, ReplicaCore } from '../core/replica.js';
 import type { VersionVector } from '../core/vv.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
@@ -91,6 +91,14 @@ export interface WriteOutcome {
   readonly required: number;
   /** True when the key had no live version here before this write. */
   readonly created: boolean;
+  /** False when a write with `wait` was accepted at its level but the wait level was not reached in time. */
+  readonly complete: boolean;
+}
+
+/** Wait for more acks than the write's level needs, up to a deadline (a durability receipt's first step). */
+export interface WriteWait {
+  readonly level: ConsistencyLevel;
+  readonly timeoutMs?: number | undefined;
 }
 
 export interface ReadOutcome {
@@ -353,18 +361,34 @@ export class Runtime {
   }
 
   /** Coordinates a client write (value) or delete (null). Rejects with typed errors. */
-  async write(key: string, value: Uint8Array | null, context: VersionVector | undefined, level: ConsistencyLevel): Promise<WriteOutcome> {
+  async write(key: string, value: Uint8Array | null, context: VersionVector | undefined, level: ConsistencyLevel, wait?: WriteWait): Promise<WriteOutcome> {
     this.checkAccepting();
     const dot = await this.dots.next();
     this.checkAccepting();
     const before = this.store.get(key);
     const created = before === undefined || before.siblings.every((s) => s.value === null);
     const { opId, actions } = this.core.write(
-      { key, value, context, level, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs() },
+      { key, value, context, level: wait?.level ?? level, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs(), timeoutMs: wait?.timeoutMs },
       this.local,
     );
     const result = await this.await(opId, actions);
-    if (result.type === 'written') return { record: result.record, acks: result.acks, required: result.required, created };
+    if (result.type === 'written') return { record: result.record, acks: result.acks, required: result.required, created, complete: true };
+    const local = this.store.get(key);
+    if (wait !== undefined && result.type === 'failed' && result.code === 'quorum_unavailable' && local !== undefined) {
+      // Not at the wait level in time, but at the write's own: accepted (the rest arrives by hints and gossip).
+      if (result.acks >= requiredAcks(level, this.core.config.voters.length, 'w')) {
+        return { record: local, acks: result.acks, required: result.required, created, complete: false };
+      }
+    }
+    throw this.toError(result);
+  }
+
+  /** Asks every replica what it holds for `key` (see ReplicaCore.probe): the durability receipt. */
+  async probe(key: string, timeoutMs?: number): Promise<readonly ProbeReply[]> {
+    this.checkAccepting();
+    const { opId, actions } = this.core.probe(key, this.monotonicMs(), this.local, timeoutMs);
+    const result = await this.await(opId, actions);
+    if (result.type === 'probed') return result.replicas;
     throw this.toError(result);
   }
 

@@ -3,7 +3,7 @@
 // JSON logs kept across restarts (adopted configurations, timings), bulk requests and a background writer run
 // as small node scripts inside a device, and a direct read-only look into a device's SQLite store.
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -107,7 +107,8 @@ const http = require('node:http');
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 function request(base, op, timeoutMs) {
   return new Promise((resolve) => {
-    const req = http.request(base + op.path, { method: op.method, agent, timeout: timeoutMs }, (res) => {
+    const headers = op.token ? { Authorization: 'Bearer ' + op.token } : {};
+    const req = http.request(base + op.path, { method: op.method, agent, timeout: timeoutMs, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
@@ -131,7 +132,7 @@ process.stdin.on('end', async () => {
   const worker = async () => {
     while (next < job.ops.length) {
       const i = next++;
-      results[i] = await request(job.base, job.ops[i], job.timeoutMs);
+      results[i] = await request(job.base, { ...job.ops[i], token: job.token }, job.timeoutMs);
     }
   };
   await Promise.all(Array.from({ length: job.concurrency }, worker));
@@ -142,7 +143,7 @@ process.stdin.on('end', async () => {
 /** Writes `<prefix>-<n>` keys at `level` until the stop file exists; one JSON line per finished request. */
 const WRITER_SCRIPT = `${RUNNER_HELPERS}
 const fs = require('node:fs');
-const [base, prefix, concurrency, level, outFile, stopFile] = process.argv.slice(1);
+const [base, prefix, concurrency, level, outFile, stopFile, token] = process.argv.slice(1);
 let n = 0;
 const worker = async () => {
   while (!fs.existsSync(stopFile)) {
@@ -150,7 +151,7 @@ const worker = async () => {
     const key = prefix + '-' + i;
     const value = 'value-' + i;
     const at = Date.now();
-    const r = await request(base, { method: 'PUT', path: '/kv/' + encodeURIComponent(key) + '?w=' + level, body: value }, 10000);
+    const r = await request(base, { method: 'PUT', path: '/kv/' + encodeURIComponent(key) + '?w=' + level, body: value, token }, 10000);
     const line = { key, value, status: r.status, at, ms: Date.now() - at };
     if (r.status >= 300 || r.status === 0) line.body = r.body.slice(0, 300);
     fs.appendFileSync(outFile, JSON.stringify(line) + '\\n');
@@ -264,7 +265,12 @@ export class LanCluster {
   // ------------------------------------------------------------------------------------------ HTTP
 
   request(device: Device, method: string, path: string, body?: string, timeoutMs = 10_000): Promise<FetchInResponse> {
-    return fetchIn(device, this.url(device, path), { method, body, timeoutMs });
+    return fetchIn(device, this.url(device, path), { method, body, timeoutMs, headers: { Authorization: `Bearer ${this.token(device)}` } });
+  }
+
+  /** The device's API token: its API listens on the LAN, so every request needs it. */
+  token(device: Device): string {
+    return readFileSync(join(this.dataDir(device), 'api.token'), 'utf8').trim();
   }
 
   async status(device: Device): Promise<Status> {
@@ -284,7 +290,7 @@ export class LanCluster {
   /** Runs many requests against `device`'s API from inside its namespace (one process, keep-alive). */
   async bulk(device: Device, ops: readonly BulkOp[], concurrency = 16, timeoutMs = 10_000): Promise<BulkResult[]> {
     if (ops.length === 0) return [];
-    const input = JSON.stringify({ base: this.url(device), ops, concurrency, timeoutMs });
+    const input = JSON.stringify({ base: this.url(device), ops, concurrency, timeoutMs, token: this.token(device) });
     const result = await execIn(device, [process.execPath, '-e', BULK_SCRIPT], { input, timeoutMs: 120_000 });
     if (result.code !== 0) throw new Error(`bulk requests on ${device.ns} failed (${result.code}): ${result.stderr.slice(-1000)}`);
     return JSON.parse(result.stdout) as BulkResult[];
@@ -295,7 +301,7 @@ export class LanCluster {
     const outFile = join(this.root, `writer-${prefix}.jsonl`);
     const stopFile = join(this.root, `writer-${prefix}.stop`);
     const proc: ProcessIn = spawnIn(device, [
-      process.execPath, '-e', WRITER_SCRIPT, this.url(device), prefix, String(opts.concurrency ?? 4), opts.w ?? 'quorum', outFile, stopFile,
+      process.execPath, '-e', WRITER_SCRIPT, this.url(device), prefix, String(opts.concurrency ?? 4), opts.w ?? 'quorum', outFile, stopFile, this.token(device),
     ]);
     const results = async (): Promise<WriteRecord[]> => {
       const text = existsSync(outFile) ? await readFile(outFile, 'utf8') : '';

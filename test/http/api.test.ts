@@ -261,6 +261,21 @@ describe('HTTP API', () => {
     expect((await call(base, 'GET', '/healthz')).status).toBe(200);
   });
 
+  it('explains who holds a key (durability receipt) and validates wait parameters', async () => {
+    expect((await put(base, 'receipt/1', 'v', '?w=one&wait=all&timeoutMs=500')).status).toBe(201);
+    const receipt = await call(base, 'GET', '/kv/receipt%2F1?explain=1');
+    expect(receipt.status).toBe(200);
+    expect(receipt.json).toMatchObject({ key: 'receipt/1', deleted: false, siblings: 1, votersHolding: 1, quorum: 1, atQuorum: true, everywhere: true });
+    expect(receipt.json?.replicas).toEqual([{ peer: daemon.peerId, role: 'voter', state: 'replied', holdsCurrent: true }]);
+    expect((await call(base, 'GET', '/kv/receipt%2Fnone?explain=1')).status).toBe(404);
+    for (const query of ['?explain=2', '?explain=1&r=one']) expect((await call(base, 'GET', `/kv/receipt%2F1${query}`)).status).toBe(400);
+    for (const query of ['?wait=bogus', '?timeoutMs=100', '?wait=one&timeoutMs=0', '?wait=one&timeoutMs=600000', '?wait=one&timeoutMs=1e3']) {
+      const res = await call(base, 'PUT', `/kv/receipt%2F1${query}`, 'v');
+      expect(res.status, query).toBe(400);
+      expect(res.json, query).toHaveProperty('error');
+    }
+  });
+
   it('answers /readyz for a member with a reachable quorum', async () => {
     const ready = await call(base, 'GET', '/readyz');
     expect(ready.status).toBe(200);

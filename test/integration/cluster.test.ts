@@ -207,4 +207,33 @@ describe('a three-device cluster in one process', () => {
     }
     await Promise.all([a, b].map(stopDevice));
   });
+
+  it('durability receipts: a w=one write waits for quorum in vain while a voter is down, then the receipt shows it everywhere', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'quorumd-int-'));
+    dirs.push(root);
+    const a = await startDevice(join(root, 'a'));
+    const b = await startDevice(join(root, 'b'), { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', 'cluster.key') });
+    await waitFor('B voter', async () => (await status(b.httpEndpoint)).role === 'voter');
+    await stopDevice(b);
+    await waitFor('A to see B down', async () => !(await status(a.httpEndpoint)).quorum.writable);
+    const accepted = await call(a.httpEndpoint, 'PUT', '/kv/receipt?w=one&wait=quorum&timeoutMs=300', 'v');
+    expect(accepted.status).toBe(202);
+    expect(accepted.json).toMatchObject({ acks: 1, complete: false, receipt: '/kv/receipt?explain=1' });
+    // Stricter than w and not reached, with nothing durable beyond w either: still an error.
+    expect((await call(a.httpEndpoint, 'PUT', '/kv/receipt2?w=all&wait=all&timeoutMs=300', 'v')).status).toBe(503);
+    const partial = await call(a.httpEndpoint, 'GET', '/kv/receipt?explain=1');
+    expect(partial.status).toBe(200);
+    expect(partial.json).toMatchObject({ key: 'receipt', deleted: false, votersHolding: 1, quorum: 2, atQuorum: false, everywhere: false });
+    const replicas = partial.json?.replicas as Array<{ peer: string; state: string; holdsCurrent: boolean | null }>;
+    expect(replicas.find((r) => r.peer === a.peerId)).toMatchObject({ state: 'replied', holdsCurrent: true });
+    expect(replicas.find((r) => r.peer === b.peerId)).toMatchObject({ holdsCurrent: null });
+    // B returns: the hint (or gossip) brings it the write; the receipt follows it to quorum and everywhere.
+    const b2 = await startDevice(join(root, 'b'), { restart: true });
+    const full = await waitFor('the receipt to show the write on both', async () => {
+      const r = await call(a.httpEndpoint, 'GET', '/kv/receipt?explain=1');
+      return r.json?.everywhere === true ? r.json : undefined;
+    });
+    expect(full).toMatchObject({ votersHolding: 2, atQuorum: true });
+    await Promise.all([a, b2].map(stopDevice));
+  });
 });

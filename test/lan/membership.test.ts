@@ -418,7 +418,7 @@ describe.skipIf(!support.ok)('membership on a LAN of network namespaces (mDNS on
       expect(before[0]?.quorum).toMatchObject({ voters: 4, needed: 3 });
       const gone = c.peerId(d4);
 
-      const cli = await c.cli(d1, ['remove', gone, '--api', c.url(d1)]);
+      const cli = await c.cli(d1, ['remove', gone, '--api', c.url(d1), '--data-dir', c.dataDir(d1)]);
       expect(cli.code, cli.stderr).toBe(0);
       const after = await c.waitConverged([d1, d2, d3], { voters: 3 }, 20_000);
       for (const s of after) {

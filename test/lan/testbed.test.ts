@@ -1,6 +1,7 @@
 // Smoke test of the network-namespace LAN testbed (test/helpers/netns.ts): devices on one bridge reach each other
 // by unicast and multicast, a cut port isolates a device until restored, a daemon runs inside, teardown is complete.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -185,10 +186,18 @@ describe.skipIf(!support.ok)('network-namespace LAN testbed', () => {
     expect(viaNode.text).toBe(viaCurl.text);
     expect(viaNode.headers['content-type']).toBe(viaCurl.headers['content-type']);
 
-    const missing = await fetchIn(d2, `${daemon.info.http}/kv/${encodeURIComponent('no such key')}`);
+    // Its API listens on the LAN: without the data dir's token a request is refused; with it, answered.
+    const anonymous = await fetchIn(d2, `${daemon.info.http}/kv/${encodeURIComponent('no such key')}`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.json).toMatchObject({ error: 'unauthorized' });
+    const headers = { Authorization: `Bearer ${readFileSync(join(root, 'd1', 'api.token'), 'utf8').trim()}` };
+    const missing = await fetchIn(d2, `${daemon.info.http}/kv/${encodeURIComponent('no such key')}`, { headers });
     expect(missing.status).toBe(404);
-    const missingNode = await fetchIn(d2, `${daemon.info.http}/kv/${encodeURIComponent('no such key')}`, { client: 'node' });
+    const missingNode = await fetchIn(d2, `${daemon.info.http}/kv/${encodeURIComponent('no such key')}`, { client: 'node', headers });
     expect(missingNode.status).toBe(404);
+    // A name that is not this device's address (DNS rebinding) is refused even with the token.
+    const rebound = await fetchIn(d2, `${daemon.info.http}/status`, { headers: { ...headers, Host: 'attacker.example:7401' } });
+    expect(rebound.status).toBe(403);
 
     await bed.cut(d1);
     await expect(fetchIn(d2, `${daemon.info.http}/healthz`, { timeoutMs: 1_000 })).rejects.toThrow();
