@@ -14,6 +14,7 @@ import { type ApiMetrics, type Operation, consistencyLabel } from './metrics.js'
 import { type LocalRecords, listKeys, watch } from './browse.js';
 import { HttpError } from './errors.js';
 import type { ChangeFeed } from '../node/changes.js';
+import { AUDIT_READ_MAX, type AuditKind } from '../node/audit.js';
 
 export { HttpError } from './errors.js';
 
@@ -63,7 +64,18 @@ export interface HttpOptions {
   readonly metrics: ApiMetrics;
   /** Readiness for /readyz: the reasons it is not ready (none: ready). */
   readonly readiness: () => readonly string[];
+  /** The audit log's newest entries (GET /audit). */
+  readonly audit: (limit: number, kind: AuditKind | undefined) => readonly object[];
+  /** A request refused by the access checks (401/403), for the audit log. */
+  readonly onRefused?: (req: http.IncomingMessage, status: number, code: string) => void;
 }
+
+const auditQuery = z
+  .object({
+    limit: z.string().regex(/^[1-9][0-9]{0,3}$/, `an integer from 1 to ${AUDIT_READ_MAX}`).optional(),
+    kind: z.enum(['started', 'stopped', 'membership', 'operator', 'quorum-failure', 'unauthorized', 'catch-up']).optional(),
+  })
+  .strict();
 
 /** Open connections at most (a device's API serves a few local clients and pages). */
 const CONNECTIONS_MAX = 256;
@@ -111,7 +123,19 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
   }
   const path = url.pathname;
   const method = req.method ?? 'GET';
-  options.access.check(req, path === '/healthz' || path === '/readyz');
+  try {
+    options.access.check(req, path === '/healthz' || path === '/readyz');
+  } catch (error) {
+    if (error instanceof HttpError) options.onRefused?.(req, error.status, error.code);
+    throw error;
+  }
+  if (path === '/audit') {
+    allow(method, ['GET', 'HEAD']);
+    const query = parseQuery(auditQuery, url);
+    const limit = query.limit === undefined ? 100 : Number(query.limit);
+    if (limit > AUDIT_READ_MAX) throw new HttpError(400, 'bad_request', `invalid query parameter limit: at most ${AUDIT_READ_MAX}`);
+    return sendJson(res, 200, { entries: options.audit(limit, query.kind) });
+  }
   if (path === '/healthz') {
     allow(method, ['GET', 'HEAD']);
     parseQuery(noQuery, url);

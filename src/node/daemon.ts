@@ -28,6 +28,8 @@ import { type StreamProgress, previousNeeded as previousNeededOf } from '../core
 import { AccessPolicy, loadOrCreateToken } from '../http/access.js';
 import { ApiMetrics, type MetricsSnapshot } from '../http/metrics.js';
 import { receiptOf } from '../core/receipt.js';
+import { QuorumUnavailableError } from '../core/errors.js';
+import { AuditLog } from './audit.js';
 import { createHttpServer } from '../http/server.js';
 import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/clusterkey.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
@@ -127,6 +129,7 @@ export class Daemon {
   readonly exitRequested: Promise<void>;
   private requestExit: () => void = () => undefined;
   private readonly httpServer: ReturnType<typeof createHttpServer>;
+  private readonly audit: AuditLog;
   private httpUrl = '';
   private readonly joinAddrs: readonly string[];
   private readonly lastSeenMs = new Map<string, number>();
@@ -152,7 +155,9 @@ export class Daemon {
     membership: MembershipService;
     httpServer: ReturnType<typeof createHttpServer>;
     joinAddrs: readonly string[];
+    audit: AuditLog;
   }) {
+    this.audit = parts.audit;
     this.peerId = parts.peerId;
     this.dataDir = parts.dataDir;
     this.log = parts.log;
@@ -286,6 +291,7 @@ export class Daemon {
         opIdBase: opIdBase + 2 ** 48,
       });
       const apiToken = loadOrCreateToken(dataDir);
+      const audit = new AuditLog(dataDir, (error) => log.warn({ err: String(error) }, 'cannot write the audit log'));
       const httpServer = createHttpServer({
         metrics: new ApiMetrics(() => late.daemon?.metricsSnapshot() ?? EMPTY_SNAPSHOT),
         readiness: () => late.daemon?.readiness() ?? ['starting'],
@@ -294,23 +300,28 @@ export class Daemon {
           token: apiToken,
           port: () => (httpServer.address() as AddressInfo | null)?.port ?? httpAddr.port,
         }),
+        onRefused: (req, status, code) => {
+          audit.appendRepeated('unauthorized', code, { status, code, remote: req.socket.remoteAddress ?? null, host: req.headers.host ?? null, path: (req.url ?? '').slice(0, 200) });
+        },
         backend: {
-          write: (key, value, context, level, wait) => runtime.write(key, value, context, level, wait),
+          write: (key, value, context, level, wait) => audited(audit, 'write', runtime.write(key, value, context, level, wait)),
           receipt: async (key) => receiptOf(runtime.config, await runtime.probe(key)),
-          read: (key, level) => runtime.read(key, level),
+          read: (key, level) => audited(audit, 'read', runtime.read(key, level)),
           status: () => late.daemon?.status() ?? {},
           records: { get: (key) => store.get(key), scan: (after, limit) => store.scan(after, limit) },
           changes: runtime.changes,
         },
         membership: {
-          approve: async (peer) => summary(await membership.approve(peer)),
-          remove: async (peer) => summary(await membership.remove(peer)),
-          leave: async () => {
-            const daemon = late.daemon;
-            if (daemon === undefined) throw new StartupError('not started');
-            return summary(await daemon.leave());
-          },
+          approve: (peer) => operator(audit, 'approve', peer, async () => summary(await membership.approve(peer))),
+          remove: (peer) => operator(audit, 'remove', peer, async () => summary(await membership.remove(peer))),
+          leave: () =>
+            operator(audit, 'leave', identity.peerId, async () => {
+              const daemon = late.daemon;
+              if (daemon === undefined) throw new StartupError('not started');
+              return summary(await daemon.leave());
+            }),
         },
+        audit: (limit, kind) => audit.read(limit, kind),
         contexts: createContextCodec(clusterKey),
         valueBytesMax: DEFAULTS.valueBytesMax,
         keyBytesMax: DEFAULTS.keyBytesMax,
@@ -327,6 +338,7 @@ export class Daemon {
         membership,
         httpServer,
         joinAddrs: options.join,
+        audit,
       });
       late.daemon = daemon;
       daemon.autoRemoveAfterMs = options.autoRemoveAfterMs ?? DEFAULTS.autoRemoveAfterMs;
@@ -389,6 +401,14 @@ export class Daemon {
     this.reconnectTimer.unref();
     this.reconnect();
     await this.writeDaemonFile();
+    this.audit.append('started', {
+      peerId: this.peerId,
+      version: VERSION,
+      http: this.httpUrl,
+      epoch: config.epoch,
+      voters: config.voters.map((m) => m.peerId),
+      learners: config.learners.map((m) => m.peerId),
+    });
     this.log.info(
       { peerId: this.peerId, http: this.httpUrl, listen: this.listenAddrs(), epoch: config.epoch, version: VERSION },
       'quorumd ready',
@@ -622,6 +642,13 @@ export class Daemon {
   }
 
   private onConfigChange(config: MembershipConfig): void {
+    this.audit.append('membership', {
+      epoch: config.epoch,
+      voters: config.voters.map((m) => m.peerId),
+      learners: config.learners.map((m) => m.peerId),
+      ...(isJoint(config) ? { previousVoters: config.previousVoters } : {}),
+      removed: config.removed.slice(-16),
+    });
     if (isMember(config, this.peerId)) this.joinState = 'member';
     for (const peer of this.transport.connectedPeers()) {
       if (isRemoved(config, peer)) {
@@ -876,6 +903,7 @@ export class Daemon {
 
   private async doStop(): Promise<void> {
     this.log.info({}, 'shutting down');
+    this.audit.append('stopped', { peerId: this.peerId });
     if (this.reconnectTimer !== undefined) clearInterval(this.reconnectTimer);
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
     this.membership.stop();
@@ -1039,3 +1067,27 @@ const EMPTY_SNAPSHOT: MetricsSnapshot = {
   tombstonesPurged: 0,
   hints: { queued: 0, delivered: 0, dropped: 0, expired: 0 },
 };
+
+/** Records a quorum failure of a client operation in the audit log (rate-limited), then passes it on. */
+async function audited<T>(audit: AuditLog, operation: 'read' | 'write', work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof QuorumUnavailableError) {
+      audit.appendRepeated('quorum-failure', operation, { operation, acks: error.acks, required: error.required, voters: error.voters });
+    }
+    throw error;
+  }
+}
+
+/** An operator's membership action, in the audit log with its outcome. */
+async function operator(audit: AuditLog, action: string, peer: string, work: () => Promise<object>): Promise<object> {
+  try {
+    const result = await work();
+    audit.append('operator', { action, peer, outcome: 'ok' });
+    return result;
+  } catch (error) {
+    audit.append('operator', { action, peer, outcome: 'refused', error: error instanceof Error ? error.message : String(error) });
+    throw error;
+  }
+}

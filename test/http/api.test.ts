@@ -33,10 +33,10 @@ afterAll(async () => {
 });
 
 /** Sends a raw request line (fetch would normalise a bad path before sending it). */
-function rawRequest(method: string, path: string): Promise<{ status: number; body: string }> {
+function rawRequest(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, method, path }, (res) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -274,6 +274,22 @@ describe('HTTP API', () => {
       expect(res.status, query).toBe(400);
       expect(res.json, query).toHaveProperty('error');
     }
+  });
+
+  it('keeps an audit log of starts, operator actions and refused requests', async () => {
+    const stranger = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo';
+    expect((await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: stranger }))).status).toBe(409);
+    expect((await rawRequest('GET', '/status', { Host: 'rebind.example' })).status).toBe(403);
+    const res = await call(base, 'GET', '/audit?limit=1000');
+    expect(res.status).toBe(200);
+    const entries = (res.json as { entries: Array<Record<string, unknown>> }).entries;
+    expect(entries).toContainEqual(expect.objectContaining({ kind: 'started', peerId: daemon.peerId, epoch: 1, voters: [daemon.peerId] }));
+    expect(entries).toContainEqual(expect.objectContaining({ kind: 'operator', action: 'remove', peer: stranger, outcome: 'refused' }));
+    expect(entries).toContainEqual(expect.objectContaining({ kind: 'unauthorized', status: 403, code: 'forbidden_host', host: 'rebind.example' }));
+    for (const e of entries) expect(Date.parse(e.at as string)).not.toBeNaN();
+    const only = (await call(base, 'GET', '/audit?kind=operator')).json as { entries: Array<{ kind: string }> };
+    expect(only.entries.every((e) => e.kind === 'operator')).toBe(true);
+    for (const query of ['?limit=0', '?limit=5000', '?kind=everything', '?since=1']) expect((await call(base, 'GET', `/audit${query}`)).status).toBe(400);
   });
 
   it('answers /readyz for a member with a reachable quorum', async () => {

@@ -190,7 +190,7 @@ describe('a three-device cluster in one process', () => {
     expect(after.root).not.toBe(before.root);
   });
 
-  it('/watch on one device delivers a change written through another', async () => {
+  it('/watch on one device delivers a change written through another; the audit log shows the join', async () => {
     const root = await mkdtemp(join(tmpdir(), 'quorumd-int-'));
     dirs.push(root);
     const a = await startDevice(join(root, 'a'));
@@ -205,6 +205,9 @@ describe('a three-device cluster in one process', () => {
     } finally {
       watcher.close();
     }
+    // A's audit log recorded the membership changes that added B (joint phase, then final).
+    const audit = (await call(a.httpEndpoint, 'GET', '/audit?kind=membership')).json as { entries: Array<{ epoch: number; voters: string[] }> };
+    expect(audit.entries.at(-1)).toMatchObject({ voters: expect.arrayContaining([a.peerId, b.peerId]) });
     await Promise.all([a, b].map(stopDevice));
   });
 
