@@ -47,6 +47,27 @@ const COMMANDS: Record<string, { usage: string; summary: string; options: NonNul
     options: { w: { type: 'string' }, context: { type: 'string' } },
   },
   status: { usage: 'quorumd status [--json]', summary: 'show this device\'s view of the cluster', options: {} },
+  members: { usage: 'quorumd members [--json]', summary: 'list the members with liveness, round trip and sync state', options: {} },
+  ls: {
+    usage: 'quorumd ls [PREFIX] [--limit N] [--json]',
+    summary: 'list keys (this device\'s replica) starting with PREFIX, in key order',
+    options: { limit: { type: 'string' } },
+  },
+  watch: {
+    usage: 'quorumd watch [PREFIX] [--json]',
+    summary: 'print every change stored on this device (reconnects and resumes until interrupted)',
+    options: {},
+  },
+  ready: {
+    usage: 'quorumd ready [--wait] [--timeout-ms MS]',
+    summary: 'say whether the device is ready (member, storage, quorum); --wait waits, showing catch-up progress on a terminal',
+    options: { wait: { type: 'boolean' }, 'timeout-ms': { type: 'string' } },
+  },
+  audit: {
+    usage: 'quorumd audit [--limit N] [--kind KIND] [--json]',
+    summary: 'show the audit log: membership changes, operator actions, quorum failures, refused requests',
+    options: { limit: { type: 'string' }, kind: { type: 'string' } },
+  },
   approve: { usage: 'quorumd approve PEER', summary: 'admit a device waiting for approval (started members with --no-auto-admit)', options: {} },
   remove: { usage: 'quorumd remove PEER', summary: 'remove a dead or retired device; it is refused from then on', options: {} },
   leave: { usage: 'quorumd leave', summary: 'remove this device from the cluster, then stop its daemon', options: {} },
@@ -247,6 +268,18 @@ async function client(name: string, values: Record<string, unknown>, positionals
   const base = apiBase(values);
   apiToken = tokenOf(values);
   const json = values.json === true;
+  switch (name) {
+    case 'members':
+      return members(base, json, positionals);
+    case 'ls':
+      return list(base, values, positionals);
+    case 'watch':
+      return watchChanges(base, json, positionals);
+    case 'ready':
+      return ready(base, values, positionals);
+    case 'audit':
+      return auditLog(base, values, positionals);
+  }
   if (name === 'status') {
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     const res = await request(base, 'GET', '/status');
@@ -309,6 +342,189 @@ async function client(name: string, values: Record<string, unknown>, positionals
   return 0;
 }
 
+function noArguments(positionals: string[], max = 0): void {
+  if (positionals.length > max) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[max])}`);
+}
+
+async function getJson(base: string, path: string): Promise<{ ok: boolean; status: number; body: Record<string, unknown> }> {
+  const res = await request(base, 'GET', path);
+  const body = (await res.json()) as Record<string, unknown>;
+  return { ok: res.ok, status: res.status, body };
+}
+
+/** A count as text: 12,345. */
+const count = (n: unknown): string => (typeof n === 'number' ? n.toLocaleString('en-US') : String(n));
+
+async function members(base: string, json: boolean, positionals: string[]): Promise<number> {
+  noArguments(positionals);
+  const { ok, body } = await getJson(base, '/status');
+  if (!ok) return failWith(body);
+  const rows: Array<Record<string, unknown>> = [
+    ...((body.voters ?? []) as Array<Record<string, unknown>>).map((m) => ({ ...m, role: 'voter' })),
+    ...((body.learners ?? []) as Array<Record<string, unknown>>).map((m) => ({ ...m, role: 'learner' })),
+  ];
+  if (json) {
+    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    return 0;
+  }
+  const table = [['PEER', 'ROLE', 'STATE', 'RTT', 'IN SYNC', 'LAST ROUND', 'KEYS DIFFERING']];
+  for (const m of rows) {
+    const sync = (m.sync ?? {}) as Record<string, unknown>;
+    table.push([
+      `${String(m.peerId)}${m.self === true ? ' (this device)' : ''}`,
+      String(m.role),
+      m.self === true ? 'self' : String(m.state),
+      typeof m.rttMs === 'number' && m.self !== true ? `${m.rttMs} ms` : '-',
+      m.self === true ? '-' : sync.matched === true ? 'yes' : sync.matched === false ? 'no' : 'unknown',
+      typeof sync.lastRoundAgoMs === 'number' ? `${(sync.lastRoundAgoMs / 1000).toFixed(1)} s ago` : '-',
+      typeof sync.keysDiffering === 'number' ? count(sync.keysDiffering) : '-',
+    ]);
+  }
+  process.stdout.write(formatTable(table));
+  return 0;
+}
+
+function formatTable(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return `${rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n')}\n`;
+}
+
+async function list(base: string, values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  noArguments(positionals, 1);
+  const limitText = values.limit as string | undefined;
+  if (limitText !== undefined && !/^[1-9][0-9]{0,8}$/.test(limitText)) throw new UsageError(`--limit must be a positive integer, got ${JSON.stringify(limitText)}`);
+  const limit = limitText === undefined ? Infinity : Number(limitText);
+  const prefix = positionals[0] ?? '';
+  let cursor: string | null = null;
+  let shown = 0;
+  do {
+    const page = Math.min(1000, limit - shown);
+    const { ok, body } = await getJson(base, `/kv${query({ prefix: prefix === '' ? undefined : prefix, limit: String(page), cursor: cursor ?? undefined })}`);
+    if (!ok) return failWith(body);
+    for (const k of (body.keys ?? []) as Array<{ key: string; siblings: number }>) {
+      process.stdout.write(values.json === true ? `${JSON.stringify(k)}\n` : `${k.key}${k.siblings > 1 ? `  (${k.siblings} siblings)` : ''}\n`);
+      shown += 1;
+    }
+    cursor = (body.cursor as string | null | undefined) ?? null;
+  } while (cursor !== null && shown < limit);
+  return 0;
+}
+
+async function watchChanges(base: string, json: boolean, positionals: string[]): Promise<number> {
+  noArguments(positionals, 1);
+  const prefix = positionals[0];
+  const path = `/watch${query({ prefix })}`;
+  let lastId: string | undefined;
+  const tty = process.stderr.isTTY;
+  for (let attempt = 0; ; attempt++) {
+    const headers: Record<string, string> = apiToken === undefined ? {} : { Authorization: `Bearer ${apiToken}` };
+    if (lastId !== undefined) headers['Last-Event-ID'] = lastId;
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, { headers });
+    } catch (error) {
+      if (attempt === 0) {
+        throw new Error(`cannot reach the quorumd API at ${base} (${String((error as { cause?: { code?: string } }).cause?.code ?? error)}); is the daemon running?`, { cause: error });
+      }
+      if (tty) process.stderr.write('\rreconnecting...');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      continue;
+    }
+    if (!res.ok) return failWith((await res.json()) as Record<string, unknown>);
+    if (tty) process.stderr.write(`\rwatching ${prefix === undefined ? 'every key' : `keys starting with ${JSON.stringify(prefix)}`} (Ctrl-C to stop)\n`);
+    let buffer = '';
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields = new Map<string, string>();
+          for (const line of block.split('\n')) {
+            const at = line.indexOf(': ');
+            if (at > 0) fields.set(line.slice(0, at), line.slice(at + 2));
+          }
+          const id = fields.get('id');
+          if (id !== undefined) lastId = id;
+          const data = fields.get('data');
+          if (data === undefined) continue;
+          if (fields.get('event') === 'reset') {
+            process.stderr.write('note: some changes were missed while disconnected (list the keys again)\n');
+            continue;
+          }
+          if (json) {
+            process.stdout.write(`${data}\n`);
+          } else {
+            const e = JSON.parse(data) as { key: string; kind: string; siblings: number; at: string };
+            process.stdout.write(`${e.at}  ${e.kind.padEnd(8)}  ${e.key}${e.siblings > 1 ? `  (${e.siblings} siblings)` : ''}\n`);
+          }
+        }
+      }
+    } catch {
+      // the connection dropped: reconnect below and resume after lastId
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+async function ready(base: string, values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  noArguments(positionals);
+  const timeoutText = values['timeout-ms'] as string | undefined;
+  if (timeoutText !== undefined && !/^[1-9][0-9]{0,8}$/.test(timeoutText)) throw new UsageError(`--timeout-ms must be a positive integer, got ${JSON.stringify(timeoutText)}`);
+  const deadline = performance.now() + (timeoutText === undefined ? 600_000 : Number(timeoutText));
+  const tty = process.stderr.isTTY;
+  for (;;) {
+    const { ok, body } = await getJson(base, '/readyz');
+    if (ok) {
+      if (tty) process.stderr.write('\r\x1b[K');
+      process.stdout.write('ready\n');
+      return 0;
+    }
+    if (values.wait !== true || performance.now() > deadline) {
+      if (tty) process.stderr.write('\r\x1b[K');
+      process.stdout.write(`not ready: ${String(body.message ?? body.error)}\n`);
+      return 1;
+    }
+    if (tty) {
+      const status = await getJson(base, '/status');
+      process.stderr.write(`\r\x1b[K${progressLine(status.body, String(body.message ?? ''))}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** One terminal line: catch-up progress when there is some, else why the device is not ready. */
+function progressLine(status: Record<string, unknown>, reason: string): string {
+  const c = status.catchUp as Record<string, unknown> | null | undefined;
+  if (c === null || c === undefined) return `waiting: ${reason}`.slice(0, 120);
+  const percent = typeof c.percent === 'number' ? c.percent : 0;
+  const width = 30;
+  const filled = Math.round((percent / 100) * width);
+  const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+  const rate = typeof c.bytesPerSec === 'number' ? `${(c.bytesPerSec / 1e6).toFixed(1)} MB/s` : '';
+  return `${String(c.state)} ${bar} ${percent}%  ${count(c.keysHeld)}/${count(c.totalKeys)} keys  ${rate}`;
+}
+
+async function auditLog(base: string, values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  noArguments(positionals);
+  const { ok, body } = await getJson(base, `/audit${query({ limit: values.limit, kind: values.kind })}`);
+  if (!ok) return failWith(body);
+  for (const entry of (body.entries ?? []) as Array<Record<string, unknown>>) {
+    if (values.json === true) {
+      process.stdout.write(`${JSON.stringify(entry)}\n`);
+      continue;
+    }
+    const { at, kind, ...rest } = entry;
+    const details = Object.entries(rest)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    process.stdout.write(`${String(at)}  ${String(kind).padEnd(14)}  ${details}\n`);
+  }
+  return 0;
+}
+
 function query(params: Record<string, unknown>): string {
   const search = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (typeof v === 'string') search.set(k, v);
@@ -333,14 +549,27 @@ function failWith(body: Record<string, unknown>): number {
   return 1;
 }
 
+const mb = (bytes: unknown): string => (typeof bytes === 'number' ? `${(bytes / 1e6).toFixed(1)} MB` : '?');
+
+function syncLine(s: Record<string, unknown>): string {
+  const ae = (s.antiEntropy ?? {}) as Record<string, unknown>;
+  const hints = (ae.hints ?? {}) as Record<string, unknown>;
+  const tombstones = (ae.tombstones ?? {}) as Record<string, unknown>;
+  const c = s.catchUp as Record<string, unknown> | null | undefined;
+  const catching = c === null || c === undefined ? '' : `; ${String(c.state)} ${count(c.keysHeld)}/${count(c.totalKeys)} keys`;
+  return `${ae.converged === true ? 'converged' : 'not converged'} (${count(ae.rounds)} rounds, ${count(ae.keysRepaired)} keys repaired), ${count(hints.queued)} hints queued, ${count(tombstones.waiting)} tombstones waiting${catching}`;
+}
+
 function formatStatus(s: Record<string, unknown>): string {
   const quorum = (s.quorum ?? {}) as Record<string, unknown>;
   const lines = [
     `peer      ${String(s.peerId)}`,
     `cluster   ${String(s.clusterId)}  epoch ${String(s.epoch)}  role ${String(s.role)}`,
     `quorum    ${quorum.writable === true ? 'writable' : 'NOT writable'} (${String(quorum.reachable)}/${String(quorum.voters)} voters alive, ${String(quorum.needed)} needed)${quorum.joint === undefined ? '' : ' (voter change in progress)'}`,
-    `keys      ${String(s.keys)}`,
+    `keys      ${count(s.keys)} live, ${count(s.tombstones)} tombstones, ${mb((s.storage as Record<string, unknown> | undefined)?.bytes)} on disk`,
+    `sync      ${syncLine(s)}`,
     `http      ${String(s.http)}`,
+    `version   ${String(s.version)}, up ${typeof s.uptimeMs === 'number' ? `${Math.round(s.uptimeMs / 1000)} s` : '?'}`,
     '',
   ];
   const listMembers = (title: string, members: Array<Record<string, unknown>>): void => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { get, put, status } from '../helpers/http.js';
-import { killAll, runCli, spawnDevice, waitExit } from '../helpers/procs.js';
+import { BIN, killAll, runCli, runProcess, spawnDevice, waitExit } from '../helpers/procs.js';
 import { waitFor } from '../helpers/wait.js';
 
 let root = '';
@@ -63,6 +63,43 @@ describe('daemons started from the CLI', () => {
     const badLevel = await runCli(['put', 'k', 'v', '--w', '7', '--api', a.info.http]);
     expect(badLevel.code).toBe(1);
     expect(badLevel.stderr).toContain('impossible');
+
+    // The operator commands against the running cluster.
+    const membersOut = await runCli(['members', '--api', a.info.http]);
+    expect(membersOut.code, membersOut.stderr).toBe(0);
+    for (const d of [a, b, c]) expect(membersOut.stdout).toContain(d.info.peerId);
+    expect(membersOut.stdout.split('\n')[0]).toMatch(/^PEER\s+ROLE\s+STATE\s+RTT\s+IN SYNC/);
+    const table = await runCli(['status', '--api', a.info.http]);
+    expect(table.stdout).toMatch(/quorum\s+writable \(3\/3 voters alive, 2 needed\)/);
+    expect(table.stdout).toMatch(/sync\s+(converged|not converged)/);
+    for (const k of ['ls/1', 'ls/2', 'lt/3']) expect((await runCli(['put', k, 'v', '--api', a.info.http])).code).toBe(0);
+    const lsOut = await runCli(['ls', 'ls/', '--api', c.info.http]);
+    expect(lsOut.stdout).toBe('ls/1\nls/2\n');
+    expect((await runCli(['ls', '--limit', '1', '--api', c.info.http])).stdout.split('\n')).toHaveLength(2);
+    const badLimit = await runCli(['ls', '--limit', 'abc', '--api', a.info.http]);
+    expect(badLimit.code).toBe(2);
+    expect(badLimit.stderr).toBe('quorumd: --limit must be a positive integer, got "abc"\n');
+    const readyOut = await runCli(['ready', '--api', b.info.http]);
+    expect([readyOut.code, readyOut.stdout]).toEqual([0, 'ready\n']);
+    const auditOut = await runCli(['audit', '--kind', 'membership', '--api', a.info.http]);
+    expect(auditOut.code).toBe(0);
+    expect(auditOut.stdout).toMatch(/membership\s+epoch=\d+ voters=/);
+    const badKind = await runCli(['audit', '--kind', 'bogus', '--api', a.info.http]);
+    expect(badKind.code).toBe(1);
+    expect(badKind.stderr).toMatch(/^quorumd: bad_request: invalid query parameter kind: .*\n$/);
+    // `watch` prints a change made through another device (writes repeat until the watcher is connected).
+    let writes: NodeJS.Timeout | undefined;
+    const watched = await runProcess([process.execPath, BIN, 'watch', 'w/', '--json', '--api', b.info.http], {
+      timeoutMs: 20_000,
+      onSpawn: (child) => {
+        let n = 0;
+        writes = setInterval(() => void put(a.info.http, `w/${n++}`, 'x').catch(() => undefined), 300);
+        child.stdout?.on('data', (d: Buffer) => {
+          if (d.toString().includes('"key":"w/')) child.kill('SIGTERM');
+        });
+      },
+    }).finally(() => clearInterval(writes));
+    expect(watched.stdout).toMatch(/^\{"key":"w\/\d+","kind":"put","siblings":1,"at":"[^"]+"\}$/m);
 
     // Kill -9 B while writing; every acknowledged quorum write survives.
     const acked: Array<[string, string]> = [];
