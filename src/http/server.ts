@@ -13,6 +13,7 @@ import type { AccessPolicy } from './access.js';
 import { type ApiMetrics, type Operation, consistencyLabel } from './metrics.js';
 import { type LocalRecords, listKeys, watch } from './browse.js';
 import { HttpError } from './errors.js';
+import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import type { ChangeFeed } from '../node/changes.js';
 import { AUDIT_READ_MAX, type AuditKind } from '../node/audit.js';
 
@@ -77,6 +78,12 @@ const auditQuery = z
   })
   .strict();
 
+const PAGE_FILES = new Map([
+  ['/', { type: 'text/html; charset=utf-8', body: PAGE_HTML }],
+  ['/ui/app.css', { type: 'text/css; charset=utf-8', body: PAGE_CSS }],
+  ['/ui/app.js', { type: 'text/javascript; charset=utf-8', body: PAGE_JS }],
+]);
+
 /** Open connections at most (a device's API serves a few local clients and pages). */
 const CONNECTIONS_MAX = 256;
 
@@ -123,11 +130,26 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
   }
   const path = url.pathname;
   const method = req.method ?? 'GET';
+  // The page's own files hold no data: a browser loads them without the token, then asks for it.
+  const page = PAGE_FILES.get(path);
   try {
-    options.access.check(req, path === '/healthz' || path === '/readyz');
+    options.access.check(req, path === '/healthz' || path === '/readyz' || page !== undefined);
   } catch (error) {
     if (error instanceof HttpError) options.onRefused?.(req, error.status, error.code);
     throw error;
+  }
+  if (page !== undefined) {
+    allow(method, ['GET', 'HEAD']);
+    parseQuery(noQuery, url);
+    res.writeHead(200, {
+      'Content-Type': page.type,
+      'Content-Length': Buffer.byteLength(page.body),
+      'Cache-Control': 'no-cache',
+      'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'",
+      'X-Content-Type-Options': 'nosniff',
+    });
+    res.end(method === 'HEAD' ? undefined : page.body);
+    return;
   }
   if (path === '/audit') {
     allow(method, ['GET', 'HEAD']);
