@@ -14,7 +14,7 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['better-sqlite3'],
+  external: ['better-sqlite3', 'pino-pretty'],
   // CommonJS dependencies inside an ES module bundle need a `require`.
   banner: { js: "import { createRequire as __quorumdCreateRequire } from 'node:module'; const require = __quorumdCreateRequire(import.meta.url);" },
   logLevel: 'warning',
