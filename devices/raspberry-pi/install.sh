@@ -47,7 +47,13 @@ if [ -n "$KEY" ]; then
   [ -e "$DATA/cluster.key" ] && ! cmp -s "$KEY" "$DATA/cluster.key" && die "$DATA/cluster.key holds another cluster's key"
   install -o quorumd -g quorumd -m 0600 "$KEY" "$DATA/cluster.key"
 fi
-install -m 0644 "$SOURCE/devices/raspberry-pi/quorumd.service" "$UNIT"
+NODE=$(command -v node)
+case "$NODE" in
+  /home/*|/root/*) die "node is at $NODE, which the service cannot read (ProtectHome): install Node system-wide (NodeSource, or the official tarball in /usr/local)" ;;
+esac
+# The unit as shipped runs `node` from systemd's PATH; pin the one checked above.
+sed "s#^ExecStart=/usr/bin/env node #ExecStart=$NODE #" "$SOURCE/devices/raspberry-pi/quorumd.service" > "$UNIT"
+chmod 0644 "$UNIT"
 systemctl daemon-reload
 systemctl enable --now quorumd
 sleep 2
