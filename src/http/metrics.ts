@@ -27,6 +27,8 @@ export interface MetricsSnapshot {
 
 export type Operation = 'get' | 'put' | 'delete';
 
+const EVENT_LOOP_PRECISION_MS = 100;
+
 /** Request outcome by HTTP status: few values, so label sets stay small. */
 export function outcomeOf(status: number): string {
   if (status === 200 || status === 201 || status === 204) return 'ok';
@@ -53,7 +55,9 @@ export class ApiMetrics {
 
   constructor(snapshot: () => MetricsSnapshot) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'quorumd_' });
+    // Event-loop delay sampled every 100 ms, not prom-client's 10 ms: its timer would wake an idle daemon 100
+    // times a second (a measurable share of a Pi's idle CPU) for a figure that needs no such resolution.
+    collectDefaultMetrics({ register: this.registry, prefix: 'quorumd_', eventLoopMonitoringPrecision: EVENT_LOOP_PRECISION_MS });
     this.requests = new Counter({
       name: 'quorumd_requests_total',
       help: 'Key-value requests by operation, consistency level and outcome',

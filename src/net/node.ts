@@ -41,6 +41,9 @@ export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: opts.denyPeer === undefined ? {} : peerGater(opts.denyPeer),
+    // Our own heartbeats (every 500 ms on an open stream) detect dead peers and close their connections;
+    // libp2p's monitor would add a ping on a new stream (protocol negotiation included) every 10 s per peer.
+    connectionMonitor: { enabled: false },
     connectionManager: {
       dialTimeout: dialTimeoutMs,
       addressDialTimeout: dialTimeoutMs,
