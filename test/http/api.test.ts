@@ -369,7 +369,7 @@ function parsePrometheus(text: string): Map<string, number> {
       }
       continue;
     }
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn][Aa][Nn]|[+-]?[Ii]nf)$/.exec(line); // floats as Go parses them (NaN in any case)
     expect(sample, `not a Prometheus sample line: ${line}`).not.toBeNull();
     const name = sample?.[1] as string;
     const family = name.replace(/_(bucket|sum|count|total)$/, '');
