@@ -137,7 +137,8 @@ export function watch(options: WatchOptions, url: URL, req: http.IncomingMessage
   };
   const sendEvent = (event: ChangeEvent): void => {
     if (!event.key.startsWith(prefix)) return;
-    send(`id: ${event.id}\nevent: change\ndata: ${JSON.stringify({ key: event.key, kind: event.kind, siblings: event.siblings, at: event.at })}\n\n`);
+    const at = new Date(event.atMs).toISOString();
+    send(`id: ${options.changes.eventId(event)}\nevent: change\ndata: ${JSON.stringify({ key: event.key, kind: event.kind, siblings: event.siblings, at })}\n\n`);
   };
   const unsubscribe = options.changes.subscribe(sendEvent);
   const keepalive = setInterval(() => send(': keepalive\n\n'), WATCH_KEEPALIVE_MS);

@@ -2,18 +2,17 @@
 // a repair, gossip or a data stream) as a numbered event in a bounded ring, so a watcher that reconnects with
 // Last-Event-ID gets what it missed (or is told to start over when that fell out of the ring).
 import { randomBytes } from 'node:crypto';
-import { type VersionedRecord, liveSiblings } from '../core/record.js';
+import type { VersionedRecord } from '../core/record.js';
 
 export interface ChangeEvent {
-  /** `<boot>-<seq>`: unique across restarts of this device (a different boot means "start over"). */
-  readonly id: string;
+  /** Numbered from 1 per boot; sent as the SSE id `<boot>-<seq>` (see eventId), unique across restarts. */
   readonly seq: number;
   readonly key: string;
   /** put: one live value; delete: only tombstones; conflict: concurrent versions (siblings). */
   readonly kind: 'put' | 'delete' | 'conflict';
   readonly siblings: number;
-  /** Wall time the change was stored here (ISO 8601). */
-  readonly at: string;
+  /** Wall time the change was stored here (ms since the epoch; formatted only when sent). */
+  readonly atMs: number;
 }
 
 export type ChangeListener = (event: ChangeEvent) => void;
@@ -36,12 +35,19 @@ export class ChangeFeed {
 
   /** A record was stored for `key` (the runtime calls this for every persist). */
   record(key: string, record: VersionedRecord, nowMs: number): void {
-    const live = liveSiblings(record).length;
-    const kind = live === 0 ? 'delete' : record.siblings.length > 1 ? 'conflict' : 'put';
+    // Called for every record a bulk transfer stores: no allocation beyond the event itself.
+    let live = false;
+    for (const s of record.siblings) if (s.value !== null) live = true;
+    const kind = !live ? 'delete' : record.siblings.length > 1 ? 'conflict' : 'put';
     this.seq += 1;
-    const event: ChangeEvent = { id: `${this.boot}-${this.seq}`, seq: this.seq, key, kind, siblings: record.siblings.length, at: new Date(nowMs).toISOString() };
+    const event: ChangeEvent = { seq: this.seq, key, kind, siblings: record.siblings.length, atMs: nowMs };
     this.ring[(this.seq - 1) % this.ringEvents] = event;
     for (const listener of this.listeners) listener(event);
+  }
+
+  /** The event's id for Last-Event-ID: a different boot means "start over". */
+  eventId(event: ChangeEvent): string {
+    return `${this.boot}-${event.seq}`;
   }
 
   get watchers(): number {
