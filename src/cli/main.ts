@@ -72,6 +72,11 @@ const COMMANDS: Record<string, { usage: string; summary: string; options: NonNul
   remove: { usage: 'quorumd remove PEER', summary: 'remove a dead or retired device; it is refused from then on', options: {} },
   leave: { usage: 'quorumd leave', summary: 'remove this device from the cluster, then stop its daemon', options: {} },
   token: { usage: 'quorumd token [--data-dir DIR]', summary: 'print the API token (needed when the API listens beyond loopback)', options: {} },
+  config: {
+    usage: 'quorumd config [--data-dir DIR] [--json]',
+    summary: 'show the settings `start` would use here, and where each comes from (default, file, env)',
+    options: {},
+  },
   init: {
     usage: 'quorumd init [--data-dir DIR]',
     summary: 'create a data dir with its device identity and API token (start does this too on first run)',
@@ -138,6 +143,8 @@ async function main(argv: string[]): Promise<number> {
     case 'token':
     case 'init':
       return local(name, values, parsed.positionals);
+    case 'config':
+      return showConfig(values, parsed.positionals);
     default:
       return client(name, values, parsed.positionals);
   }
@@ -236,6 +243,33 @@ async function local(name: 'token' | 'init', values: Record<string, unknown>, po
       ? `${JSON.stringify(out)}\n`
       : `initialised ${dataDir}\n  peer ID   ${out.peerId}\n  API token ${out.token} (quorumd token prints it)\n  settings  ${out.config} (optional; see quorumd start --help)\nnext: quorumd start --data-dir ${dataDir}\n`,
   );
+  return 0;
+}
+
+/** The effective settings of `start` in this data dir and environment (flags aside), with their sources. */
+function showConfig(values: Record<string, unknown>, positionals: string[]): number {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  let resolved;
+  try {
+    resolved = resolveSettings({ dataDir: dataDirOf(values), env: process.env, flags: {} });
+  } catch (error) {
+    if (error instanceof SettingsError) throw new UsageError(error.message);
+    throw error;
+  }
+  const { settings, sources, file } = resolved;
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify({ file: file ?? null, settings, sources })}\n`);
+    return 0;
+  }
+  const rows = (Object.keys(SETTINGS) as SettingName[]).map((name) => {
+    const value = settings[name];
+    const text = value === undefined || (Array.isArray(value) && value.length === 0) ? '-' : Array.isArray(value) ? value.join(',') : String(value);
+    return [name, text, sources[name]];
+  });
+  const width = Math.max(...rows.map((r) => (r[0] ?? '').length));
+  const valueWidth = Math.max(...rows.map((r) => (r[1] ?? '').length));
+  for (const [name, value, source] of rows) process.stdout.write(`${(name ?? '').padEnd(width)}  ${(value ?? '').padEnd(valueWidth)}  ${source ?? ''}\n`);
+  process.stdout.write(`(config file: ${file ?? `none (${joinPath(dataDirOf(values), CONFIG_FILE)})`}; flags of quorumd start override all of these)\n`);
   return 0;
 }
 

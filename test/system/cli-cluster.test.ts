@@ -79,6 +79,9 @@ describe('daemons started from the CLI', () => {
     const badLimit = await runCli(['ls', '--limit', 'abc', '--api', a.info.http]);
     expect(badLimit.code).toBe(2);
     expect(badLimit.stderr).toBe('quorumd: --limit must be a positive integer, got "abc"\n');
+    const configOut = await runProcess([process.execPath, BIN, 'config', '--data-dir', dir('a')], { timeoutMs: 20_000 });
+    expect(configOut.code).toBe(0);
+    expect(configOut.stdout).toMatch(/^maxVoters\s+5\s+default$/m);
     const readyOut = await runCli(['ready', '--api', b.info.http]);
     expect([readyOut.code, readyOut.stdout]).toEqual([0, 'ready\n']);
     const auditOut = await runCli(['audit', '--kind', 'membership', '--api', a.info.http]);
