@@ -278,6 +278,26 @@ interface OutStream {
  */
 const STREAM_WINDOW = 6;
 
+function newOutStream(peer: string, opId: number, syncOpId: number | undefined, deadlineMs: number, waiting: boolean, nowMs: number): OutStream {
+  return {
+    peer,
+    opId,
+    syncOpId,
+    after: undefined,
+    lastBatchDone: false,
+    deadlineMs,
+    keys: 0,
+    waiting,
+    seq: 0,
+    acked: new Set(),
+    bytes: 0,
+    total: undefined,
+    resumedAfter: undefined,
+    startedMs: nowMs,
+    lastMs: nowMs,
+  };
+}
+
 /** Progress of a data stream, for /status (times on the core's monotonic clock). */
 export interface StreamProgress {
   readonly peer: string;
@@ -1010,23 +1030,7 @@ export class ReplicaCore {
     if (this.epoch !== msg.epoch || !isMember(this.configCurrent, from) || this.catchingUp) return [];
     const key = streamKey(from, msg.opId);
     if (this.outStreams.has(key) || this.outStreams.size >= OUT_STREAMS_MAX) return [];
-    const stream: OutStream = {
-      peer: from,
-      opId: msg.opId,
-      syncOpId: undefined,
-      after: undefined,
-      lastBatchDone: false,
-      deadlineMs: nowMs + this.transferIdleMs,
-      keys: 0,
-      waiting: this.durableEpoch < this.epoch,
-      seq: 0,
-      acked: new Set(),
-      bytes: 0,
-      total: undefined,
-      resumedAfter: undefined,
-      startedMs: nowMs,
-      lastMs: nowMs,
-    };
+    const stream = newOutStream(from, msg.opId, undefined, nowMs + this.transferIdleMs, this.durableEpoch < this.epoch, nowMs);
     this.outStreams.set(key, stream);
     const actions: Action[] = [];
     // Our snapshot must come after we stopped accepting older-epoch writes for good: if the configuration we
@@ -1253,23 +1257,7 @@ export class ReplicaCore {
       if (op.pushing.has(peer) || op.pushed.has(peer) || op.pushFailed.has(peer)) continue;
       const key = streamKey(peer, opId);
       if (this.outStreams.has(key)) continue;
-      const stream: OutStream = {
-        peer,
-        opId,
-        syncOpId: opId,
-        after: undefined,
-        lastBatchDone: false,
-        deadlineMs: 0,
-        keys: 0,
-        waiting: false,
-        seq: 0,
-        acked: new Set(),
-        bytes: 0,
-        total: undefined,
-        resumedAfter: undefined,
-        startedMs: nowMs,
-        lastMs: nowMs,
-      };
+      const stream = newOutStream(peer, opId, opId, 0, false, nowMs);
       this.outStreams.set(key, stream);
       op.pushing.add(peer);
       this.fillWindow(stream, local, nowMs, actions);
