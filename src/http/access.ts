@@ -47,6 +47,9 @@ function isWildcard(host: string): boolean {
   return h === '0.0.0.0' || h === '::' || h === '';
 }
 
+/** How long the set of this machine's names and addresses is reused by the Host check. */
+const HOST_NAMES_REFRESH_MS = 5_000;
+
 export interface AccessOptions {
   /** The host the API is bound to (as configured: an IP, a name, 0.0.0.0 or ::). */
   readonly bindHost: string;
@@ -59,6 +62,8 @@ export interface AccessOptions {
 export class AccessPolicy {
   readonly tokenRequired: boolean;
   private readonly token: Buffer;
+  private names: Set<string> | undefined;
+  private namesAtMs = 0;
 
   constructor(private readonly options: AccessOptions) {
     this.tokenRequired = !isLoopbackHost(options.bindHost);
@@ -96,6 +101,17 @@ export class AccessPolicy {
 
   /** Names a request may use for this API: loopback, the bound address, and (bound to all) this machine's. */
   private hostNames(): Set<string> {
+    // Built on every request otherwise (with a getifaddrs call when bound to all interfaces): reuse it for a few
+    // seconds, short enough to follow an address change (DHCP, Wi-Fi roaming).
+    const now = performance.now();
+    if (this.names === undefined || now - this.namesAtMs > HOST_NAMES_REFRESH_MS) {
+      this.names = this.computeHostNames();
+      this.namesAtMs = now;
+    }
+    return this.names;
+  }
+
+  private computeHostNames(): Set<string> {
     const names = new Set(['localhost', '127.0.0.1', '::1']);
     const bind = this.options.bindHost.replace(/^\[|\]$/g, '').toLowerCase();
     if (!isWildcard(bind)) {
