@@ -7,6 +7,13 @@ export interface MemberInfo {
   readonly peerId: string;
   /** Last known dialable multiaddrs (with /p2p/<peerId>), so a restarted device can reconnect by itself. */
   readonly addrs: readonly string[];
+  /**
+   * The store that holds this seat: the random id a device's store takes when it is created. A device whose
+   * store is another one (its storage was wiped or re-flashed) is a new device under an old name: it is not
+   * seated, so it acknowledges, answers and decides nothing until a change replaces the seat's store (see
+   * withSeatReplaced and docs/membership.md). Undefined: a seat from before store ids (see ReplicaCore).
+   */
+  readonly store?: string | undefined;
 }
 
 export interface MembershipConfig {
@@ -24,6 +31,11 @@ export interface MembershipConfig {
    * `voters` AND a majority of `previousVoters` (joint quorums), so nothing acknowledged before is lost.
    */
   readonly previousVoters: readonly string[];
+  /**
+   * Previous voters whose store is gone (their seat is being given to a new store, withSeatReplaced): in the
+   * joint phase they count in no previous-voter majority and are no source of the data sync. Empty otherwise.
+   */
+  readonly replaced?: readonly string[] | undefined;
 }
 
 export function foundingConfig(clusterId: string, founder: MemberInfo): MembershipConfig {
@@ -52,6 +64,25 @@ export function isVoter(config: MembershipConfig, peerId: string): boolean {
 
 export function isMember(config: MembershipConfig, peerId: string): boolean {
   return isVoter(config, peerId) || config.learners.some((m) => m.peerId === peerId);
+}
+
+/** The seat (voter or learner entry) of `peerId`, if it is a member. */
+export function seatOf(config: MembershipConfig, peerId: string): MemberInfo | undefined {
+  return config.voters.find((m) => m.peerId === peerId) ?? config.learners.find((m) => m.peerId === peerId);
+}
+
+/** Previous voters whose store is gone (see MembershipConfig.replaced). */
+export function replacedIds(config: MembershipConfig): readonly string[] {
+  return config.replaced ?? [];
+}
+
+/**
+ * Previous voters that still count while joint: not removed, and not replaced (their store is gone). Their
+ * majority is needed by every quorum operation, and they are the sources of the data sync.
+ */
+export function livePreviousVoters(config: MembershipConfig): string[] {
+  const replaced = replacedIds(config);
+  return config.previousVoters.filter((p) => !config.removed.includes(p) && !replaced.includes(p));
 }
 
 export function voterIds(config: MembershipConfig): string[] {
@@ -88,13 +119,18 @@ function assertChangeable(config: MembershipConfig): void {
 export function withVoterAdded(config: MembershipConfig, member: MemberInfo): MembershipConfig {
   assertChangeable(config);
   assert(!isVoter(config, member.peerId), 'the new voter is not a voter yet');
+  // A removed device stays removed: its store may hold values whose deletes were purged while it was out.
+  assert(!isRemoved(config, member.peerId), 'a removed device is not re-admitted');
+  const learner = config.learners.find((m) => m.peerId === member.peerId);
+  // A learner keeps its seat's store when promoted: the store that received the learner's data.
+  const seat: MemberInfo = learner === undefined ? member : { ...member, store: learner.store };
   return {
     ...config,
     epoch: config.epoch + 1,
-    voters: [...config.voters, member],
+    voters: [...config.voters, seat],
     learners: config.learners.filter((m) => m.peerId !== member.peerId),
-    removed: config.removed.filter((p) => p !== member.peerId),
     previousVoters: voterIds(config),
+    replaced: [],
   };
 }
 
@@ -102,12 +138,38 @@ export function withVoterAdded(config: MembershipConfig, member: MemberInfo): Me
 export function withLearnerAdded(config: MembershipConfig, member: MemberInfo): MembershipConfig {
   assertChangeable(config);
   assert(!isMember(config, member.peerId), 'the new learner is not a member yet');
+  assert(!isRemoved(config, member.peerId), 'a removed device is not re-admitted');
   return {
     ...config,
     epoch: config.epoch + 1,
     learners: [...config.learners, member],
-    removed: config.removed.filter((p) => p !== member.peerId),
   };
+}
+
+/**
+ * The next configuration with `peerId`'s seat held by the store `store` (the device lost its storage and came
+ * back with a new one, under the same peer ID). A voter's replacement is a joint phase like any voter change:
+ * the old seat counts in no previous-voter majority and is no sync source (its data is gone), the new store
+ * receives the data sync, and finalized() ends it. A learner's is a plain change (it counts in no quorum).
+ */
+export function withSeatReplaced(config: MembershipConfig, peerId: string, store: string, addrs: readonly string[]): MembershipConfig {
+  assertChangeable(config);
+  const seat = seatOf(config, peerId);
+  assert(seat !== undefined && seat.store !== store, 'only a member seat held by another store is replaced');
+  const update = (m: MemberInfo): MemberInfo => (m.peerId === peerId ? { peerId, addrs: [...addrs], store } : m);
+  if (!isVoter(config, peerId)) return { ...config, epoch: config.epoch + 1, learners: config.learners.map(update) };
+  return {
+    ...config,
+    epoch: config.epoch + 1,
+    voters: config.voters.map(update),
+    previousVoters: voterIds(config),
+    replaced: [peerId],
+  };
+}
+
+/** The voter whose seat a joint configuration gives to a new store, if it does. */
+export function jointReplacement(config: MembershipConfig): string | undefined {
+  return isJoint(config) ? replacedIds(config)[0] : undefined;
 }
 
 /**
@@ -126,6 +188,7 @@ export function withMemberRemoved(config: MembershipConfig, peerId: string): Mem
     learners: config.learners.filter((m) => m.peerId !== peerId),
     removed: [...config.removed.filter((p) => p !== peerId), peerId].slice(-REMOVED_MAX),
     previousVoters: voter ? voterIds(config) : [],
+    replaced: [],
   };
 }
 
@@ -144,6 +207,7 @@ export function withJointAborted(config: MembershipConfig, peerId: string): Memb
     voters: config.voters.filter((m) => m.peerId !== peerId),
     removed: [...config.removed.filter((p) => p !== peerId), peerId].slice(-REMOVED_MAX),
     previousVoters: [],
+    replaced: [],
   };
 }
 
@@ -157,7 +221,7 @@ export function jointAddition(config: MembershipConfig): string | undefined {
 /** Ends a joint phase once its data sync is done: same members, next epoch, plain majorities again. */
 export function finalized(config: MembershipConfig): MembershipConfig {
   assert(isJoint(config), 'only a joint configuration is finalized');
-  return { ...config, epoch: config.epoch + 1, previousVoters: [] };
+  return { ...config, epoch: config.epoch + 1, previousVoters: [], replaced: [] };
 }
 
 /** How many revoked peer IDs a configuration remembers (oldest forgotten first). */
@@ -169,12 +233,13 @@ export function configsEqual(a: MembershipConfig, b: MembershipConfig): boolean 
 }
 
 function canonical(c: MembershipConfig): unknown {
-  return [c.clusterId, c.epoch, c.voters.map((m) => [m.peerId, m.addrs]), c.learners.map((m) => [m.peerId, m.addrs]), c.removed, c.previousVoters];
+  const seat = (m: MemberInfo): unknown => [m.peerId, m.addrs, m.store ?? ''];
+  return [c.clusterId, c.epoch, c.voters.map(seat), c.learners.map(seat), c.removed, c.previousVoters, replacedIds(c)];
 }
 
 /** Same configuration with fresher addresses for a member (not a membership change: epoch unchanged). */
 export function withAddrs(config: MembershipConfig, peerId: string, addrs: readonly string[]): MembershipConfig {
-  const update = (m: MemberInfo): MemberInfo => (m.peerId === peerId ? { peerId, addrs: [...addrs] } : m);
+  const update = (m: MemberInfo): MemberInfo => (m.peerId === peerId ? { ...m, addrs: [...addrs] } : m);
   return { ...config, voters: config.voters.map(update), learners: config.learners.map(update) };
 }
 
@@ -190,6 +255,7 @@ export function configProblem(config: MembershipConfig): string | undefined {
     ids.add(m.peerId);
   }
   for (const p of config.previousVoters) if (p.length === 0) return 'empty previous voter id';
+  for (const p of replacedIds(config)) if (!config.previousVoters.includes(p) || !isVoter(config, p)) return `replaced seat ${p} is not a previous and current voter`;
   for (const p of config.removed) if (ids.has(p)) return `removed peer ${p} is still a member`;
   if (config.removed.length > REMOVED_MAX) return 'too many removed peers';
   return undefined;

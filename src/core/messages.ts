@@ -62,7 +62,14 @@ export type Message =
   /** Announcement of a committed configuration (after commit, or to a peer seen on an older epoch). */
   | { readonly type: 'config'; readonly epoch: number; readonly config: MembershipConfig }
   /** Candidate -> member: add me (as a voter, or a learner when the voter set is full). `addrs` are the candidate's dialable multiaddrs. */
-  | { readonly type: 'joinRequest'; readonly opId: number; readonly epoch: number; readonly addrs: readonly string[] }
+  | {
+      readonly type: 'joinRequest';
+      readonly opId: number;
+      readonly epoch: number;
+      readonly addrs: readonly string[];
+      /** The candidate's store id (MemberInfo.store); undefined from a device of an older version. */
+      readonly store?: string | undefined;
+    }
   /** Member -> candidate: outcome of a join; on success `config` includes the candidate as a voter. */
   | { readonly type: 'joinReply'; readonly opId: number; readonly epoch: number; readonly ok: boolean; readonly error: string; readonly config: MembershipConfig | undefined }
   /**

@@ -12,8 +12,11 @@ import {
   isMember,
   isRemoved,
   isVoter,
+  livePreviousVoters,
   quorumIds,
+  replacedIds,
   replicaIds,
+  seatOf,
   voterIds,
 } from './membership.js';
 import { compareKeys } from './keys.js';
@@ -125,6 +128,16 @@ export interface ReplicaCoreOptions {
   /** First operation id; the runtime passes a random base so ids from before a restart cannot collide. */
   readonly opIdBase: number;
   readonly hlc?: Hlc;
+  /**
+   * The id of this device's store (see MemberInfo.store): this device holds a seat only where the seat's store
+   * is this one. Undefined in tests that do not model stores (then only seats without a store match).
+   */
+  readonly store?: string | undefined;
+  /**
+   * The configuration was loaded from this store at start-up: a seat of it without a store id (from before
+   * store ids) is this store's. A device whose store is new never holds such a seat.
+   */
+  readonly legacySeat?: boolean;
 }
 
 export interface WriteRequest {
@@ -372,8 +385,9 @@ export class ReplicaCore {
   private hlcLast: Hlc;
   /** Highest ballot round seen anywhere, so our next proposal outbids it. */
   private roundSeen = 0;
-  /** See setCatchingUp(). */
-  private catchingUp = false;
+  /** This device's store id and whether seats without one are ours (see ReplicaCoreOptions). */
+  private readonly store: string | undefined;
+  private readonly legacySeat: boolean;
   /**
    * Writes already answered whose other replicas have not all acknowledged: each silent one at the deadline
    * gets a hint. In deadline order (every deadline is its start plus the same request timeout).
@@ -381,8 +395,6 @@ export class ReplicaCore {
   private readonly awaitingAcks = new Map<number, { readonly key: string; readonly pending: Set<string>; readonly deadlineMs: number }>();
   /** The proposer whose accept this replica took for each recent slot (see proposerOf()). */
   private readonly proposers = new Map<number, string>();
-  /** Slots (epochs) this acceptor sits out: see blockAcceptorUpTo(). */
-  private acceptorBlockedUpTo = 0;
   /** The newest epoch whose configuration is durable here (a restart cannot fall behind it). */
   private durableEpoch: number;
   /** Peers told our configuration because they spoke from an older epoch: peer -> epoch told (bounded). */
@@ -409,18 +421,22 @@ export class ReplicaCore {
     assert(this.transferBatchRecords >= 1 && this.transferBatchBytes >= 1, 'transfer batches hold something');
     this.opIdNext = options.opIdBase + 1;
     this.hlcLast = options.hlc ?? HLC_ZERO;
+    this.store = options.store;
+    this.legacySeat = options.legacySeat ?? false;
   }
 
   /**
-   * While catching up (a wiped or new device filling its replica), reads are answered `unavailable` and data
-   * streams are not served: this replica may lack acknowledged writes. Writes are still stored and acked.
+   * Whether this device holds its seat in `config` (default: the current one): it is a member there and the
+   * seat's store is this device's store. Only a seated device acknowledges writes and data, answers reads,
+   * votes in membership decisions, serves data streams or coordinates anything: a device whose storage was
+   * wiped (same peer ID, new store) would otherwise answer from an empty store, or vote without the promises
+   * it lost. It waits, unseated, for a change that gives the seat to its store (withSeatReplaced).
    */
-  setCatchingUp(on: boolean): void {
-    this.catchingUp = on;
-  }
-
-  get isCatchingUp(): boolean {
-    return this.catchingUp;
+  seated(config: MembershipConfig = this.configCurrent): boolean {
+    if (config.epoch === 0) return false;
+    const seat = seatOf(config, this.self);
+    if (seat === undefined) return false;
+    return seat.store === this.store || (seat.store === undefined && this.legacySeat);
   }
 
   private rememberProposer(epoch: number, peer: string): void {
@@ -434,14 +450,6 @@ export class ReplicaCore {
    */
   proposerOf(epoch: number): string | undefined {
     return this.proposers.get(epoch);
-  }
-
-  /**
-   * Refuses to act as a Paxos acceptor for every slot up to `slot`: a device that lost its storage lost its
-   * promises too, so it sits out the decisions that may have been in progress when it lost them.
-   */
-  blockAcceptorUpTo(slot: number): void {
-    this.acceptorBlockedUpTo = Math.max(this.acceptorBlockedUpTo, slot);
   }
 
   get config(): MembershipConfig {
@@ -575,10 +583,7 @@ export class ReplicaCore {
     const replicas = replicaIds(this.configCurrent);
     const op: ProbeOp = { kind: 'probe', key, replicas, replies: new Map(), unavailable: new Set(), unreachable: new Set(), deadlineMs: nowMs + timeoutMs };
     const actions: Action[] = [];
-    if (replicas.includes(this.self)) {
-      if (this.catchingUp) op.unavailable.add(this.self);
-      else op.replies.set(this.self, local.get(key));
-    }
+    if (replicas.includes(this.self)) op.replies.set(this.self, local.get(key));
     this.ops.set(opId, op);
     for (const peer of replicas) {
       if (peer !== this.self) actions.push({ type: 'send', to: peer, msg: { type: 'read', opId, epoch: this.epoch, key } });
@@ -648,10 +653,14 @@ export class ReplicaCore {
     const config = this.configCurrent;
     const joint = isJoint(config);
     const source = joint ? config.previousVoters : voterIds(config);
-    const gatherFrom = source.filter((p) => p !== this.self && !isRemoved(config, p));
+    // Removed voters and replaced seats (their store is gone) are no source; this replica is one only if its
+    // seat is not the one being replaced (assertMember: it holds its seat).
+    const live = joint ? livePreviousVoters(config) : source.filter((p) => !isRemoved(config, p));
+    const gatherFrom = live.filter((p) => p !== this.self);
     // Any n - majority(n) + 1 of the n source voters meet every majority of them, so their union holds every
     // write acknowledged before; and once they adopted this epoch, no majority of them is left on an older one.
-    const gatherNeeded = Math.max(0, source.length - majority(source.length) + 1 - (source.includes(this.self) ? 1 : 0));
+    // n counts every source voter, also the gone ones: a write's majority may have included them.
+    const gatherNeeded = Math.max(0, source.length - majority(source.length) + 1 - (live.includes(this.self) ? 1 : 0));
     let pushOrder: string[];
     let pushNeeded: number;
     if (targets !== undefined) {
@@ -659,7 +668,8 @@ export class ReplicaCore {
       pushNeeded = pushOrder.length;
     } else {
       const voters = voterIds(config).filter((p) => p !== this.self);
-      const fresh = voters.filter((p) => !config.previousVoters.includes(p));
+      // New voters, and seats given to a new store, get the data first.
+      const fresh = voters.filter((p) => !config.previousVoters.includes(p) || replacedIds(config).includes(p));
       pushOrder = [...fresh, ...voters.filter((p) => !fresh.includes(p))];
       pushNeeded = Math.max(0, majority(config.voters.length) - (isVoter(config, this.self) ? 1 : 0));
     }
@@ -830,6 +840,8 @@ export class ReplicaCore {
   private onWrite(from: string, msg: Extract<Message, { type: 'write' }>, local: LocalView): Action[] {
     const refusal = this.refuse(from, msg.opId, msg.epoch);
     if (refusal !== undefined) return refusal;
+    // An ack says "this seat's store holds it": a device without its seat stores and acks nothing.
+    if (!this.seated()) return [];
     this.observe(msg.record);
     const merged = mergeRecords(local.get(msg.key) ?? EMPTY_RECORD, msg.record);
     const ack: Message = { type: 'writeAck', opId: msg.opId, epoch: this.epoch };
@@ -839,8 +851,8 @@ export class ReplicaCore {
   private onRead(from: string, msg: Extract<Message, { type: 'read' }>, local: LocalView): Action[] {
     const refusal = this.refuse(from, msg.opId, msg.epoch);
     if (refusal !== undefined) return refusal;
-    if (this.catchingUp) {
-      // A replica that lost its data (or never had it) could hide an acknowledged write from a quorum read.
+    if (!this.seated()) {
+      // A device whose store is not its seat's (wiped, re-flashed) could hide an acknowledged write.
       const unavailable: Message = { type: 'readReply', opId: msg.opId, epoch: this.epoch, key: msg.key, record: undefined, unavailable: true };
       return [{ type: 'send', to: from, msg: unavailable }];
     }
@@ -849,7 +861,7 @@ export class ReplicaCore {
   }
 
   private onRepair(from: string, msg: Extract<Message, { type: 'repair' }>, local: LocalView): Action[] {
-    if (!this.acceptsDataFrom(from, msg.epoch)) return [];
+    if (!this.acceptsDataFrom(from, msg.epoch) || !this.seated()) return [];
     this.observe(msg.record);
     const current = local.get(msg.key) ?? EMPTY_RECORD;
     const merged = mergeRecords(current, msg.record);
@@ -889,7 +901,8 @@ export class ReplicaCore {
     // The proposer's base is committed: catch up to it before voting on its successor.
     if (this.epoch < msg.epoch) actions.push(...this.maybeAdopt(msg.config, local, nowMs));
     if (this.epoch !== msg.epoch || !isVoter(this.configCurrent, this.self) || !isVoter(this.configCurrent, from)) return actions;
-    if (msg.epoch + 1 <= this.acceptorBlockedUpTo) {
+    // A voter seat held by another store: this device lost the promises its seat made. It never votes.
+    if (!this.seated()) {
       refuse(undefined, undefined);
       return actions;
     }
@@ -916,8 +929,7 @@ export class ReplicaCore {
       return actions;
     }
     const valid = msg.config.epoch === msg.epoch + 1 && msg.config.clusterId === this.configCurrent.clusterId;
-    const blocked = msg.epoch + 1 <= this.acceptorBlockedUpTo;
-    if (this.epoch < msg.epoch || !valid || blocked || !isVoter(this.configCurrent, this.self) || !isVoter(this.configCurrent, from)) {
+    if (this.epoch < msg.epoch || !valid || !this.seated() || !isVoter(this.configCurrent, this.self) || !isVoter(this.configCurrent, from)) {
       refuse(undefined, undefined);
       return actions;
     }
@@ -1026,8 +1038,8 @@ export class ReplicaCore {
       return [{ type: 'send', to: from, msg: { type: 'stale', opId: msg.opId, epoch: this.epoch, config: this.configCurrent } }];
     }
     // A request from an epoch we have not adopted yet is dropped; the coordinator announced it and retries.
-    // A replica still catching up has no complete data to give (the gather uses the other previous voters).
-    if (this.epoch !== msg.epoch || !isMember(this.configCurrent, from) || this.catchingUp) return [];
+    // Only a seated replica whose seat is not being replaced has the data a gather counts on.
+    if (this.epoch !== msg.epoch || !isMember(this.configCurrent, from) || !this.seated() || replacedIds(this.configCurrent).includes(this.self)) return [];
     const key = streamKey(from, msg.opId);
     if (this.outStreams.has(key) || this.outStreams.size >= OUT_STREAMS_MAX) return [];
     const stream = newOutStream(from, msg.opId, undefined, nowMs + this.transferIdleMs, this.durableEpoch < this.epoch, nowMs);
@@ -1054,7 +1066,8 @@ export class ReplicaCore {
   }
 
   private onTransfer(from: string, msg: Extract<Message, { type: 'transfer' }>, local: LocalView, nowMs: number): Action[] {
-    if (!this.acceptsDataFrom(from, msg.epoch) || (this.epoch === 0 && msg.epoch === 0)) return [];
+    // Acks of a push count this seat as holding the data: only the seat's own store takes it.
+    if (!this.acceptsDataFrom(from, msg.epoch) || !this.seated()) return [];
     const actions: Action[] = [];
     for (const { key, record } of msg.records) {
       this.observe(record);
@@ -1299,7 +1312,7 @@ export class ReplicaCore {
   private count(answered: (p: string) => boolean, unreachable: Set<string>, need: Need): { met: boolean; possible: boolean; voters: number } {
     const config = this.configCurrent;
     const voters = voterIds(config);
-    const previous = config.previousVoters.filter((p) => !isRemoved(config, p));
+    const previous = livePreviousVoters(config);
     const got = voters.filter(answered).length;
     const gotPrevious = previous.filter(answered).length;
     const canV = voters.filter((p) => answered(p) || !unreachable.has(p)).length;
@@ -1538,7 +1551,7 @@ export class ReplicaCore {
       if (!this.ops.has(opId)) continue;
       switch (op.kind) {
         case 'write':
-          if (!isMember(config, this.self) && !config.previousVoters.includes(this.self)) {
+          if (!this.seated(config) && !config.previousVoters.includes(this.self)) {
             this.ops.delete(opId);
             actions.push({ type: 'reply', result: this.failure(opId, op) });
             break;
@@ -1554,7 +1567,7 @@ export class ReplicaCore {
           op.unreachable.clear();
           op.askedTo.clear();
           op.askedTo.add(this.self);
-          if (quorumIds(config).includes(this.self)) op.replies.set(this.self, local.get(op.key));
+          if (quorumIds(config).includes(this.self) && this.seated(config)) op.replies.set(this.self, local.get(op.key));
           this.sendRead(opId, op, actions);
           this.progressRead(opId, op, local, actions);
           break;
@@ -1657,6 +1670,9 @@ export class ReplicaCore {
 
   private assertMember(): void {
     if (this.epoch === 0 || !isMember(this.configCurrent, this.self)) throw new NotMemberError();
+    if (!this.seated()) {
+      throw new NotMemberError('this device\'s storage is new (wiped or replaced): it serves nothing until the cluster gives its seat to the new store');
+    }
   }
 }
 
@@ -1667,7 +1683,7 @@ export class ReplicaCore {
  */
 export function previousNeeded(config: MembershipConfig): number {
   if (!isJoint(config)) return 0;
-  const left = config.previousVoters.filter((p) => !isRemoved(config, p)).length;
+  const left = livePreviousVoters(config).length;
   return Math.min(majority(config.previousVoters.length), left);
 }
 

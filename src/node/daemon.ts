@@ -1,7 +1,7 @@
 // Daemon assembly and lifecycle: data dir, identity, cluster key, storage, libp2p (+ mDNS), runtime,
 // membership and HTTP; founding or joining a cluster, heartbeats and failure detection, reconnecting to known
 // members, daemon.json, and a clean shutdown.
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { equals as equalBytes } from 'uint8arrays';
 import { existsSync, statSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import type { Hash64 } from '../core/digest.js';
 import { FAILURE_DETECTOR_DEFAULTS, FailureDetector } from '../core/failure-detector.js';
 import {
+  type MemberInfo,
   type MembershipConfig,
   NO_CONFIG,
   configProblem,
@@ -20,6 +21,7 @@ import {
   isMember,
   isRemoved,
   isVoter,
+  livePreviousVoters,
 } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import type { AcceptorState } from '../core/paxos.js';
@@ -41,7 +43,7 @@ import { createContextCodec } from './context-token.js';
 import { DotAllocator } from './dots.js';
 import { createLogger, type Logger } from './log.js';
 import { MembershipService, isJoinMessage } from './membership.js';
-import { META_ACCEPTOR, META_ACCEPTOR_BLOCKED, META_CATCH_UP, META_MEMBERSHIP, Runtime } from './runtime.js';
+import { META_ACCEPTOR, META_MEMBERSHIP, Runtime } from './runtime.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -95,6 +97,8 @@ const SYNC_AFTER_CONNECT_MS = 200;
 /** Dot-actor incarnation, and whether the last run closed the store cleanly (see nextDotActor). */
 const META_INCARNATION = 'incarnation';
 const META_CLEAN_SHUTDOWN = 'cleanShutdown';
+/** This store's id (MemberInfo.store): random, taken when the store is created, never changed. */
+const META_STORE_ID = 'storeId';
 /** Heartbeats acknowledged (for the round-trip time): one in this many, i.e. one every 2 s per peer. */
 const RTT_SAMPLE_EVERY = 4;
 
@@ -213,6 +217,7 @@ export class Daemon {
     const store = await openSqliteStore(dbPath);
     try {
       let config = loadMembership(store);
+      const { storeId, legacySeat } = await loadOrCreateStoreId(store, config);
 
       const acceptor = loadAcceptor(store);
       const lastListen = store.getMeta(META_LISTEN);
@@ -228,7 +233,7 @@ export class Daemon {
         mdns: options.mdns ? { serviceTag: mdnsServiceTag(clusterKey), queryIntervalMs: DEFAULTS.mdnsQueryIntervalMs } : undefined,
       });
       if (founding && config.epoch === 0) {
-        config = foundingConfig(randomUUID(), { peerId: identity.peerId, addrs: dialableAddrs(node) });
+        config = foundingConfig(randomUUID(), { peerId: identity.peerId, addrs: dialableAddrs(node), store: storeId });
         await store.setMeta(META_MEMBERSHIP, JSON.stringify(config));
         log.info({ clusterId: config.clusterId }, 'founded a new cluster');
       }
@@ -247,6 +252,8 @@ export class Daemon {
         transferBatchBytes: DEFAULTS.transferBatchBytes,
         opsInFlightMax: DEFAULTS.opsInFlightMax,
         opIdBase,
+        storeId,
+        legacySeat,
         antiEntropy: {
           intervalMs: options.antiEntropyIntervalMs ?? DEFAULTS.antiEntropyIntervalMs,
           bytesPerSec: options.antiEntropyBytesPerSec ?? DEFAULTS.antiEntropyBytesPerSec,
@@ -258,10 +265,7 @@ export class Daemon {
         log,
       });
       late.runtime = runtime;
-      if (store.getMeta(META_CATCH_UP) === 'pending') runtime.beginCatchUp();
       runtime.resumeJoinTransfer(); // an admission whose data transfer a restart interrupted
-      const blocked = Number(store.getMeta(META_ACCEPTOR_BLOCKED) ?? '0');
-      if (Number.isSafeInteger(blocked) && blocked > 0) runtime.core.blockAcceptorUpTo(blocked);
       const transport = new ReplicaTransport(node, {
         onMessage: (from, msg) => late.daemon?.onMessage(from, msg),
         onPeerConnect: (peer) => late.daemon?.onPeerConnect(peer),
@@ -275,14 +279,7 @@ export class Daemon {
       });
       const membership = new MembershipService({
         runtime,
-        // A new device gets its data from the join's own sync before it counts; a device told "already a
-        // member" lost its storage and counts already: it catches up (serving no reads) before anything else.
-        onRejoin: (cluster) => {
-          log.warn({ epoch: cluster.epoch }, 'rejoining as a member that lost its storage: catching up before serving reads');
-          runtime.rejoined(cluster.epoch + 1);
-          runtime.beginCatchUp();
-          store.setMeta(META_CATCH_UP, 'pending').catch((error: unknown) => log.error({ err: error }, 'cannot record the catch-up'));
-        },
+        storeId,
         send: (to, msg) => transport.send(to, msg),
         log,
         autoAdmit: options.autoAdmit ?? DEFAULTS.autoAdmit,
@@ -394,7 +391,7 @@ export class Daemon {
     if (!options.mdns) this.log.debug({}, 'mDNS disabled (--no-mdns)');
 
     const config = this.runtime.config;
-    if (!isMember(config, this.peerId) && !isRemoved(config, this.peerId)) {
+    if (!this.runtime.core.seated() && !isRemoved(config, this.peerId)) {
       this.joinState = this.joinAddrs.length > 0 ? 'joining' : 'waiting';
       this.joinLoop = this.runJoinLoop(options.mdns);
     }
@@ -435,7 +432,9 @@ export class Daemon {
       this.log.warn({ mdns }, mdns ? 'holding a cluster key but no membership: looking for members over mDNS' : 'holding a cluster key but no membership: waiting to join (start with --join MULTIADDR, or enable mDNS)');
     }
     let attempt = 0;
-    while (this.stopping === undefined && !isMember(this.runtime.config, this.peerId)) {
+    // Until this store holds a seat: a device whose storage is new asks too, and the member it asks gives the
+    // old seat to this store (MembershipService: replacement).
+    while (this.stopping === undefined && !this.runtime.core.seated() && !isRemoved(this.runtime.config, this.peerId)) {
       attempt += 1;
       const candidates = [...this.transport.connectedPeers()];
       if (this.joinAddrs.length > 0) {
@@ -448,7 +447,7 @@ export class Daemon {
         }
       }
       for (const member of new Set(candidates)) {
-        if (this.stopping !== undefined || isMember(this.runtime.config, this.peerId)) break;
+        if (this.stopping !== undefined || this.runtime.core.seated()) break;
         try {
           this.log.info({ member }, 'asking to join the cluster');
           await this.membership.requestJoin(member, this.listenAddrs(), DEFAULTS.joinTimeoutMs);
@@ -654,7 +653,7 @@ export class Daemon {
       ...(isJoint(config) ? { previousVoters: config.previousVoters } : {}),
       removed: config.removed.slice(-16),
     });
-    if (isMember(config, this.peerId)) this.joinState = 'member';
+    if (this.runtime.core.seated(config)) this.joinState = 'member';
     for (const peer of this.transport.connectedPeers()) {
       if (isRemoved(config, peer)) {
         // Not at once: the configuration that tells the device it was removed is queued for it in this very
@@ -696,7 +695,7 @@ export class Daemon {
     const reasons: string[] = [];
     const config = this.runtime.config;
     if (this.stopping !== undefined) reasons.push('shutting down');
-    if (!isMember(config, this.peerId)) reasons.push(`not a member of a cluster (${this.role(config)})`);
+    if (!this.runtime.core.seated(config)) reasons.push(`not a member of a cluster (${this.role(config)})`);
     if (this.runtime.storageFailure !== undefined) reasons.push(`storage failed: ${String(this.runtime.storageFailure)}`);
     const q = this.quorumView(config, performance.now());
     if (isMember(config, this.peerId) && !q.writable) {
@@ -720,7 +719,7 @@ export class Daemon {
     return {
       epoch: config.epoch,
       writable: this.quorumView(config, now).writable,
-      catchingUp: this.runtime.core.isCatchingUp || this.runtime.joinTransferPending,
+      catchingUp: this.runtime.joinTransferPending,
       members,
       keysLive: stats.liveKeys,
       keysStored: stats.totalKeys,
@@ -739,7 +738,7 @@ export class Daemon {
     const voters = config.voters.length;
     const reachable = config.voters.filter((m) => alive(m.peerId)).length;
     const needed = voters > 0 ? majority(voters) : 0;
-    const previous = config.previousVoters.filter((p) => !isRemoved(config, p));
+    const previous = livePreviousVoters(config);
     const previousReachable = previous.filter(alive).length;
     const previousNeeded = previousNeededOf(config);
     const writable = voters > 0 && reachable >= needed && previousReachable >= previousNeeded;
@@ -783,8 +782,10 @@ export class Daemon {
         recordsSent: v.recordsSent,
       };
     };
-    const member = (m: { peerId: string; addrs: readonly string[] }): object => ({
+    const member = (m: MemberInfo): object => ({
       peerId: m.peerId,
+      // The store holding the seat (a device whose storage was replaced gets its seat back under a new one).
+      store: m.store ?? null,
       self: m.peerId === this.peerId,
       connected: m.peerId === this.peerId || this.transport.isConnected(m.peerId),
       ...health(m.peerId),
@@ -795,6 +796,7 @@ export class Daemon {
     return {
       version: VERSION,
       peerId: this.peerId,
+      storeId: this.runtime.storeId,
       clusterId: config.clusterId || null,
       epoch: config.epoch,
       role: this.role(config),
@@ -886,8 +888,12 @@ export class Daemon {
     if (isRemoved(config, this.peerId)) return 'removed';
     // A new voter of a joint configuration counts in quorums only together with the previous voters until
     // the change's data sync is done and finalized.
-    if (isMember(config, this.peerId) && this.runtime.core.isCatchingUp) return 'catching-up';
-    if (isVoter(config, this.peerId)) return isJoint(config) && !config.previousVoters.includes(this.peerId) ? 'catching-up' : 'voter';
+    // A member whose store is not its seat's (wiped, re-flashed) waits for the seat to be given to its store.
+    if (isMember(config, this.peerId) && !this.runtime.core.seated(config)) return 'replacing';
+    if (isVoter(config, this.peerId)) {
+      const fresh = !config.previousVoters.includes(this.peerId) || (config.replaced ?? []).includes(this.peerId);
+      return isJoint(config) && fresh ? 'catching-up' : 'voter';
+    }
     if (isMember(config, this.peerId)) return 'learner';
     return this.joinState;
   }
@@ -942,6 +948,21 @@ export async function nextDotActor(store: StoragePort, peerId: string, random: (
   if (stored !== undefined && store.getMeta(META_CLEAN_SHUTDOWN) !== 'true') incarnation += 1;
   await Promise.all([store.setMeta(META_INCARNATION, String(incarnation)), store.setMeta(META_CLEAN_SHUTDOWN, 'false')]);
   return incarnation === 0 ? peerId : `${peerId}~${incarnation}`;
+}
+
+/**
+ * This store's id (see MemberInfo.store), created with the store. A store from before store ids that holds a
+ * membership keeps its seats (legacySeat): they were given to this very store.
+ */
+async function loadOrCreateStoreId(store: StoragePort, config: MembershipConfig): Promise<{ storeId: string; legacySeat: boolean }> {
+  const stored = store.getMeta(META_STORE_ID);
+  if (stored !== undefined) {
+    if (!/^[0-9a-f]{32}$/.test(stored)) throw new StartupError(`corrupt store id ${JSON.stringify(stored)}`);
+    return { storeId: stored, legacySeat: false };
+  }
+  const storeId = randomBytes(16).toString('hex');
+  await store.setMeta(META_STORE_ID, storeId);
+  return { storeId, legacySeat: config.epoch > 0 };
 }
 
 function loadMembership(store: StoragePort): MembershipConfig {

@@ -14,10 +14,12 @@ import {
   isRemoved,
   isVoter,
   jointAddition,
+  seatOf,
   voterIds,
   withJointAborted,
   withLearnerAdded,
   withMemberRemoved,
+  withSeatReplaced,
   withVoterAdded,
 } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
@@ -29,13 +31,16 @@ export function isJoinMessage(msg: Message): msg is JoinMessage {
   return msg.type === 'joinRequest' || msg.type === 'joinReply';
 }
 
-/** The note of a successful join reply to a device that was a member already (it lost its storage). */
+/**
+ * The note of a successful join reply to a device whose store already holds its seat (it lost only its copy
+ * of the configuration, e.g. it crashed right after its admission).
+ */
 export const ALREADY_MEMBER = 'already a member';
 
 export interface MembershipOptions {
-  /** Our join was answered "already a member": this device lost its storage; `config` is the cluster's. */
-  readonly onRejoin?: (config: MembershipConfig) => void;
   readonly runtime: Runtime;
+  /** This device's store id, sent with a join request (see MemberInfo.store). */
+  readonly storeId: string;
   readonly send: (to: string, msg: Message) => boolean;
   readonly log: RuntimeLogger;
   /** Admit candidates without an operator's approval. */
@@ -57,6 +62,7 @@ export interface MembershipOptions {
 export interface PendingCandidate {
   readonly peerId: string;
   readonly addrs: readonly string[];
+  readonly store: string | undefined;
   readonly since: string;
 }
 
@@ -99,7 +105,7 @@ export class MembershipService {
       }
       return;
     }
-    void this.onJoinRequest(from, msg.opId, msg.addrs).catch((error: unknown) => {
+    void this.onJoinRequest(from, msg.opId, msg.addrs, msg.store).catch((error: unknown) => {
       this.options.log.warn({ peer: from, err: String(error) }, 'join request failed');
     });
   }
@@ -120,7 +126,7 @@ export class MembershipService {
       }, timeoutMs);
       this.joinWaiter = { member, opId, resolve };
     });
-    if (!this.options.send(member, { type: 'joinRequest', opId, epoch: 0, addrs: [...addrs] })) {
+    if (!this.options.send(member, { type: 'joinRequest', opId, epoch: 0, addrs: [...addrs], store: this.options.storeId })) {
       clearTimeout(timer);
       this.joinWaiter = undefined;
       throw new Error(`not connected to ${member}`);
@@ -128,7 +134,6 @@ export class MembershipService {
     try {
       const msg = await reply;
       if (!msg.ok || msg.config === undefined) throw new QuorumdError('join_refused', msg.error || 'join refused');
-      if (msg.error === ALREADY_MEMBER) this.options.onRejoin?.(msg.config);
       this.options.runtime.adoptConfig(msg.config);
     } finally {
       clearTimeout(timer);
@@ -137,29 +142,43 @@ export class MembershipService {
 
   // ---------------------------------------------------------------- member side
 
-  private async onJoinRequest(candidate: string, requestOpId: number, addrs: readonly string[]): Promise<void> {
+  private async onJoinRequest(candidate: string, requestOpId: number, addrs: readonly string[], store: string | undefined): Promise<void> {
     const { runtime } = this.options;
     const reply = (ok: boolean, error: string): void => {
       const config = ok ? runtime.config : undefined;
       this.options.send(candidate, { type: 'joinReply', opId: requestOpId, epoch: runtime.config.epoch, ok, error, config });
     };
     const config = runtime.config;
-    if (config.epoch === 0 || !isMember(config, runtime.self)) return reply(false, 'this device is not a member of a cluster');
+    if (config.epoch === 0 || !runtime.core.seated()) return reply(false, 'this device is not a member of a cluster');
     if (isRemoved(config, candidate)) return reply(false, 'this device was removed from the cluster');
-    // Already a member: the device lost its storage (or its membership record) and is rejoining. The note
-    // tells it so: it sits out Paxos decisions it may have promised in, and catches up before serving reads.
-    if (isMember(config, candidate) && !isJoint(config)) return reply(true, ALREADY_MEMBER);
-    if (!this.options.autoAdmit && !this.approved.has(candidate) && !isMember(config, candidate)) {
+    if (store === undefined || store.length === 0) return reply(false, 'a join request must name the device\'s store (upgrade the device)');
+    const seat = seatOf(config, candidate);
+    // Its store holds the seat already: it lost only its copy of the configuration (a crash right after its
+    // admission). Its store holds everything the seat acknowledged.
+    if (seat !== undefined && seat.store === store) return reply(true, ALREADY_MEMBER);
+    if (seat !== undefined) {
+      // A member asks to join with another store: its storage was wiped or re-flashed. The peer key proves it
+      // is the seat's device; the seat goes to the new store by a data sync (no operator needed).
+      try {
+        await this.replaceSeat(candidate, store, addrs);
+        reply(true, '');
+      } catch (error) {
+        reply(false, error instanceof Error ? error.message : String(error));
+        throw error;
+      }
+      return;
+    }
+    if (!this.options.autoAdmit && !this.approved.has(candidate)) {
       if (!this.pendingCandidates.has(candidate)) {
         this.options.log.info({ peer: candidate }, 'a device asks to join: waiting for `quorumd approve`');
       }
       this.pendingCandidates.delete(candidate);
-      this.pendingCandidates.set(candidate, { peerId: candidate, addrs: [...addrs], since: new Date().toISOString() });
+      this.pendingCandidates.set(candidate, { peerId: candidate, addrs: [...addrs], store, since: new Date().toISOString() });
       while (this.pendingCandidates.size > PENDING_MAX) this.pendingCandidates.delete(this.pendingCandidates.keys().next().value as string);
       return reply(false, `waiting for approval: run \`quorumd approve ${candidate}\` on a member`);
     }
     try {
-      await this.admit({ peerId: candidate, addrs: [...addrs] });
+      await this.admit({ peerId: candidate, addrs: [...addrs], store });
       reply(true, '');
     } catch (error) {
       reply(false, error instanceof Error ? error.message : String(error));
@@ -172,12 +191,16 @@ export class MembershipService {
     const pending = this.pendingCandidates.get(peerId);
     const addrs = pending?.addrs ?? this.options.addrsOf(peerId);
     if (isMember(this.options.runtime.config, peerId)) return this.options.runtime.config;
+    // Its store may hold values whose deletes were purged while it was out: a removed device stays out.
+    if (isRemoved(this.options.runtime.config, peerId)) {
+      throw new MembershipChangeError(`${peerId} was removed from the cluster and cannot be re-admitted (a device needs a new identity and an empty store to join again)`);
+    }
     // A voter that never shows up would hold a joint phase open: only admit a device we have heard from.
     if (pending === undefined && addrs.length === 0) {
       throw new MembershipChangeError(`${peerId} has not asked to join through this device (see pending in quorumd status)`);
     }
     this.approved.add(peerId);
-    const config = await this.admit({ peerId, addrs: [...addrs] });
+    const config = await this.admit({ peerId, addrs: [...addrs], store: pending?.store });
     this.pendingCandidates.delete(peerId);
     return config;
   }
@@ -188,6 +211,7 @@ export class MembershipService {
       const { runtime } = this.options;
       const committed = await this.change((c) => {
         if (isMember(c, member.peerId)) return undefined;
+        if (isRemoved(c, member.peerId)) throw new MembershipChangeError(`${member.peerId} was removed from the cluster and cannot be re-admitted`);
         return c.voters.length < this.options.maxVoters ? withVoterAdded(c, member) : withLearnerAdded(c, member);
       });
       if (isLearner(committed, member.peerId)) {
@@ -195,6 +219,25 @@ export class MembershipService {
         await runtime.sync([member.peerId]);
       }
       this.options.log.info({ peer: member.peerId, epoch: runtime.config.epoch, role: isVoter(runtime.config, member.peerId) ? 'voter' : 'learner' }, 'device admitted');
+      return runtime.config;
+    });
+  }
+
+  /**
+   * Gives `peerId`'s seat to the store `store` (the device came back with a new store) and brings it up to date:
+   * a voter's by the joint phase's data sync (change() finishes it), a learner's by a sync to it.
+   */
+  replaceSeat(peerId: string, store: string, addrs: readonly string[]): Promise<MembershipConfig> {
+    return this.serialized(async () => {
+      const { runtime } = this.options;
+      this.options.log.warn({ peer: peerId }, 'a member came back with a new store (its storage was lost): giving its seat to the new store');
+      const committed = await this.change((c) => {
+        const seat = seatOf(c, peerId);
+        if (seat === undefined) throw new MembershipChangeError(`${peerId} is no longer a member`);
+        return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, addrs);
+      });
+      if (isLearner(committed, peerId)) await runtime.sync([peerId]);
+      this.options.log.info({ peer: peerId, epoch: runtime.config.epoch }, 'seat given to the new store');
       return runtime.config;
     });
   }

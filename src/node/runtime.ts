@@ -21,10 +21,6 @@ import { GarbageCollector } from './memory.js';
 export const META_MEMBERSHIP = 'membership';
 /** The Paxos acceptor state for the next epoch's decision (src/core/paxos.ts), JSON. */
 export const META_ACCEPTOR = 'acceptor';
-/** 'pending' while this replica catches up (a wiped or new device), 'done' after; absent: done (older stores). */
-export const META_CATCH_UP = 'catchUp';
-/** Paxos slots this device sits out after losing its storage (see ReplicaCore.blockAcceptorUpTo). */
-export const META_ACCEPTOR_BLOCKED = 'acceptorBlockedUpTo';
 /** How far data-sync pushes of an epoch are durable here, JSON {epoch, after}: a later push resumes after it. */
 export const META_TRANSFER_RESUME = 'transferResume';
 /**
@@ -75,6 +71,9 @@ export interface RuntimeOptions {
   readonly transferBatchBytes: number;
   readonly opsInFlightMax: number;
   readonly opIdBase: number;
+  /** This store's id (see MemberInfo.store) and whether seats without one are this store's (legacy). */
+  readonly storeId: string;
+  readonly legacySeat: boolean;
   readonly antiEntropy: AntiEntropySettings;
   readonly hints: HintBookOptions;
   readonly log: RuntimeLogger;
@@ -151,6 +150,8 @@ const STREAM_MESSAGES: ReadonlySet<Message['type']> = new Set(['transferRequest'
 
 export class Runtime {
   readonly self: string;
+  /** This device's store id (MemberInfo.store). */
+  readonly storeId: string;
   readonly core: ReplicaCore;
   private readonly store: StoragePort;
   private readonly dots: DotAllocator;
@@ -175,8 +176,8 @@ export class Runtime {
   private joinPending: boolean;
   private joinPendingSinceMs: number;
   private readonly transferIdleMs: number;
-  /** Whether the last configuration seen had this device as a member (to notice an admission). */
-  private wasMember: boolean;
+  /** Whether the last configuration seen gave this device its seat (to notice an admission). */
+  private wasSeated: boolean;
   /** Every record stored here, for /watch (src/node/changes.ts). */
   readonly changes = new ChangeFeed();
   /** Hinted handoff: keys each peer missed, handed over when it is back (src/node/hints.ts). */
@@ -188,8 +189,6 @@ export class Runtime {
   private aeDueMs = Infinity;
   /** Wall time each peer's handover in flight read its records (see hints.delivered). */
   private readonly handoverSentAtMs = new Map<string, number>();
-  /** This device rejoined after losing its storage and is still catching up (see rejoined()). */
-  private rejoinedAfterLoss = false;
   /** Gives memory back after bulk work (src/node/memory.ts). */
   private readonly collector = new GarbageCollector(GC_INTERVAL_MIN_MS);
   /** Records received by data streams so far, and when that last changed (see inboundStreamActive). */
@@ -200,6 +199,7 @@ export class Runtime {
 
   constructor(options: RuntimeOptions) {
     this.self = options.self;
+    this.storeId = options.storeId;
     this.store = options.store;
     this.dots = options.dots;
     this.log = options.log;
@@ -218,7 +218,7 @@ export class Runtime {
     this.joinPending = store.getMeta(META_JOIN_TRANSFER) === 'pending';
     this.joinPendingSinceMs = this.monotonicMs();
     this.transferIdleMs = options.transferIdleMs;
-    this.wasMember = isMember(options.config, options.self);
+    this.wasSeated = false;
     this.collector.request(); // the start-up scan decoded every record
     this.core = new ReplicaCore({
       self: options.self,
@@ -229,7 +229,10 @@ export class Runtime {
       transferBatchRecords: options.transferBatchRecords,
       transferBatchBytes: options.transferBatchBytes,
       opIdBase: options.opIdBase,
+      store: options.storeId,
+      legacySeat: options.legacySeat,
     });
+    this.wasSeated = this.core.seated();
     const resume = parseTransferResume(store.getMeta(META_TRANSFER_RESUME));
     if (resume !== undefined) this.core.setTransferResume(resume.epoch, resume.after);
   }
@@ -242,17 +245,17 @@ export class Runtime {
   /**
    * A new device gets the cluster's data from the push of the data sync that admits it. If the change ended
    * without a complete push reaching it (it restarted or lost its link meanwhile and the sync went to
-   * another voter), it catches up by anti-entropy rounds instead, which fetch only what it still lacks.
-   * Learners wait for their push (a restart ends it: they catch up at start-up).
+   * another voter), it fills up by anti-entropy rounds instead, which fetch only what it still lacks. That is
+   * safe while it serves reads: the sync put every record on a majority of the new voters without it, so it is
+   * only a replica that missed writes, which every quorum read tolerates.
+   * Learners wait for their push (a restart ends it: they fill up by rounds from start-up).
    */
   private checkJoinTransfer(config: MembershipConfig, startingUp: boolean): void {
-    if (!this.joinPending || this.core.isCatchingUp || !isMember(config, this.self)) return;
-    const freshVoter = isJoint(config) && isVoter(config, this.self) && !config.previousVoters.includes(this.self);
+    if (!this.joinPending || !this.core.seated(config)) return;
+    const freshVoter = isJoint(config) && isVoter(config, this.self) && (!config.previousVoters.includes(this.self) || (config.replaced ?? []).includes(this.self));
     if (freshVoter || (!isVoter(config, this.self) && !startingUp)) return;
-    this.log.warn({ epoch: config.epoch }, 'the data transfer of this device\'s admission did not complete: catching up by anti-entropy rounds');
+    this.log.warn({ epoch: config.epoch }, 'the data transfer of this device\'s admission did not complete: fetching the rest by anti-entropy rounds');
     this.setJoinPending(false);
-    this.beginCatchUp();
-    this.store.setMeta(META_CATCH_UP, 'pending').catch((error: unknown) => this.fail(error));
   }
 
   private setJoinPending(pending: boolean): void {
@@ -261,35 +264,13 @@ export class Runtime {
     this.store.setMeta(META_JOIN_TRANSFER, pending ? 'pending' : 'done').catch((error: unknown) => this.fail(error));
   }
 
-  /** At start-up, after beginCatchUp() if a catch-up was pending: an admission interrupted by a restart. */
+  /** At start-up: an admission whose data transfer a restart interrupted. */
   resumeJoinTransfer(): void {
     this.checkJoinTransfer(this.core.config, true);
   }
 
   attachTransport(transport: MessageTransport): void {
     this.transport = transport;
-  }
-
-  /** Enters catch-up (see AntiEntropy.beginCatchUp): reads are answered `unavailable` until it is complete. */
-  beginCatchUp(): void {
-    this.core.setCatchingUp(true);
-    this.ae.beginCatchUp(this.monotonicMs());
-  }
-
-  /**
-   * This device lost its storage (a join was answered "already a member"): it sits out the Paxos slots up to
-   * `slot`, and, while it catches up, the slot after every configuration it adopts (the member that answered
-   * may itself have been behind). Staged before the configuration it comes with, so durable with it.
-   */
-  rejoined(slot: number): void {
-    this.rejoinedAfterLoss = true;
-    if (this.joinPending) this.setJoinPending(false); // it catches up by rounds (beginCatchUp)
-    this.raiseAcceptorBlock(slot);
-  }
-
-  private raiseAcceptorBlock(slot: number): void {
-    this.core.blockAcceptorUpTo(slot);
-    this.store.setMeta(META_ACCEPTOR_BLOCKED, String(slot)).catch((error: unknown) => this.fail(error));
   }
 
   /** Starts anti-entropy: rounds go through `sender` to members `isAlive` says are up. */
@@ -316,7 +297,7 @@ export class Runtime {
       this.sendSync(from, { type: 'refused', session: msg.session, reason: 'catching up' });
       return;
     }
-    this.executeSync(this.ae.step(from, msg, this.monotonicMs(), this.core.config, this.syncLocal));
+    this.executeSync(this.ae.step(from, msg, this.monotonicMs(), this.aeConfig(), this.syncLocal));
     this.scheduleAe();
   }
 
@@ -325,7 +306,7 @@ export class Runtime {
     if (this.stopped || this.syncSender === undefined || !this.isAlive(peer)) return;
     const keys = this.hints.take(peer, HANDOVER_KEYS_PER_PUSH);
     if (keys.length === 0) return;
-    const actions = this.ae.handOver(peer, keys, this.monotonicMs(), this.core.config, this.syncLocal);
+    const actions = this.ae.handOver(peer, keys, this.monotonicMs(), this.aeConfig(), this.syncLocal);
     // Records are read now: hints renewed after this moment (a new miss) must survive the confirmation.
     if (actions.length > 0) this.handoverSentAtMs.set(peer, this.wallClockMs());
     this.executeSync(actions);
@@ -344,12 +325,21 @@ export class Runtime {
   /** Starts an anti-entropy round with `peer` now if none is running (e.g. it just came back). */
   syncWith(peer: string): void {
     if (this.stopped || this.syncSender === undefined) return;
-    this.executeSync(this.ae.startRound(peer, this.monotonicMs(), this.core.config, this.syncLocal));
+    this.executeSync(this.ae.startRound(peer, this.monotonicMs(), this.aeConfig(), this.syncLocal));
     this.scheduleAe();
   }
 
   get config(): MembershipConfig {
     return this.core.config;
+  }
+
+  /**
+   * The configuration anti-entropy works with: none (no members) while this device holds no seat, so it neither
+   * starts nor answers rounds, hands nothing over and merges nothing a peer pushes (see ReplicaCore.seated).
+   */
+  private aeConfig(): MembershipConfig {
+    const config = this.core.config;
+    return this.core.seated(config) ? config : { ...config, voters: [], learners: [], previousVoters: [], replaced: [] };
   }
 
   get opsInFlight(): number {
@@ -524,20 +514,15 @@ export class Runtime {
             },
             'membership configuration adopted',
           );
-          if (this.rejoinedAfterLoss && this.core.isCatchingUp) this.raiseAcceptorBlock(action.config.epoch + 1);
-          const member = isMember(action.config, this.self);
-          if (member && !this.wasMember && !this.rejoinedAfterLoss && replicaIds(action.config).some((m) => m !== this.self)) {
-            // Admitted to a cluster that has data: it arrives by the admitting change's data sync.
+          const seated = this.core.seated(action.config);
+          if (seated && !this.wasSeated && replicaIds(action.config).some((m) => m !== this.self)) {
+            // Admitted (or its seat given to this new store) in a cluster that has data: it arrives by the
+            // admitting change's data sync.
             this.setJoinPending(true);
           }
-          this.wasMember = member;
+          this.wasSeated = seated;
           this.checkJoinTransfer(action.config, false);
           for (const listener of this.configListeners) listener(action.config);
-          // A device catching up starts fetching as soon as it is a member, not at the next interval.
-          if (this.core.isCatchingUp) {
-            this.ae.wake(this.monotonicMs());
-            this.scheduleAe();
-          }
           break;
         }
         case 'send':
@@ -608,22 +593,14 @@ export class Runtime {
           break;
         }
         case 'caughtUp':
-          // Everything received is durable before this replica answers reads again.
-          this.store.flush().then(
-            () => {
-              this.core.setCatchingUp(false);
-              this.log.info({ syncedWith: action.syncedWith, keys: this.digest.size }, 'caught up: serving reads');
-              return this.store.setMeta(META_CATCH_UP, 'done');
-            },
-          ).catch((error: unknown) => this.fail(error));
-          break;
+          break; // catch-up rounds are not used: a device with a new store gets its seat by a data sync
       }
     }
   }
 
   /** Catching up, or a new device waiting for its admission's data: its replica is known incomplete. */
   private filling(): boolean {
-    return this.core.isCatchingUp || this.joinPending;
+    return this.joinPending;
   }
 
   /**
@@ -682,7 +659,7 @@ export class Runtime {
         this.aeTimer.unref();
         return;
       }
-      this.executeSync(this.ae.tick(this.monotonicMs(), this.random(), this.core.config, this.isAlive, this.syncLocal));
+      this.executeSync(this.ae.tick(this.monotonicMs(), this.random(), this.aeConfig(), this.isAlive, this.syncLocal));
       this.handOverAll();
       this.collector.check(GC_HEAP_GROWTH_BYTES);
       this.scheduleAe();

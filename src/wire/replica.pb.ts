@@ -174,6 +174,7 @@ export namespace Ballot {
 export interface MemberInfo {
   peerId: string
   addrs: string[]
+  store: string
 }
 
 export namespace MemberInfo {
@@ -198,13 +199,19 @@ export namespace MemberInfo {
           }
         }
 
+        if ((obj.store != null && obj.store !== '')) {
+          w.uint32(26)
+          w.string(obj.store)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           peerId: '',
-          addrs: []
+          addrs: [],
+          store: ''
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -223,6 +230,10 @@ export namespace MemberInfo {
               }
 
               obj.addrs.push(reader.string())
+              break
+            }
+            case 3: {
+              obj.store = reader.string()
               break
             }
             default: {
@@ -266,6 +277,13 @@ export namespace MemberInfo {
 
               break
             }
+            case 3: {
+              yield {
+                field: `${prefix}.store`,
+                value: reader.string()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -289,6 +307,11 @@ export namespace MemberInfo {
     value: string
   }
 
+  export interface MemberInfoStoreFieldEvent {
+    field: '$.store'
+    value: string
+  }
+
   export function encode (obj: Partial<MemberInfo>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, MemberInfo.codec())
   }
@@ -297,7 +320,7 @@ export namespace MemberInfo {
     return decodeMessage(buf, MemberInfo.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MemberInfo>): Generator<MemberInfoPeerIdFieldEvent | MemberInfoAddrsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MemberInfo>): Generator<MemberInfoPeerIdFieldEvent | MemberInfoAddrsFieldEvent | MemberInfoStoreFieldEvent> {
     return streamMessage(buf, MemberInfo.codec(), opts)
   }
 }
@@ -309,6 +332,7 @@ export interface MembershipConfig {
   learners: MemberInfo[]
   removed: string[]
   previousVoters: string[]
+  replaced: string[]
 }
 
 export namespace MembershipConfig {
@@ -359,6 +383,13 @@ export namespace MembershipConfig {
           }
         }
 
+        if (obj.replaced != null && obj.replaced.length > 0) {
+          for (const value of obj.replaced) {
+            w.uint32(58)
+            w.string(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -369,7 +400,8 @@ export namespace MembershipConfig {
           voters: [],
           learners: [],
           removed: [],
-          previousVoters: []
+          previousVoters: [],
+          replaced: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -422,6 +454,14 @@ export namespace MembershipConfig {
               obj.previousVoters.push(reader.string())
               break
             }
+            case 7: {
+              if (opts.limits?.replaced != null && obj.replaced.length === opts.limits.replaced) {
+                throw new MaxLengthError('Decode error - repeated field "replaced" had too many elements')
+              }
+
+              obj.replaced.push(reader.string())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -435,7 +475,8 @@ export namespace MembershipConfig {
           voters: 0,
           learners: 0,
           removed: 0,
-          previousVoters: 0
+          previousVoters: 0,
+          replaced: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -524,6 +565,21 @@ export namespace MembershipConfig {
 
               break
             }
+            case 7: {
+              if (opts.limits?.replaced != null && obj.replaced === opts.limits.replaced) {
+                throw new MaxLengthError('Streaming decode error - repeated field "replaced" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.replaced[]`,
+                index: obj.replaced,
+                value: reader.string()
+              }
+
+              obj.replaced++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -558,6 +614,12 @@ export namespace MembershipConfig {
     value: string
   }
 
+  export interface MembershipConfigVotersStoreFieldEvent {
+    field: '$.voters[].store'
+    value: string
+    index: number
+  }
+
   export interface MembershipConfigLearnersPeerIdFieldEvent {
     field: '$.learners[].peerId'
     value: string
@@ -568,6 +630,12 @@ export namespace MembershipConfig {
     field: '$.learners[].addrs[]'
     index: number
     value: string
+  }
+
+  export interface MembershipConfigLearnersStoreFieldEvent {
+    field: '$.learners[].store'
+    value: string
+    index: number
   }
 
   export interface MembershipConfigRemovedFieldEvent {
@@ -582,6 +650,12 @@ export namespace MembershipConfig {
     value: string
   }
 
+  export interface MembershipConfigReplacedFieldEvent {
+    field: '$.replaced[]'
+    index: number
+    value: string
+  }
+
   export function encode (obj: Partial<MembershipConfig>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, MembershipConfig.codec())
   }
@@ -590,7 +664,7 @@ export namespace MembershipConfig {
     return decodeMessage(buf, MembershipConfig.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MembershipConfig>): Generator<MembershipConfigClusterIdFieldEvent | MembershipConfigEpochFieldEvent | MembershipConfigVotersPeerIdFieldEvent | MembershipConfigVotersAddrsFieldEvent | MembershipConfigLearnersPeerIdFieldEvent | MembershipConfigLearnersAddrsFieldEvent | MembershipConfigRemovedFieldEvent | MembershipConfigPreviousVotersFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MembershipConfig>): Generator<MembershipConfigClusterIdFieldEvent | MembershipConfigEpochFieldEvent | MembershipConfigVotersPeerIdFieldEvent | MembershipConfigVotersAddrsFieldEvent | MembershipConfigVotersStoreFieldEvent | MembershipConfigLearnersPeerIdFieldEvent | MembershipConfigLearnersAddrsFieldEvent | MembershipConfigLearnersStoreFieldEvent | MembershipConfigRemovedFieldEvent | MembershipConfigPreviousVotersFieldEvent | MembershipConfigReplacedFieldEvent> {
     return streamMessage(buf, MembershipConfig.codec(), opts)
   }
 }
@@ -766,6 +840,7 @@ export interface Message {
   unavailable: boolean
   total?: bigint
   resumeAfter?: string
+  store: string
 }
 
 export namespace Message {
@@ -882,6 +957,11 @@ export namespace Message {
           w.string(obj.resumeAfter)
         }
 
+        if ((obj.store != null && obj.store !== '')) {
+          w.uint32(170)
+          w.string(obj.store)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -898,7 +978,8 @@ export namespace Message {
           records: [],
           done: false,
           seq: 0n,
-          unavailable: false
+          unavailable: false,
+          store: ''
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1007,6 +1088,10 @@ export namespace Message {
             }
             case 20: {
               obj.resumeAfter = reader.string()
+              break
+            }
+            case 21: {
+              obj.store = reader.string()
               break
             }
             default: {
@@ -1188,6 +1273,13 @@ export namespace Message {
               }
               break
             }
+            case 21: {
+              yield {
+                field: `${prefix}.store`,
+                value: reader.string()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1284,6 +1376,12 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageConfigVotersStoreFieldEvent {
+    field: '$.config.voters[].store'
+    value: string
+    index: number
+  }
+
   export interface MessageConfigLearnersPeerIdFieldEvent {
     field: '$.config.learners[].peerId'
     value: string
@@ -1296,6 +1394,12 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageConfigLearnersStoreFieldEvent {
+    field: '$.config.learners[].store'
+    value: string
+    index: number
+  }
+
   export interface MessageConfigRemovedFieldEvent {
     field: '$.config.removed[]'
     index: number
@@ -1304,6 +1408,12 @@ export namespace Message {
 
   export interface MessageConfigPreviousVotersFieldEvent {
     field: '$.config.previousVoters[]'
+    index: number
+    value: string
+  }
+
+  export interface MessageConfigReplacedFieldEvent {
+    field: '$.config.replaced[]'
     index: number
     value: string
   }
@@ -1434,6 +1544,12 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageAcceptedConfigVotersStoreFieldEvent {
+    field: '$.acceptedConfig.voters[].store'
+    value: string
+    index: number
+  }
+
   export interface MessageAcceptedConfigLearnersPeerIdFieldEvent {
     field: '$.acceptedConfig.learners[].peerId'
     value: string
@@ -1446,6 +1562,12 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageAcceptedConfigLearnersStoreFieldEvent {
+    field: '$.acceptedConfig.learners[].store'
+    value: string
+    index: number
+  }
+
   export interface MessageAcceptedConfigRemovedFieldEvent {
     field: '$.acceptedConfig.removed[]'
     index: number
@@ -1454,6 +1576,12 @@ export namespace Message {
 
   export interface MessageAcceptedConfigPreviousVotersFieldEvent {
     field: '$.acceptedConfig.previousVoters[]'
+    index: number
+    value: string
+  }
+
+  export interface MessageAcceptedConfigReplacedFieldEvent {
+    field: '$.acceptedConfig.replaced[]'
     index: number
     value: string
   }
@@ -1478,6 +1606,11 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageStoreFieldEvent {
+    field: '$.store'
+    value: string
+  }
+
   export function encode (obj: Partial<Message>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Message.codec())
   }
@@ -1486,7 +1619,7 @@ export namespace Message {
     return decodeMessage(buf, Message.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigVotersStoreFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigLearnersStoreFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageConfigReplacedFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigVotersStoreFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigLearnersStoreFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageAcceptedConfigReplacedFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent | MessageStoreFieldEvent> {
     return streamMessage(buf, Message.codec(), opts)
   }
 }
@@ -1675,6 +1808,12 @@ export namespace Frame {
     value: string
   }
 
+  export interface FrameMessagesConfigVotersStoreFieldEvent {
+    field: '$.messages[].config.voters[].store'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesConfigLearnersPeerIdFieldEvent {
     field: '$.messages[].config.learners[].peerId'
     value: string
@@ -1687,6 +1826,12 @@ export namespace Frame {
     value: string
   }
 
+  export interface FrameMessagesConfigLearnersStoreFieldEvent {
+    field: '$.messages[].config.learners[].store'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesConfigRemovedFieldEvent {
     field: '$.messages[].config.removed[]'
     index: number
@@ -1695,6 +1840,12 @@ export namespace Frame {
 
   export interface FrameMessagesConfigPreviousVotersFieldEvent {
     field: '$.messages[].config.previousVoters[]'
+    index: number
+    value: string
+  }
+
+  export interface FrameMessagesConfigReplacedFieldEvent {
+    field: '$.messages[].config.replaced[]'
     index: number
     value: string
   }
@@ -1837,6 +1988,12 @@ export namespace Frame {
     value: string
   }
 
+  export interface FrameMessagesAcceptedConfigVotersStoreFieldEvent {
+    field: '$.messages[].acceptedConfig.voters[].store'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent {
     field: '$.messages[].acceptedConfig.learners[].peerId'
     value: string
@@ -1849,6 +2006,12 @@ export namespace Frame {
     value: string
   }
 
+  export interface FrameMessagesAcceptedConfigLearnersStoreFieldEvent {
+    field: '$.messages[].acceptedConfig.learners[].store'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesAcceptedConfigRemovedFieldEvent {
     field: '$.messages[].acceptedConfig.removed[]'
     index: number
@@ -1857,6 +2020,12 @@ export namespace Frame {
 
   export interface FrameMessagesAcceptedConfigPreviousVotersFieldEvent {
     field: '$.messages[].acceptedConfig.previousVoters[]'
+    index: number
+    value: string
+  }
+
+  export interface FrameMessagesAcceptedConfigReplacedFieldEvent {
+    field: '$.messages[].acceptedConfig.replaced[]'
     index: number
     value: string
   }
@@ -1885,6 +2054,12 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesStoreFieldEvent {
+    field: '$.messages[].store'
+    value: string
+    index: number
+  }
+
   export function encode (obj: Partial<Frame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Frame.codec())
   }
@@ -1893,7 +2068,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigVotersStoreFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigLearnersStoreFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesConfigReplacedFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigVotersStoreFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersStoreFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesAcceptedConfigReplacedFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent | FrameMessagesStoreFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }

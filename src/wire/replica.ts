@@ -91,6 +91,7 @@ function messageToPb(m: Message): pb.Message {
     key: '',
     accepted: false,
     addrs: [],
+    store: '',
     ok: false,
     error: '',
     records: [],
@@ -149,6 +150,7 @@ function messageToPb(m: Message): pb.Message {
       break;
     case 'joinRequest':
       out.addrs = [...m.addrs];
+      out.store = m.store ?? '';
       break;
     case 'joinReply':
       out.ok = m.ok;
@@ -222,7 +224,7 @@ function messageFromPb(p: pb.Message): Message {
     case pb.MessageType.CONFIG:
       return { type: 'config', epoch, config: requiredConfig(p.config, 'config') };
     case pb.MessageType.JOIN_REQUEST:
-      return { type: 'joinRequest', opId, epoch, addrs: p.addrs };
+      return { type: 'joinRequest', opId, epoch, addrs: p.addrs, ...(p.store === '' ? {} : { store: p.store }) };
     case pb.MessageType.JOIN_REPLY:
       return { type: 'joinReply', opId, epoch, ok: p.ok, error: p.error, config: optionalConfig(p.config) };
     case pb.MessageType.TRANSFER:
@@ -258,7 +260,7 @@ function keyedRecordFromPb(k: pb.KeyedRecord): KeyedRecord {
 }
 
 function configToPb(c: MembershipConfig): pb.MembershipConfig {
-  const member = (m: MemberInfo): pb.MemberInfo => ({ peerId: m.peerId, addrs: [...m.addrs] });
+  const member = (m: MemberInfo): pb.MemberInfo => ({ peerId: m.peerId, addrs: [...m.addrs], store: m.store ?? '' });
   return {
     clusterId: c.clusterId,
     epoch: toUint64(c.epoch, 'config epoch'),
@@ -266,6 +268,7 @@ function configToPb(c: MembershipConfig): pb.MembershipConfig {
     learners: c.learners.map(member),
     removed: [...c.removed],
     previousVoters: [...c.previousVoters],
+    replaced: [...(c.replaced ?? [])],
   };
 }
 
@@ -283,14 +286,19 @@ function requiredConfig(config: pb.MembershipConfig | undefined, type: string): 
   const out: MembershipConfig = {
     clusterId: config.clusterId,
     epoch: safeNumber(config.epoch, 'config epoch'),
-    voters: config.voters.map((m) => ({ peerId: m.peerId, addrs: m.addrs })),
-    learners: config.learners.map((m) => ({ peerId: m.peerId, addrs: m.addrs })),
+    voters: config.voters.map(memberFromPb),
+    learners: config.learners.map(memberFromPb),
     removed: config.removed,
     previousVoters: config.previousVoters,
+    replaced: config.replaced,
   };
   const problem = configProblem(out);
   if (problem !== undefined) throw new WireFormatError(`bad configuration in ${type} message: ${problem}`);
   return out;
+}
+
+function memberFromPb(m: pb.MemberInfo): MemberInfo {
+  return m.store === '' ? { peerId: m.peerId, addrs: m.addrs } : { peerId: m.peerId, addrs: m.addrs, store: m.store };
 }
 
 function optionalConfig(config: pb.MembershipConfig | undefined): MembershipConfig | undefined {

@@ -1,7 +1,8 @@
 // Anti-entropy between real daemons in one process on 127.0.0.1: a device that missed 2,000 writes converges by
 // gossip alone (no reads); tombstones are purged only once every member holds them and deleted keys stay deleted
-// when a device that missed the delete returns; a removed device cannot push old data back; wiped and new devices
-// catch up with progress in /status, and an interrupted transfer resumes where it stopped.
+// when a device that missed the delete returns; a removed device cannot push old data back; a wiped device gets its
+// seat back under its new store by a data sync; a new device shows its transfer in /status, and an interrupted
+// transfer resumes where it stopped.
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,7 +194,7 @@ describe('anti-entropy between real devices', () => {
     await Promise.all([a, b, back].map(stopDevice));
   }, 90_000);
 
-  it('a device whose data dir was wiped catches up (progress in /status, no reads meanwhile), then serves reads', async () => {
+  it('a device whose data dir was wiped gets its seat back under its new store by a data sync, then serves reads', async () => {
     const root = await mkdtemp(join(tmpdir(), 'quorumd-ae-'));
     dirs.push(root);
     const { a, b, c, dirs: d } = await threeDevices(root);
@@ -201,38 +202,46 @@ describe('anti-entropy between real devices', () => {
       expect((await put(i % 2 === 0 ? a.httpEndpoint : b.httpEndpoint, `data/${i}`, `value-${i}`.padEnd(100, '.'))).status).toBe(201);
     });
     const cId = c.peerId;
+    interface SeatStatus {
+      epoch: number;
+      role: string;
+      storeId: string;
+      voters: Array<{ peerId: string; store: string | null }>;
+      digest: { keys: number };
+    }
+    const before = (await status(a.httpEndpoint)) as unknown as SeatStatus;
+    const oldStore = before.voters.find((v) => v.peerId === cId)?.store;
+    expect(oldStore).toMatch(/^[0-9a-f]{32}$/);
     await stopDevice(c);
-    // Wipe the database (records, membership, clocks); keep the identity and the cluster key.
+    // Wipe the database (records, membership, clocks, store id); keep the identity and the cluster key.
     for (const file of await readdir(d[2])) if (file.startsWith('quorumd.db')) await rm(join(d[2], file));
     const startedAt = performance.now();
-    // ~500 KB to fetch at 150 KB/s: a few seconds of catching up to observe.
-    const c2 = await startDevice(d[2], { join: [a.listenAddrs()[0] as string], catchUpBytesPerSec: 150_000 });
+    const c2 = await startDevice(d[2], { join: [a.listenAddrs()[0] as string] });
     expect(c2.peerId).toBe(cId);
-    const seen = await waitFor('C to be a member that is catching up, with progress', async () => {
-      const s = (await status(c2.httpEndpoint)) as unknown as { role: string; catchUp: { keysHeld: number; totalKeys: number; percent: number | null } | null };
-      return s.role === 'catching-up' && s.catchUp !== null && s.catchUp.totalKeys >= 3_000 && s.catchUp.keysHeld < 3_000 ? s : undefined;
-    });
-    console.log(`MEASURE wiped device catching up: ${JSON.stringify(seen.catchUp)}`);
-    // It answers no reads meanwhile: r=all (which needs it) fails, r=quorum is served by the other two.
-    expect((await get(a.httpEndpoint, 'data/10', '?r=all')).status).toBe(503);
-    expect((await get(c2.httpEndpoint, 'data/11', '?r=quorum')).text).toBe('value-11'.padEnd(100, '.'));
+    const newStore = ((await status(c2.httpEndpoint)) as unknown as SeatStatus).storeId;
+    expect(newStore).not.toBe(oldStore);
+    // The member it asks gives the seat to the new store (joint phase, data sync, final epoch): no operator.
     const done = await waitFor(
-      'C to finish catching up',
+      'C to hold its seat again under its new store, with every key',
       async () => {
-        const s = (await status(c2.httpEndpoint)) as unknown as { role: string; catchUp: unknown; digest: { keys: number } };
-        return s.catchUp === null && s.role === 'voter' ? s : undefined;
+        const s = (await status(c2.httpEndpoint)) as unknown as SeatStatus;
+        const seat = s.voters.find((v) => v.peerId === cId);
+        return s.role === 'voter' && seat?.store === newStore && s.digest.keys === 3_000 ? s : undefined;
       },
       30_000,
     );
-    console.log(`MEASURE wiped device caught up: ${done.digest.keys} keys in ${((performance.now() - startedAt) / 1000).toFixed(2)} s at 150 KB/s`);
-    expect(done.digest.keys).toBe(3_000);
+    console.log(`MEASURE wiped device reseated: ${done.digest.keys} keys in ${((performance.now() - startedAt) / 1000).toFixed(2)} s, epoch ${before.epoch} -> ${done.epoch}`);
+    expect(done.epoch).toBe(before.epoch + 2); // the replacement's joint epoch and its final one
     expect((await get(a.httpEndpoint, 'data/10', '?r=all')).status).toBe(200);
     expect((await get(c2.httpEndpoint, 'data/2999', '?r=one')).text).toBe('value-2999'.padEnd(100, '.'));
     // Its new writes use a fresh dot actor, so they cannot collide with the dots it issued before the wipe.
     const w = await put(c2.httpEndpoint, 'data/0', 'after-wipe');
     expect(w.status).toBe(200);
     expect((await get(a.httpEndpoint, 'data/0', '?r=all')).text).toBe('after-wipe');
-    await Promise.all([a, b, c2].map(stopDevice));
+    // Losing another voter now loses nothing: every key is on the new store too.
+    await stopDevice(a);
+    expect((await get(c2.httpEndpoint, 'data/2998', '?r=quorum')).text).toBe('value-2998'.padEnd(100, '.'));
+    await Promise.all([b, c2].map(stopDevice));
   }, 120_000);
 
   it('a new device receives the data with progress in /status; stopped halfway, it resumes where it stopped', async () => {
@@ -289,7 +298,7 @@ describe('anti-entropy between real devices', () => {
     await Promise.all([a, back].map(stopDevice));
   }, 120_000);
 
-  it('a new voter stopped during its transfer, whose change finished without it, catches up by rounds from where it stopped', async () => {
+  it('a new voter stopped during its transfer, whose change finished without it, fills up by rounds from where it stopped', async () => {
     const root = await mkdtemp(join(tmpdir(), 'quorumd-ae-'));
     dirs.push(root);
     const total = 6_000;
@@ -316,13 +325,9 @@ describe('anti-entropy between real devices', () => {
       const s = (await status(a.httpEndpoint)) as unknown as { epoch: number; voters: unknown[]; quorum: { joint?: unknown } };
       return s.voters.length === 4 && s.quorum.joint === undefined;
     });
-    // Back, D notices its transfer never completed and catches up by anti-entropy rounds (no reads meanwhile).
-    const back = await startDevice(dirD, { restart: true, catchUpBytesPerSec: 200_000 });
-    const catching = await waitFor('D to catch up by rounds', async () => {
-      const s = (await status(back.httpEndpoint)) as unknown as { role: string; catchUp: { state: string; keysHeld: number } | null };
-      return s.catchUp?.state === 'catching-up' ? s : undefined;
-    });
-    expect(catching.role).toBe('catching-up');
+    // Back, D notices its transfer never completed and fills up by anti-entropy rounds. It serves reads
+    // meanwhile: the change put every record on a majority of the voters without it.
+    const back = await startDevice(dirD, { restart: true });
     const done = await waitFor(
       'D to hold everything and serve reads',
       async () => {

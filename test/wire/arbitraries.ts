@@ -28,10 +28,13 @@ export const recordArb: fc.Arbitrary<VersionedRecord> = fc
     }),
   );
 
-const memberArb: fc.Arbitrary<MemberInfo> = fc.record({
-  peerId: fc.string({ minLength: 1, maxLength: 10 }),
-  addrs: fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }),
-});
+const memberArb: fc.Arbitrary<MemberInfo> = fc
+  .record({
+    peerId: fc.string({ minLength: 1, maxLength: 10 }),
+    addrs: fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }),
+    store: fc.option(fc.string({ minLength: 1, maxLength: 32 }), { nil: undefined }),
+  })
+  .map(({ store, ...m }) => (store === undefined ? m : { ...m, store }));
 
 export const configArb: fc.Arbitrary<MembershipConfig> = fc
   .record({
@@ -47,7 +50,9 @@ export const configArb: fc.Arbitrary<MembershipConfig> = fc
     const learners = members.slice(voters.length);
     const ids = new Set(members.map((m) => m.peerId));
     // A committed configuration needs a voter; with no members at all it stays "not yet a member".
-    return { clusterId, epoch: voters.length === 0 ? 0 : epoch, voters, learners, removed: removed.filter((p) => !ids.has(p)), previousVoters };
+    // A replaced seat is a previous voter that is still a voter (with its new store).
+    const replaced = previousVoters.filter((p) => voters.some((v) => v.peerId === p)).slice(0, 1);
+    return { clusterId, epoch: voters.length === 0 ? 0 : epoch, voters, learners, removed: removed.filter((p) => !ids.has(p)), previousVoters, replaced };
   });
 
 const ballotArb: fc.Arbitrary<Ballot> = fc.record({ round: uint, proposer: fc.string({ maxLength: 10 }) });
@@ -87,7 +92,15 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('heartbeat' as const), opId: uint, epoch: uint }),
   fc.record({ type: fc.constant('heartbeatAck' as const), opId: uint, epoch: uint }),
   fc.record({ type: fc.constant('config' as const), epoch: uint, config: configArb }),
-  fc.record({ type: fc.constant('joinRequest' as const), opId: uint, epoch: uint, addrs: fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }) }),
+  fc
+    .record({
+      type: fc.constant('joinRequest' as const),
+      opId: uint,
+      epoch: uint,
+      addrs: fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }),
+      store: fc.option(fc.string({ minLength: 1, maxLength: 32 }), { nil: undefined }),
+    })
+    .map(({ store, ...m }) => (store === undefined ? m : { ...m, store })),
   fc.record({ type: fc.constant('joinReply' as const), opId: uint, epoch: uint, ok: fc.boolean(), error: fc.string({ maxLength: 20 }), config: fc.option(configArb, { nil: undefined }) }),
   fc.record(
     { type: fc.constant('transfer' as const), opId: uint, epoch: uint, seq: uint, records: fc.array(keyedArb, { maxLength: 3 }), done: fc.boolean(), total: uint },

@@ -11,7 +11,7 @@ import { messageArb, expectCorruptionsRejected, expectOnlyWireErrors } from './a
 const decodeOrWireError = (bytes: Uint8Array): void => expectOnlyWireErrors(decodeFrame, bytes);
 
 const blank: pb.Message = {
-  type: pb.MessageType.WRITE_ACK, opId: 1n, epoch: 1n, key: '', accepted: false, addrs: [], ok: false, error: '', records: [], done: false, seq: 0n, unavailable: false,
+  type: pb.MessageType.WRITE_ACK, opId: 1n, epoch: 1n, key: '', accepted: false, addrs: [], ok: false, error: '', records: [], done: false, seq: 0n, unavailable: false, store: '',
 };
 
 function rawFrame(...messages: Array<Partial<pb.Message>>): Uint8Array {
@@ -60,7 +60,7 @@ describe('replica frame codec', () => {
 
   it('rejects unknown types, missing required fields and bad configurations', () => {
     const goodRecord = { context: [{ actor: 'a', counter: 1n }], siblings: [] };
-    const config = { clusterId: 'c', epoch: 1n, voters: [{ peerId: 'p', addrs: [] }], learners: [], removed: [], previousVoters: [] };
+    const config = { clusterId: 'c', epoch: 1n, voters: [{ peerId: 'p', addrs: [], store: '' }], learners: [], removed: [], previousVoters: [], replaced: [] };
     const bad: Array<[string, Uint8Array]> = [
       ['unspecified type', rawFrame({ type: pb.MessageType.MESSAGE_TYPE_UNSPECIFIED })],
       ['type value from the future', new Uint8Array([0x0a, 0x02, 0x08, 0x63])],

@@ -1,0 +1,318 @@
+// Seats held by (peer, store): a device whose storage was wiped keeps its peer ID but gets a new store, and must
+// act as a new device — no reads, no acks, no votes, no gather source — until a membership change gives its
+// seat to the new store with a data sync (issue 11, points 1, 2, 4, 5 and 11). ReplicaCores wired by a small
+// synchronous network that executes their actions like the runtime does.
+import { describe, expect, it } from 'vitest';
+import { NotMemberError } from '../../src/core/errors.js';
+import {
+  type MembershipConfig,
+  NO_CONFIG,
+  finalized,
+  isJoint,
+  livePreviousVoters,
+  withLearnerAdded,
+  withMemberRemoved,
+  withSeatReplaced,
+  withVoterAdded,
+} from '../../src/core/membership.js';
+import type { KeyedRecord, Message } from '../../src/core/messages.js';
+import type { ConsistencyLevel } from '../../src/core/quorum.js';
+import type { VersionedRecord } from '../../src/core/record.js';
+import { type Action, type ClientResult, type LocalView, ReplicaCore, previousNeeded } from '../../src/core/replica.js';
+
+const TIMEOUT = 1000;
+const text = (r: VersionedRecord | undefined): string[] =>
+  (r?.siblings ?? []).filter((s) => s.value !== null).map((s) => new TextDecoder().decode(s.value ?? new Uint8Array()));
+
+function seats(epoch: number, members: ReadonlyArray<[string, string]>): MembershipConfig {
+  return {
+    clusterId: 'c1',
+    epoch,
+    voters: members.map(([peerId, store]) => ({ peerId, addrs: [], store })),
+    learners: [],
+    removed: [],
+    previousVoters: [],
+  };
+}
+
+class Device implements LocalView {
+  static created = 0;
+  readonly records = new Map<string, VersionedRecord>();
+  readonly core: ReplicaCore;
+  readonly results: ClientResult[] = [];
+  counter = 0;
+
+  constructor(
+    readonly id: string,
+    readonly storeId: string,
+    config: MembershipConfig,
+  ) {
+    this.core = new ReplicaCore({ self: id, config, requestTimeoutMs: TIMEOUT, opIdBase: (Device.created++) * 1_000_000, store: storeId });
+  }
+
+  get(key: string): VersionedRecord | undefined {
+    return this.records.get(key);
+  }
+
+  scan(after: string | undefined, limit: number): KeyedRecord[] {
+    const keys = [...this.records.keys()].filter((k) => after === undefined || k > after).sort();
+    return keys.slice(0, limit).map((key) => ({ key, record: this.records.get(key)! }));
+  }
+
+  keyCount(): number {
+    return this.records.size;
+  }
+}
+
+/** Delivers messages in order; a device in `down` is unreachable (the sender is told, as a failed send). */
+class Net {
+  readonly devices = new Map<string, Device>();
+  readonly down = new Set<string>();
+  private readonly queue: Array<{ from: string; to: string; msg: Message }> = [];
+
+  add(id: string, store: string, config: MembershipConfig): Device {
+    const device = new Device(id, store, config);
+    this.devices.set(id, device);
+    return device;
+  }
+
+  dev(id: string): Device {
+    const d = this.devices.get(id);
+    if (d === undefined) throw new Error(`no device ${id}`);
+    return d;
+  }
+
+  /** The device lost its storage: same peer ID, a new empty store, no configuration. */
+  wipe(id: string, newStore: string): Device {
+    return this.add(id, newStore, NO_CONFIG);
+  }
+
+  exec(d: Device, actions: readonly Action[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'persist':
+          d.records.set(a.key, a.record);
+          if (a.then !== undefined) this.queue.push({ from: d.id, to: a.then.to, msg: a.then.msg });
+          break;
+        case 'persistConfig':
+        case 'persistAcceptor':
+        case 'flush':
+          if (a.then !== undefined) this.queue.push({ from: d.id, to: a.then.to, msg: a.then.msg });
+          break;
+        case 'send':
+          this.queue.push({ from: d.id, to: a.to, msg: a.msg });
+          break;
+        case 'reply':
+          d.results.push(a.result);
+          break;
+        default:
+          break; // hints and transfer progress: not modelled here
+      }
+    }
+  }
+
+  run(): void {
+    for (let steps = 0; this.queue.length > 0; steps++) {
+      expect(steps).toBeLessThan(100_000);
+      const { from, to, msg } = this.queue.shift()!;
+      const sender = this.devices.get(from);
+      if (sender === undefined || this.down.has(from)) continue;
+      if (this.down.has(to) && to !== from) {
+        this.exec(sender, sender.core.sendFailed(to, msg, sender, 0));
+        continue;
+      }
+      const receiver = this.dev(to);
+      this.exec(receiver, receiver.core.step(from, msg, receiver, 0));
+    }
+  }
+
+  result(d: Device, opId: number): ClientResult {
+    this.run();
+    const r = d.results.find((x) => x.opId === opId);
+    if (r !== undefined) return r;
+    this.exec(d, d.core.tick(TIMEOUT * 10, d));
+    this.run();
+    const late = d.results.find((x) => x.opId === opId);
+    if (late === undefined) throw new Error(`operation ${opId} on ${d.id} did not finish`);
+    return late;
+  }
+
+  write(id: string, key: string, value: string | null, level: ConsistencyLevel = 'quorum'): ClientResult {
+    const d = this.dev(id);
+    d.counter += 1;
+    const request = {
+      key,
+      value: value === null ? null : new TextEncoder().encode(value),
+      context: undefined,
+      level,
+      dot: { actor: `${d.id}@${d.storeId}`, counter: d.counter },
+      nowMs: 0,
+      physicalMs: d.counter,
+    };
+    const { opId, actions } = d.core.write(request, d);
+    this.exec(d, actions);
+    return this.result(d, opId);
+  }
+
+  read(id: string, key: string, level: ConsistencyLevel = 'quorum'): ClientResult {
+    const d = this.dev(id);
+    const { opId, actions } = d.core.read({ key, level, nowMs: 0 }, d);
+    this.exec(d, actions);
+    return this.result(d, opId);
+  }
+
+  propose(id: string, next: MembershipConfig): ClientResult {
+    const d = this.dev(id);
+    const { opId, actions } = d.core.proposeConfig(next, 0, d);
+    this.exec(d, actions);
+    return this.result(d, opId);
+  }
+
+  sync(id: string, targets?: readonly string[]): ClientResult {
+    const d = this.dev(id);
+    const { opId, actions } = d.core.sync(0, d, targets);
+    this.exec(d, actions);
+    return this.result(d, opId);
+  }
+
+  /** `to` hears of `config` (gossip, a heartbeat's answer) from `from`. */
+  announce(from: string, to: string, config: MembershipConfig): void {
+    this.queue.push({ from, to, msg: { type: 'config', epoch: config.epoch, config } });
+    this.run();
+  }
+}
+
+/** A, B and W voters with stores sA, sB, sW; y written while B was unreachable (acked by A and W only). */
+function clusterWithY(): { net: Net; config: MembershipConfig } {
+  const net = new Net();
+  const config = seats(1, [['A', 'sA'], ['B', 'sB'], ['W', 'sW']]);
+  for (const [id, store] of [['A', 'sA'], ['B', 'sB'], ['W', 'sW']] as const) net.add(id, store, config);
+  net.down.add('B');
+  expect(net.write('A', 'y', 'y1')).toMatchObject({ type: 'written', acks: 2 });
+  net.down.delete('B');
+  expect(net.dev('B').records.has('y')).toBe(false);
+  return { net, config };
+}
+
+describe('a device whose store is not its seat\'s (storage wiped, same peer ID)', () => {
+  it('answers no read, so a quorum read never counts its empty store (issue 11.1, 11.4)', () => {
+    const { net, config } = clusterWithY();
+    net.wipe('W', 'sW2');
+    // It reconnects and hears the configuration before any join answer (the window of 11.4).
+    net.announce('A', 'W', config);
+    expect(net.dev('W').core.epoch).toBe(1);
+    expect(net.dev('W').core.seated()).toBe(false);
+    // Through B: W answers "unavailable", so the read needs A, which holds y.
+    const read = net.read('B', 'y');
+    expect(read).toMatchObject({ type: 'read' });
+    expect(text((read as Extract<ClientResult, { type: 'read' }>).record)).toEqual(['y1']);
+    // Through W: it coordinates nothing.
+    expect(() => net.read('W', 'y')).toThrow(NotMemberError);
+    expect(() => net.write('W', 'z', 'z1')).toThrow(NotMemberError);
+  });
+
+  it('stores and acknowledges no write, repair or push: an ack would claim its seat holds the data', () => {
+    const { net, config } = clusterWithY();
+    net.wipe('W', 'sW2');
+    net.announce('A', 'W', config);
+    const written = net.write('A', 'k', 'v1', 'all');
+    expect(written).toMatchObject({ type: 'failed' }); // w=all cannot count W
+    expect(net.dev('W').records.size).toBe(0);
+    const w = net.dev('W');
+    net.exec(w, w.core.step('A', { type: 'repair', epoch: 1, key: 'y', record: net.dev('A').records.get('y')! }, w, 0));
+    net.exec(w, w.core.step('A', { type: 'transfer', opId: 1, epoch: 1, seq: 1, records: [{ key: 'y', record: net.dev('A').records.get('y')! }], done: true }, w, 0));
+    expect(w.records.size).toBe(0);
+  });
+
+  it('never promises or accepts in Paxos, also after adopting the base a prepare carries (issue 11.5, 11.6)', () => {
+    const { net, config } = clusterWithY();
+    const w = net.wipe('W', 'sW2'); // epoch 0: it knows no configuration yet
+    const next = withMemberRemoved(config, 'B');
+    const prepare: Message = { type: 'configPrepare', opId: 7, epoch: 1, ballot: { round: 5, proposer: 'A' }, config };
+    const out = w.core.step('A', prepare, w, 0);
+    expect(w.core.epoch).toBe(1); // adopted the base
+    expect(out.some((a) => a.type === 'persistAcceptor')).toBe(false);
+    expect(out).toContainEqual(expect.objectContaining({ type: 'send', to: 'A', msg: expect.objectContaining({ type: 'configPromise', ok: false }) }));
+    const accept: Message = { type: 'configAccept', opId: 7, epoch: 1, ballot: { round: 5, proposer: 'A' }, config: next };
+    const out2 = w.core.step('A', accept, w, 0);
+    expect(out2.some((a) => a.type === 'persistAcceptor')).toBe(false);
+    // A change needs A and B then: with B down it cannot commit on W's (lost) vote.
+    net.down.add('B');
+    expect(net.propose('A', next)).toMatchObject({ type: 'failed' });
+  });
+
+  it('serves no gather: a data sync never counts its empty store as a source (issue 11.2)', () => {
+    const { net, config } = clusterWithY();
+    const w = net.wipe('W', 'sW2');
+    net.announce('A', 'W', config);
+    const out = w.core.step('A', { type: 'transferRequest', opId: 3, epoch: 1 }, w, 0);
+    expect(out.filter((a) => a.type === 'send')).toEqual([]);
+  });
+});
+
+describe('giving the seat to the new store (withSeatReplaced)', () => {
+  it('is a joint phase in which the old seat counts in no previous majority and is no sync source', () => {
+    const config = seats(4, [['A', 'sA'], ['B', 'sB'], ['W', 'sW']]);
+    const joint = withSeatReplaced(config, 'W', 'sW2', ['/ip4/127.0.0.1/tcp/1']);
+    expect(isJoint(joint)).toBe(true);
+    expect(joint.voters.find((m) => m.peerId === 'W')).toMatchObject({ store: 'sW2' });
+    expect(livePreviousVoters(joint)).toEqual(['A', 'B']);
+    expect(previousNeeded(joint)).toBe(2);
+    expect(finalized(joint)).toMatchObject({ epoch: 6, previousVoters: [], replaced: [] });
+  });
+
+  it('puts every acknowledged write on the new store, so losing another voter loses nothing (issue 11.2)', () => {
+    const { net, config } = clusterWithY();
+    const w = net.wipe('W', 'sW2');
+    net.announce('A', 'W', config);
+    const joint = withSeatReplaced(config, 'W', 'sW2', []);
+    expect(net.propose('A', joint)).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    expect(w.core.seated()).toBe(true); // the commit's announcement reached it
+    expect(net.sync('A')).toMatchObject({ type: 'synced' });
+    expect(text(w.records.get('y'))).toEqual(['y1']);
+    expect(net.propose('A', finalized(net.dev('A').core.config))).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    // A dies: y is still on a majority of the seats (W's new store, pushed), and a quorum read finds it.
+    net.down.add('A');
+    const read = net.read('B', 'y');
+    expect(text((read as Extract<ClientResult, { type: 'read' }>).record)).toEqual(['y1']);
+  });
+
+  it('a sync coordinated by the new store gathers from enough other voters, never from itself', () => {
+    const { net, config } = clusterWithY();
+    const w = net.wipe('W', 'sW2');
+    net.announce('A', 'W', config);
+    const joint = withSeatReplaced(config, 'W', 'sW2', []);
+    expect(net.propose('A', joint)).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    // B down: W alone with A cannot know it has every write (y's majority was A and the old W) ... but A
+    // holds y; the rule needs n − majority(n) + 1 = 2 of the 3 previous seats, and the old W is gone.
+    net.down.add('B');
+    expect(net.sync('W')).toMatchObject({ type: 'failed', code: 'sync_failed' });
+    net.down.delete('B');
+    expect(net.sync('W')).toMatchObject({ type: 'synced' });
+    expect(text(w.records.get('y'))).toEqual(['y1']);
+  });
+
+  it('a write acknowledged during the replacement needs the previous majority without the old seat', () => {
+    const { net, config } = clusterWithY();
+    net.wipe('W', 'sW2');
+    net.announce('A', 'W', config);
+    expect(net.propose('A', withSeatReplaced(config, 'W', 'sW2', []))).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    net.down.add('B');
+    // A and W make a majority of the new seats, but of the previous ones only A is left: not enough.
+    expect(net.write('A', 'k', 'v')).toMatchObject({ type: 'failed', code: 'quorum_unavailable' });
+  });
+});
+
+describe('removed devices stay removed (issue 11.11)', () => {
+  it('are not re-admitted as voters or learners', () => {
+    const config = withMemberRemoved(seats(1, [['A', 'sA'], ['B', 'sB'], ['C', 'sC']]), 'C');
+    const settled = finalized(config);
+    expect(() => withVoterAdded(settled, { peerId: 'C', addrs: [] })).toThrow();
+    expect(() => withLearnerAdded(settled, { peerId: 'C', addrs: [] })).toThrow();
+  });
+
+});
