@@ -1,7 +1,8 @@
 // Anti-entropy between replicas: one gossip round at a time compares this replica's tictac digest with one live
 // member's, top-down, then exchanges only the records of differing keys and merges them with the DVV rules. Also
-// owns tombstone purging at causal stability. Pure: time and randomness come in as arguments, effects go out
-// as actions; the responder side keeps no per-session state. See docs/anti-entropy.md.
+// owns the choice of the member for each round, and tombstone purging at causal stability. Pure: time and
+// randomness come in as arguments, effects go out as actions; the responder side keeps no per-session state.
+// See docs/anti-entropy.md.
 import { assert } from './assert.js';
 import { type Hash64, type MerkleDigest, entryHash, hashesEqual, segmentOf } from './digest.js';
 import { type MembershipConfig, isMember, isRemoved, replicaIds, voterIds } from './membership.js';
@@ -123,6 +124,11 @@ export const RECORD_BYTES_PER_MESSAGE_MAX = 512 * 1024;
 export const KEYS_PER_MESSAGE_MAX = 8192;
 /** Purged tombstones remembered, so a peer that still holds one learns it may purge it too. */
 export const PURGED_REMEMBERED_MAX = 65_536;
+/**
+ * A member whose rounds keep failing (refused, timed out) waits, after its turn, one interval more after its
+ * second failure in a row, doubling with each further one up to this many intervals.
+ */
+export const FAILED_PEER_BACKOFF_INTERVALS_MAX = 32;
 /** The budget may run this far ahead (a burst), so a small round is never delayed. */
 const BUDGET_BURST_MS = 1_000;
 
@@ -152,6 +158,10 @@ interface PeerState {
   nextParity: number;
   lastRepair: PeerSyncView['lastRepair'];
   lastRoundMs: number | undefined;
+  /** When the last round with this peer started (completed or not): rounds go to the least recently tried. */
+  lastAttemptMs: number | undefined;
+  /** Rounds with this peer that failed in a row (see FAILED_PEER_BACKOFF_INTERVALS_MAX). */
+  failStreak: number;
   lastRoundDurationMs: number | undefined;
   matched: boolean | undefined;
   keysDiffering: number;
@@ -481,11 +491,13 @@ export class AntiEntropy {
       if (wanted.length > 0) candidates = wanted;
     }
     if (candidates.length === 0) return undefined;
-    // The longest unsynced first (never synced before all); ties broken by `random`.
+    // The least recently tried first (never tried before all), so a member that refuses or fails rounds cannot
+    // take every round; one that keeps failing also waits longer each time (backoff). Ties broken by `random`.
     let best: string[] = [];
     let bestAt = Infinity;
     for (const p of candidates) {
-      const at = this.peers.get(p)?.lastRoundMs ?? -Infinity;
+      const state = this.peers.get(p);
+      const at = (state?.lastAttemptMs ?? -Infinity) + this.failureBackoffMs(state?.failStreak ?? 0);
       if (at < bestAt) {
         bestAt = at;
         best = [p];
@@ -494,10 +506,17 @@ export class AntiEntropy {
     return best[Math.min(best.length - 1, Math.floor(random * best.length))];
   }
 
+  /** How long after its turn a member whose last `streak` rounds failed waits (0, then 1, 2, 4 … intervals). */
+  private failureBackoffMs(streak: number): number {
+    if (streak < 2) return 0;
+    return this.opts.intervalMs * Math.min(FAILED_PEER_BACKOFF_INTERVALS_MAX, 2 ** Math.min(streak - 2, 30));
+  }
+
   private startSession(peer: string, nowMs: number, local: SyncLocal, actions: SyncAction[]): void {
     // The session number's parity picks the hash half compared below the root: alternate it per peer, so a
     // 32-bit collision with one peer is looked at with the other half in the next round with that peer.
     const state = this.peer(peer);
+    state.lastAttemptMs = nowMs;
     if (this.nextSessionId % 2 !== state.nextParity) this.nextSessionId += 1;
     state.nextParity = 1 - state.nextParity;
     const s: Session = {
@@ -697,9 +716,11 @@ export class AntiEntropy {
     this.counters.keysRepaired += s.keysDiffering;
     if (failed) {
       peer.failedRounds += 1;
+      peer.failStreak += 1;
       this.counters.failedRounds += 1;
       return;
     }
+    peer.failStreak = 0;
     peer.rounds += 1;
     peer.lastRoundMs = nowMs;
     peer.lastRoundDurationMs = nowMs - s.startedMs;
@@ -718,7 +739,22 @@ export class AntiEntropy {
   private peer(peerId: string): PeerState {
     let p = this.peers.get(peerId);
     if (p === undefined) {
-      p = { nextParity: 0, lastRepair: undefined, lastRoundMs: undefined, lastRoundDurationMs: undefined, matched: undefined, keysDiffering: 0, rounds: 0, failedRounds: 0, bytes: 0, recordsReceived: 0, recordsSent: 0, heldUpTo: 0 };
+      p = {
+        nextParity: 0,
+        lastRepair: undefined,
+        lastRoundMs: undefined,
+        lastAttemptMs: undefined,
+        failStreak: 0,
+        lastRoundDurationMs: undefined,
+        matched: undefined,
+        keysDiffering: 0,
+        rounds: 0,
+        failedRounds: 0,
+        bytes: 0,
+        recordsReceived: 0,
+        recordsSent: 0,
+        heldUpTo: 0,
+      };
       this.peers.set(peerId, p);
     }
     return p;

@@ -10,8 +10,15 @@ import { HLC_ZERO } from '../../src/core/hlc.js';
 
 const enc = new TextEncoder();
 
-function configOf(ids: readonly string[]): MembershipConfig {
-  return { clusterId: 'c', epoch: 1, voters: ids.map((peerId) => ({ peerId, addrs: [] })), learners: [], removed: [], previousVoters: [] };
+function configOf(ids: readonly string[], epoch = 1, learners: readonly string[] = []): MembershipConfig {
+  return {
+    clusterId: 'c',
+    epoch,
+    voters: ids.map((peerId) => ({ peerId, addrs: [] })),
+    learners: learners.map((peerId) => ({ peerId, addrs: [] })),
+    removed: [],
+    previousVoters: [],
+  };
 }
 
 class Rep {
@@ -21,6 +28,10 @@ class Rep {
   counter = 0;
   caughtUp: readonly string[] | undefined;
   readonly delivered: string[] = [];
+  /** This replica's own configuration, when it differs from the bus's (a device on another epoch). */
+  config: MembershipConfig | undefined;
+  /** Answers every round request with `refused` (as a device still filling its replica does). */
+  refusing = false;
   constructor(
     readonly id: string,
     graceMs = 0,
@@ -74,17 +85,24 @@ class Bus {
       this.messages += 1;
       this.bytes += estimateSyncBytes(msg);
       const r = this.reps.get(to) as Rep;
-      this.exec(r, r.ae.step(from, msg, nowMs, this.config, r));
+      if (r.refusing && (msg.type === 'digest' || msg.type === 'segments' || msg.type === 'push')) {
+        this.queue.push({ from: to, to: from, msg: { type: 'refused', session: msg.session, reason: 'catching up' } });
+        continue;
+      }
+      this.exec(r, r.ae.step(from, msg, nowMs, this.configOf(r), r));
     }
+  }
+  configOf(r: Rep): MembershipConfig {
+    return r.config ?? this.config;
   }
   round(from: string, to: string, nowMs = 0): void {
     const r = this.reps.get(from) as Rep;
-    this.exec(r, r.ae.startRound(to, nowMs, this.config, r));
+    this.exec(r, r.ae.startRound(to, nowMs, this.configOf(r), r));
     this.run(nowMs);
   }
   tick(id: string, nowMs: number): void {
     const r = this.reps.get(id) as Rep;
-    this.exec(r, r.ae.tick(nowMs, 0.5, this.config, () => true, r));
+    this.exec(r, r.ae.tick(nowMs, 0.5, this.configOf(r), () => true, r));
     this.run(nowMs);
   }
 }
@@ -320,5 +338,27 @@ describe('tombstone purge at causal stability', () => {
     expect(a.store.has('k')).toBe(true);
     bus.tick('a', 10_000);
     expect(a.store.has('k')).toBe(false);
+  });
+});
+
+describe('choice of the member for a round (issue 11 #8)', () => {
+  it('a member that refuses every round does not take all rounds: the others get theirs', () => {
+    const [a, b, c] = [new Rep('a'), new Rep('b'), new Rep('c')];
+    const bus = new Bus([a, b, c]);
+    c.refusing = true; // e.g. still receiving its admission's data
+    for (let i = 0; i < 5; i++) b.write(`k${i}`, 'from b');
+    for (let now = 2_000; now <= 40_000; now += 2_000) bus.tick('a', now);
+    const views = new Map(a.ae.peerViews(bus.config).map((v) => [v.peerId, v]));
+    expect(a.store.size).toBe(5); // repaired from b
+    expect(views.get('b')?.rounds).toBeGreaterThanOrEqual(10);
+    // c is still tried, less and less often while it keeps refusing.
+    expect(views.get('c')?.failedRounds).toBeGreaterThanOrEqual(2);
+    expect(views.get('c')?.failedRounds).toBeLessThanOrEqual(6);
+    expect(views.get('c')?.lastRoundMs).toBeUndefined(); // /status: the last *completed* round
+    // Once c answers again it gets its rounds.
+    c.refusing = false;
+    for (let now = 42_000; now <= 160_000; now += 2_000) bus.tick('a', now);
+    expect(a.ae.peerViews(bus.config).find((v) => v.peerId === 'c')?.rounds).toBeGreaterThan(0);
+    expectSame(a, c);
   });
 });
