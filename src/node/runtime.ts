@@ -243,7 +243,8 @@ export class Runtime {
    * A new device gets the cluster's data from the push of the data sync that admits it. If the change ended
    * without a complete push reaching it (it restarted or lost its link meanwhile and the sync went to
    * another voter), it catches up by anti-entropy rounds instead, which fetch only what it still lacks.
-   * Learners wait for their push (a restart ends it: they catch up at start-up).
+   * Learners wait for their push (a restart ends it: they catch up at start-up; so does a push that makes no
+   * progress for transferIdleMs: see holdRounds).
    */
   private checkJoinTransfer(config: MembershipConfig, startingUp: boolean): void {
     if (!this.joinPending || this.core.isCatchingUp || !isMember(config, this.self)) return;
@@ -629,14 +630,20 @@ export class Runtime {
   /**
    * Whether this device's own anti-entropy rounds wait: a data stream is bringing everything here already, or
    * will (a new voter's admission pushes the data after gathering it), and rounds would fetch it twice. A new
-   * device whose transfer stalls (a learner's push that failed) fetches by rounds after transferIdleMs.
+   * device whose transfer stalls (a learner's push that failed) leaves the receiving state after
+   * transferIdleMs without data: it then answers rounds and fetches by rounds.
    */
   private holdRounds(): boolean {
     if (this.inboundStreamActive() && this.filling()) return true;
     if (!this.joinPending) return false;
     const config = this.core.config;
     if (isJoint(config) && isVoter(config, this.self) && !config.previousVoters.includes(this.self)) return true;
-    return this.monotonicMs() - Math.max(this.joinPendingSinceMs, this.inboundChangedAtMs) < this.transferIdleMs;
+    if (this.monotonicMs() - Math.max(this.joinPendingSinceMs, this.inboundChangedAtMs) < this.transferIdleMs) return true;
+    // The admission's transfer stalled: no longer "receiving" (which refuses every round, for good otherwise);
+    // ordinary rounds fill this device from here.
+    this.log.warn({ epoch: config.epoch }, 'the data transfer of this device\'s admission stalled: filling it by anti-entropy rounds');
+    this.setJoinPending(false);
+    return false;
   }
 
   /** Whether a data stream (a membership sync) delivered records here within the last second. */
