@@ -1,7 +1,9 @@
 // Anti-entropy between replicas: one gossip round at a time compares this replica's tictac digest with one live
 // member's, top-down, then exchanges only the records of differing keys and merges them with the DVV rules. Also
-// owns tombstone purging at causal stability. Pure: time and randomness come in as arguments, effects go out
-// as actions; the responder side keeps no per-session state. See docs/anti-entropy.md.
+// owns the choice of the member for each round, and tombstone purging at causal stability (decided only on
+// observations made at this replica's own membership epoch, which every round message carries). Pure: time and
+// randomness come in as arguments, effects go out as actions; the responder side keeps no per-session state.
+// See docs/anti-entropy.md.
 import { assert } from './assert.js';
 import { type Hash64, type MerkleDigest, entryHash, hashesEqual, segmentOf } from './digest.js';
 import { type MembershipConfig, isMember, isRemoved, replicaIds, voterIds } from './membership.js';
@@ -39,16 +41,20 @@ export function hashHalf(hash: Hash64, session: number): number {
   return session % 2 === 0 ? hash.hi : hash.lo;
 }
 
+/**
+ * Round messages: `epoch` is always the sender's membership epoch when it sent the message. Purging trusts only
+ * observations (a match, a purge report) from a peer at this replica's own epoch (see purgeStable).
+ */
 export type SyncMessage =
   /**
    * Initiator -> responder: your child hashes of these nodes at `level` (0 = the root). `root` is the
    * initiator's root; a responder whose root equals it answers with no hashes (the round matched).
    */
-  | { readonly type: 'digest'; readonly session: number; readonly root: Hash64; readonly keys: number; readonly level: number; readonly nodes: readonly number[] }
+  | { readonly type: 'digest'; readonly session: number; readonly epoch: number; readonly root: Hash64; readonly keys: number; readonly level: number; readonly nodes: readonly number[] }
   /** Responder -> initiator: its root and key count, and the children of each requested node (fan-out each, halves). */
-  | { readonly type: 'digestReply'; readonly session: number; readonly root: Hash64; readonly keys: number; readonly level: number; readonly hashes: readonly number[] }
+  | { readonly type: 'digestReply'; readonly session: number; readonly epoch: number; readonly root: Hash64; readonly keys: number; readonly level: number; readonly hashes: readonly number[] }
   /** Initiator -> responder: these segments differ; here are my entries in them. */
-  | { readonly type: 'segments'; readonly session: number; readonly segments: readonly number[]; readonly entries: readonly SyncEntry[] }
+  | { readonly type: 'segments'; readonly session: number; readonly epoch: number; readonly segments: readonly number[]; readonly entries: readonly SyncEntry[] }
   /**
    * Responder -> initiator: the first `done` segments were compared: my records where yours differ or are
    * missing, the keys I want from you, and keys whose version you listed that I purged as causally stable.
@@ -56,13 +62,14 @@ export type SyncMessage =
   | {
       readonly type: 'segmentsReply';
       readonly session: number;
+      readonly epoch: number;
       readonly done: number;
       readonly records: readonly KeyedRecord[];
       readonly want: readonly string[];
       readonly purged: readonly PurgedEntry[];
     }
   /** Initiator -> responder: records you asked for (merge them); `purged`: keys you sent that I had purged. */
-  | { readonly type: 'push'; readonly session: number; readonly records: readonly KeyedRecord[]; readonly purged: readonly PurgedEntry[] }
+  | { readonly type: 'push'; readonly session: number; readonly epoch: number; readonly records: readonly KeyedRecord[]; readonly purged: readonly PurgedEntry[] }
   /** Responder -> initiator: the push is merged and durable. */
   | { readonly type: 'pushAck'; readonly session: number }
   /** Responder -> initiator: not served (the initiator is not a member here, or this device is not one). */
@@ -123,6 +130,11 @@ export const RECORD_BYTES_PER_MESSAGE_MAX = 512 * 1024;
 export const KEYS_PER_MESSAGE_MAX = 8192;
 /** Purged tombstones remembered, so a peer that still holds one learns it may purge it too. */
 export const PURGED_REMEMBERED_MAX = 65_536;
+/**
+ * A member whose rounds keep failing (refused, timed out) waits, after its turn, one interval more after its
+ * second failure in a row, doubling with each further one up to this many intervals.
+ */
+export const FAILED_PEER_BACKOFF_INTERVALS_MAX = 32;
 /** The budget may run this far ahead (a burst), so a small round is never delayed. */
 const BUDGET_BURST_MS = 1_000;
 
@@ -152,6 +164,10 @@ interface PeerState {
   nextParity: number;
   lastRepair: PeerSyncView['lastRepair'];
   lastRoundMs: number | undefined;
+  /** When the last round with this peer started (completed or not): rounds go to the least recently tried. */
+  lastAttemptMs: number | undefined;
+  /** Rounds with this peer that failed in a row (see FAILED_PEER_BACKOFF_INTERVALS_MAX). */
+  failStreak: number;
   lastRoundDurationMs: number | undefined;
   matched: boolean | undefined;
   keysDiffering: number;
@@ -160,8 +176,12 @@ interface PeerState {
   bytes: number;
   recordsReceived: number;
   recordsSent: number;
-  /** Local persist sequence number up to which this peer is known to hold everything held here. */
+  /**
+   * Local persist sequence number up to which this peer is known to hold everything held here, observed while
+   * both were at membership epoch `heldEpoch` (it counts for purging only while this replica is at that epoch).
+   */
   heldUpTo: number;
+  heldEpoch: number;
 }
 
 type Pending =
@@ -208,6 +228,8 @@ export class AntiEntropy {
   private readonly tombstones = new Map<string, { seq: number; atMs: number }>();
   /** Recently purged keys -> the hash of the purged version. Insertion order = purge order. */
   private readonly purged = new Map<string, Hash64>();
+  /** The highest membership epoch a member's round message carried: above ours, this replica is stale. */
+  private peerEpochMax = 0;
   private readonly counters = { rounds: 0, matchedRounds: 0, failedRounds: 0, keysRepaired: 0, tombstonesPurged: 0, bytes: 0 };
   private catchUp: { startedMs: number; syncedWith: Set<string>; totalKeys: number; recordsReceived: number; bytes: number } | undefined;
   /** Actions produced inside a round's end (caughtUp), handed out by the next tick/step/startRound. */
@@ -245,13 +267,13 @@ export class AntiEntropy {
     if (s !== undefined && s.pending !== undefined && nowMs - s.sentAtMs >= this.opts.requestTimeoutMs) {
       this.endSession(s, nowMs, 'failed');
     }
-    if (this.session !== undefined && this.session.pending === undefined) this.continueSession(this.session, nowMs, local, actions);
+    if (this.session !== undefined && this.session.pending === undefined) this.continueSession(this.session, nowMs, config.epoch, local, actions);
     this.purgeStable(nowMs, config, local, actions);
     if (this.nextRoundMs === undefined) this.nextRoundMs = nowMs + this.opts.intervalMs * (0.5 + random);
     if (this.session === undefined && nowMs >= this.nextRoundMs) {
       this.nextRoundMs = nowMs + this.opts.intervalMs * (0.5 + random);
       const peer = this.pickPeer(config, isAlive, random);
-      if (peer !== undefined) this.startSession(peer, nowMs, local, actions);
+      if (peer !== undefined) this.startSession(peer, nowMs, config.epoch, local, actions);
     }
     // A device with no other voter to catch up from (the first of a cluster) is caught up at once.
     if (this.catchUp !== undefined && isMember(config, this.opts.self)) this.checkCaughtUp(config);
@@ -306,7 +328,7 @@ export class AntiEntropy {
   startRound(peer: string, nowMs: number, config: MembershipConfig, local: SyncLocal): SyncAction[] {
     const actions: SyncAction[] = [];
     if (this.session === undefined && peer !== this.opts.self && isMember(config, peer) && isMember(config, this.opts.self)) {
-      this.startSession(peer, nowMs, local, actions);
+      this.startSession(peer, nowMs, config.epoch, local, actions);
     }
     return this.drain(actions);
   }
@@ -333,7 +355,7 @@ export class AntiEntropy {
       bytes += estimateRecordBytes(key, record);
     }
     const session = this.nextSessionId++;
-    const msg: SyncMessage = { type: 'push', session, records, purged: [] };
+    const msg: SyncMessage = { type: 'push', session, epoch: config.epoch, records, purged: [] };
     this.handovers.set(session, { peer, keys: taken, sentAtMs: nowMs });
     this.handoverCounters.pushes += 1;
     this.handoverCounters.bytes += this.sizeOf(msg);
@@ -375,12 +397,13 @@ export class AntiEntropy {
           actions.push({ type: 'send', to: from, msg: { type: 'refused', session: msg.session, reason } });
           return actions;
         }
+        this.notePeerEpoch(msg.epoch);
         if (msg.type === 'digest') {
           if (this.catchUp !== undefined) this.catchUp.totalKeys = Math.max(this.catchUp.totalKeys, msg.keys);
-          this.answerDigest(from, msg, local, actions);
+          this.answerDigest(from, msg, config.epoch, local, actions);
         }
-        else if (msg.type === 'segments') this.answerSegments(from, msg, local, actions);
-        else this.answerPush(from, msg, nowMs, local, actions);
+        else if (msg.type === 'segments') this.answerSegments(from, msg, config.epoch, local, actions);
+        else this.answerPush(from, msg, nowMs, config.epoch, local, actions);
         return actions;
       }
       case 'digestReply':
@@ -403,7 +426,8 @@ export class AntiEntropy {
           this.endSession(s, nowMs, 'failed');
           return actions;
         }
-        this.onReply(s, msg, nowMs, local, actions);
+        if (msg.type !== 'pushAck' && msg.type !== 'refused') this.notePeerEpoch(msg.epoch);
+        this.onReply(s, msg, nowMs, config.epoch, local, actions);
         if (this.catchUp !== undefined) this.checkCaughtUp(config);
         return this.drain(actions);
       }
@@ -455,7 +479,7 @@ export class AntiEntropy {
       let lowest = Infinity;
       for (const p of replicaIds(config)) {
         if (p === this.opts.self) continue;
-        const held = this.peers.get(p)?.heldUpTo ?? 0;
+        const held = this.heldUpTo(p, config.epoch);
         if (held < oldest.value.seq && held < lowest) {
           lowest = held;
           blockedBy = p;
@@ -481,11 +505,13 @@ export class AntiEntropy {
       if (wanted.length > 0) candidates = wanted;
     }
     if (candidates.length === 0) return undefined;
-    // The longest unsynced first (never synced before all); ties broken by `random`.
+    // The least recently tried first (never tried before all), so a member that refuses or fails rounds cannot
+    // take every round; one that keeps failing also waits longer each time (backoff). Ties broken by `random`.
     let best: string[] = [];
     let bestAt = Infinity;
     for (const p of candidates) {
-      const at = this.peers.get(p)?.lastRoundMs ?? -Infinity;
+      const state = this.peers.get(p);
+      const at = (state?.lastAttemptMs ?? -Infinity) + this.failureBackoffMs(state?.failStreak ?? 0);
       if (at < bestAt) {
         bestAt = at;
         best = [p];
@@ -494,10 +520,17 @@ export class AntiEntropy {
     return best[Math.min(best.length - 1, Math.floor(random * best.length))];
   }
 
-  private startSession(peer: string, nowMs: number, local: SyncLocal, actions: SyncAction[]): void {
+  /** How long after its turn a member whose last `streak` rounds failed waits (0, then 1, 2, 4 … intervals). */
+  private failureBackoffMs(streak: number): number {
+    if (streak < 2) return 0;
+    return this.opts.intervalMs * Math.min(FAILED_PEER_BACKOFF_INTERVALS_MAX, 2 ** Math.min(streak - 2, 30));
+  }
+
+  private startSession(peer: string, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
     // The session number's parity picks the hash half compared below the root: alternate it per peer, so a
     // 32-bit collision with one peer is looked at with the other half in the next round with that peer.
     const state = this.peer(peer);
+    state.lastAttemptMs = nowMs;
     if (this.nextSessionId % 2 !== state.nextParity) this.nextSessionId += 1;
     state.nextParity = 1 - state.nextParity;
     const s: Session = {
@@ -520,7 +553,8 @@ export class AntiEntropy {
       recordsSent: 0,
     };
     this.session = s;
-    this.request(s, { type: 'digest', session: s.id, root: local.digest.root(), keys: local.digest.size, level: 0, nodes: [0] }, { kind: 'digest', level: 0, nodes: [0] }, nowMs, actions);
+    const msg: SyncMessage = { type: 'digest', session: s.id, epoch, root: local.digest.root(), keys: local.digest.size, level: 0, nodes: [0] };
+    this.request(s, msg, { kind: 'digest', level: 0, nodes: [0] }, nowMs, actions);
   }
 
   private request(s: Session, msg: SyncMessage, pending: Pending, nowMs: number, actions: SyncAction[]): void {
@@ -538,7 +572,7 @@ export class AntiEntropy {
     if (this.catchUp !== undefined) this.catchUp.bytes += bytes;
   }
 
-  private onReply(s: Session, msg: SyncMessage, nowMs: number, local: SyncLocal, actions: SyncAction[]): void {
+  private onReply(s: Session, msg: SyncMessage, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
     const pending = s.pending;
     assert(pending !== undefined, 'a reply answers the pending request');
     s.pending = undefined;
@@ -554,14 +588,18 @@ export class AntiEntropy {
         return;
       }
       if (msg.hashes.length === 0) {
-        // Roots equal when the responder looked: it holds everything this replica held at the start.
-        const peer = this.peer(s.peer);
-        peer.heldUpTo = Math.max(peer.heldUpTo, s.seqAtStart);
+        // Roots equal when the responder looked: it holds everything this replica held at the start. Noted with
+        // the epoch both were at; from a peer at another epoch it does not count for purging (see purgeStable).
+        if (msg.epoch === epoch) {
+          const peer = this.peer(s.peer);
+          peer.heldUpTo = peer.heldEpoch === epoch ? Math.max(peer.heldUpTo, s.seqAtStart) : s.seqAtStart;
+          peer.heldEpoch = epoch;
+        }
         this.endSession(s, nowMs, 'matched');
         return;
       }
     } else if (msg.type === 'segmentsReply' && pending.kind === 'segments') {
-      if (!this.takeSegmentsReply(s, pending, msg, nowMs, local, actions)) {
+      if (!this.takeSegmentsReply(s, pending, msg, nowMs, epoch, local, actions)) {
         this.endSession(s, nowMs, 'failed');
         return;
       }
@@ -571,11 +609,11 @@ export class AntiEntropy {
       this.endSession(s, nowMs, 'failed'); // a reply of the wrong kind: a confused peer
       return;
     }
-    this.continueSession(s, nowMs, local, actions);
+    this.continueSession(s, nowMs, epoch, local, actions);
   }
 
   /** Sends the session's next request when the budget allows, or ends it when nothing is left. */
-  private continueSession(s: Session, nowMs: number, local: SyncLocal, actions: SyncAction[]): void {
+  private continueSession(s: Session, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
     if (this.budgetAtMs - BUDGET_BURST_MS > nowMs) return; // tick() resumes at nextDeadlineMs()
     if (s.pushQueue.length > 0 || s.purgedToReport.length > 0) {
       const records: KeyedRecord[] = [];
@@ -589,7 +627,7 @@ export class AntiEntropy {
       }
       const purged = s.purgedToReport.splice(0, KEYS_PER_MESSAGE_MAX);
       s.recordsSent += records.length;
-      this.request(s, { type: 'push', session: s.id, records, purged }, { kind: 'push' }, nowMs, actions);
+      this.request(s, { type: 'push', session: s.id, epoch, records, purged }, { kind: 'push' }, nowMs, actions);
       return;
     }
     if (s.nodeQueue.length === 0 && s.nextLevel.length > 0 && s.level + 1 < local.digest.depth) {
@@ -602,7 +640,7 @@ export class AntiEntropy {
     }
     if (s.nodeQueue.length > 0) {
       const nodes = s.nodeQueue.splice(0, DIGEST_NODES_PER_REQUEST_MAX);
-      const msg: SyncMessage = { type: 'digest', session: s.id, root: local.digest.root(), keys: local.digest.size, level: s.level, nodes };
+      const msg: SyncMessage = { type: 'digest', session: s.id, epoch, root: local.digest.root(), keys: local.digest.size, level: s.level, nodes };
       this.request(s, msg, { kind: 'digest', level: s.level, nodes }, nowMs, actions);
       return;
     }
@@ -622,7 +660,7 @@ export class AntiEntropy {
           sentHashes.set(key, hash);
         }
       }
-      this.request(s, { type: 'segments', session: s.id, segments, entries }, { kind: 'segments', segments, sentHashes }, nowMs, actions);
+      this.request(s, { type: 'segments', session: s.id, epoch, segments, entries }, { kind: 'segments', segments, sentHashes }, nowMs, actions);
       return;
     }
     this.endSession(s, nowMs, 'repaired');
@@ -647,6 +685,7 @@ export class AntiEntropy {
     pending: Extract<Pending, { kind: 'segments' }>,
     msg: Extract<SyncMessage, { type: 'segmentsReply' }>,
     nowMs: number,
+    epoch: number,
     local: SyncLocal,
     actions: SyncAction[],
   ): boolean {
@@ -678,7 +717,8 @@ export class AntiEntropy {
     for (const { key, hash } of msg.purged) {
       if (!pending.sentHashes.has(key)) return false;
       differing.add(key);
-      this.purgeIfAt(key, hash, nowMs, local, actions);
+      // A purge decided on another epoch's member list is not taken (it may have missed a member).
+      if (msg.epoch === epoch) this.purgeIfAt(key, hash, nowMs, local, actions);
     }
     s.keysDiffering += differing.size;
     return true;
@@ -697,9 +737,11 @@ export class AntiEntropy {
     this.counters.keysRepaired += s.keysDiffering;
     if (failed) {
       peer.failedRounds += 1;
+      peer.failStreak += 1;
       this.counters.failedRounds += 1;
       return;
     }
+    peer.failStreak = 0;
     peer.rounds += 1;
     peer.lastRoundMs = nowMs;
     peer.lastRoundDurationMs = nowMs - s.startedMs;
@@ -718,7 +760,23 @@ export class AntiEntropy {
   private peer(peerId: string): PeerState {
     let p = this.peers.get(peerId);
     if (p === undefined) {
-      p = { nextParity: 0, lastRepair: undefined, lastRoundMs: undefined, lastRoundDurationMs: undefined, matched: undefined, keysDiffering: 0, rounds: 0, failedRounds: 0, bytes: 0, recordsReceived: 0, recordsSent: 0, heldUpTo: 0 };
+      p = {
+        nextParity: 0,
+        lastRepair: undefined,
+        lastRoundMs: undefined,
+        lastAttemptMs: undefined,
+        failStreak: 0,
+        lastRoundDurationMs: undefined,
+        matched: undefined,
+        keysDiffering: 0,
+        rounds: 0,
+        failedRounds: 0,
+        bytes: 0,
+        recordsReceived: 0,
+        recordsSent: 0,
+        heldUpTo: 0,
+        heldEpoch: 0,
+      };
       this.peers.set(peerId, p);
     }
     return p;
@@ -732,10 +790,10 @@ export class AntiEntropy {
     return undefined;
   }
 
-  private answerDigest(from: string, msg: Extract<SyncMessage, { type: 'digest' }>, local: SyncLocal, actions: SyncAction[]): void {
+  private answerDigest(from: string, msg: Extract<SyncMessage, { type: 'digest' }>, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
     const digest = local.digest;
     const root = digest.root();
-    const base = { type: 'digestReply', session: msg.session, root, keys: digest.size, level: msg.level } as const;
+    const base = { type: 'digestReply', session: msg.session, epoch, root, keys: digest.size, level: msg.level } as const;
     if (hashesEqual(root, msg.root)) {
       // A match tells the initiator we hold everything it holds (it may then purge tombstones): only once what
       // we hold is durable, or a crash here could bring back what the tombstones superseded.
@@ -755,7 +813,7 @@ export class AntiEntropy {
     actions.push({ type: 'send', to: from, msg: { ...base, hashes } });
   }
 
-  private answerSegments(from: string, msg: Extract<SyncMessage, { type: 'segments' }>, local: SyncLocal, actions: SyncAction[]): void {
+  private answerSegments(from: string, msg: Extract<SyncMessage, { type: 'segments' }>, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
     const digest = local.digest;
     const segmentCount = 1 << digest.shape.segmentsLog2;
     const valid =
@@ -798,10 +856,10 @@ export class AntiEntropy {
         else want.push(key);
       }
     }
-    actions.push({ type: 'send', to: from, msg: { type: 'segmentsReply', session: msg.session, done, records, want, purged } });
+    actions.push({ type: 'send', to: from, msg: { type: 'segmentsReply', session: msg.session, epoch, done, records, want, purged } });
   }
 
-  private answerPush(from: string, msg: Extract<SyncMessage, { type: 'push' }>, nowMs: number, local: SyncLocal, actions: SyncAction[]): void {
+  private answerPush(from: string, msg: Extract<SyncMessage, { type: 'push' }>, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
     if (msg.records.length > KEYS_PER_MESSAGE_MAX || msg.purged.length > KEYS_PER_MESSAGE_MAX) {
       actions.push({ type: 'send', to: from, msg: { type: 'refused', session: msg.session, reason: 'push too large' } });
       return;
@@ -811,7 +869,8 @@ export class AntiEntropy {
       return;
     }
     for (const { key, record } of msg.records) this.merge(key, record, nowMs, local, actions);
-    for (const { key, hash } of msg.purged) this.purgeIfAt(key, hash, nowMs, local, actions);
+    // A purge decided on another epoch's member list is not taken (it may have missed a member).
+    if (msg.epoch === epoch) for (const { key, hash } of msg.purged) this.purgeIfAt(key, hash, nowMs, local, actions);
     actions.push({ type: 'sendDurable', to: from, msg: { type: 'pushAck', session: msg.session } });
   }
 
@@ -840,16 +899,29 @@ export class AntiEntropy {
     this.counters.tombstonesPurged += 1;
   }
 
+  /** A member's round message carried `epoch`. */
+  private notePeerEpoch(epoch: number): void {
+    this.peerEpochMax = Math.max(this.peerEpochMax, epoch);
+  }
+
+  /** How far `peer` is known to hold what is held here, by matches made while both were at `epoch`. */
+  private heldUpTo(peer: string, epoch: number): number {
+    const p = this.peers.get(peer);
+    return p !== undefined && p.heldEpoch === epoch ? p.heldUpTo : 0;
+  }
+
   /**
    * Purges tombstones every current member (voters, learners, previous voters) is known to hold: a member
-   * matched digests with this replica after the tombstone was stored here. Oldest first; stops at the first
-   * tombstone that is not yet stable or too young.
+   * matched digests with this replica after the tombstone was stored here, both at this replica's current
+   * epoch (a member list of another epoch may lack a member, e.g. a learner admitted since that still holds
+   * what the tombstone superseded). Not at all while a member was seen at a higher epoch: this replica's
+   * configuration is stale. Oldest first; stops at the first tombstone that is not yet stable or too young.
    */
   private purgeStable(nowMs: number, config: MembershipConfig, local: SyncLocal, actions: SyncAction[]): void {
-    if (this.tombstones.size === 0 || !isMember(config, this.opts.self)) return;
+    if (this.tombstones.size === 0 || !isMember(config, this.opts.self) || this.peerEpochMax > config.epoch) return;
     let stableUpTo = Infinity;
     for (const p of replicaIds(config)) {
-      if (p !== this.opts.self) stableUpTo = Math.min(stableUpTo, this.peers.get(p)?.heldUpTo ?? 0);
+      if (p !== this.opts.self) stableUpTo = Math.min(stableUpTo, this.heldUpTo(p, config.epoch));
     }
     for (const [key, t] of this.tombstones) {
       if (t.seq > stableUpTo || nowMs - t.atMs < this.opts.tombstoneGraceMs) break;

@@ -248,14 +248,19 @@ export class Runtime {
    * another voter), it fills up by anti-entropy rounds instead, which fetch only what it still lacks. That is
    * safe while it serves reads: the sync put every record on a majority of the new voters without it, so it is
    * only a replica that missed writes, which every quorum read tolerates.
-   * Learners wait for their push (a restart ends it: they fill up by rounds from start-up).
+   * Learners wait for their push (a restart ends it: they fill up by rounds from start-up; so does a push that
+   * makes no progress for transferIdleMs: see holdRounds).
    */
   private checkJoinTransfer(config: MembershipConfig, startingUp: boolean): void {
     if (!this.joinPending || !this.core.seated(config)) return;
-    const freshVoter = isJoint(config) && isVoter(config, this.self) && (!config.previousVoters.includes(this.self) || (config.replaced ?? []).includes(this.self));
-    if (freshVoter || (!isVoter(config, this.self) && !startingUp)) return;
+    if (this.freshVoter(config) || (!isVoter(config, this.self) && !startingUp)) return;
     this.log.warn({ epoch: config.epoch }, 'the data transfer of this device\'s admission did not complete: fetching the rest by anti-entropy rounds');
     this.setJoinPending(false);
+  }
+
+  /** A voter a joint phase adds (or whose seat it gives to this new store): its data comes by the sync's push. */
+  private freshVoter(config: MembershipConfig): boolean {
+    return isJoint(config) && isVoter(config, this.self) && (!config.previousVoters.includes(this.self) || (config.replaced ?? []).includes(this.self));
   }
 
   private setJoinPending(pending: boolean): void {
@@ -606,14 +611,20 @@ export class Runtime {
   /**
    * Whether this device's own anti-entropy rounds wait: a data stream is bringing everything here already, or
    * will (a new voter's admission pushes the data after gathering it), and rounds would fetch it twice. A new
-   * device whose transfer stalls (a learner's push that failed) fetches by rounds after transferIdleMs.
+   * device whose transfer stalls (a learner's push that failed) leaves the receiving state after
+   * transferIdleMs without data: it then answers rounds and fetches by rounds.
    */
   private holdRounds(): boolean {
     if (this.inboundStreamActive() && this.filling()) return true;
     if (!this.joinPending) return false;
     const config = this.core.config;
-    if (isJoint(config) && isVoter(config, this.self) && !config.previousVoters.includes(this.self)) return true;
-    return this.monotonicMs() - Math.max(this.joinPendingSinceMs, this.inboundChangedAtMs) < this.transferIdleMs;
+    if (this.freshVoter(config)) return true;
+    if (this.monotonicMs() - Math.max(this.joinPendingSinceMs, this.inboundChangedAtMs) < this.transferIdleMs) return true;
+    // The admission's transfer stalled: no longer "receiving" (which refuses every round, for good otherwise);
+    // ordinary rounds fill this device from here.
+    this.log.warn({ epoch: config.epoch }, 'the data transfer of this device\'s admission stalled: filling it by anti-entropy rounds');
+    this.setJoinPending(false);
+    return false;
   }
 
   /** Whether a data stream (a membership sync) delivered records here within the last second. */

@@ -197,6 +197,7 @@ export interface SyncMessage {
   records: SyncRecord[]
   want: string[]
   reason: string
+  epoch: bigint
 }
 
 export namespace SyncMessage {
@@ -277,6 +278,11 @@ export namespace SyncMessage {
           w.string(obj.reason)
         }
 
+        if ((obj.epoch != null && obj.epoch !== 0n)) {
+          w.uint32(104)
+          w.uint64(obj.epoch)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -293,7 +299,8 @@ export namespace SyncMessage {
           done: 0,
           records: [],
           want: [],
-          reason: ''
+          reason: '',
+          epoch: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -366,6 +373,10 @@ export namespace SyncMessage {
             }
             case 12: {
               obj.reason = reader.string()
+              break
+            }
+            case 13: {
+              obj.epoch = reader.uint64()
               break
             }
             default: {
@@ -509,6 +520,13 @@ export namespace SyncMessage {
               }
               break
             }
+            case 13: {
+              yield {
+                field: `${prefix}.epoch`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -627,6 +645,11 @@ export namespace SyncMessage {
     value: string
   }
 
+  export interface SyncMessageEpochFieldEvent {
+    field: '$.epoch'
+    value: bigint
+  }
+
   export function encode (obj: Partial<SyncMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SyncMessage.codec())
   }
@@ -635,7 +658,7 @@ export namespace SyncMessage {
     return decodeMessage(buf, SyncMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncMessage>): Generator<SyncMessageTypeFieldEvent | SyncMessageSessionFieldEvent | SyncMessageRootFieldEvent | SyncMessageKeysFieldEvent | SyncMessageLevelFieldEvent | SyncMessageNodesFieldEvent | SyncMessageHashesFieldEvent | SyncMessageKeysListedFieldEvent | SyncMessageDoneFieldEvent | SyncMessageRecordsKeyFieldEvent | SyncMessageRecordsRecordContextActorFieldEvent | SyncMessageRecordsRecordContextCounterFieldEvent | SyncMessageRecordsRecordSiblingsActorFieldEvent | SyncMessageRecordsRecordSiblingsCounterFieldEvent | SyncMessageRecordsRecordSiblingsValueFieldEvent | SyncMessageRecordsRecordSiblingsHlcWallMsFieldEvent | SyncMessageRecordsRecordSiblingsHlcLogicalFieldEvent | SyncMessageWantFieldEvent | SyncMessageReasonFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncMessage>): Generator<SyncMessageTypeFieldEvent | SyncMessageSessionFieldEvent | SyncMessageRootFieldEvent | SyncMessageKeysFieldEvent | SyncMessageLevelFieldEvent | SyncMessageNodesFieldEvent | SyncMessageHashesFieldEvent | SyncMessageKeysListedFieldEvent | SyncMessageDoneFieldEvent | SyncMessageRecordsKeyFieldEvent | SyncMessageRecordsRecordContextActorFieldEvent | SyncMessageRecordsRecordContextCounterFieldEvent | SyncMessageRecordsRecordSiblingsActorFieldEvent | SyncMessageRecordsRecordSiblingsCounterFieldEvent | SyncMessageRecordsRecordSiblingsValueFieldEvent | SyncMessageRecordsRecordSiblingsHlcWallMsFieldEvent | SyncMessageRecordsRecordSiblingsHlcLogicalFieldEvent | SyncMessageWantFieldEvent | SyncMessageReasonFieldEvent | SyncMessageEpochFieldEvent> {
     return streamMessage(buf, SyncMessage.codec(), opts)
   }
 }
@@ -848,6 +871,12 @@ export namespace SyncFrame {
     index: number
   }
 
+  export interface SyncFrameMessagesEpochFieldEvent {
+    field: '$.messages[].epoch'
+    value: bigint
+    index: number
+  }
+
   export function encode (obj: Partial<SyncFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SyncFrame.codec())
   }
@@ -856,7 +885,7 @@ export namespace SyncFrame {
     return decodeMessage(buf, SyncFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncFrame>): Generator<SyncFrameMessagesTypeFieldEvent | SyncFrameMessagesSessionFieldEvent | SyncFrameMessagesRootFieldEvent | SyncFrameMessagesKeysFieldEvent | SyncFrameMessagesLevelFieldEvent | SyncFrameMessagesNodesFieldEvent | SyncFrameMessagesHashesFieldEvent | SyncFrameMessagesKeysListedFieldEvent | SyncFrameMessagesDoneFieldEvent | SyncFrameMessagesRecordsKeyFieldEvent | SyncFrameMessagesRecordsRecordContextActorFieldEvent | SyncFrameMessagesRecordsRecordContextCounterFieldEvent | SyncFrameMessagesRecordsRecordSiblingsActorFieldEvent | SyncFrameMessagesRecordsRecordSiblingsCounterFieldEvent | SyncFrameMessagesRecordsRecordSiblingsValueFieldEvent | SyncFrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | SyncFrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | SyncFrameMessagesWantFieldEvent | SyncFrameMessagesReasonFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncFrame>): Generator<SyncFrameMessagesTypeFieldEvent | SyncFrameMessagesSessionFieldEvent | SyncFrameMessagesRootFieldEvent | SyncFrameMessagesKeysFieldEvent | SyncFrameMessagesLevelFieldEvent | SyncFrameMessagesNodesFieldEvent | SyncFrameMessagesHashesFieldEvent | SyncFrameMessagesKeysListedFieldEvent | SyncFrameMessagesDoneFieldEvent | SyncFrameMessagesRecordsKeyFieldEvent | SyncFrameMessagesRecordsRecordContextActorFieldEvent | SyncFrameMessagesRecordsRecordContextCounterFieldEvent | SyncFrameMessagesRecordsRecordSiblingsActorFieldEvent | SyncFrameMessagesRecordsRecordSiblingsCounterFieldEvent | SyncFrameMessagesRecordsRecordSiblingsValueFieldEvent | SyncFrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | SyncFrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | SyncFrameMessagesWantFieldEvent | SyncFrameMessagesReasonFieldEvent | SyncFrameMessagesEpochFieldEvent> {
     return streamMessage(buf, SyncFrame.codec(), opts)
   }
 }

@@ -67,7 +67,9 @@ function syncToPb(m: SyncMessage): pb.SyncMessage {
     records: [],
     want: [],
     reason: '',
+    epoch: 0n,
   };
+  if (m.type !== 'pushAck' && m.type !== 'refused') out.epoch = toUint64(m.epoch, 'epoch');
   switch (m.type) {
     case 'digest':
       out.root = packHashes([m.root]);
@@ -109,18 +111,19 @@ function syncToPb(m: SyncMessage): pb.SyncMessage {
 
 function syncFromPb(m: pb.SyncMessage): SyncMessage {
   const session = safeNumber(m.session, 'session');
+  const epoch = safeNumber(m.epoch, 'epoch'); // absent: 0 (ignored by pushAck and refused)
   switch (m.type) {
     case pb.SyncType.DIGEST:
       if (m.nodes.length > DIGEST_NODES_PER_REQUEST_MAX) throw new WireFormatError('too many digest nodes');
-      return { type: 'digest', session, root: oneHash(m.root), keys: safeNumber(m.keys, 'keys'), level: m.level, nodes: m.nodes };
+      return { type: 'digest', session, epoch, root: oneHash(m.root), keys: safeNumber(m.keys, 'keys'), level: m.level, nodes: m.nodes };
     case pb.SyncType.DIGEST_REPLY:
-      return { type: 'digestReply', session, root: oneHash(m.root), keys: safeNumber(m.keys, 'keys'), level: m.level, hashes: unpackHalves(m.hashes, HASHES_MAX) };
+      return { type: 'digestReply', session, epoch, root: oneHash(m.root), keys: safeNumber(m.keys, 'keys'), level: m.level, hashes: unpackHalves(m.hashes, HASHES_MAX) };
     case pb.SyncType.SEGMENTS:
-      return { type: 'segments', session, segments: m.nodes, entries: entries(m.keysListed, m.hashes) };
+      return { type: 'segments', session, epoch, segments: m.nodes, entries: entries(m.keysListed, m.hashes) };
     case pb.SyncType.SEGMENTS_REPLY:
-      return { type: 'segmentsReply', session, done: m.done, records: m.records.map(recordIn), want: m.want, purged: purgedEntries(m.keysListed, m.hashes) };
+      return { type: 'segmentsReply', session, epoch, done: m.done, records: m.records.map(recordIn), want: m.want, purged: purgedEntries(m.keysListed, m.hashes) };
     case pb.SyncType.PUSH:
-      return { type: 'push', session, records: m.records.map(recordIn), purged: purgedEntries(m.keysListed, m.hashes) };
+      return { type: 'push', session, epoch, records: m.records.map(recordIn), purged: purgedEntries(m.keysListed, m.hashes) };
     case pb.SyncType.PUSH_ACK:
       return { type: 'pushAck', session };
     case pb.SyncType.REFUSED:

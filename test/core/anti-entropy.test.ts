@@ -10,8 +10,15 @@ import { HLC_ZERO } from '../../src/core/hlc.js';
 
 const enc = new TextEncoder();
 
-function configOf(ids: readonly string[]): MembershipConfig {
-  return { clusterId: 'c', epoch: 1, voters: ids.map((peerId) => ({ peerId, addrs: [] })), learners: [], removed: [], previousVoters: [] };
+function configOf(ids: readonly string[], epoch = 1, learners: readonly string[] = []): MembershipConfig {
+  return {
+    clusterId: 'c',
+    epoch,
+    voters: ids.map((peerId) => ({ peerId, addrs: [] })),
+    learners: learners.map((peerId) => ({ peerId, addrs: [] })),
+    removed: [],
+    previousVoters: [],
+  };
 }
 
 class Rep {
@@ -21,6 +28,10 @@ class Rep {
   counter = 0;
   caughtUp: readonly string[] | undefined;
   readonly delivered: string[] = [];
+  /** This replica's own configuration, when it differs from the bus's (a device on another epoch). */
+  config: MembershipConfig | undefined;
+  /** Answers every round request with `refused` (as a device still filling its replica does). */
+  refusing = false;
   constructor(
     readonly id: string,
     graceMs = 0,
@@ -74,17 +85,24 @@ class Bus {
       this.messages += 1;
       this.bytes += estimateSyncBytes(msg);
       const r = this.reps.get(to) as Rep;
-      this.exec(r, r.ae.step(from, msg, nowMs, this.config, r));
+      if (r.refusing && (msg.type === 'digest' || msg.type === 'segments' || msg.type === 'push')) {
+        this.queue.push({ from: to, to: from, msg: { type: 'refused', session: msg.session, reason: 'catching up' } });
+        continue;
+      }
+      this.exec(r, r.ae.step(from, msg, nowMs, this.configOf(r), r));
     }
+  }
+  configOf(r: Rep): MembershipConfig {
+    return r.config ?? this.config;
   }
   round(from: string, to: string, nowMs = 0): void {
     const r = this.reps.get(from) as Rep;
-    this.exec(r, r.ae.startRound(to, nowMs, this.config, r));
+    this.exec(r, r.ae.startRound(to, nowMs, this.configOf(r), r));
     this.run(nowMs);
   }
   tick(id: string, nowMs: number): void {
     const r = this.reps.get(id) as Rep;
-    this.exec(r, r.ae.tick(nowMs, 0.5, this.config, () => true, r));
+    this.exec(r, r.ae.tick(nowMs, 0.5, this.configOf(r), () => true, r));
     this.run(nowMs);
   }
 }
@@ -203,7 +221,7 @@ describe('anti-entropy rounds', () => {
     }
     expect(sessions.map((x) => x % 2)).toEqual([0, 1, 0]);
     const record = a.store.get('k') as VersionedRecord;
-    const refused = b.ae.step('a', { type: 'push', session: 99, records: [{ key: 'k', record }, { key: 'k', record }], purged: [] }, 0, bus.config, b);
+    const refused = b.ae.step('a', { type: 'push', session: 99, epoch: 1, records: [{ key: 'k', record }, { key: 'k', record }], purged: [] }, 0, bus.config, b);
     expect(refused).toMatchObject([{ type: 'send', msg: { type: 'refused' } }]);
   });
 
@@ -320,5 +338,137 @@ describe('tombstone purge at causal stability', () => {
     expect(a.store.has('k')).toBe(true);
     bus.tick('a', 10_000);
     expect(a.store.has('k')).toBe(false);
+  });
+});
+
+describe('choice of the member for a round (issue 11 #8)', () => {
+  it('a member that refuses every round does not take all rounds: the others get theirs', () => {
+    const [a, b, c] = [new Rep('a'), new Rep('b'), new Rep('c')];
+    const bus = new Bus([a, b, c]);
+    c.refusing = true; // e.g. still receiving its admission's data
+    for (let i = 0; i < 5; i++) b.write(`k${i}`, 'from b');
+    for (let now = 2_000; now <= 40_000; now += 2_000) bus.tick('a', now);
+    const views = new Map(a.ae.peerViews(bus.config).map((v) => [v.peerId, v]));
+    expect(a.store.size).toBe(5); // repaired from b
+    expect(views.get('b')?.rounds).toBeGreaterThanOrEqual(10);
+    // c is still tried, less and less often while it keeps refusing.
+    expect(views.get('c')?.failedRounds).toBeGreaterThanOrEqual(2);
+    expect(views.get('c')?.failedRounds).toBeLessThanOrEqual(6);
+    expect(views.get('c')?.lastRoundMs).toBeUndefined(); // /status: the last *completed* round
+    // Once c answers again it gets its rounds.
+    c.refusing = false;
+    for (let now = 42_000; now <= 160_000; now += 2_000) bus.tick('a', now);
+    expect(a.ae.peerViews(bus.config).find((v) => v.peerId === 'c')?.rounds).toBeGreaterThan(0);
+    expectSame(a, c);
+  });
+});
+
+describe('tombstone purge and membership epochs (issue 11 #10)', () => {
+  /**
+   * A, B and D are voters at epoch 1. A learner L was admitted at epoch 2 (A and B adopted it, D missed the
+   * commit) and received `k = old`. Then k was deleted: A, B and D hold the tombstone, L missed the delete.
+   */
+  function scenario(): { bus: Bus; a: Rep; b: Rep; d: Rep; l: Rep; epoch1: MembershipConfig; epoch2: MembershipConfig } {
+    const [a, b, d, l] = [new Rep('a', 500), new Rep('b', 500), new Rep('d', 500), new Rep('l', 500)];
+    const bus = new Bus([a, b, d, l]);
+    const epoch1 = configOf(['a', 'b', 'd'], 1);
+    const epoch2 = configOf(['a', 'b', 'd'], 2, ['l']);
+    bus.config = epoch2;
+    d.config = epoch1;
+    a.write('k', 'old', 0);
+    a.write('kept', 'v', 0);
+    for (const r of [b, d, l]) for (const key of ['k', 'kept']) r.put(key, a.store.get(key));
+    a.write('k', null, 0);
+    for (const r of [b, d]) {
+      r.put('k', a.store.get('k'));
+      r.ae.noteStored('k', a.store.get('k'), 0);
+    }
+    for (const r of [a, b, d, l]) for (const key of ['kept']) if (r !== a) r.ae.noteStored(key, r.store.get(key), 0);
+    return { bus, a, b, d, l, epoch1, epoch2 };
+  }
+
+  const live = (r: Rep, key: string): boolean => r.store.get(key)?.siblings.some((s) => s.value !== null) === true;
+
+  it('a device on an older epoch does not purge, so the new learner cannot bring the value back', () => {
+    const { bus, a, b, d, l, epoch2 } = scenario();
+    bus.round('d', 'a'); // matched with every member D knows of: A and B (both at epoch 2)
+    bus.round('d', 'b');
+    expect(d.ae.peerViews(d.config as MembershipConfig).every((v) => v.matched === true)).toBe(true);
+    bus.tick('d', 1_000); // past the grace period
+    const dPurged = !d.store.has('k');
+    // Rounds between everyone. Had D purged (on its stale member list), it would report the purge to A and B,
+    // they would purge too, and L's round would bring `old` back to them.
+    bus.round('d', 'a');
+    bus.round('d', 'b');
+    bus.round('l', 'a');
+    bus.round('b', 'l');
+    expect([a, b, d, l].filter((r) => live(r, 'k')).map((r) => r.id)).toEqual([]);
+    expect(dPurged).toBe(false);
+    expect(l.store.has('k')).toBe(true); // L got the tombstone
+
+    // D learns epoch 2; once every member of it (L included) matched at epoch 2, the tombstone goes.
+    d.config = epoch2;
+    for (const peer of ['a', 'b', 'l']) bus.round('d', peer);
+    bus.tick('d', 2_000);
+    expect(d.store.has('k')).toBe(false);
+    for (const peer of ['a', 'b', 'l']) bus.round(peer, 'd'); // the others follow D's purge report
+    for (const r of [a, b, d, l]) {
+      expect(r.store.has('k')).toBe(false);
+      expect(r.store.has('kept')).toBe(true);
+    }
+  });
+
+  it('a purge report from a peer at another epoch is not applied', () => {
+    const { bus, a, d, epoch1 } = scenario();
+    // A, B and D all at epoch 1 (L not admitted yet as far as any of them knows): D purges legitimately.
+    bus.config = epoch1;
+    bus.round('d', 'a');
+    bus.round('d', 'b');
+    bus.tick('d', 1_000);
+    expect(d.store.has('k')).toBe(false);
+    // A moves to epoch 2 (L admitted): D's report, made at epoch 1, is not applied there.
+    a.config = configOf(['a', 'b', 'd'], 2, ['l']);
+    bus.round('a', 'd'); // D answers A's listing with `purged`
+    bus.round('d', 'a'); // D pushes `purged` to A
+    expect(a.store.has('k')).toBe(true);
+    expect(live(a, 'k')).toBe(false);
+  });
+
+  it('a match counts only while this device is at the epoch it was made at, with a peer at that epoch', () => {
+    const { bus, a, b, d, epoch1 } = scenario();
+    const epoch2 = configOf(['a', 'b', 'd'], 2); // say, a member's address changed
+    bus.config = epoch2;
+    d.config = epoch2;
+    a.config = epoch1; // A missed that commit
+    bus.round('d', 'a'); // matched, but A was at another epoch: does not count
+    bus.round('d', 'b');
+    bus.tick('d', 1_000);
+    expect(d.store.has('k')).toBe(true);
+    expect(d.ae.tombstoneView(epoch2)).toMatchObject({ waiting: 1, blockedBy: 'a' });
+    a.config = epoch2;
+    bus.round('d', 'a'); // now it counts: A and B matched at epoch 2
+    // D's configuration moves on (same members, epoch 3): the marks of epoch 2 no longer count.
+    const epoch3 = configOf(['a', 'b', 'd'], 3);
+    d.config = epoch3;
+    bus.tick('d', 1_000);
+    expect(d.store.has('k')).toBe(true);
+    a.config = epoch3;
+    b.config = epoch3;
+    bus.round('d', 'a');
+    bus.round('d', 'b');
+    bus.tick('d', 1_000);
+    expect(d.store.has('k')).toBe(false);
+  });
+
+  it('a device that saw a peer at a higher epoch does not purge until it caught up', () => {
+    const { bus, a, d, epoch1, epoch2 } = scenario();
+    bus.config = epoch1;
+    bus.round('d', 'a');
+    bus.round('d', 'b'); // matched at epoch 1: these count
+    a.config = epoch2;
+    bus.round('a', 'd'); // A, now at epoch 2, starts a round with D: D is stale
+    bus.tick('d', 1_000);
+    expect(d.store.has('k')).toBe(true);
+    expect(d.ae.tombstoneView(epoch1).waiting).toBe(1);
   });
 });

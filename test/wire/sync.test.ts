@@ -12,24 +12,26 @@ import { expectOnlyWireErrors, recordArb } from './arbitraries.js';
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const hashArb: fc.Arbitrary<Hash64> = fc.record({ hi: u32, lo: u32 });
 const session = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const epoch = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const keyArb = fc.string({ maxLength: 20 });
 const keyed = fc.record({ key: keyArb, record: recordArb });
 const entry = fc.record({ key: keyArb, hash: u32 });
 const purgedEntry = fc.record({ key: keyArb, hash: hashArb });
 
 const syncArb: fc.Arbitrary<SyncMessage> = fc.oneof(
-  fc.record({ type: fc.constant('digest' as const), session, root: hashArb, keys: fc.nat(), level: fc.nat(8), nodes: fc.array(u32, { maxLength: 20 }) }),
-  fc.record({ type: fc.constant('digestReply' as const), session, root: hashArb, keys: fc.nat(), level: fc.nat(8), hashes: fc.array(u32, { maxLength: 40 }) }),
-  fc.record({ type: fc.constant('segments' as const), session, segments: fc.array(u32, { maxLength: 20 }), entries: fc.array(entry, { maxLength: 10 }) }),
+  fc.record({ type: fc.constant('digest' as const), session, epoch, root: hashArb, keys: fc.nat(), level: fc.nat(8), nodes: fc.array(u32, { maxLength: 20 }) }),
+  fc.record({ type: fc.constant('digestReply' as const), session, epoch, root: hashArb, keys: fc.nat(), level: fc.nat(8), hashes: fc.array(u32, { maxLength: 40 }) }),
+  fc.record({ type: fc.constant('segments' as const), session, epoch, segments: fc.array(u32, { maxLength: 20 }), entries: fc.array(entry, { maxLength: 10 }) }),
   fc.record({
     type: fc.constant('segmentsReply' as const),
     session,
+    epoch,
     done: fc.nat(600),
     records: fc.array(keyed, { maxLength: 4 }),
     want: fc.array(keyArb, { maxLength: 5 }),
     purged: fc.array(purgedEntry, { maxLength: 5 }),
   }),
-  fc.record({ type: fc.constant('push' as const), session, records: fc.array(keyed, { maxLength: 4 }), purged: fc.array(purgedEntry, { maxLength: 5 }) }),
+  fc.record({ type: fc.constant('push' as const), session, epoch, records: fc.array(keyed, { maxLength: 4 }), purged: fc.array(purgedEntry, { maxLength: 5 }) }),
   fc.record({ type: fc.constant('pushAck' as const), session }),
   fc.record({ type: fc.constant('refused' as const), session, reason: fc.string({ maxLength: 50 }) }),
 );
@@ -72,7 +74,7 @@ describe('sync frame codec', () => {
   it('rejects inconsistent fields: hashes not a multiple of 8, keys without hashes, unknown types, a reply without a root', () => {
     const blank: pb.SyncMessage = {
       type: pb.SyncType.SEGMENTS, session: 1n, root: new Uint8Array(0), keys: 0n, level: 0, nodes: [1], hashes: new Uint8Array(0),
-      keysListed: [], done: 0, records: [], want: [], reason: '',
+      keysListed: [], done: 0, records: [], want: [], reason: '', epoch: 0n,
     };
     const raw = (m: Partial<pb.SyncMessage>): Uint8Array => pb.SyncFrame.encode({ messages: [{ ...blank, ...m }] });
     expect(() => decodeSyncFrame(raw({ hashes: new Uint8Array(7) }))).toThrow(WireFormatError);
@@ -82,5 +84,7 @@ describe('sync frame codec', () => {
     expect(() => decodeSyncFrame(raw({ type: pb.SyncType.DIGEST_REPLY }))).toThrow(WireFormatError);
     expect(() => decodeSyncFrame(raw({ type: pb.SyncType.PUSH, records: [{ key: 'k' }] }))).toThrow(/has no record/);
     expect(() => decodeSyncFrame(raw({ session: 2n ** 60n }))).toThrow(/out of range/);
+    expect(() => decodeSyncFrame(raw({ epoch: 2n ** 60n }))).toThrow(/epoch out of range/);
+    expect(decodeSyncFrame(raw({}))[0]).toMatchObject({ type: 'segments', epoch: 0 }); // a sender's epoch left out: 0
   });
 });
