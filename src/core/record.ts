@@ -2,7 +2,7 @@
 // vectors, Almeida et al.). Owns the merge rules: a write supersedes exactly the siblings its context covers.
 import { assert } from './assert.js';
 import { type Hlc, hlcCompare } from './hlc.js';
-import { type Dot, type VersionVector, covers, dotEqual, dotKey, vvEqual, vvJoin, vvWithDot, EMPTY_VV } from './vv.js';
+import { type Dot, type VersionVector, covers, dotEqual, dotKey, vvEqual, vvGet, vvJoin, vvWithDot, EMPTY_VV } from './vv.js';
 
 export interface Sibling {
   /** The write event that created this version; dot.actor is the writer (coordinating device). */
@@ -45,9 +45,31 @@ export function mergeRecords(a: VersionedRecord, b: VersionedRecord): VersionedR
 }
 
 /**
- * The record after a client write (value) or delete (null) with causal context `clientContext` (from an
- * earlier read; empty for a blind write), coordinated by the dot's actor. Siblings the client had seen are
- * replaced; siblings it had not seen stay as concurrent versions.
+ * What a client has seen of a key, as its context token carries it: every dot `vv` covers except the `unseen`
+ * ones. A read sees everything its vector covers (no exceptions); after a write the client has seen what it
+ * superseded plus its own new dot, but not the versions the write left concurrent, and a vector alone cannot
+ * say so when such a version has the same writer as the new dot and an older counter (see contextAfterWrite).
+ */
+export interface ClientContext {
+  readonly vv: VersionVector;
+  /** Dots `vv` covers that the client never saw (sorted, no duplicates). */
+  readonly unseen: readonly Dot[];
+}
+
+/** True when the client context includes the dot: covered by its vector and not one of its exceptions. */
+export function contextCovers(vv: VersionVector, unseen: readonly Dot[], dot: Dot): boolean {
+  return covers(vv, dot) && !unseen.some((u) => dotEqual(u, dot));
+}
+
+/**
+ * The record after a client write (value) or delete (null) with causal context `clientContext` minus the
+ * dots `unseen` (from an earlier read or write; empty for a blind write), coordinated by the dot's actor.
+ * Siblings the client had seen are replaced; siblings it had not seen stay as concurrent versions.
+ *
+ * A record's context is a plain vector and must never cover an unseen dot it does not hold (a merge would
+ * take that as superseded and drop the version), so it takes the client context only below each actor's
+ * oldest unseen dot. The superseded siblings held here are covered anyway (by the local context); a
+ * superseded version not yet here may come back as a sibling, never the other way round.
  */
 export function applyWrite(
   local: VersionedRecord,
@@ -55,18 +77,68 @@ export function applyWrite(
   dot: Dot,
   value: Uint8Array | null,
   hlc: Hlc,
+  unseen: readonly Dot[] = [],
 ): VersionedRecord {
   assert(!covers(local.context, dot), `dot ${dotKey(dot)} is new (dot counters never go backwards)`);
-  const kept = local.siblings.filter((s) => !covers(clientContext, s.dot));
+  const kept = local.siblings.filter((s) => !contextCovers(clientContext, unseen, s.dot));
   const siblings = [...kept, { dot, value, hlc }];
   siblings.sort(compareSiblings);
-  return { context: vvWithDot(vvJoin(local.context, clientContext), dot), siblings };
+  return { context: vvWithDot(vvJoin(local.context, belowUnseen(clientContext, unseen)), dot), siblings };
+}
+
+/** The vector without any dot at or above an unseen dot of the same actor. */
+function belowUnseen(vv: VersionVector, unseen: readonly Dot[]): VersionVector {
+  if (unseen.length === 0) return vv;
+  const out: Record<string, number> = { ...vv };
+  for (const u of unseen) {
+    const n = Math.min(vvGet(out, u.actor), u.counter - 1);
+    if (n > 0) out[u.actor] = n;
+    else delete out[u.actor];
+  }
+  return out;
+}
+
+/**
+ * The context to hand back to the client after its write applyWrite(local, sent.vv, dot, …, sent.unseen)
+ * (`sent` undefined for a blind write, which supersedes the local context): what the write superseded plus
+ * its own dot, never the siblings it left concurrent, so a follow-up write with it replaces exactly the
+ * client's own write and what it had seen. Not the written record's context: that covers the concurrent
+ * siblings too, and a write sent with it would silently drop another client's acknowledged write.
+ *
+ * The vector is the sent one joined with the dot. Dot counters are per writer, not per key, so when a kept
+ * sibling has the dot's writer and an older counter the joined vector covers it: such siblings become
+ * exceptions. The sent exceptions stay (this coordinator may not have their versions yet) unless they are
+ * dead here (covered by the local context and not a sibling: superseded, so covering them changes nothing),
+ * which keeps the list as short as the set of versions still concurrent.
+ */
+export function contextAfterWrite(local: VersionedRecord, sent: ClientContext | undefined, dot: Dot): ClientContext {
+  const seen = sent ?? { vv: local.context, unseen: [] };
+  const vv = vvJoin(seen.vv, { [dot.actor]: dot.counter });
+  const live = (d: Dot): boolean => !covers(local.context, d) || local.siblings.some((s) => dotEqual(s.dot, d));
+  const candidates = [
+    ...seen.unseen.filter(live),
+    ...local.siblings.filter((s) => !contextCovers(seen.vv, seen.unseen, s.dot)).map((s) => s.dot),
+  ];
+  const unseen: Dot[] = [];
+  const keys = new Set<string>();
+  for (const d of candidates) {
+    if (!covers(vv, d) || dotEqual(d, dot) || keys.has(dotKey(d))) continue;
+    keys.add(dotKey(d));
+    unseen.push(d);
+  }
+  unseen.sort(compareDots);
+  return { vv, unseen };
 }
 
 /** Deterministic sibling order (by actor, then counter) so equal records encode identically. */
 export function compareSiblings(a: Sibling, b: Sibling): number {
-  if (a.dot.actor !== b.dot.actor) return a.dot.actor < b.dot.actor ? -1 : 1;
-  return a.dot.counter - b.dot.counter;
+  return compareDots(a.dot, b.dot);
+}
+
+/** By actor, then counter. */
+export function compareDots(a: Dot, b: Dot): number {
+  if (a.actor !== b.actor) return a.actor < b.actor ? -1 : 1;
+  return a.counter - b.counter;
 }
 
 /** Same causal context and same sibling dots (values follow from dots: a dot names one write). */

@@ -150,6 +150,8 @@ export interface WriteRequest {
    * concurrently elsewhere, not yet seen here, stay as siblings), so repeated blind writes do not pile up.
    */
   readonly context: VersionVector | undefined;
+  /** Dots `context` covers that the client never saw (versions its last write left concurrent). */
+  readonly unseen?: readonly Dot[];
   readonly level: ConsistencyLevel;
   /** A fresh dot for this write, from the runtime's durable counter (never reused). */
   readonly dot: Dot;
@@ -521,7 +523,7 @@ export class ReplicaCore {
     // Client contexts are tokens the cluster issued and authenticated (src/node/context-token.ts), so they
     // never cover a dot that was not written.
     const context = request.context ?? previous.context;
-    const record = applyWrite(previous, context, request.dot, request.value, this.hlcLast);
+    const record = applyWrite(previous, context, request.dot, request.value, this.hlcLast, request.context === undefined ? [] : request.unseen);
     const opId = this.allocateOpId();
     const op: WriteOp = {
       kind: 'write',

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { toString as u8ToString } from 'uint8arrays';
 import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
 import { type ConsistencyLevel, parseConsistency } from '../core/quorum.js';
-import { type VersionedRecord, liveSiblings, lwwWinner } from '../core/record.js';
+import { type ClientContext, type VersionedRecord, liveSiblings, lwwWinner } from '../core/record.js';
 import type { ContextCodec } from '../node/context-token.js';
 import { type Receipt, isDeleted } from '../core/receipt.js';
 import type { AccessPolicy } from './access.js';
@@ -23,11 +23,13 @@ export interface KvBackend {
   write(
     key: string,
     value: Uint8Array | null,
-    context: Record<string, number> | undefined,
+    context: ClientContext | undefined,
     level: ConsistencyLevel,
     wait?: { level: ConsistencyLevel; timeoutMs?: number | undefined },
   ): Promise<{
     record: VersionedRecord;
+    /** What the client has seen after this write (its superseded versions and its own), for the token. */
+    context: ClientContext;
     acks: number;
     required: number;
     created: boolean;
@@ -54,7 +56,7 @@ export interface MembershipBackend {
 export interface HttpOptions {
   readonly membership?: MembershipBackend;
   readonly backend: KvBackend;
-  /** Encodes and authenticates causal-context tokens. */
+  /** Encodes and authenticates causal-context tokens (each bound to one key). */
   readonly contexts: ContextCodec;
   readonly valueBytesMax: number;
   readonly keyBytesMax: number;
@@ -220,7 +222,7 @@ async function putKey(options: HttpOptions, key: string, url: URL, req: http.Inc
   const query = parseQuery(writeQuery, url);
   const level = parseConsistency(query.w, 'w');
   const wait = parseWait(query);
-  const context = parseContext(options, req);
+  const context = parseContext(options, req, key);
   const value = await readBody(req, options.valueBytesMax);
   const outcome = await options.backend.write(key, value, context, level, wait);
   options.metrics.writeAcks('put', outcome.acks);
@@ -240,10 +242,12 @@ function sendWritten(
   options: HttpOptions,
   res: http.ServerResponse,
   key: string,
-  outcome: { record: VersionedRecord; acks: number; required: number; complete: boolean },
+  outcome: { context: ClientContext; acks: number; required: number; complete: boolean },
   status: number,
 ): void {
-  const context = options.contexts.encode(outcome.record.context);
+  // Not the written record's context: that also covers versions this write left concurrent, which the client
+  // never saw, and writing again with it would silently drop them.
+  const context = options.contexts.encode(key, outcome.context.vv, outcome.context.unseen);
   res.setHeader('X-Causal-Context', context);
   if (outcome.complete) return sendJson(res, status, { context, acks: outcome.acks, required: outcome.required });
   // Durable at the write's level, not yet at the wait level: follow it with the receipt.
@@ -254,7 +258,7 @@ async function deleteKey(options: HttpOptions, key: string, url: URL, req: http.
   const query = parseQuery(writeQuery, url);
   const level = parseConsistency(query.w, 'w');
   const wait = parseWait(query);
-  const context = parseContext(options, req);
+  const context = parseContext(options, req, key);
   await readBody(req, 0);
   const outcome = await options.backend.write(key, null, context, level, wait);
   options.metrics.writeAcks('delete', outcome.acks);
@@ -265,7 +269,7 @@ async function deleteKey(options: HttpOptions, key: string, url: URL, req: http.
 async function explainKey(options: HttpOptions, key: string, res: http.ServerResponse): Promise<void> {
   const receipt = await options.backend.receipt(key);
   if (receipt.current === undefined) throw new HttpError(404, 'not_found', `no replica holds key ${JSON.stringify(key)}`);
-  const context = options.contexts.encode(receipt.current.context);
+  const context = options.contexts.encode(key, receipt.current.context);
   res.setHeader('X-Causal-Context', context);
   sendJson(res, 200, {
     key,
@@ -289,7 +293,7 @@ async function getKey(options: HttpOptions, key: string, url: URL, res: http.Ser
   const level = parseConsistency(query.r, 'r');
   const { record } = await options.backend.read(key, level);
   if (record !== undefined && Object.keys(record.context).length > 0) {
-    res.setHeader('X-Causal-Context', options.contexts.encode(record.context));
+    res.setHeader('X-Causal-Context', options.contexts.encode(key, record.context));
   }
   const live = record === undefined ? [] : liveSiblings(record);
   if (record === undefined || live.length === 0) {
@@ -307,7 +311,7 @@ async function getKey(options: HttpOptions, key: string, url: URL, res: http.Ser
     return sendBytes(res, 200, live[0].value as Uint8Array);
   }
   sendJson(res, 300, {
-    context: options.contexts.encode(record.context),
+    context: options.contexts.encode(key, record.context),
     siblings: record.siblings.map((s) => ({
       value: s.value === null ? null : u8ToString(s.value, 'base64'),
       deleted: s.value === null,
@@ -360,11 +364,11 @@ function checkKey(key: string): void {
   if (CONTROL_CHARS.test(key)) throw new HttpError(400, 'invalid_key', 'the key contains control characters');
 }
 
-function parseContext(options: HttpOptions, req: http.IncomingMessage): Record<string, number> | undefined {
+function parseContext(options: HttpOptions, req: http.IncomingMessage, key: string): ClientContext | undefined {
   const header = req.headers['x-causal-context'];
   if (header === undefined) return undefined;
   if (Array.isArray(header)) throw new HttpError(400, 'invalid_context', 'X-Causal-Context is given twice');
-  return options.contexts.decode(header.trim());
+  return options.contexts.decode(key, header.trim());
 }
 
 function readBody(req: http.IncomingMessage, bytesMax: number): Promise<Uint8Array> {

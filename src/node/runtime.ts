@@ -5,13 +5,12 @@ import type { MembershipConfig } from '../core/membership.js';
 import { isJoint, isMember, isVoter, replicaIds } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import { type ConsistencyLevel, requiredAcks } from '../core/quorum.js';
-import type { VersionedRecord } from '../core/record.js';
+import type { ClientContext, VersionedRecord } from '../core/record.js';
 import { AntiEntropy, type SyncAction, type SyncLocal, type SyncMessage } from '../core/anti-entropy.js';
 import { MerkleDigest } from '../core/digest.js';
-import { recordsEqual } from '../core/record.js';
+import { EMPTY_RECORD, contextAfterWrite, recordsEqual } from '../core/record.js';
 import type { AcceptorState } from '../core/paxos.js';
 import { type Action, type ClientResult, type Envelope, type LocalView, OPS_IN_FLIGHT_MAX, type ProbeReply, ReplicaCore } from '../core/replica.js';
-import type { VersionVector } from '../core/vv.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
 import { HintBook, type HintBookOptions } from './hints.js';
@@ -86,6 +85,8 @@ export interface RuntimeOptions {
 
 export interface WriteOutcome {
   readonly record: VersionedRecord;
+  /** What the client has now seen: what its write superseded plus its dot (the token to hand back). */
+  readonly context: ClientContext;
   readonly acks: number;
   readonly required: number;
   /** True when the key had no live version here before this write. */
@@ -356,23 +357,24 @@ export class Runtime {
   }
 
   /** Coordinates a client write (value) or delete (null). Rejects with typed errors. */
-  async write(key: string, value: Uint8Array | null, context: VersionVector | undefined, level: ConsistencyLevel, wait?: WriteWait): Promise<WriteOutcome> {
+  async write(key: string, value: Uint8Array | null, context: ClientContext | undefined, level: ConsistencyLevel, wait?: WriteWait): Promise<WriteOutcome> {
     this.checkAccepting();
     const dot = await this.dots.next();
     this.checkAccepting();
     const before = this.store.get(key);
     const created = before === undefined || before.siblings.every((s) => s.value === null);
+    const seen = contextAfterWrite(before ?? EMPTY_RECORD, context, dot);
     const { opId, actions } = this.core.write(
-      { key, value, context, level: wait?.level ?? level, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs(), timeoutMs: wait?.timeoutMs },
+      { key, value, context: context?.vv, unseen: context?.unseen, level: wait?.level ?? level, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs(), timeoutMs: wait?.timeoutMs },
       this.local,
     );
     const result = await this.await(opId, actions);
-    if (result.type === 'written') return { record: result.record, acks: result.acks, required: result.required, created, complete: true };
+    if (result.type === 'written') return { record: result.record, context: seen, acks: result.acks, required: result.required, created, complete: true };
     const local = this.store.get(key);
     if (wait !== undefined && result.type === 'failed' && result.code === 'quorum_unavailable' && local !== undefined) {
       // Not at the wait level in time, but at the write's own: accepted (the rest arrives by hints and gossip).
       if (result.acks >= requiredAcks(level, this.core.config.voters.length, 'w')) {
-        return { record: local, acks: result.acks, required: result.required, created, complete: false };
+        return { record: local, context: seen, acks: result.acks, required: result.required, created, complete: false };
       }
     }
     throw this.toError(result);

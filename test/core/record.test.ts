@@ -8,8 +8,10 @@ import {
   EMPTY_RECORD,
   type Sibling,
   type VersionedRecord,
+  type ClientContext,
   applyWrite,
   compareSiblings,
+  contextAfterWrite,
   isDeleted,
   liveSiblings,
   lwwWinner,
@@ -169,6 +171,100 @@ describe('causality', () => {
     const r = applyWrite(EMPTY_RECORD, {}, { actor: 'a', counter: 2 }, bytes(1), { wallMs: 1, logical: 0 });
     expect(() => applyWrite(r, {}, { actor: 'a', counter: 2 }, bytes(2), { wallMs: 2, logical: 0 })).toThrow(AssertionError);
     expect(() => applyWrite(r, {}, { actor: 'a', counter: 1 }, bytes(2), { wallMs: 2, logical: 0 })).toThrow(AssertionError);
+  });
+});
+
+describe('contextAfterWrite (the token a write hands back)', () => {
+  const t = (n: number): Hlc => ({ wallMs: n, logical: 0 });
+  const read = (record: VersionedRecord): ClientContext => ({ vv: record.context, unseen: [] });
+  // One coordinator X: `base` (X:1) read by two clients; client 2 writes X:2, then client 1 writes X:3.
+  const base = applyWrite(EMPTY_RECORD, {}, { actor: 'X', counter: 1 }, bytes(1), t(1));
+  const withClient2 = applyWrite(base, base.context, { actor: 'X', counter: 2 }, bytes(2), t(2));
+  const withBoth = applyWrite(withClient2, base.context, { actor: 'X', counter: 3 }, bytes(3), t(3));
+  const token1 = contextAfterWrite(withClient2, read(base), { actor: 'X', counter: 3 });
+
+  it('covers what the write superseded and its own dot, not the sibling it left concurrent', () => {
+    expect(dotsOf(withBoth)).toEqual(['X:2', 'X:3']);
+    // The record's context {X:3} covers X:2 too (dot counters are per writer): the token excludes it.
+    expect(token1).toEqual({ vv: { X: 3 }, unseen: [{ actor: 'X', counter: 2 }] });
+    const again = applyWrite(withBoth, token1.vv, { actor: 'X', counter: 4 }, bytes(4), t(4), token1.unseen);
+    expect(dotsOf(again)).toEqual(['X:2', 'X:4']);
+    expect(recordWellFormed(again)).toBe(true);
+    // And the write after that, with the token that one returned, still keeps client 2's version.
+    const token2 = contextAfterWrite(withBoth, token1, { actor: 'X', counter: 4 });
+    expect(token2).toEqual({ vv: { X: 4 }, unseen: [{ actor: 'X', counter: 2 }] });
+    const third = applyWrite(again, token2.vv, { actor: 'X', counter: 5 }, bytes(5), t(5), token2.unseen);
+    expect(dotsOf(third)).toEqual(['X:2', 'X:5']);
+  });
+
+  it('is the written record context after a blind write or a write that saw every sibling', () => {
+    const blind = contextAfterWrite(withBoth, undefined, { actor: 'X', counter: 4 });
+    expect(blind).toEqual({ vv: { X: 4 }, unseen: [] });
+    const resolved = contextAfterWrite(withBoth, read(withBoth), { actor: 'Y', counter: 1 });
+    expect(resolved).toEqual({ vv: { X: 3, Y: 1 }, unseen: [] });
+    expect(dotsOf(applyWrite(withBoth, resolved.vv, { actor: 'X', counter: 4 }, bytes(4), t(4), resolved.unseen))).toEqual(['X:4']);
+  });
+
+  it('keeps exceptions a coordinator has not seen yet; the record there never covers them', () => {
+    // Client 1 writes again at Y, which has neither X:2 nor X:3 yet.
+    const atY = applyWrite(EMPTY_RECORD, token1.vv, { actor: 'Y', counter: 1 }, bytes(4), t(4), token1.unseen);
+    expect(covers(atY.context, { actor: 'X', counter: 2 })).toBe(false);
+    const token2 = contextAfterWrite(EMPTY_RECORD, token1, { actor: 'Y', counter: 1 });
+    expect(token2).toEqual({ vv: { X: 3, Y: 1 }, unseen: [{ actor: 'X', counter: 2 }] });
+    // Merged with X's record, client 2's version survives (client 1's X:3 may come back as a sibling:
+    // Y cannot record it superseded without also covering X:2; a spurious sibling, never a lost write).
+    const merged = mergeRecords(withBoth, atY);
+    expect(dotsOf(merged)).toContain('X:2');
+    expect(dotsOf(merged)).toContain('Y:1');
+    // A write with the second token anywhere afterwards supersedes client 1's versions only.
+    const next = applyWrite(merged, token2.vv, { actor: 'X', counter: 4 }, bytes(5), t(5), token2.unseen);
+    expect(dotsOf(next)).toEqual(['X:2', 'X:4']);
+  });
+
+  it('drops exceptions that are dead at the coordinator (superseded there)', () => {
+    // Someone who saw both siblings resolved them (at Y); client 1's old token still excludes X:2.
+    const resolved = applyWrite(withBoth, withBoth.context, { actor: 'Y', counter: 1 }, bytes(9), t(4));
+    expect(contextAfterWrite(resolved, token1, { actor: 'X', counter: 4 })).toEqual({ vv: { X: 4 }, unseen: [] });
+    // A version the client never saw with the new dot's writer and an older counter becomes an exception.
+    const resolvedAtX = applyWrite(withBoth, withBoth.context, { actor: 'X', counter: 4 }, bytes(9), t(4));
+    expect(contextAfterWrite(resolvedAtX, token1, { actor: 'X', counter: 5 })).toEqual({ vv: { X: 5 }, unseen: [{ actor: 'X', counter: 4 }] });
+  });
+
+  it('a follow-up write with it supersedes exactly the client\'s own write and what it had read', () => {
+    fc.assert(
+      fc.property(historyArb, idx, idx, idx, fc.nat({ max: ACTORS.length - 1 }), fc.nat({ max: ACTORS.length - 1 }), (h, i, k, j, a, b) => {
+        const counters = [...h.nextCounter];
+        const fresh = (actor: number): Dot => {
+          const counter = counters[actor] as number;
+          counters[actor] = counter + 1;
+          return { actor: ACTORS[actor] as string, counter };
+        };
+        const writes = new Map(h.writes);
+        const seen1 = pick(h.states, i);
+        const seen2 = pick(h.states, k);
+        // Client 2 writes at coordinator a from its read; then client 1 writes there from its own read.
+        const dc = fresh(a);
+        const local = applyWrite(h.replicas[a] as VersionedRecord, seen2.context, dc, bytes(2), freshHlc(h, a));
+        writes.set(dotKey(dc), { dot: dc, value: bytes(2), hist: histOf(seen2, h.writes) });
+        const d = fresh(a);
+        const written = applyWrite(local, seen1.context, d, bytes(1), freshHlc(h, a));
+        const hist1 = histOf(seen1, h.writes);
+        writes.set(dotKey(d), { dot: d, value: bytes(1), hist: hist1 });
+        const token = contextAfterWrite(local, read(seen1), d);
+        // Client 1 writes again with the token at coordinator b, which has its first write.
+        const there = mergeRecords(h.replicas[b] as VersionedRecord, written);
+        const d2 = fresh(b);
+        const again = applyWrite(there, token.vv, d2, bytes(3), freshHlc(h, b), token.unseen);
+        writes.set(dotKey(d2), { dot: d2, value: bytes(3), hist: new Set([...hist1, dotKey(d)]) });
+        const sawIt = (dot: Dot): boolean => dotKey(dot) === dotKey(d) || covers(seen1.context, dot);
+        const expected = there.siblings.filter((s) => !sawIt(s.dot)).map((s) => dotKey(s.dot));
+        expect(dotsOf(again).sort()).toEqual([...expected, dotKey(d2)].sort());
+        expect(dotsOf(again)).toContain(dotKey(dc));
+        expect(recordWellFormed(again)).toBe(true);
+        expect(truthProblem(again, writes)).toBeUndefined();
+        expect(truthProblem(mergeRecords(pick(h.states, j), again), writes)).toBeUndefined();
+      }),
+    );
   });
 });
 

@@ -88,6 +88,54 @@ describe('HTTP API', () => {
     expect(after.text).toBe('merged');
   });
 
+  it("hands back after a write a context that covers only what it superseded: writing again with it keeps another client's concurrent version", async () => {
+    const original = await put(base, 'race', 'base');
+    const seen = original.json?.context as string;
+    // Both clients saw `base`; client 2 writes, then client 1 (concurrent with client 2: two siblings).
+    expect((await call(base, 'PUT', '/kv/race', 'from-2', { 'X-Causal-Context': seen })).status).toBe(200);
+    const first = await call(base, 'PUT', '/kv/race', 'from-1', { 'X-Causal-Context': seen });
+    expect(first.status).toBe(200);
+    expect(first.context).toBe(first.json?.context);
+    // Client 1 writes again with the token its write returned: it replaces its own version only.
+    const second = await call(base, 'PUT', '/kv/race', 'from-1-again', { 'X-Causal-Context': first.json?.context as string });
+    expect(second.status).toBe(200);
+    const values = async (): Promise<string[]> => {
+      const res = await get(base, 'race');
+      expect(res.status).toBe(300);
+      return (res.json as { siblings: Array<{ value: string }> }).siblings.map((s) => Buffer.from(s.value, 'base64').toString()).sort();
+    };
+    expect(await values()).toEqual(['from-1-again', 'from-2']);
+    const deleted = await call(base, 'DELETE', '/kv/race', undefined, { 'X-Causal-Context': second.json?.context as string });
+    expect(deleted.status).toBe(200);
+    const afterDelete = await get(base, 'race');
+    expect(afterDelete.status).toBe(300);
+    expect((afterDelete.json as { siblings: Array<{ deleted: boolean }> }).siblings.map((s) => s.deleted).sort()).toEqual([false, true]);
+    // A client that read both versions resolves them.
+    const resolved = await call(base, 'PUT', '/kv/race', 'merged', { 'X-Causal-Context': afterDelete.json?.context as string });
+    expect(resolved.status).toBe(200);
+    expect((await get(base, 'race')).text).toBe('merged');
+  });
+
+  it('binds a context token to its key: a token of another key gets 400 and leaves that key untouched', async () => {
+    const wroteA = await put(base, 'bound/a', 'a1');
+    expect((await put(base, 'bound/b', 'b1')).status).toBe(201);
+    const readA = await get(base, 'bound/a');
+    for (const token of [readA.context as string, wroteA.json?.context as string]) {
+      for (const method of ['PUT', 'DELETE']) {
+        const res = await call(base, method, `/kv/${encodeURIComponent('bound/b')}`, method === 'PUT' ? 'b2' : undefined, { 'X-Causal-Context': token });
+        expect(res.status, method).toBe(400);
+        expect(res.json).toMatchObject({ error: 'invalid_context' });
+        expect(res.json?.message).toContain('another key');
+      }
+    }
+    const b = await get(base, 'bound/b');
+    expect(b.status).toBe(200);
+    expect(b.text).toBe('b1');
+    // On its own key the token works.
+    expect((await call(base, 'PUT', `/kv/${encodeURIComponent('bound/a')}`, 'a2', { 'X-Causal-Context': readA.context as string })).status).toBe(200);
+    expect((await get(base, 'bound/a')).text).toBe('a2');
+  });
+
   it('stores binary values byte for byte, including the empty value', async () => {
     const bytes = new Uint8Array([0, 255, 1, 254, 10, 13]);
     expect((await call(base, 'PUT', '/kv/bin', bytes)).status).toBe(201);
@@ -140,7 +188,7 @@ describe('HTTP API', () => {
 
   it('refuses forged or altered context tokens (they could cover writes that do not exist yet)', async () => {
     const foreign = createContextCodec(new TextEncoder().encode('another cluster key'));
-    const forged = foreign.encode({ [daemon.peerId]: Number.MAX_SAFE_INTEGER });
+    const forged = foreign.encode('forged', { [daemon.peerId]: Number.MAX_SAFE_INTEGER });
     const res = await call(base, 'PUT', '/kv/forged', 'a', { 'X-Causal-Context': forged });
     expect(res.status).toBe(400);
     expect(res.json).toMatchObject({ error: 'invalid_context' });

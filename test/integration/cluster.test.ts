@@ -71,9 +71,10 @@ describe('a three-device cluster in one process', () => {
     const read = await get(c.httpEndpoint, 'greeting');
     expect(read.status).toBe(200);
     expect(read.text).toBe('hello');
-    // A context token issued by one member is accepted by every other member (same cluster key).
-    const viaA = await call(a.httpEndpoint, 'PUT', '/kv/token-check', 'x', { 'X-Causal-Context': read.context as string });
-    expect(viaA.status).toBe(201);
+    // A context token issued by one member is accepted by every other member (same cluster key), for its key.
+    const viaA = await call(a.httpEndpoint, 'PUT', '/kv/greeting', 'hello', { 'X-Causal-Context': read.context as string });
+    expect(viaA.status).toBe(200);
+    expect((await get(c.httpEndpoint, 'greeting')).status).toBe(200); // one version: the token covered C's read
 
     const bListen = b.listenAddrs();
     // Lose C: quorum writes still succeed.
