@@ -145,7 +145,7 @@ export class Daemon {
   private joinLoop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly dialing = new Set<string>();
-  private joinState: 'member' | 'joining' | 'waiting' | 'pending' = 'member';
+  private joinState: 'member' | 'joining' | 'waiting' | 'pending' | 'stale-store' = 'member';
   /** Wakes the join loop early (a peer connected). */
   private joinWake: (() => void) | undefined;
   private joinError = '';
@@ -393,7 +393,7 @@ export class Daemon {
     const config = this.runtime.config;
     if (!this.runtime.core.seated() && !isRemoved(config, this.peerId)) {
       this.joinState = this.joinAddrs.length > 0 ? 'joining' : 'waiting';
-      this.joinLoop = this.runJoinLoop(options.mdns);
+      this.joinLoop = this.runJoinLoop(options.mdns).finally(() => (this.joinLoop = undefined));
     }
     this.heartbeatTimer = setInterval(() => this.heartbeat(), DEFAULTS.heartbeatIntervalMs);
     this.heartbeatTimer.unref();
@@ -428,7 +428,7 @@ export class Daemon {
    * connected to (found over mDNS). A device that holds the key but no membership never founds a cluster.
    */
   private async runJoinLoop(mdns: boolean): Promise<void> {
-    if (this.joinAddrs.length === 0) {
+    if (this.joinAddrs.length === 0 && this.runtime.config.epoch === 0) {
       this.log.warn({ mdns }, mdns ? 'holding a cluster key but no membership: looking for members over mDNS' : 'holding a cluster key but no membership: waiting to join (start with --join MULTIADDR, or enable mDNS)');
     }
     let attempt = 0;
@@ -436,6 +436,18 @@ export class Daemon {
     // old seat to this store (MembershipService: replacement).
     while (this.stopping === undefined && !this.runtime.core.seated() && !isRemoved(this.runtime.config, this.peerId)) {
       attempt += 1;
+      if (this.store.stats().totalKeys > 0) {
+        // An unseated store never takes records, so this one was seated once and its seat went to another store
+        // since (an old SD card put back after the device was re-seated). Its data may hold values whose deletes
+        // were purged meanwhile: it must not come back. Only an empty store asks to join.
+        if (this.joinState !== 'stale-store') {
+          this.log.error({ dataDir: this.dataDir }, 'this store belongs to an earlier seat of this device (its seat went to another store): remove quorumd.db* to join again with an empty store');
+        }
+        this.joinState = 'stale-store';
+        this.joinError = 'this store belongs to an earlier seat of this device: remove quorumd.db* in the data dir to join again';
+        await this.joinPause(DEFAULTS.joinRetryMs);
+        continue;
+      }
       const candidates = [...this.transport.connectedPeers()];
       if (this.joinAddrs.length > 0) {
         const addr = this.joinAddrs[attempt % this.joinAddrs.length] as string;
@@ -654,6 +666,10 @@ export class Daemon {
       removed: config.removed.slice(-16),
     });
     if (this.runtime.core.seated(config)) this.joinState = 'member';
+    else if (isMember(config, this.peerId) && this.joinLoop === undefined && this.stopping === undefined) {
+      // Our seat names another store now: this store lost it (see runJoinLoop, which tells why and waits).
+      this.joinLoop = this.runJoinLoop(false).finally(() => (this.joinLoop = undefined));
+    }
     for (const peer of this.transport.connectedPeers()) {
       if (isRemoved(config, peer)) {
         // Not at once: the configuration that tells the device it was removed is queued for it in this very
@@ -886,6 +902,7 @@ export class Daemon {
 
   private role(config: MembershipConfig): string {
     if (isRemoved(config, this.peerId)) return 'removed';
+    if (this.joinState === 'stale-store') return 'stale-store';
     // A new voter of a joint configuration counts in quorums only together with the previous voters until
     // the change's data sync is done and finalized.
     // A member whose store is not its seat's (wiped, re-flashed) waits for the seat to be given to its store.

@@ -3,7 +3,7 @@
 // when a device that missed the delete returns; a removed device cannot push old data back; a wiped device gets its
 // seat back under its new store by a data sync; a new device shows its transfer in /status, and an interrupted
 // transfer resumes where it stopped.
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -213,8 +213,11 @@ describe('anti-entropy between real devices', () => {
     const oldStore = before.voters.find((v) => v.peerId === cId)?.store;
     expect(oldStore).toMatch(/^[0-9a-f]{32}$/);
     await stopDevice(c);
-    // Wipe the database (records, membership, clocks, store id); keep the identity and the cluster key.
-    for (const file of await readdir(d[2])) if (file.startsWith('quorumd.db')) await rm(join(d[2], file));
+    // Wipe the database (records, membership, clocks, store id); keep the identity and the cluster key. The old
+    // files are kept aside: the "SD card" comes back later.
+    const oldCard = join(root, 'old-card');
+    await mkdir(oldCard);
+    for (const file of await readdir(d[2])) if (file.startsWith('quorumd.db')) await rename(join(d[2], file), join(oldCard, file));
     const startedAt = performance.now();
     const c2 = await startDevice(d[2], { join: [a.listenAddrs()[0] as string] });
     expect(c2.peerId).toBe(cId);
@@ -239,9 +242,24 @@ describe('anti-entropy between real devices', () => {
     expect(w.status).toBe(200);
     expect((await get(a.httpEndpoint, 'data/0', '?r=all')).text).toBe('after-wipe');
     // Losing another voter now loses nothing: every key is on the new store too.
+    await waitFor('C to reach both other voters', async () => (await status(c2.httpEndpoint)).quorum.reachable === 3);
     await stopDevice(a);
     expect((await get(c2.httpEndpoint, 'data/2998', '?r=quorum')).text).toBe('value-2998'.padEnd(100, '.'));
-    await Promise.all([b, c2].map(stopDevice));
+    // The old card put back: its store was seated once and its seat went to another store. It stays out (its
+    // data may hold values whose deletes were purged since) and says why.
+    await stopDevice(c2);
+    for (const file of await readdir(d[2])) if (file.startsWith('quorumd.db')) await rm(join(d[2], file));
+    for (const file of await readdir(oldCard)) await rename(join(oldCard, file), join(d[2], file));
+    const a2 = await startDevice(d[0], { restart: true });
+    const old = await startDevice(d[2], { join: [a2.listenAddrs()[0] as string] });
+    await waitFor('the old store to notice it lost its seat', async () => {
+      const s = (await status(old.httpEndpoint)) as unknown as SeatStatus;
+      return s.epoch === done.epoch && s.role === 'stale-store' ? s : undefined;
+    });
+    const seat = ((await status(a2.httpEndpoint)) as unknown as SeatStatus).voters.find((v) => v.peerId === cId);
+    expect(seat?.store).toBe(newStore);
+    expect((await get(old.httpEndpoint, 'data/1', '?r=quorum')).status).toBe(503);
+    await Promise.all([a2, b, old].map(stopDevice));
   }, 120_000);
 
   it('a new device receives the data with progress in /status; stopped halfway, it resumes where it stopped', async () => {
