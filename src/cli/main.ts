@@ -190,7 +190,6 @@ async function start(values: Record<string, unknown>, positionals: string[]): Pr
     autoRemoveAfterMs: settings.autoRemoveAfterMs,
     antiEntropyIntervalMs: settings.antiEntropyIntervalMs,
     antiEntropyBytesPerSec: settings.antiEntropyBytesPerSec,
-    catchUpBytesPerSec: settings.catchUpBytesPerSec,
     tombstoneGraceMs: settings.tombstoneGraceMs,
   });
   await new Promise<void>(() => {

@@ -71,11 +71,6 @@ export const DEFAULTS = {
    * burst is allowed, so small repairs are never paced.
    */
   antiEntropyBytesPerSec: 2 * 1024 * 1024,
-  /**
-   * Budget of a device catching up (wiped or new: it serves no reads until done, so finishing fast matters
-   * more than sparing the link): 100,000 keys of 100 B (~25 MB with their clocks) in about a second.
-   */
-  catchUpBytesPerSec: 32 * 1024 * 1024,
   /** An anti-entropy request without reply for this long ends the round (the peer is slow or gone). */
   antiEntropyRequestTimeoutMs: 10_000,
   /**

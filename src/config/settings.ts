@@ -74,7 +74,6 @@ export const SETTINGS = {
   requestTimeoutMs: int(1, 3_600_000, 'milliseconds', 'deadline of a client read or write'),
   antiEntropyIntervalMs: int(1, 3_600_000, 'milliseconds', 'mean time between anti-entropy rounds'),
   antiEntropyBytesPerSec: int(1, 2 ** 40, 'bytes per second', 'byte budget of anti-entropy rounds'),
-  catchUpBytesPerSec: int(1, 2 ** 40, 'bytes per second', 'byte budget of a device catching up'),
   tombstoneGraceMs: int(0, 365 * 24 * 3600 * 1000, 'milliseconds', 'minimum age of a tombstone before its purge'),
   logLevel: {
     kind: 'string',
@@ -98,7 +97,6 @@ export interface Settings {
   requestTimeoutMs: number;
   antiEntropyIntervalMs: number;
   antiEntropyBytesPerSec: number;
-  catchUpBytesPerSec: number;
   tombstoneGraceMs: number;
   logLevel: string;
 }
@@ -116,7 +114,6 @@ function defaults(): Settings {
     requestTimeoutMs: DEFAULTS.requestTimeoutMs,
     antiEntropyIntervalMs: DEFAULTS.antiEntropyIntervalMs,
     antiEntropyBytesPerSec: DEFAULTS.antiEntropyBytesPerSec,
-    catchUpBytesPerSec: DEFAULTS.catchUpBytesPerSec,
     tombstoneGraceMs: DEFAULTS.tombstoneGraceMs,
     logLevel: DEFAULTS.logLevel,
   };

@@ -6,8 +6,7 @@
 // See docs/anti-entropy.md.
 import { assert } from './assert.js';
 import { type Hash64, type MerkleDigest, entryHash, hashesEqual, segmentOf } from './digest.js';
-import { type MembershipConfig, isMember, isRemoved, replicaIds, voterIds } from './membership.js';
-import { majority } from './quorum.js';
+import { type MembershipConfig, isMember, isRemoved, replicaIds } from './membership.js';
 import type { KeyedRecord } from './messages.js';
 import { type VersionedRecord, isDeleted, mergeRecords, recordsEqual } from './record.js';
 
@@ -85,8 +84,6 @@ export type SyncAction =
   | { readonly type: 'send'; readonly to: string; readonly msg: SyncMessage }
   /** Send `msg` once everything persisted before is durable. */
   | { readonly type: 'sendDurable'; readonly to: string; readonly msg: SyncMessage }
-  /** The catch-up is complete (see beginCatchUp): record it durably and serve reads again. */
-  | { readonly type: 'caughtUp'; readonly syncedWith: readonly string[] }
   /** Hinted handoff: `peer` merged (durably) the current records of `keys`; their hints can go. */
   | { readonly type: 'hintsDelivered'; readonly peer: string; readonly keys: readonly string[] };
 
@@ -102,20 +99,6 @@ export interface AntiEntropyOptions {
   readonly tombstoneGraceMs: number;
   /** Encoded size of a message, for the byte budget and the figures (default: an estimate). */
   readonly sizeOf?: (msg: SyncMessage) => number;
-  /** Budget of rounds while catching up (this device serves no reads meanwhile); default bytesPerSec. */
-  readonly catchUpBytesPerSec?: number;
-}
-
-/** Progress of a catch-up (a wiped or new device filling its replica), for /status. */
-export interface CatchUpView {
-  readonly startedMs: number;
-  /** Voters a full round must be completed with: any acknowledged write is on at least one of them. */
-  readonly needed: number;
-  readonly syncedWith: readonly string[];
-  /** The most keys a member reported holding (the target size). */
-  readonly totalKeys: number;
-  readonly recordsReceived: number;
-  readonly bytes: number;
 }
 
 /** Nodes per digest request: 256 × 16 children × 4 B = 16 KiB of hash halves per reply. */
@@ -195,8 +178,6 @@ interface Session {
   readonly startedMs: number;
   /** This replica's persist sequence number when the root was sent (a match means the peer holds it all). */
   readonly seqAtStart: number;
-  /** Started while catching up (its budget is catchUpBytesPerSec). */
-  readonly catchUp: boolean;
   /** Digest level of the nodes in `nodeQueue` and of `nextLevel` (the next level's differing nodes). */
   level: number;
   nodeQueue: number[];
@@ -231,9 +212,6 @@ export class AntiEntropy {
   /** The highest membership epoch a member's round message carried: above ours, this replica is stale. */
   private peerEpochMax = 0;
   private readonly counters = { rounds: 0, matchedRounds: 0, failedRounds: 0, keysRepaired: 0, tombstonesPurged: 0, bytes: 0 };
-  private catchUp: { startedMs: number; syncedWith: Set<string>; totalKeys: number; recordsReceived: number; bytes: number } | undefined;
-  /** Actions produced inside a round's end (caughtUp), handed out by the next tick/step/startRound. */
-  private readonly events: SyncAction[] = [];
   /** Hint handovers in flight (a push each, outside any round), by session number. */
   private readonly handovers = new Map<number, { readonly peer: string; readonly keys: readonly string[]; readonly sentAtMs: number }>();
   private readonly handoverCounters = { pushes: 0, keys: 0, bytes: 0 };
@@ -275,52 +253,6 @@ export class AntiEntropy {
       const peer = this.pickPeer(config, isAlive, random);
       if (peer !== undefined) this.startSession(peer, nowMs, config.epoch, local, actions);
     }
-    // A device with no other voter to catch up from (the first of a cluster) is caught up at once.
-    if (this.catchUp !== undefined && isMember(config, this.opts.self)) this.checkCaughtUp(config);
-    return this.drain(actions);
-  }
-
-  /**
-   * Enters catch-up: this replica may lack acknowledged writes (its storage was wiped, or it is new). It ends
-   * once full rounds were completed with `needed` voters (n − majority(n) + 1 of n: every acknowledged write is
-   * on a majority, so on one of them), and a `caughtUp` action says so. Rounds meanwhile prefer those voters.
-   */
-  beginCatchUp(nowMs: number): void {
-    this.catchUp = { startedMs: nowMs, syncedWith: new Set(), totalKeys: 0, recordsReceived: 0, bytes: 0 };
-  }
-
-  catchUpView(config: MembershipConfig): CatchUpView | undefined {
-    const c = this.catchUp;
-    if (c === undefined) return undefined;
-    return {
-      startedMs: c.startedMs,
-      needed: this.catchUpNeeded(config),
-      syncedWith: [...c.syncedWith],
-      totalKeys: c.totalKeys,
-      recordsReceived: c.recordsReceived,
-      bytes: c.bytes,
-    };
-  }
-
-  private catchUpNeeded(config: MembershipConfig): number {
-    const voters = [...new Set([...voterIds(config), ...config.previousVoters])].filter((p) => !isRemoved(config, p));
-    const others = voters.filter((p) => p !== this.opts.self).length;
-    if (voters.length === 0) return 0; // not a member of a cluster yet
-    return Math.min(others, voters.length - majority(voters.length) + 1);
-  }
-
-  private checkCaughtUp(config: MembershipConfig): void {
-    const c = this.catchUp;
-    if (c === undefined) return;
-    const voters = new Set([...voterIds(config), ...config.previousVoters]);
-    const synced = [...c.syncedWith].filter((p) => voters.has(p));
-    if (synced.length < this.catchUpNeeded(config)) return;
-    this.catchUp = undefined;
-    this.events.push({ type: 'caughtUp', syncedWith: synced });
-  }
-
-  private drain(actions: SyncAction[]): SyncAction[] {
-    if (this.events.length > 0) actions.push(...this.events.splice(0));
     return actions;
   }
 
@@ -330,7 +262,7 @@ export class AntiEntropy {
     if (this.session === undefined && peer !== this.opts.self && isMember(config, peer) && isMember(config, this.opts.self)) {
       this.startSession(peer, nowMs, config.epoch, local, actions);
     }
-    return this.drain(actions);
+    return actions;
   }
 
   /**
@@ -399,7 +331,6 @@ export class AntiEntropy {
         }
         this.notePeerEpoch(msg.epoch);
         if (msg.type === 'digest') {
-          if (this.catchUp !== undefined) this.catchUp.totalKeys = Math.max(this.catchUp.totalKeys, msg.keys);
           this.answerDigest(from, msg, config.epoch, local, actions);
         }
         else if (msg.type === 'segments') this.answerSegments(from, msg, config.epoch, local, actions);
@@ -428,8 +359,7 @@ export class AntiEntropy {
         }
         if (msg.type !== 'pushAck' && msg.type !== 'refused') this.notePeerEpoch(msg.epoch);
         this.onReply(s, msg, nowMs, config.epoch, local, actions);
-        if (this.catchUp !== undefined) this.checkCaughtUp(config);
-        return this.drain(actions);
+        return actions;
       }
     }
   }
@@ -497,13 +427,7 @@ export class AntiEntropy {
 
   private pickPeer(config: MembershipConfig, isAlive: (peer: string) => boolean, random: number): string | undefined {
     if (!isMember(config, this.opts.self)) return undefined;
-    let candidates = replicaIds(config).filter((p) => p !== this.opts.self && isAlive(p));
-    const c = this.catchUp;
-    if (c !== undefined) {
-      const voters = new Set([...voterIds(config), ...config.previousVoters]);
-      const wanted = candidates.filter((p) => voters.has(p) && !c.syncedWith.has(p));
-      if (wanted.length > 0) candidates = wanted;
-    }
+    const candidates = replicaIds(config).filter((p) => p !== this.opts.self && isAlive(p));
     if (candidates.length === 0) return undefined;
     // The least recently tried first (never tried before all), so a member that refuses or fails rounds cannot
     // take every round; one that keeps failing also waits longer each time (backoff). Ties broken by `random`.
@@ -538,7 +462,6 @@ export class AntiEntropy {
       peer,
       startedMs: nowMs,
       seqAtStart: this.seq,
-      catchUp: this.catchUp !== undefined,
       level: 0,
       nodeQueue: [],
       nextLevel: [],
@@ -567,9 +490,7 @@ export class AntiEntropy {
   private spend(s: Session, bytes: number, nowMs: number): void {
     s.bytes += bytes;
     this.counters.bytes += bytes;
-    const rate = s.catchUp ? (this.opts.catchUpBytesPerSec ?? this.opts.bytesPerSec) : this.opts.bytesPerSec;
-    this.budgetAtMs = Math.max(this.budgetAtMs, nowMs - BUDGET_BURST_MS) + (bytes * 1000) / rate;
-    if (this.catchUp !== undefined) this.catchUp.bytes += bytes;
+    this.budgetAtMs = Math.max(this.budgetAtMs, nowMs - BUDGET_BURST_MS) + (bytes * 1000) / this.opts.bytesPerSec;
   }
 
   private onReply(s: Session, msg: SyncMessage, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
@@ -581,7 +502,6 @@ export class AntiEntropy {
       this.endSession(s, nowMs, 'failed');
       return;
     }
-    if (msg.type === 'digestReply' && this.catchUp !== undefined) this.catchUp.totalKeys = Math.max(this.catchUp.totalKeys, msg.keys);
     if (msg.type === 'digestReply' && pending.kind === 'digest') {
       if (!this.takeDigestReply(s, pending, msg, local)) {
         this.endSession(s, nowMs, 'failed');
@@ -701,7 +621,6 @@ export class AntiEntropy {
       if (!covered.has(segmentOf(key, local.digest.shape))) return false;
       differing.add(key);
       s.recordsReceived += 1;
-      if (this.catchUp !== undefined) this.catchUp.recordsReceived += 1;
       const purgedHash = this.purged.get(key);
       if (local.get(key) === undefined && purgedHash !== undefined && hashesEqual(purgedHash, entryHash(key, record))) {
         s.purgedToReport.push({ key, hash: purgedHash }); // the peer still holds a tombstone purged here
@@ -746,15 +665,13 @@ export class AntiEntropy {
     peer.lastRoundMs = nowMs;
     peer.lastRoundDurationMs = nowMs - s.startedMs;
     if (s.keysDiffering > 0) peer.lastRepair = { atMs: nowMs, keys: s.keysDiffering, durationMs: nowMs - s.startedMs, bytes: s.bytes };
-    this.catchUp?.syncedWith.add(s.peer);
     peer.matched = matched;
     peer.keysDiffering = s.keysDiffering;
     this.counters.rounds += 1;
     if (matched) this.counters.matchedRounds += 1;
     if (this.nextRoundMs === undefined) return;
-    // Catching up: the next voter at once, not an interval later. Differences were repaired: check again soon.
-    if (this.catchUp !== undefined) this.nextRoundMs = Math.min(this.nextRoundMs, nowMs);
-    else if (!matched) this.nextRoundMs = Math.min(this.nextRoundMs, nowMs + Math.min(this.opts.intervalMs, 100) / 2);
+    // Differences were repaired: check again soon.
+    if (!matched) this.nextRoundMs = Math.min(this.nextRoundMs, nowMs + Math.min(this.opts.intervalMs, 100) / 2);
   }
 
   private peer(peerId: string): PeerState {

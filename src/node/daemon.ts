@@ -67,8 +67,6 @@ export interface DaemonOptions {
   readonly antiEntropyIntervalMs?: number;
   /** Anti-entropy byte-rate budget (DEFAULTS.antiEntropyBytesPerSec). */
   readonly antiEntropyBytesPerSec?: number;
-  /** Budget of anti-entropy rounds while catching up (DEFAULTS.catchUpBytesPerSec). */
-  readonly catchUpBytesPerSec?: number;
   /** Minimum age of a tombstone before it may be purged (DEFAULTS.tombstoneGraceMs). */
   readonly tombstoneGraceMs?: number;
   /** Records per data-stream batch this device sends (DEFAULTS.transferBatchRecords). */
@@ -257,7 +255,6 @@ export class Daemon {
         antiEntropy: {
           intervalMs: options.antiEntropyIntervalMs ?? DEFAULTS.antiEntropyIntervalMs,
           bytesPerSec: options.antiEntropyBytesPerSec ?? DEFAULTS.antiEntropyBytesPerSec,
-          catchUpBytesPerSec: options.catchUpBytesPerSec ?? DEFAULTS.catchUpBytesPerSec,
           requestTimeoutMs: DEFAULTS.antiEntropyRequestTimeoutMs,
           tombstoneGraceMs: options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs,
         },
@@ -834,34 +831,16 @@ export class Daemon {
       // The anti-entropy digest root: two replicas with the same root hold the same records.
       digest: { root: hashHex(this.runtime.digest.root()), keys: this.runtime.digest.size },
       antiEntropy: this.antiEntropyStatus(config),
-      catchUp: this.catchUpStatus(config, now),
+      catchUp: this.catchUpStatus(config),
       membershipChanges: this.membership.counters,
       uptimeMs: Date.now() - this.startedAtMs,
       process: processMemory(),
     };
   }
 
-  /** Progress of a wiped or new device filling its replica (null once caught up). */
-  private catchUpStatus(config: MembershipConfig, now: number): object | null {
-    const view = this.runtime.ae.catchUpView(config);
-    if (view === undefined) return this.runtime.joinTransferPending ? this.joinTransferStatus(config) : null;
-    const elapsedMs = Math.max(1, now - view.startedMs);
-    const keysHeld = this.runtime.digest.size;
-    return {
-      state: 'catching-up',
-      keysHeld,
-      // The most keys a member reported: the target (the data changes meanwhile, so it is an estimate).
-      totalKeys: view.totalKeys,
-      percent: view.totalKeys === 0 ? null : Math.min(100, Math.round((keysHeld / view.totalKeys) * 1000) / 10),
-      recordsReceived: view.recordsReceived,
-      bytes: view.bytes,
-      recordsPerSec: Math.round((view.recordsReceived * 1000) / elapsedMs),
-      bytesPerSec: Math.round((view.bytes * 1000) / elapsedMs),
-      elapsedMs: Math.round(elapsedMs),
-      // Full rounds are needed with this many voters (any acknowledged write is on one of them).
-      needed: view.needed,
-      syncedWith: view.syncedWith,
-    };
+  /** Progress of a new (or re-seated) device receiving its admission's data (null when not waiting for it). */
+  private catchUpStatus(config: MembershipConfig): object | null {
+    return this.runtime.joinTransferPending ? this.joinTransferStatus(config) : null;
   }
 
   /** A new device receiving the cluster's data from the data sync of its admission. */

@@ -46,7 +46,6 @@ export interface AntiEntropySettings {
   readonly bytesPerSec: number;
   readonly requestTimeoutMs: number;
   readonly tombstoneGraceMs: number;
-  readonly catchUpBytesPerSec?: number;
   /** Encoded size of a sync message (the wire codec's), for the byte budget. */
   readonly sizeOf?: (msg: SyncMessage) => number;
 }
@@ -599,8 +598,6 @@ export class Runtime {
           );
           break;
         }
-        case 'caughtUp':
-          break; // catch-up rounds are not used: a device with a new store gets its seat by a data sync
       }
     }
   }

@@ -26,7 +26,6 @@ class Rep {
   readonly digest = new MerkleDigest();
   readonly ae: AntiEntropy;
   counter = 0;
-  caughtUp: readonly string[] | undefined;
   readonly delivered: string[] = [];
   /** This replica's own configuration, when it differs from the bus's (a device on another epoch). */
   config: MembershipConfig | undefined;
@@ -73,8 +72,7 @@ class Bus {
       else if (a.type === 'purge') {
         expect(recordsEqual(r.store.get(a.key) as VersionedRecord, a.record)).toBe(true);
         r.put(a.key, undefined);
-      } else if (a.type === 'caughtUp') r.caughtUp = a.syncedWith;
-      else if (a.type === 'hintsDelivered') r.delivered.push(...a.keys);
+      } else if (a.type === 'hintsDelivered') r.delivered.push(...a.keys);
       else this.queue.push({ from: r.id, to: a.to, msg: a.msg });
     }
   }
@@ -257,40 +255,6 @@ describe('hinted handoff', () => {
     // A peer outside the configuration gets nothing.
     bus.config = configOf(['a']);
     expect(a.ae.handOver('b', ['k1'], 0, bus.config, a)).toEqual([]);
-  });
-});
-
-describe('catch-up of a device that lost its storage', () => {
-  it('completes only after full rounds with n − majority(n) + 1 voters, so no acknowledged write is missed', () => {
-    const [a, b, c] = [new Rep('a'), new Rep('b'), new Rep('c')];
-    const bus = new Bus([a, b, c]);
-    for (let i = 0; i < 300; i++) {
-      a.write(`k${i}`, `v${i}`);
-      b.put(`k${i}`, a.store.get(`k${i}`));
-    }
-    a.write('acked-by-a-and-old-c', 'x'); // c acknowledged it too, then lost its storage: only a has it now
-    c.ae.beginCatchUp(0);
-    expect(c.ae.catchUpView(bus.config)).toMatchObject({ needed: 2, syncedWith: [] });
-    c.ae.wake(10_000);
-    bus.tick('c', 10_000); // picks a voter it has not synced with
-    const first = c.ae.catchUpView(bus.config);
-    expect(first?.syncedWith).toHaveLength(1);
-    expect(c.caughtUp).toBeUndefined();
-    expect(first?.totalKeys).toBeGreaterThanOrEqual(300);
-    c.ae.wake(20_000);
-    bus.tick('c', 20_000); // the other one
-    expect(c.caughtUp).toEqual(expect.arrayContaining(['a', 'b']));
-    expect(c.ae.catchUpView(bus.config)).toBeUndefined();
-    expect(c.store.has('acked-by-a-and-old-c')).toBe(true);
-    expect(c.store.size).toBe(301);
-  });
-
-  it('the first device of a cluster has nobody to catch up from and is caught up at once', () => {
-    const a = new Rep('a');
-    const bus = new Bus([a]);
-    a.ae.beginCatchUp(0);
-    bus.tick('a', 1);
-    expect(a.caughtUp).toEqual([]);
   });
 });
 

@@ -33,11 +33,10 @@ async function aeStatus(d: Daemon): Promise<AeStatus> {
 
 async function startDevice(
   dataDir: string,
-  extra: { join?: string[]; clusterKeyFile?: string; restart?: boolean; catchUpBytesPerSec?: number; transferBatchRecords?: number } = {},
+  extra: { join?: string[]; clusterKeyFile?: string; restart?: boolean; transferBatchRecords?: number } = {},
 ): Promise<Daemon> {
   const daemon = await Daemon.start({
     dataDir,
-    catchUpBytesPerSec: extra.catchUpBytesPerSec,
     transferBatchRecords: extra.transferBatchRecords,
     listen: extra.restart === true ? undefined : ['/ip4/127.0.0.1/tcp/0'],
     http: '127.0.0.1:0',

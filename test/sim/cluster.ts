@@ -419,8 +419,6 @@ export class Cluster implements StoreView {
           break;
         case 'purge':
           throw new Error(`purge of ${action.key} at ${r.id}: purging is off in the simulator`);
-        case 'caughtUp':
-          throw new Error(`caughtUp at ${r.id}: the simulator does not wipe devices`);
         case 'hintsDelivered':
           throw new Error(`hintsDelivered at ${r.id}: the simulator does not hand over hints`);
         case 'send':
