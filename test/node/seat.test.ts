@@ -1,0 +1,96 @@
+// The real Runtime of a device whose storage was wiped (same peer ID, new store): it adopts what it hears, but
+// stores no acceptor promise, acknowledges no write and answers no read until its seat names its store (issue 11,
+// points 4-6: the acceptor block used to come after the promise).
+import { describe, expect, it } from 'vitest';
+import type { MembershipConfig } from '../../src/core/membership.js';
+import { NO_CONFIG, withSeatReplaced } from '../../src/core/membership.js';
+import type { Message } from '../../src/core/messages.js';
+import { applyWrite, EMPTY_RECORD } from '../../src/core/record.js';
+import { DotAllocator } from '../../src/node/dots.js';
+import { META_ACCEPTOR, META_MEMBERSHIP, Runtime, type RuntimeLogger } from '../../src/node/runtime.js';
+import { MemoryStore } from '../../src/storage/memory.js';
+
+const silent: RuntimeLogger = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+
+function cluster(): MembershipConfig {
+  return {
+    clusterId: 'c',
+    epoch: 4,
+    voters: [
+      { peerId: 'A', addrs: [], store: 'store-A' },
+      { peerId: 'B', addrs: [], store: 'store-B' },
+      { peerId: 'W', addrs: [], store: 'store-W-old' },
+    ],
+    learners: [],
+    removed: [],
+    previousVoters: [],
+  };
+}
+
+async function wipedDevice(): Promise<{ runtime: Runtime; store: MemoryStore; sent: Array<{ to: string; msg: Message }> }> {
+  const store = new MemoryStore();
+  const runtime = new Runtime({
+    self: 'W',
+    store,
+    dots: await DotAllocator.open(store, 'W~123', 64),
+    config: NO_CONFIG,
+    acceptor: undefined,
+    requestTimeoutMs: 3_000,
+    transferIdleMs: 10_000,
+    transferBatchRecords: 100,
+    transferBatchBytes: 1_000_000,
+    opsInFlightMax: 100,
+    opIdBase: 0,
+    storeId: 'store-W-new',
+    legacySeat: false,
+    antiEntropy: { intervalMs: 1_000, bytesPerSec: 1e9, requestTimeoutMs: 5_000, tombstoneGraceMs: 0 },
+    hints: { hintsMax: 100, hintTtlMs: 3_600_000 },
+    log: silent,
+  });
+  const sent: Array<{ to: string; msg: Message }> = [];
+  runtime.attachTransport({ send: (to, msg) => (sent.push({ to, msg }), true), isConnected: () => true });
+  return { runtime, store, sent };
+}
+
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
+
+describe('a wiped device (new store, old peer ID) driven through the real runtime', () => {
+  it('adopts the base of a prepare but stores no promise and answers it with a refusal', async () => {
+    const { runtime, store, sent } = await wipedDevice();
+    runtime.receive('A', { type: 'configPrepare', opId: 9, epoch: 4, ballot: { round: 3, proposer: 'A' }, config: cluster() });
+    await settle();
+    expect(runtime.config.epoch).toBe(4);
+    expect(store.getMeta(META_ACCEPTOR)).toBeUndefined();
+    expect(sent.filter((s) => s.msg.type === 'configPromise')).toEqual([
+      { to: 'A', msg: expect.objectContaining({ type: 'configPromise', ok: false }) },
+    ]);
+    runtime.receive('A', { type: 'configAccept', opId: 9, epoch: 4, ballot: { round: 3, proposer: 'A' }, config: { ...cluster(), epoch: 5 } });
+    await settle();
+    expect(store.getMeta(META_ACCEPTOR)).toBeUndefined();
+    expect(sent.filter((s) => s.msg.type === 'configAccepted').map((s) => s.msg)).toEqual([expect.objectContaining({ ok: false })]);
+  });
+
+  it('acknowledges no write and answers reads "unavailable" until its seat is given to its store', async () => {
+    const { runtime, store, sent } = await wipedDevice();
+    runtime.adoptConfig(cluster());
+    await settle();
+    const record = applyWrite(EMPTY_RECORD, {}, { actor: 'A', counter: 1 }, new TextEncoder().encode('v'), { wallMs: 1, logical: 0 });
+    runtime.receive('A', { type: 'write', opId: 1, epoch: 4, key: 'k', record });
+    runtime.receive('A', { type: 'read', opId: 2, epoch: 4, key: 'k' });
+    await settle();
+    expect(store.get('k')).toBeUndefined();
+    expect(sent.some((s) => s.msg.type === 'writeAck')).toBe(false);
+    expect(sent.find((s) => s.msg.type === 'readReply')?.msg).toMatchObject({ unavailable: true });
+    await expect(runtime.read('k', 'one')).rejects.toThrow(/storage is new/);
+
+    // The seat goes to this store: it counts from now on (the data comes with the change's sync).
+    runtime.adoptConfig(withSeatReplaced(cluster(), 'W', 'store-W-new', []));
+    await settle();
+    expect(JSON.parse(store.getMeta(META_MEMBERSHIP) ?? '{}')).toMatchObject({ epoch: 5, replaced: ['W'] });
+    runtime.receive('A', { type: 'write', opId: 3, epoch: 5, key: 'k', record });
+    await settle();
+    expect(store.get('k')).toBeDefined();
+    expect(sent.some((s) => s.msg.type === 'writeAck' && s.msg.opId === 3)).toBe(true);
+    runtime.stop();
+  });
+});
