@@ -2,6 +2,7 @@
 // stale epochs, membership proposals, refusals, and the dot-actor crash hazard. Maps as stores.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DEFAULTS, tombstoneGraceMinMs } from '../../src/config/defaults.js';
 import { InvalidConsistencyError, MembershipChangeError, NotMemberError } from '../../src/core/errors.js';
 import { type MembershipConfig, finalized, isJoint, withLearnerAdded, withMemberRemoved, withVoterAdded } from '../../src/core/membership.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
@@ -891,5 +892,34 @@ describe('hinted handoff (hint actions) and catching up', () => {
     const prepareToB = sends(actions).find((s) => s.to === 'B')!;
     const answer = only(sends(b!.step('A', prepareToB.msg)));
     expect(answer.msg).toMatchObject({ type: 'configPromise', ok: false });
+  });
+});
+
+describe('tombstone grace against operation deadlines', () => {
+  it('a write or read that began before a delete is over, and sends nothing more, once the tombstone may be purged', () => {
+    // Issue 11, point 7: PUT v0 with wait=all (the message to C lost), DELETE, everyone purges after the grace, a
+    // learner admitted next must not be sent v0 by the still pending PUT. A purge needs the tombstone to be at
+    // least the grace old, and the tombstone is stored after the PUT and the read began (the delete saw v0).
+    for (const requestTimeoutMs of [DEFAULTS.requestTimeoutMs, 100_000]) {
+      const graceMs = requestTimeoutMs === DEFAULTS.requestTimeoutMs ? DEFAULTS.tombstoneGraceMs : tombstoneGraceMinMs(requestTimeoutMs);
+      const base = config(1, ['A', 'B', 'C']);
+      const a = new Node('A', base, 0, { requestTimeoutMs });
+      const dot: Dot = { actor: 'A', counter: 1 };
+      const put = a.core.write({ key: 'k', value: value('v0'), context: undefined, level: 'all', dot, nowMs: 0, physicalMs: 0, timeoutMs: DEFAULTS.writeWaitMsMax }, a);
+      a.apply(put.actions);
+      a.step('A', writeAck(put.opId));
+      a.step('B', writeAck(put.opId)); // C never answers: wait=all keeps the write pending
+      const read = a.read('k', 'one'); // answered at once, lingers to repair late repliers
+      const deleteStoredAt = 1;
+      const earliestPurge = deleteStoredAt + graceMs;
+      expect(a.core.deadlineOf(put.opId)! + DEFAULTS.tombstoneGraceMarginMs).toBeLessThanOrEqual(earliestPurge);
+      a.tick(earliestPurge - DEFAULTS.tombstoneGraceMarginMs);
+      expect(a.core.deadlineOf(put.opId)).toBeUndefined();
+      expect(a.core.deadlineOf(read.opId)).toBeUndefined();
+      // A learner admitted when the tombstone may be purged is not sent the old record.
+      const admitted = withLearnerAdded(base, { peerId: 'L', addrs: [] });
+      const out = a.step('B', { type: 'config', epoch: admitted.epoch, config: admitted }, earliestPurge);
+      expect(sends(out).filter((s) => s.msg.type === 'write' || s.msg.type === 'repair')).toEqual([]);
+    }
   });
 });
