@@ -101,6 +101,14 @@ export const DEFAULTS = {
    */
   tombstoneGraceMarginMs: 30_000,
   /**
+   * A remote timestamp (hybrid logical clock) further than this ahead of our wall clock is not adopted by our
+   * clock (the record is stored all the same): one device whose clock runs ahead, or a forged timestamp, must
+   * not drag every device's timestamps after it, which would make that device's writes win every
+   * last-writer-wins choice. NTP keeps LAN devices within milliseconds; a 20 ppm crystal left unsynced drifts
+   * ~1.7 s a day, so a minute tolerates a month without NTP. Closer devices' timestamps are adopted as usual.
+   */
+  hlcDriftMaxMs: 60_000,
+  /**
    * Hinted handoff: keys a peer missed, kept (durably, ~100 B each) to hand over when it is back. Beyond this
    * many, anti-entropy alone repairs the rest (it finds every difference anyway, only later).
    */

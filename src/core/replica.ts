@@ -4,7 +4,7 @@
 // in order (persist, send, reply), like etcd-io/raft's Ready. Time comes in as `nowMs`.
 import { assert } from './assert.js';
 import { InvalidConsistencyError, MembershipChangeError, NotMemberError } from './errors.js';
-import { type Hlc, HLC_ZERO, hlcCompare, hlcTick } from './hlc.js';
+import { type Hlc, HLC_ZERO, hlcAdopt, hlcTick } from './hlc.js';
 import {
   type MembershipConfig,
   configsEqual,
@@ -124,7 +124,14 @@ export interface ReplicaCoreOptions {
   readonly transferBatchBytes?: number;
   /** First operation id; the runtime passes a random base so ids from before a restart cannot collide. */
   readonly opIdBase: number;
+  /**
+   * The clock to continue from: at least every timestamp this device issued before a restart (the runtime
+   * keeps it durably), so a clock that comes back behind (a device without a real-time clock booting in 1970)
+   * never issues timestamps below its own earlier ones.
+   */
   readonly hlc?: Hlc;
+  /** A remote timestamp further than this ahead of our physical time is not adopted (src/config/defaults.ts). */
+  readonly hlcDriftMaxMs?: number;
 }
 
 export interface WriteRequest {
@@ -358,6 +365,8 @@ const TRANSFER_BATCH_RECORDS_DEFAULT = 512;
 const TRANSFER_BATCH_BYTES_DEFAULT = 1024 * 1024;
 /** Per-sibling overhead assumed when sizing a batch (dot, HLC, framing). */
 const SIBLING_OVERHEAD_BYTES = 64;
+/** Devices use src/config/defaults.ts's hlcDriftMaxMs; this is for cores built without one (tests). */
+const HLC_DRIFT_MAX_MS_DEFAULT = 60_000;
 
 export class ReplicaCore {
   readonly self: string;
@@ -370,6 +379,9 @@ export class ReplicaCore {
   private readonly transferBatchBytes: number;
   private opIdNext: number;
   private hlcLast: Hlc;
+  private readonly hlcDriftMaxMs: number;
+  /** The wall clock as last given (setPhysicalMs, or a write's physicalMs); -Infinity: unknown, adopt nothing. */
+  private physicalMs = -Infinity;
   /** Highest ballot round seen anywhere, so our next proposal outbids it. */
   private roundSeen = 0;
   /** See setCatchingUp(). */
@@ -409,6 +421,17 @@ export class ReplicaCore {
     assert(this.transferBatchRecords >= 1 && this.transferBatchBytes >= 1, 'transfer batches hold something');
     this.opIdNext = options.opIdBase + 1;
     this.hlcLast = options.hlc ?? HLC_ZERO;
+    this.hlcDriftMaxMs = options.hlcDriftMaxMs ?? HLC_DRIFT_MAX_MS_DEFAULT;
+  }
+
+  /** The wall-clock time now (ms since the epoch): bounds how far remote timestamps may move our clock. */
+  setPhysicalMs(physicalMs: number): void {
+    this.physicalMs = physicalMs;
+  }
+
+  /** The hybrid logical clock: at least every timestamp issued here (the runtime keeps it durably). */
+  get hlc(): Hlc {
+    return this.hlcLast;
   }
 
   /**
@@ -508,6 +531,7 @@ export class ReplicaCore {
   write(request: WriteRequest, local: LocalView): { opId: number; actions: Action[] } {
     this.assertMember();
     this.need(request.level, 'w');
+    this.physicalMs = request.physicalMs;
     this.hlcLast = hlcTick(this.hlcLast, request.physicalMs);
     const previous = local.get(request.key) ?? EMPTY_RECORD;
     // Client contexts are tokens the cluster issued and authenticated (src/node/context-token.ts), so they
@@ -1642,10 +1666,9 @@ export class ReplicaCore {
     };
   }
 
+  /** Moves our clock up to a remote record's timestamps, except those too far ahead (see hlcAdopt). */
   private observe(record: VersionedRecord): void {
-    for (const s of record.siblings) {
-      if (hlcCompare(s.hlc, this.hlcLast) > 0) this.hlcLast = s.hlc;
-    }
+    for (const s of record.siblings) this.hlcLast = hlcAdopt(this.hlcLast, s.hlc, this.physicalMs, this.hlcDriftMaxMs);
   }
 
   private allocateOpId(): number {

@@ -11,6 +11,7 @@ import type { ConsistencyLevel } from '../../src/core/quorum.js';
 import { EMPTY_RECORD, type VersionedRecord, applyWrite, mergeRecords, recordsEqual } from '../../src/core/record.js';
 import { type Action, type ClientResult, type LocalView, ReplicaCore, type ReplicaCoreOptions } from '../../src/core/replica.js';
 import { type Dot, dotKey } from '../../src/core/vv.js';
+import { encodeRecord } from '../../src/wire/record.js';
 
 const TIMEOUT = 1000;
 const value_ = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -921,5 +922,58 @@ describe('tombstone grace against operation deadlines', () => {
       const out = a.step('B', { type: 'config', epoch: admitted.epoch, config: admitted }, earliestPurge);
       expect(sends(out).filter((s) => s.msg.type === 'write' || s.msg.type === 'repair')).toEqual([]);
     }
+  });
+});
+
+describe('hybrid logical clock', () => {
+  const writeAt = (n: Node, key: string, physicalMs: number) => {
+    n.counter += 1;
+    const dot: Dot = { actor: n.actor, counter: n.counter };
+    const { actions } = n.core.write({ key, value: value('v'), context: undefined, level: 'one', dot, nowMs: 0, physicalMs }, n);
+    n.apply(actions);
+    return only(n.store.get(key)!.siblings.filter((s) => s.dot.counter === dot.counter && s.dot.actor === dot.actor)).hlc;
+  };
+  const remoteRecord = (hlc: { wallMs: number; logical: number }) => applyWrite(EMPTY_RECORD, {}, { actor: 'Z', counter: 1 }, value('z'), hlc);
+
+  it('continues from the clock it is given, so a restart with the wall clock behind never goes back', () => {
+    const before = new Node('A', config(1, ['A']));
+    const issued = writeAt(before, 'k', 1_700_000_000_000);
+    // Restarted on a device without a real-time clock: the wall clock says 1970.
+    const restarted = new Node('A', config(1, ['A']), 5000, { hlc: before.core.hlc });
+    const next = writeAt(restarted, 'k2', 5_000);
+    expect(next.wallMs > issued.wallMs || (next.wallMs === issued.wallMs && next.logical > issued.logical)).toBe(true);
+  });
+
+  it('does not adopt a remote timestamp far ahead of its wall clock, and stores the record all the same', () => {
+    const [, b] = cluster();
+    const nowMs = 1_700_000_000_000;
+    b!.core.setPhysicalMs(nowMs);
+    for (const forged of [{ wallMs: Number.MAX_SAFE_INTEGER, logical: 0 }, { wallMs: nowMs + DEFAULTS.hlcDriftMaxMs + 1, logical: 0 }]) {
+      const record = remoteRecord(forged);
+      expect(persists(b!.step('A', { type: 'write', opId: 1, epoch: 1, key: 'forged', record }))).toHaveLength(1);
+      expect(dots(b!.store.get('forged'))).toContain('Z:1');
+      b!.store.delete('forged');
+    }
+    expect(writeAt(b!, 'k', nowMs)).toEqual({ wallMs: nowMs, logical: 0 });
+    // A clock a little ahead (within the bound) is adopted: our next write orders after what we saw.
+    b!.step('A', { type: 'repair', epoch: 1, key: 'near', record: remoteRecord({ wallMs: nowMs + 5_000, logical: 7 }) });
+    expect(writeAt(b!, 'k', nowMs + 1)).toEqual({ wallMs: nowMs + 5_000, logical: 8 });
+  });
+
+  it('never issues a timestamp outside safe integers, whatever logical counter a remote record carries', () => {
+    const [, b] = cluster();
+    const nowMs = 1_700_000_000_000;
+    b!.core.setPhysicalMs(nowMs);
+    b!.step('A', { type: 'write', opId: 1, epoch: 1, key: 'x', record: remoteRecord({ wallMs: nowMs, logical: Number.MAX_SAFE_INTEGER }) });
+    const next = writeAt(b!, 'k', nowMs);
+    expect(Number.isSafeInteger(next.wallMs) && Number.isSafeInteger(next.logical)).toBe(true);
+    expect(next).toEqual({ wallMs: nowMs + 1, logical: 0 }); // after every timestamp of nowMs
+    expect(() => encodeRecord(b!.store.get('k')!)).not.toThrow();
+  });
+
+  it('adopts nothing while it does not know the wall-clock time', () => {
+    const [, b] = cluster();
+    b!.step('A', { type: 'write', opId: 1, epoch: 1, key: 'x', record: remoteRecord({ wallMs: 1_000, logical: 0 }) });
+    expect(b!.core.hlc).toEqual({ wallMs: 0, logical: 0 });
   });
 });

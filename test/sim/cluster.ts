@@ -463,6 +463,7 @@ export class Cluster implements StoreView {
       if (r.ae !== undefined) this.executeSync(r, r.ae.step(from, msg.inner, this.scheduler.now, r.core.config, r));
       return;
     }
+    r.core.setPhysicalMs(this.scheduler.now + r.skewMs); // as the runtime does for every peer message
     this.execute(r, r.core.step(from, msg, r, this.scheduler.now));
   }
 
