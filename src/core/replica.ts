@@ -42,7 +42,7 @@ export interface LocalView {
   keyCount(): number;
 }
 
-export type FailureCode = 'quorum_unavailable' | 'membership_change_failed' | 'membership_conflict' | 'sync_failed' | 'shutting_down';
+export type FailureCode = 'quorum_unavailable' | 'membership_change_failed' | 'membership_conflict' | 'sync_failed' | 'shutting_down' | 'storage_failed';
 
 export type ClientResult =
   | {
@@ -88,7 +88,11 @@ export type Action =
   /** Once everything persisted before is durable, deliver `then`. */
   | { readonly type: 'flush'; readonly then: Envelope }
   | { readonly type: 'send'; readonly to: string; readonly msg: Message }
-  | { readonly type: 'reply'; readonly result: ClientResult }
+  /**
+   * Answers the client. `afterFlush`: only once everything persisted before is durable, because the answer shows
+   * what this store holds (a read or probe): it must not show a staged write that a crash could still undo.
+   */
+  | { readonly type: 'reply'; readonly result: ClientResult; readonly afterFlush?: boolean }
   /**
    * Hinted handoff: `peer` missed a write of `key` (unreachable, or silent until the deadline). The runtime keeps
    * a durable hint and hands the key's current record over when the peer is back (src/core/anti-entropy.ts).
@@ -579,7 +583,7 @@ export class ReplicaCore {
     if (!quorumIds(this.configCurrent).includes(this.self) && request.level === 'one') {
       // A learner serves r=one from its own full replica, without asking the voters.
       const record = local.get(request.key);
-      actions.push({ type: 'reply', result: { type: 'read', opId, key: request.key, record, replies: 1, required: 1 } });
+      actions.push({ type: 'reply', result: { type: 'read', opId, key: request.key, record, replies: 1, required: 1 }, afterFlush: true });
       return { opId, actions };
     }
     this.ops.set(opId, op);
@@ -620,7 +624,7 @@ export class ReplicaCore {
       const state = op.unavailable.has(peer) ? 'unavailable' : op.unreachable.has(peer) ? 'unreachable' : 'silent';
       return { peer, state, record: undefined };
     });
-    actions.push({ type: 'reply', result: { type: 'probed', opId, key: op.key, replicas } });
+    actions.push({ type: 'reply', result: { type: 'probed', opId, key: op.key, replicas }, afterFlush: true });
   }
 
   /**
@@ -869,7 +873,9 @@ export class ReplicaCore {
       return [{ type: 'send', to: from, msg: unavailable }];
     }
     const reply: Message = { type: 'readReply', opId: msg.opId, epoch: this.epoch, key: msg.key, record: local.get(msg.key) };
-    return [{ type: 'send', to: from, msg: reply }];
+    // What we hold may include writes still staged: answer once they are durable, or a crash could undo what
+    // the reader was shown (and a quorum read would count a copy we then no longer have).
+    return [{ type: 'flush', then: { to: from, msg: reply } }];
   }
 
   private onRepair(from: string, msg: Extract<Message, { type: 'repair' }>, local: LocalView): Action[] {
@@ -1249,7 +1255,9 @@ export class ReplicaCore {
     stream.lastMs = nowMs;
     stream.seq += 1;
     const msg: Message = { type: 'transfer', opId: stream.opId, epoch: this.epoch, seq: stream.seq, records, done, total: stream.total };
-    actions.push({ type: 'send', to: stream.peer, msg });
+    // The batch is read from the store, staged writes included: sent once they are durable, so a receiver
+    // (counting this stream toward a sync) never gets a record that a crash here could still undo.
+    actions.push({ type: 'flush', then: { to: stream.peer, msg } });
   }
 
   private dropStream(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
@@ -1475,9 +1483,12 @@ export class ReplicaCore {
       }
       op.replied = true;
       op.merged = merged ?? EMPTY_RECORD;
+      // Our own copy was read from the store, staged writes included (the others answered once durable): the
+      // client sees the answer once everything staged here so far is durable.
       actions.push({
         type: 'reply',
         result: { type: 'read', opId, key: op.key, record: merged, replies: op.replies.size, required: need.voters },
+        afterFlush: true,
       });
       if (merged !== undefined) {
         for (const [peer, record] of op.replies) this.repairReplica(op.key, peer, record, merged, local, actions);

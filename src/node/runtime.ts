@@ -576,9 +576,22 @@ export class Runtime {
           }
           break;
         case 'reply': {
-          const resolve = this.pending.get(action.result.opId);
-          this.pending.delete(action.result.opId);
-          resolve?.(action.result);
+          const { result } = action;
+          const resolve = this.pending.get(result.opId);
+          this.pending.delete(result.opId);
+          if (resolve === undefined) break;
+          if (action.afterFlush !== true) {
+            resolve(result);
+            break;
+          }
+          // It shows what this store holds: answered once everything staged before it is durable.
+          this.store.flush().then(
+            () => resolve(result),
+            (error: unknown) => {
+              if (!this.stopped) this.fail(error);
+              resolve({ type: 'failed', opId: result.opId, code: 'storage_failed', message: `local storage failed: ${String(error)}`, acks: 0, required: 0, voters: 0 });
+            },
+          );
           break;
         }
       }

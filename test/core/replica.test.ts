@@ -96,6 +96,9 @@ const replies = (actions: readonly Action[]): ClientResult[] =>
   actions.flatMap((a) => (a.type === 'reply' ? [a.result] : []));
 const sends = (actions: readonly Action[]): Array<{ to: string; msg: Message }> =>
   actions.flatMap((a) => (a.type === 'send' ? [{ to: a.to, msg: a.msg }] : []));
+/** Messages to other devices: sent at once, or once everything persisted before is durable (a flush). */
+const outgoing = (actions: readonly Action[]): Array<{ to: string; msg: Message }> =>
+  actions.flatMap((a) => (a.type === 'send' ? [{ to: a.to, msg: a.msg }] : a.type === 'flush' ? [a.then] : []));
 const persists = (actions: readonly Action[]) => actions.flatMap((a) => (a.type === 'persist' ? [a] : []));
 const only = <T>(items: readonly T[]): T => {
   expect(items).toHaveLength(1);
@@ -243,7 +246,7 @@ describe('write coordination', () => {
     const [a] = cluster();
     const { actions } = a!.write('k', 'v');
     expect(persists(joiner.step('A', sends(actions)[0]!.msg))).toHaveLength(1);
-    expect(sends(joiner.step('A', { type: 'read', opId: 1, epoch: 1, key: 'k' }))).toMatchObject([{ msg: { type: 'readReply' } }]);
+    expect(outgoing(joiner.step('A', { type: 'read', opId: 1, epoch: 1, key: 'k' }))).toMatchObject([{ msg: { type: 'readReply' } }]);
   });
 });
 
@@ -258,13 +261,15 @@ describe('replica side', () => {
     expect(dots(b!.store.get('k'))).toEqual(['A:1', dotKey(mine.dot)]);
   });
 
-  it('serves reads from its store', () => {
+  it('serves reads from its store, answering once what it holds is durable', () => {
+    // The store shows staged writes at once; a reply sent before they are durable could show the reader a
+    // write that a crash then undoes (and count toward a quorum read a copy this replica no longer has).
     const [, b] = cluster();
     b!.write('k', 'v');
     const out = b!.step('A', { type: 'read', opId: 9, epoch: 1, key: 'k' });
-    expect(out).toEqual([{ type: 'send', to: 'A', msg: { type: 'readReply', opId: 9, epoch: 1, key: 'k', record: b!.store.get('k') } }]);
+    expect(out).toEqual([{ type: 'flush', then: { to: 'A', msg: { type: 'readReply', opId: 9, epoch: 1, key: 'k', record: b!.store.get('k') } } }]);
     const missing = b!.step('A', { type: 'read', opId: 10, epoch: 1, key: 'nope' });
-    expect(missing).toEqual([{ type: 'send', to: 'A', msg: { type: 'readReply', opId: 10, epoch: 1, key: 'nope', record: undefined } }]);
+    expect(missing).toEqual([{ type: 'flush', then: { to: 'A', msg: { type: 'readReply', opId: 10, epoch: 1, key: 'nope', record: undefined } } }]);
   });
 
   it("refuses requests from an older epoch with 'stale' and its configuration", () => {
@@ -695,7 +700,7 @@ describe('joint configurations and syncs', () => {
       for (const key of keys) a.store.set(key, applyWrite(EMPTY_RECORD, {}, { actor: 'A', counter: keys.indexOf(key) + 1 }, value(key), { wallMs: 1, logical: 0 }));
       return a;
     };
-    const transfers = (actions: readonly Action[]) => sends(actions).flatMap((x) => (x.msg.type === 'transfer' ? [x.msg] : []));
+    const transfers = (actions: readonly Action[]) => outgoing(actions).flatMap((x) => (x.msg.type === 'transfer' ? [x.msg] : []));
     const ackOf = (actions: readonly Action[]): Message => {
       const flush = only(actions.filter((x) => x.type === 'flush'));
       return flush.type === 'flush' ? flush.then.msg : writeAck(0);
@@ -878,7 +883,7 @@ describe('hinted handoff (hint actions) and catching up', () => {
     expect(answer.msg).toMatchObject({ type: 'readReply', unavailable: true, record: undefined });
     const self = sends(actions).find((s) => s.to === 'A');
     if (self !== undefined) a!.step('A', self.msg);
-    const fromB = only(sends(b!.step('A', sends(actions).find((s) => s.to === 'B')!.msg)));
+    const fromB = only(outgoing(b!.step('A', sends(actions).find((s) => s.to === 'B')!.msg)));
     a!.step('B', fromB.msg);
     const out = a!.step('C', answer.msg);
     // r=all cannot be met without C: the read fails at once instead of waiting for the deadline.
@@ -922,6 +927,53 @@ describe('tombstone grace against operation deadlines', () => {
       const out = a.step('B', { type: 'config', epoch: admitted.epoch, config: admitted }, earliestPurge);
       expect(sends(out).filter((s) => s.msg.type === 'write' || s.msg.type === 'repair')).toEqual([]);
     }
+  });
+});
+
+describe('answers show only durable data', () => {
+  // The store shows staged writes at once (the runtime groups fsyncs): anything read from it and shown to a
+  // client or another device must wait until what was staged is durable, or a crash could undo what was shown.
+  const replyActions = (actions: readonly Action[]) => actions.flatMap((a) => (a.type === 'reply' ? [a] : []));
+
+  it("a coordinator's own copy reaches the client only after a flush (r=one, quorum, a learner's r=one, a probe)", () => {
+    const [a] = cluster();
+    a!.write('k', 'staged', 'one'); // staged here; its durable ack has not come back
+    const one = only(replyActions(a!.read('k', 'one').actions));
+    expect(one).toMatchObject({ type: 'reply', afterFlush: true, result: { type: 'read', replies: 1 } });
+    const quorum = a!.read('k');
+    const reply = only(replyActions(a!.step('B', { type: 'readReply', opId: quorum.opId, epoch: 1, key: 'k', record: undefined })));
+    expect(reply).toMatchObject({ afterFlush: true, result: { type: 'read', replies: 2 } });
+
+    const l = new Node('L', withLearnerAdded(config(1, ['A', 'B', 'C']), { peerId: 'L', addrs: [] }));
+    l.step('A', { type: 'write', opId: 3, epoch: 2, key: 'k', record: a!.store.get('k')! }); // staged at L
+    expect(only(replyActions(l.read('k', 'one').actions))).toMatchObject({ afterFlush: true, result: { type: 'read', replies: 1 } });
+
+    const solo = new Node('S', config(1, ['S']));
+    solo.write('k', 'staged', 'one');
+    const probe = solo.core.probe('k', 0, solo);
+    expect(only(replyActions(probe.actions))).toMatchObject({ afterFlush: true, result: { type: 'probed' } });
+    // Failures show no data: answered at once.
+    const failed = a!.read('x', 'all');
+    const timedOut = replyActions(a!.tick(TIMEOUT * 2)).filter((x) => x.result.opId === failed.opId);
+    expect(only(timedOut)).toEqual({ type: 'reply', result: expect.objectContaining({ type: 'failed' }) });
+  });
+
+  it('data-stream batches leave only once the records they carry are durable (gather answers and pushes)', () => {
+    const next = withVoterAdded(config(1, ['A', 'B', 'C']), { peerId: 'D', addrs: [] });
+    const b = new Node('B', next, 1000);
+    b.write('k', 'staged', 'one');
+    b.step('B', { type: 'config', epoch: 2, config: next }); // B's configuration is durable
+    const served = b.step('A', { type: 'transferRequest', opId: 7, epoch: 2 });
+    expect(sends(served).filter((s) => s.msg.type === 'transfer')).toEqual([]);
+    expect(only(outgoing(served))).toMatchObject({ to: 'A', msg: { type: 'transfer', opId: 7, records: [{ key: 'k' }] } });
+    expect(only(served).type).toBe('flush');
+
+    const learner = withLearnerAdded(config(1, ['A']), { peerId: 'L', addrs: [] });
+    const a = new Node('A', learner);
+    a.write('k', 'staged', 'one');
+    const push = a.core.sync(0, a, ['L']);
+    expect(sends(push.actions).filter((s) => s.msg.type === 'transfer')).toEqual([]);
+    expect(only(outgoing(push.actions))).toMatchObject({ to: 'L', msg: { type: 'transfer', records: [{ key: 'k' }] } });
   });
 });
 

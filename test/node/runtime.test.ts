@@ -1,6 +1,7 @@
 // The runtime over a real SQLite store (issue 11's argued risks): its hybrid logical clock is kept durably, so a
 // restart with the wall clock behind (a device without a real-time clock boots in 1970) never issues timestamps
-// below its earlier ones, and remote records cannot drag it far ahead of the wall clock.
+// below its earlier ones, and remote records cannot drag it far ahead of the wall clock; and a read answers only
+// once what it shows is durable here.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +105,25 @@ describe('the runtime clock', () => {
     const hourLater = applyWrite(EMPTY_RECORD, {}, { actor: 'B', counter: 4 }, new TextEncoder().encode('later'), { wallMs: nowMs + 2_000, logical: 0 });
     runtime.receive('B', { type: 'write', opId: 4, epoch: 1, key: 'later', record: hourLater });
     expect(await writeHlc(runtime, 'mine3')).toEqual({ wallMs: nowMs + 2_000, logical: 1 });
+    runtime.stop();
+    await store.close();
+  });
+});
+
+describe('answers after durability', () => {
+  it('a read shows a staged write only once it is committed', async () => {
+    const store = tempStore().open();
+    const runtime = await start(store, config(['A', 'B']), () => NOW_MS);
+    const record = applyWrite(EMPTY_RECORD, {}, { actor: 'B', counter: 1 }, new TextEncoder().encode('v'), { wallMs: NOW_MS, logical: 0 });
+    runtime.receive('B', { type: 'write', opId: 1, epoch: 1, key: 'k', record }); // staged: committed at the turn's end
+    const commitsBefore = store.stats().commits;
+    let commitsWhenAnswered = -1;
+    const { record: seen } = await runtime.read('k', 'one').then((outcome) => {
+      commitsWhenAnswered = store.stats().commits;
+      return outcome;
+    });
+    expect(seen?.siblings.map((s) => s.dot.actor)).toEqual(['B']);
+    expect(commitsWhenAnswered).toBeGreaterThan(commitsBefore);
     runtime.stop();
     await store.close();
   });
