@@ -10,6 +10,12 @@ export const DEFAULTS = {
   http: '127.0.0.1:7401',
   /** Client operation deadline: a LAN round trip is ~1 ms, an fsync ~0.2 ms; 3 s rides out a slow SD card. */
   requestTimeoutMs: 3_000,
+  /**
+   * Longest `wait=LEVEL&timeoutMs=MS` a client may ask of a write (HTTP API): the write keeps sending its record
+   * to replicas (also to members added meanwhile) until then. A minute covers a device rebooting; the tombstone
+   * grace below is derived from it (tombstoneGraceMinMs).
+   */
+  writeWaitMsMax: 60_000,
   /** Wrong-key or dead-address dials fail fast on a LAN; libp2p's 6 s default makes joins feel stuck. */
   dialTimeoutMs: 2_000,
   /** How often to redial voters we are not connected to: quick recovery after a restart, little noise. */
@@ -75,9 +81,28 @@ export const DEFAULTS = {
   antiEntropyRequestTimeoutMs: 10_000,
   /**
    * A tombstone is purged only once every member is known to hold it (causal stability) and no sooner than
-   * this after it was stored here: a write or repair still queued somewhere could otherwise re-create the key.
+   * this after it was stored here: a write or repair still in flight could otherwise re-create the key. The
+   * longest-lived such sender is a client operation that began before the delete: a write re-sends its record
+   * (to new members too) until its deadline, at most max(writeWaitMsMax, requestTimeoutMs) after it began, and
+   * a read repairs late repliers until requestTimeoutMs. So the grace must be at least that plus
+   * tombstoneGraceMarginMs (tombstoneGraceMinMs(); settings refuse less): 60 s + 30 s = 90 s with the defaults.
+   * Two minutes leave room to raise requestTimeoutMs to 90 s without touching this; a tombstone costs ~100 B.
    */
-  tombstoneGraceMs: 30_000,
+  tombstoneGraceMs: 120_000,
+  /**
+   * Added to the longest operation deadline for the tombstone grace: a message sent just before its deadline
+   * may still sit in a send queue (behind a data stream on a slow link) or in a busy receiver's socket, and the
+   * devices' clocks may run at slightly different rates over the window.
+   */
+  tombstoneGraceMarginMs: 30_000,
+  /**
+   * A remote timestamp (hybrid logical clock) further than this ahead of our wall clock is not adopted by our
+   * clock (the record is stored all the same): one device whose clock runs ahead, or a forged timestamp, must
+   * not drag every device's timestamps after it, which would make that device's writes win every
+   * last-writer-wins choice. NTP keeps LAN devices within milliseconds; a 20 ppm crystal left unsynced drifts
+   * ~1.7 s a day, so a minute tolerates a month without NTP. Closer devices' timestamps are adopted as usual.
+   */
+  hlcDriftMaxMs: 60_000,
   /**
    * Hinted handoff: keys a peer missed, kept (durably, ~100 B each) to hand over when it is back. Beyond this
    * many, anti-entropy alone repairs the rest (it finds every difference anyway, only later).
@@ -92,3 +117,11 @@ export const DEFAULTS = {
 } as const;
 
 export type Defaults = typeof DEFAULTS;
+
+/**
+ * Shortest safe tombstone grace for a request timeout (see DEFAULTS.tombstoneGraceMs): the longest deadline of
+ * an operation that may still send an old record, max(writeWaitMsMax, requestTimeoutMs), plus the margin.
+ */
+export function tombstoneGraceMinMs(requestTimeoutMs: number): number {
+  return Math.max(DEFAULTS.writeWaitMsMax, requestTimeoutMs) + DEFAULTS.tombstoneGraceMarginMs;
+}

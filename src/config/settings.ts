@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { z } from 'zod';
-import { DEFAULTS } from './defaults.js';
+import { DEFAULTS, tombstoneGraceMinMs } from './defaults.js';
 
 /** The optional configuration file, in the data dir (JSON; keys are the setting names below). */
 export const CONFIG_FILE = 'quorumd.json';
@@ -74,7 +74,12 @@ export const SETTINGS = {
   requestTimeoutMs: int(1, 3_600_000, 'milliseconds', 'deadline of a client read or write'),
   antiEntropyIntervalMs: int(1, 3_600_000, 'milliseconds', 'mean time between anti-entropy rounds'),
   antiEntropyBytesPerSec: int(1, 2 ** 40, 'bytes per second', 'byte budget of anti-entropy rounds'),
-  tombstoneGraceMs: int(0, 365 * 24 * 3600 * 1000, 'milliseconds', 'minimum age of a tombstone before its purge'),
+  tombstoneGraceMs: int(
+    0,
+    365 * 24 * 3600 * 1000,
+    'milliseconds',
+    `minimum age of a tombstone before its purge; at least max(${DEFAULTS.writeWaitMsMax}, requestTimeoutMs) + ${DEFAULTS.tombstoneGraceMarginMs}`,
+  ),
   logLevel: {
     kind: 'string',
     schema: z.enum(LOG_LEVELS),
@@ -174,7 +179,28 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
     settings[setting] = validate(setting, parsed, flag, JSON.stringify(value));
     sources[setting] = 'flag';
   }
+  checkTombstoneGrace(settings as unknown as Settings, sources, path);
   return { settings: settings as unknown as Settings, sources, file: fileValues === undefined ? undefined : path };
+}
+
+/**
+ * A tombstone purged while an operation that began before the delete can still send the old record brings the
+ * key back (DEFAULTS.tombstoneGraceMs): a grace below tombstoneGraceMinMs is refused. The default grace is
+ * raised to it instead when only requestTimeoutMs was set that high.
+ */
+function checkTombstoneGrace(settings: Settings, sources: Readonly<Record<SettingName, Source>>, path: string): void {
+  const min = tombstoneGraceMinMs(settings.requestTimeoutMs);
+  if (settings.tombstoneGraceMs >= min) return;
+  if (sources.tombstoneGraceMs === 'default') {
+    settings.tombstoneGraceMs = min;
+    return;
+  }
+  const name: SettingName = 'tombstoneGraceMs';
+  const from = { default: 'the default', file: path, env: envName(name), flag: `--${flagName(name)}` }[sources.tombstoneGraceMs];
+  const allowed =
+    `at least ${min} ms: the longest operation deadline, max(${DEFAULTS.writeWaitMsMax} ms wait, requestTimeoutMs ${settings.requestTimeoutMs} ms), ` +
+    `plus ${DEFAULTS.tombstoneGraceMarginMs} ms; a shorter grace lets a write still in flight bring a deleted key back`;
+  throw invalid(name, from, String(settings.tombstoneGraceMs), allowed);
 }
 
 function readConfigFile(path: string): Record<string, unknown> | undefined {

@@ -4,7 +4,7 @@
 // in order (persist, send, reply), like etcd-io/raft's Ready. Time comes in as `nowMs`.
 import { assert } from './assert.js';
 import { InvalidConsistencyError, MembershipChangeError, NotMemberError } from './errors.js';
-import { type Hlc, HLC_ZERO, hlcCompare, hlcTick } from './hlc.js';
+import { type Hlc, HLC_ZERO, hlcAdopt, hlcTick } from './hlc.js';
 import {
   type MembershipConfig,
   configsEqual,
@@ -45,7 +45,7 @@ export interface LocalView {
   keyCount(): number;
 }
 
-export type FailureCode = 'quorum_unavailable' | 'membership_change_failed' | 'membership_conflict' | 'sync_failed' | 'shutting_down';
+export type FailureCode = 'quorum_unavailable' | 'membership_change_failed' | 'membership_conflict' | 'sync_failed' | 'shutting_down' | 'storage_failed';
 
 export type ClientResult =
   | {
@@ -91,7 +91,11 @@ export type Action =
   /** Once everything persisted before is durable, deliver `then`. */
   | { readonly type: 'flush'; readonly then: Envelope }
   | { readonly type: 'send'; readonly to: string; readonly msg: Message }
-  | { readonly type: 'reply'; readonly result: ClientResult }
+  /**
+   * Answers the client. `afterFlush`: only once everything persisted before is durable, because the answer shows
+   * what this store holds (a read or probe): it must not show a staged write that a crash could still undo.
+   */
+  | { readonly type: 'reply'; readonly result: ClientResult; readonly afterFlush?: boolean }
   /**
    * Hinted handoff: `peer` missed a write of `key` (unreachable, or silent until the deadline). The runtime keeps
    * a durable hint and hands the key's current record over when the peer is back (src/core/anti-entropy.ts).
@@ -127,6 +131,11 @@ export interface ReplicaCoreOptions {
   readonly transferBatchBytes?: number;
   /** First operation id; the runtime passes a random base so ids from before a restart cannot collide. */
   readonly opIdBase: number;
+  /**
+   * The clock to continue from: at least every timestamp this device issued before a restart (the runtime
+   * keeps it durably), so a clock that comes back behind (a device without a real-time clock booting in 1970)
+   * never issues timestamps below its own earlier ones.
+   */
   readonly hlc?: Hlc;
   /**
    * The id of this device's store (see MemberInfo.store): this device holds a seat only where the seat's store
@@ -138,6 +147,8 @@ export interface ReplicaCoreOptions {
    * store ids) is this store's. A device whose store is new never holds such a seat.
    */
   readonly legacySeat?: boolean;
+  /** A remote timestamp further than this ahead of our physical time is not adopted (src/config/defaults.ts). */
+  readonly hlcDriftMaxMs?: number;
 }
 
 export interface WriteRequest {
@@ -373,6 +384,8 @@ const TRANSFER_BATCH_RECORDS_DEFAULT = 512;
 const TRANSFER_BATCH_BYTES_DEFAULT = 1024 * 1024;
 /** Per-sibling overhead assumed when sizing a batch (dot, HLC, framing). */
 const SIBLING_OVERHEAD_BYTES = 64;
+/** Devices use src/config/defaults.ts's hlcDriftMaxMs; this is for cores built without one (tests). */
+const HLC_DRIFT_MAX_MS_DEFAULT = 60_000;
 
 export class ReplicaCore {
   readonly self: string;
@@ -385,6 +398,9 @@ export class ReplicaCore {
   private readonly transferBatchBytes: number;
   private opIdNext: number;
   private hlcLast: Hlc;
+  private readonly hlcDriftMaxMs: number;
+  /** The wall clock as last given (setPhysicalMs, or a write's physicalMs); -Infinity: unknown, adopt nothing. */
+  private physicalMs = -Infinity;
   /** Highest ballot round seen anywhere, so our next proposal outbids it. */
   private roundSeen = 0;
   /** This device's store id and whether seats without one are ours (see ReplicaCoreOptions). */
@@ -425,6 +441,17 @@ export class ReplicaCore {
     this.hlcLast = options.hlc ?? HLC_ZERO;
     this.store = options.store;
     this.legacySeat = options.legacySeat ?? false;
+    this.hlcDriftMaxMs = options.hlcDriftMaxMs ?? HLC_DRIFT_MAX_MS_DEFAULT;
+  }
+
+  /** The wall-clock time now (ms since the epoch): bounds how far remote timestamps may move our clock. */
+  setPhysicalMs(physicalMs: number): void {
+    this.physicalMs = physicalMs;
+  }
+
+  /** The hybrid logical clock: at least every timestamp issued here (the runtime keeps it durably). */
+  get hlc(): Hlc {
+    return this.hlcLast;
   }
 
   /**
@@ -518,6 +545,7 @@ export class ReplicaCore {
   write(request: WriteRequest, local: LocalView): { opId: number; actions: Action[] } {
     this.assertMember();
     this.need(request.level, 'w');
+    this.physicalMs = request.physicalMs;
     this.hlcLast = hlcTick(this.hlcLast, request.physicalMs);
     const previous = local.get(request.key) ?? EMPTY_RECORD;
     // Client contexts are tokens the cluster issued and authenticated (src/node/context-token.ts), so they
@@ -565,7 +593,7 @@ export class ReplicaCore {
     if (!quorumIds(this.configCurrent).includes(this.self) && request.level === 'one') {
       // A learner serves r=one from its own full replica, without asking the voters.
       const record = local.get(request.key);
-      actions.push({ type: 'reply', result: { type: 'read', opId, key: request.key, record, replies: 1, required: 1 } });
+      actions.push({ type: 'reply', result: { type: 'read', opId, key: request.key, record, replies: 1, required: 1 }, afterFlush: true });
       return { opId, actions };
     }
     this.ops.set(opId, op);
@@ -603,7 +631,7 @@ export class ReplicaCore {
       const state = op.unavailable.has(peer) ? 'unavailable' : op.unreachable.has(peer) ? 'unreachable' : 'silent';
       return { peer, state, record: undefined };
     });
-    actions.push({ type: 'reply', result: { type: 'probed', opId, key: op.key, replicas } });
+    actions.push({ type: 'reply', result: { type: 'probed', opId, key: op.key, replicas }, afterFlush: true });
   }
 
   /**
@@ -859,7 +887,9 @@ export class ReplicaCore {
       return [{ type: 'send', to: from, msg: unavailable }];
     }
     const reply: Message = { type: 'readReply', opId: msg.opId, epoch: this.epoch, key: msg.key, record: local.get(msg.key) };
-    return [{ type: 'send', to: from, msg: reply }];
+    // What we hold may include writes still staged: answer once they are durable, or a crash could undo what
+    // the reader was shown (and a quorum read would count a copy we then no longer have).
+    return [{ type: 'flush', then: { to: from, msg: reply } }];
   }
 
   private onRepair(from: string, msg: Extract<Message, { type: 'repair' }>, local: LocalView): Action[] {
@@ -1240,7 +1270,9 @@ export class ReplicaCore {
     stream.lastMs = nowMs;
     stream.seq += 1;
     const msg: Message = { type: 'transfer', opId: stream.opId, epoch: this.epoch, seq: stream.seq, records, done, total: stream.total };
-    actions.push({ type: 'send', to: stream.peer, msg });
+    // The batch is read from the store, staged writes included: sent once they are durable, so a receiver
+    // (counting this stream toward a sync) never gets a record that a crash here could still undo.
+    actions.push({ type: 'flush', then: { to: stream.peer, msg } });
   }
 
   private dropStream(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
@@ -1466,9 +1498,12 @@ export class ReplicaCore {
       }
       op.replied = true;
       op.merged = merged ?? EMPTY_RECORD;
+      // Our own copy was read from the store, staged writes included (the others answered once durable): the
+      // client sees the answer once everything staged here so far is durable.
       actions.push({
         type: 'reply',
         result: { type: 'read', opId, key: op.key, record: merged, replies: op.replies.size, required: need.voters },
+        afterFlush: true,
       });
       if (merged !== undefined) {
         for (const [peer, record] of op.replies) this.repairReplica(op.key, peer, record, merged, local, actions);
@@ -1657,10 +1692,9 @@ export class ReplicaCore {
     };
   }
 
+  /** Moves our clock up to a remote record's timestamps, except those too far ahead (see hlcAdopt). */
   private observe(record: VersionedRecord): void {
-    for (const s of record.siblings) {
-      if (hlcCompare(s.hlc, this.hlcLast) > 0) this.hlcLast = s.hlc;
-    }
+    for (const s of record.siblings) this.hlcLast = hlcAdopt(this.hlcLast, s.hlc, this.physicalMs, this.hlcDriftMaxMs);
   }
 
   private allocateOpId(): number {

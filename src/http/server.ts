@@ -4,6 +4,7 @@
 import http from 'node:http';
 import { z } from 'zod';
 import { toString as u8ToString } from 'uint8arrays';
+import { DEFAULTS } from '../config/defaults.js';
 import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
 import { type ConsistencyLevel, parseConsistency } from '../core/quorum.js';
 import { type ClientContext, type VersionedRecord, liveSiblings, lwwWinner } from '../core/record.js';
@@ -89,15 +90,19 @@ const PAGE_FILES = new Map([
 /** Open connections at most (a device's API serves a few local clients and pages). */
 const CONNECTIONS_MAX = 256;
 
-
 /** Longest wait a client may ask for (the write's own deadline is the daemon's request timeout). */
-const WAIT_TIMEOUT_MS_MAX = 60_000;
+const WAIT_TIMEOUT_MS_MAX = DEFAULTS.writeWaitMsMax;
+const WAIT_TIMEOUT_ALLOWED = `milliseconds from 1 to ${WAIT_TIMEOUT_MS_MAX}`;
 
 const writeQuery = z
   .object({
     w: z.string().optional(),
     wait: z.string().optional(),
-    timeoutMs: z.string().regex(/^[1-9][0-9]{0,4}$/, `milliseconds from 1 to ${WAIT_TIMEOUT_MS_MAX}`).optional(),
+    timeoutMs: z
+      .string()
+      .regex(/^[1-9][0-9]{0,15}$/, WAIT_TIMEOUT_ALLOWED)
+      .refine((text) => Number(text) <= WAIT_TIMEOUT_MS_MAX, WAIT_TIMEOUT_ALLOWED)
+      .optional(),
   })
   .strict();
 const readQuery = z.object({ r: z.string().optional(), resolve: z.enum(['lww']).optional(), explain: z.enum(['1', 'true']).optional() }).strict();

@@ -1,6 +1,8 @@
 // The runtime that drives one device: feeds client requests, peer messages and time into the pure replica
 // core, and executes the actions it returns against storage (persist, then acknowledge) and the network.
+import { DEFAULTS } from '../config/defaults.js';
 import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
+import type { Hlc } from '../core/hlc.js';
 import type { MembershipConfig } from '../core/membership.js';
 import { isJoint, isMember, isVoter, replicaIds } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
@@ -27,6 +29,15 @@ export const META_TRANSFER_RESUME = 'transferResume';
  * 'done' after (or once catch-up rounds took over). Absent: not a joined device (founder, older store).
  */
 export const META_JOIN_TRANSFER = 'joinTransfer';
+/**
+ * The hybrid logical clock, JSON {wallMs, logical}: staged before the record of every write coordinated here
+ * (same commit or an earlier one), so a record durable here never carries a timestamp above the clock durable
+ * here, and a restart continues from it whatever the wall clock says. Not a scan of the records for their
+ * highest timestamp: stored records include remote ones this clock refused to follow (far ahead), and own
+ * versions since superseded or purged. Left open: a write whose local commit a crash lost may already be on
+ * peers with a later timestamp; only the last-writer-wins order among concurrent siblings could notice.
+ */
+export const META_HLC = 'hlc';
 
 /** What the runtime needs from the network (ReplicaTransport in production, fakes in tests). */
 export interface MessageTransport {
@@ -80,6 +91,8 @@ export interface RuntimeOptions {
   /** Wall clock (ms since the epoch) and monotonic clock, injectable for tests. */
   readonly wallClockMs?: () => number;
   readonly monotonicMs?: () => number;
+  /** See DEFAULTS.hlcDriftMaxMs (the default). */
+  readonly hlcDriftMaxMs?: number;
 }
 
 export interface WriteOutcome {
@@ -231,6 +244,8 @@ export class Runtime {
       opIdBase: options.opIdBase,
       store: options.storeId,
       legacySeat: options.legacySeat,
+      hlc: parseHlc(store.getMeta(META_HLC)),
+      hlcDriftMaxMs: options.hlcDriftMaxMs ?? DEFAULTS.hlcDriftMaxMs,
     });
     this.wasSeated = this.core.seated();
     const resume = parseTransferResume(store.getMeta(META_TRANSFER_RESUME));
@@ -367,6 +382,9 @@ export class Runtime {
       { key, value, context: context?.vv, unseen: context?.unseen, level: wait?.level ?? level, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs(), timeoutMs: wait?.timeoutMs },
       this.local,
     );
+    // Staged before the record (same commit or an earlier one): whenever a timestamp issued here is durable
+    // in a record, a clock at least as late is durable too. Coalesced per commit, so it costs no extra fsync.
+    this.store.setMeta(META_HLC, JSON.stringify(this.core.hlc)).catch((error: unknown) => this.fail(error));
     const result = await this.await(opId, actions);
     if (result.type === 'written') return { record: result.record, context: seen, acks: result.acks, required: result.required, created, complete: true };
     const local = this.store.get(key);
@@ -426,6 +444,7 @@ export class Runtime {
   /** A replication message from a connected peer (`from` is the authenticated peer ID). */
   receive(from: string, msg: Message): void {
     if (this.stopped) return;
+    this.core.setPhysicalMs(this.wallClockMs()); // bounds how far the records it carries may move our clock
     this.execute(this.core.step(from, msg, this.local, this.monotonicMs()));
     // Only data streams and syncs get new deadlines from peer messages; client operations arm their own.
     if (this.tickTimer === undefined || STREAM_MESSAGES.has(msg.type)) this.scheduleTick();
@@ -548,9 +567,22 @@ export class Runtime {
           }
           break;
         case 'reply': {
-          const resolve = this.pending.get(action.result.opId);
-          this.pending.delete(action.result.opId);
-          resolve?.(action.result);
+          const { result } = action;
+          const resolve = this.pending.get(result.opId);
+          this.pending.delete(result.opId);
+          if (resolve === undefined) break;
+          if (action.afterFlush !== true) {
+            resolve(result);
+            break;
+          }
+          // It shows what this store holds: answered once everything staged before it is durable.
+          this.store.flush().then(
+            () => resolve(result),
+            (error: unknown) => {
+              if (!this.stopped) this.fail(error);
+              resolve({ type: 'failed', opId: result.opId, code: 'storage_failed', message: `local storage failed: ${String(error)}`, acks: 0, required: 0, voters: 0 });
+            },
+          );
           break;
         }
       }
@@ -745,6 +777,20 @@ export class Runtime {
   /** Whether this device counts in quorums right now. */
   isVoter(): boolean {
     return isVoter(this.core.config, this.self);
+  }
+}
+
+/** The stored clock (META_HLC); undefined if absent or unreadable (the clock then starts from the wall clock). */
+function parseHlc(text: string | undefined): Hlc | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null) return undefined;
+    const { wallMs, logical } = parsed as { wallMs?: unknown; logical?: unknown };
+    const safe = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+    return safe(wallMs) && safe(logical) ? { wallMs, logical } : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,7 +1,7 @@
 // Hybrid logical clock laws (src/core/hlc.ts): a total order, ticks strictly increase, receive dominates both.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Hlc, HLC_ZERO, hlcCompare, hlcObserve, hlcTick } from '../../src/core/hlc.js';
+import { type Hlc, HLC_LOGICAL_MAX, HLC_ZERO, hlcAdopt, hlcCompare, hlcObserve, hlcTick } from '../../src/core/hlc.js';
 
 const hlcArb: fc.Arbitrary<Hlc> = fc.record({ wallMs: fc.integer({ min: 0, max: 50 }), logical: fc.integer({ min: 0, max: 5 }) });
 const physicalArb = fc.integer({ min: 0, max: 60 });
@@ -35,10 +35,40 @@ describe('hlcTick', () => {
     );
   });
 
+  it('stays within safe integers and after `last` whatever `last` holds (it may come from a remote record)', () => {
+    const huge = fc.oneof(fc.constant(Number.MAX_SAFE_INTEGER), fc.constant(Number.MAX_SAFE_INTEGER - 1), fc.constant(HLC_LOGICAL_MAX), fc.nat());
+    fc.assert(
+      fc.property(huge, huge, fc.nat(), (wallMs, logical, p) => {
+        const last = { wallMs, logical };
+        const next = hlcTick(last, p);
+        expect(Number.isSafeInteger(next.wallMs) && Number.isSafeInteger(next.logical)).toBe(true);
+        expect(next.logical).toBeLessThanOrEqual(HLC_LOGICAL_MAX);
+        const saturated = wallMs === Number.MAX_SAFE_INTEGER && logical >= HLC_LOGICAL_MAX;
+        expect(hlcCompare(next, last)).toBe(saturated ? (logical === HLC_LOGICAL_MAX ? 0 : -1) : 1);
+      }),
+    );
+    expect(hlcTick({ wallMs: 10, logical: HLC_LOGICAL_MAX }, 2)).toEqual({ wallMs: 11, logical: 0 });
+    expect(hlcTick({ wallMs: 10, logical: Number.MAX_SAFE_INTEGER }, 2)).toEqual({ wallMs: 11, logical: 0 });
+  });
+
   it('follows the physical clock when it moves forward', () => {
     expect(hlcTick({ wallMs: 10, logical: 3 }, 11)).toEqual({ wallMs: 11, logical: 0 });
     expect(hlcTick({ wallMs: 10, logical: 3 }, 10)).toEqual({ wallMs: 10, logical: 4 });
     expect(hlcTick({ wallMs: 10, logical: 3 }, 2)).toEqual({ wallMs: 10, logical: 4 });
+  });
+});
+
+describe('hlcAdopt', () => {
+  it('takes the later clock unless the remote one is more than the bound ahead of the physical time', () => {
+    fc.assert(
+      fc.property(hlcArb, hlcArb, physicalArb, fc.integer({ min: 0, max: 20 }), (last, remote, p, bound) => {
+        const next = hlcAdopt(last, remote, p, bound);
+        const tooFar = remote.wallMs > p + bound;
+        expect(next).toEqual(tooFar || hlcCompare(remote, last) <= 0 ? last : remote);
+      }),
+    );
+    expect(hlcAdopt(HLC_ZERO, { wallMs: Number.MAX_SAFE_INTEGER, logical: 0 }, 1_700_000_000_000, 60_000)).toBe(HLC_ZERO);
+    expect(hlcAdopt(HLC_ZERO, { wallMs: 5, logical: 0 }, -Infinity, 60_000)).toBe(HLC_ZERO); // time unknown
   });
 });
 

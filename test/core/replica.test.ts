@@ -2,6 +2,7 @@
 // stale epochs, membership proposals, refusals, and the dot-actor crash hazard. Maps as stores.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DEFAULTS, tombstoneGraceMinMs } from '../../src/config/defaults.js';
 import { InvalidConsistencyError, MembershipChangeError, NotMemberError } from '../../src/core/errors.js';
 import { type MembershipConfig, finalized, isJoint, withLearnerAdded, withMemberRemoved, withVoterAdded } from '../../src/core/membership.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
@@ -10,6 +11,7 @@ import type { ConsistencyLevel } from '../../src/core/quorum.js';
 import { EMPTY_RECORD, type VersionedRecord, applyWrite, mergeRecords, recordsEqual } from '../../src/core/record.js';
 import { type Action, type ClientResult, type LocalView, ReplicaCore, type ReplicaCoreOptions } from '../../src/core/replica.js';
 import { type Dot, dotKey } from '../../src/core/vv.js';
+import { encodeRecord } from '../../src/wire/record.js';
 
 const TIMEOUT = 1000;
 const value_ = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -94,6 +96,9 @@ const replies = (actions: readonly Action[]): ClientResult[] =>
   actions.flatMap((a) => (a.type === 'reply' ? [a.result] : []));
 const sends = (actions: readonly Action[]): Array<{ to: string; msg: Message }> =>
   actions.flatMap((a) => (a.type === 'send' ? [{ to: a.to, msg: a.msg }] : []));
+/** Messages to other devices: sent at once, or once everything persisted before is durable (a flush). */
+const outgoing = (actions: readonly Action[]): Array<{ to: string; msg: Message }> =>
+  actions.flatMap((a) => (a.type === 'send' ? [{ to: a.to, msg: a.msg }] : a.type === 'flush' ? [a.then] : []));
 const persists = (actions: readonly Action[]) => actions.flatMap((a) => (a.type === 'persist' ? [a] : []));
 const only = <T>(items: readonly T[]): T => {
   expect(items).toHaveLength(1);
@@ -241,7 +246,7 @@ describe('write coordination', () => {
     const [a] = cluster();
     const { actions } = a!.write('k', 'v');
     expect(joiner.step('A', sends(actions)[0]!.msg)).toEqual([]);
-    expect(sends(joiner.step('A', { type: 'read', opId: 1, epoch: 1, key: 'k' }))).toMatchObject([{ msg: { type: 'readReply', unavailable: true } }]);
+    expect(outgoing(joiner.step('A', { type: 'read', opId: 1, epoch: 1, key: 'k' }))).toMatchObject([{ msg: { type: 'readReply', unavailable: true } }]);
   });
 });
 
@@ -256,13 +261,15 @@ describe('replica side', () => {
     expect(dots(b!.store.get('k'))).toEqual(['A:1', dotKey(mine.dot)]);
   });
 
-  it('serves reads from its store', () => {
+  it('serves reads from its store, answering once what it holds is durable', () => {
+    // The store shows staged writes at once; a reply sent before they are durable could show the reader a
+    // write that a crash then undoes (and count toward a quorum read a copy this replica no longer has).
     const [, b] = cluster();
     b!.write('k', 'v');
     const out = b!.step('A', { type: 'read', opId: 9, epoch: 1, key: 'k' });
-    expect(out).toEqual([{ type: 'send', to: 'A', msg: { type: 'readReply', opId: 9, epoch: 1, key: 'k', record: b!.store.get('k') } }]);
+    expect(out).toEqual([{ type: 'flush', then: { to: 'A', msg: { type: 'readReply', opId: 9, epoch: 1, key: 'k', record: b!.store.get('k') } } }]);
     const missing = b!.step('A', { type: 'read', opId: 10, epoch: 1, key: 'nope' });
-    expect(missing).toEqual([{ type: 'send', to: 'A', msg: { type: 'readReply', opId: 10, epoch: 1, key: 'nope', record: undefined } }]);
+    expect(missing).toEqual([{ type: 'flush', then: { to: 'A', msg: { type: 'readReply', opId: 10, epoch: 1, key: 'nope', record: undefined } } }]);
   });
 
   it("refuses requests from an older epoch with 'stale' and its configuration", () => {
@@ -693,7 +700,7 @@ describe('joint configurations and syncs', () => {
       for (const key of keys) a.store.set(key, applyWrite(EMPTY_RECORD, {}, { actor: 'A', counter: keys.indexOf(key) + 1 }, value(key), { wallMs: 1, logical: 0 }));
       return a;
     };
-    const transfers = (actions: readonly Action[]) => sends(actions).flatMap((x) => (x.msg.type === 'transfer' ? [x.msg] : []));
+    const transfers = (actions: readonly Action[]) => outgoing(actions).flatMap((x) => (x.msg.type === 'transfer' ? [x.msg] : []));
     const ackOf = (actions: readonly Action[]): Message => {
       const flush = only(actions.filter((x) => x.type === 'flush'));
       return flush.type === 'flush' ? flush.then.msg : writeAck(0);
@@ -864,5 +871,134 @@ describe('hinted handoff (hint actions) and catching up', () => {
     const out = a!.tick(TIMEOUT * 3);
     expect(replies(out)).toMatchObject([{ type: 'failed' }]);
     expect(hints(out)).toEqual([{ peer: 'B', key: 'x' }, { peer: 'C', key: 'x' }]);
+  });
+});
+
+describe('tombstone grace against operation deadlines', () => {
+  it('a write or read that began before a delete is over, and sends nothing more, once the tombstone may be purged', () => {
+    // Issue 11, point 7: PUT v0 with wait=all (the message to C lost), DELETE, everyone purges after the grace, a
+    // learner admitted next must not be sent v0 by the still pending PUT. A purge needs the tombstone to be at
+    // least the grace old, and the tombstone is stored after the PUT and the read began (the delete saw v0).
+    for (const requestTimeoutMs of [DEFAULTS.requestTimeoutMs, 100_000]) {
+      const graceMs = requestTimeoutMs === DEFAULTS.requestTimeoutMs ? DEFAULTS.tombstoneGraceMs : tombstoneGraceMinMs(requestTimeoutMs);
+      const base = config(1, ['A', 'B', 'C']);
+      const a = new Node('A', base, 0, { requestTimeoutMs });
+      const dot: Dot = { actor: 'A', counter: 1 };
+      const put = a.core.write({ key: 'k', value: value('v0'), context: undefined, level: 'all', dot, nowMs: 0, physicalMs: 0, timeoutMs: DEFAULTS.writeWaitMsMax }, a);
+      a.apply(put.actions);
+      a.step('A', writeAck(put.opId));
+      a.step('B', writeAck(put.opId)); // C never answers: wait=all keeps the write pending
+      const read = a.read('k', 'one'); // answered at once, lingers to repair late repliers
+      const deleteStoredAt = 1;
+      const earliestPurge = deleteStoredAt + graceMs;
+      expect(a.core.deadlineOf(put.opId)! + DEFAULTS.tombstoneGraceMarginMs).toBeLessThanOrEqual(earliestPurge);
+      a.tick(earliestPurge - DEFAULTS.tombstoneGraceMarginMs);
+      expect(a.core.deadlineOf(put.opId)).toBeUndefined();
+      expect(a.core.deadlineOf(read.opId)).toBeUndefined();
+      // A learner admitted when the tombstone may be purged is not sent the old record.
+      const admitted = withLearnerAdded(base, { peerId: 'L', addrs: [] });
+      const out = a.step('B', { type: 'config', epoch: admitted.epoch, config: admitted }, earliestPurge);
+      expect(sends(out).filter((s) => s.msg.type === 'write' || s.msg.type === 'repair')).toEqual([]);
+    }
+  });
+});
+
+describe('answers show only durable data', () => {
+  // The store shows staged writes at once (the runtime groups fsyncs): anything read from it and shown to a
+  // client or another device must wait until what was staged is durable, or a crash could undo what was shown.
+  const replyActions = (actions: readonly Action[]) => actions.flatMap((a) => (a.type === 'reply' ? [a] : []));
+
+  it("a coordinator's own copy reaches the client only after a flush (r=one, quorum, a learner's r=one, a probe)", () => {
+    const [a] = cluster();
+    a!.write('k', 'staged', 'one'); // staged here; its durable ack has not come back
+    const one = only(replyActions(a!.read('k', 'one').actions));
+    expect(one).toMatchObject({ type: 'reply', afterFlush: true, result: { type: 'read', replies: 1 } });
+    const quorum = a!.read('k');
+    const reply = only(replyActions(a!.step('B', { type: 'readReply', opId: quorum.opId, epoch: 1, key: 'k', record: undefined })));
+    expect(reply).toMatchObject({ afterFlush: true, result: { type: 'read', replies: 2 } });
+
+    const l = new Node('L', withLearnerAdded(config(1, ['A', 'B', 'C']), { peerId: 'L', addrs: [] }));
+    l.step('A', { type: 'write', opId: 3, epoch: 2, key: 'k', record: a!.store.get('k')! }); // staged at L
+    expect(only(replyActions(l.read('k', 'one').actions))).toMatchObject({ afterFlush: true, result: { type: 'read', replies: 1 } });
+
+    const solo = new Node('S', config(1, ['S']));
+    solo.write('k', 'staged', 'one');
+    const probe = solo.core.probe('k', 0, solo);
+    expect(only(replyActions(probe.actions))).toMatchObject({ afterFlush: true, result: { type: 'probed' } });
+    // Failures show no data: answered at once.
+    const failed = a!.read('x', 'all');
+    const timedOut = replyActions(a!.tick(TIMEOUT * 2)).filter((x) => x.result.opId === failed.opId);
+    expect(only(timedOut)).toEqual({ type: 'reply', result: expect.objectContaining({ type: 'failed' }) });
+  });
+
+  it('data-stream batches leave only once the records they carry are durable (gather answers and pushes)', () => {
+    const next = withVoterAdded(config(1, ['A', 'B', 'C']), { peerId: 'D', addrs: [] });
+    const b = new Node('B', next, 1000);
+    b.write('k', 'staged', 'one');
+    b.step('B', { type: 'config', epoch: 2, config: next }); // B's configuration is durable
+    const served = b.step('A', { type: 'transferRequest', opId: 7, epoch: 2 });
+    expect(sends(served).filter((s) => s.msg.type === 'transfer')).toEqual([]);
+    expect(only(outgoing(served))).toMatchObject({ to: 'A', msg: { type: 'transfer', opId: 7, records: [{ key: 'k' }] } });
+    expect(only(served).type).toBe('flush');
+
+    const learner = withLearnerAdded(config(1, ['A']), { peerId: 'L', addrs: [] });
+    const a = new Node('A', learner);
+    a.write('k', 'staged', 'one');
+    const push = a.core.sync(0, a, ['L']);
+    expect(sends(push.actions).filter((s) => s.msg.type === 'transfer')).toEqual([]);
+    expect(only(outgoing(push.actions))).toMatchObject({ to: 'L', msg: { type: 'transfer', records: [{ key: 'k' }] } });
+  });
+});
+
+describe('hybrid logical clock', () => {
+  const writeAt = (n: Node, key: string, physicalMs: number) => {
+    n.counter += 1;
+    const dot: Dot = { actor: n.actor, counter: n.counter };
+    const { actions } = n.core.write({ key, value: value('v'), context: undefined, level: 'one', dot, nowMs: 0, physicalMs }, n);
+    n.apply(actions);
+    return only(n.store.get(key)!.siblings.filter((s) => s.dot.counter === dot.counter && s.dot.actor === dot.actor)).hlc;
+  };
+  const remoteRecord = (hlc: { wallMs: number; logical: number }) => applyWrite(EMPTY_RECORD, {}, { actor: 'Z', counter: 1 }, value('z'), hlc);
+
+  it('continues from the clock it is given, so a restart with the wall clock behind never goes back', () => {
+    const before = new Node('A', config(1, ['A']));
+    const issued = writeAt(before, 'k', 1_700_000_000_000);
+    // Restarted on a device without a real-time clock: the wall clock says 1970.
+    const restarted = new Node('A', config(1, ['A']), 5000, { hlc: before.core.hlc });
+    const next = writeAt(restarted, 'k2', 5_000);
+    expect(next.wallMs > issued.wallMs || (next.wallMs === issued.wallMs && next.logical > issued.logical)).toBe(true);
+  });
+
+  it('does not adopt a remote timestamp far ahead of its wall clock, and stores the record all the same', () => {
+    const [, b] = cluster();
+    const nowMs = 1_700_000_000_000;
+    b!.core.setPhysicalMs(nowMs);
+    for (const forged of [{ wallMs: Number.MAX_SAFE_INTEGER, logical: 0 }, { wallMs: nowMs + DEFAULTS.hlcDriftMaxMs + 1, logical: 0 }]) {
+      const record = remoteRecord(forged);
+      expect(persists(b!.step('A', { type: 'write', opId: 1, epoch: 1, key: 'forged', record }))).toHaveLength(1);
+      expect(dots(b!.store.get('forged'))).toContain('Z:1');
+      b!.store.delete('forged');
+    }
+    expect(writeAt(b!, 'k', nowMs)).toEqual({ wallMs: nowMs, logical: 0 });
+    // A clock a little ahead (within the bound) is adopted: our next write orders after what we saw.
+    b!.step('A', { type: 'repair', epoch: 1, key: 'near', record: remoteRecord({ wallMs: nowMs + 5_000, logical: 7 }) });
+    expect(writeAt(b!, 'k', nowMs + 1)).toEqual({ wallMs: nowMs + 5_000, logical: 8 });
+  });
+
+  it('never issues a timestamp outside safe integers, whatever logical counter a remote record carries', () => {
+    const [, b] = cluster();
+    const nowMs = 1_700_000_000_000;
+    b!.core.setPhysicalMs(nowMs);
+    b!.step('A', { type: 'write', opId: 1, epoch: 1, key: 'x', record: remoteRecord({ wallMs: nowMs, logical: Number.MAX_SAFE_INTEGER }) });
+    const next = writeAt(b!, 'k', nowMs);
+    expect(Number.isSafeInteger(next.wallMs) && Number.isSafeInteger(next.logical)).toBe(true);
+    expect(next).toEqual({ wallMs: nowMs + 1, logical: 0 }); // after every timestamp of nowMs
+    expect(() => encodeRecord(b!.store.get('k')!)).not.toThrow();
+  });
+
+  it('adopts nothing while it does not know the wall-clock time', () => {
+    const [, b] = cluster();
+    b!.step('A', { type: 'write', opId: 1, epoch: 1, key: 'x', record: remoteRecord({ wallMs: 1_000, logical: 0 }) });
+    expect(b!.core.hlc).toEqual({ wallMs: 0, logical: 0 });
   });
 });

@@ -317,7 +317,7 @@ describe('HTTP API', () => {
     expect(receipt.json?.replicas).toEqual([{ peer: daemon.peerId, role: 'voter', state: 'replied', holdsCurrent: true }]);
     expect((await call(base, 'GET', '/kv/receipt%2Fnone?explain=1')).status).toBe(404);
     for (const query of ['?explain=2', '?explain=1&r=one']) expect((await call(base, 'GET', `/kv/receipt%2F1${query}`)).status).toBe(400);
-    for (const query of ['?wait=bogus', '?timeoutMs=100', '?wait=one&timeoutMs=0', '?wait=one&timeoutMs=600000', '?wait=one&timeoutMs=1e3']) {
+    for (const query of ['?wait=bogus', '?timeoutMs=100', '?wait=one&timeoutMs=0', '?wait=one&timeoutMs=60001', '?wait=one&timeoutMs=99999', '?wait=one&timeoutMs=600000', '?wait=one&timeoutMs=1e3']) {
       const res = await call(base, 'PUT', `/kv/receipt%2F1${query}`, 'v');
       expect(res.status, query).toBe(400);
       expect(res.json, query).toHaveProperty('error');

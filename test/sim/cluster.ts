@@ -461,6 +461,7 @@ export class Cluster implements StoreView {
       if (r.ae !== undefined) this.executeSync(r, r.ae.step(from, msg.inner, this.scheduler.now, r.core.config, r));
       return;
     }
+    r.core.setPhysicalMs(this.scheduler.now + r.skewMs); // as the runtime does for every peer message
     this.execute(r, r.core.step(from, msg, r, this.scheduler.now));
   }
 
@@ -488,9 +489,12 @@ export class Cluster implements StoreView {
           });
           break;
         }
-        case 'flush':
-          this.persist(r, undefined, undefined, action.then);
+        case 'flush': {
+          const then = action.then;
+          if (this.options.bug === 'ackBeforeDurable') this.deliverThen(r, then);
+          else this.afterDurable(r, () => this.deliverThen(r, then));
           break;
+        }
         case 'send':
           this.send(r, action.to, action.msg);
           break;
@@ -508,9 +512,14 @@ export class Cluster implements StoreView {
         }
         case 'transferComplete':
           break;
-        case 'reply':
-          this.reply(r, action.result);
+        case 'reply': {
+          // A reply that waits for durability was decided now, under the configuration of now.
+          const { result } = action;
+          const config = r.core.config;
+          if (action.afterFlush === true) this.afterDurable(r, () => this.reply(r, result, config));
+          else this.reply(r, result, config);
           break;
+        }
         default:
           unreachable(action);
       }
@@ -549,6 +558,17 @@ export class Cluster implements StoreView {
     });
   }
 
+  /**
+   * Runs `fn` once everything persisted so far is durable, as the store's flush does: it writes nothing itself,
+   * so it takes no time of its own when nothing is pending. Lost in a crash, like the persists it waits for.
+   */
+  private afterDurable(r: SimReplica, fn: () => void): void {
+    const incarnation = r.incarnation;
+    this.scheduler.schedule(Math.max(this.scheduler.now, r.lastDurableAt), `flush ${r.id}`, () => {
+      if (r.incarnation === incarnation) fn();
+    });
+  }
+
   private deliverThen(r: SimReplica, then: Envelope): void {
     if (then.to === r.id) this.execute(r, r.core.step(r.id, then.msg, r, this.scheduler.now));
     else this.send(r, then.to, then.msg);
@@ -567,7 +587,7 @@ export class Cluster implements StoreView {
     });
   }
 
-  private reply(r: SimReplica, result: ClientResult): void {
+  private reply(r: SimReplica, result: ClientResult, config: MembershipConfig): void {
     const change = r.membershipOps.get(result.opId);
     if (change !== undefined) {
       r.membershipOps.delete(result.opId);
@@ -579,14 +599,14 @@ export class Cluster implements StoreView {
     if (op === undefined) return;
     r.clientOps.delete(result.opId);
     this.scheduler.trace.add(`  reply ${r.id} op=${result.opId} ${result.type}`);
-    const voters = r.core.config.voters.length;
+    const voters = config.voters.length;
     if (result.type === 'written') {
       if (op.dot === undefined) throw new Error(`'written' reply to a read (op ${result.opId} at ${r.id})`);
       this.god.writeAcked(op.dot, op.level, result, voters);
       op.done({ type: 'written', dot: op.dot, record: result.record, required: result.required });
     } else if (result.type === 'read') {
       // A learner answers r=one from its own replica: not a quorum read, whatever the voter count.
-      const learnerLocal = op.level === 'one' && !quorumIds(r.core.config).includes(r.id);
+      const learnerLocal = op.level === 'one' && !quorumIds(config).includes(r.id);
       this.god.readReturned(op.key, op.level, result, op.ackedBefore, `${r.id} op ${result.opId}`, learnerLocal ? Infinity : voters);
       op.done({ type: 'read', record: result.record, required: result.required });
     } else if (result.type === 'failed') {
