@@ -307,6 +307,31 @@ describe('giving the seat to the new store (withSeatReplaced)', () => {
   });
 });
 
+describe('a removal while a seat is being re-seated (issue 11.3)', () => {
+  it('waits for the re-seating to finish, and its own sync then counts the new store, not the old one', () => {
+    const { net, config } = clusterWithY();
+    const w = net.wipe('W', 'sW2');
+    net.announce('A', 'W', config);
+    const joint = withSeatReplaced(config, 'W', 'sW2', []);
+    expect(net.propose('A', joint)).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    // No other voter change can start in a joint phase: the re-seating's sync comes first.
+    expect(() => withMemberRemoved(net.dev('A').core.config, 'B')).toThrow();
+    expect(net.sync('A')).toMatchObject({ type: 'synced' });
+    expect(net.propose('A', finalized(net.dev('A').core.config))).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    // Now remove B: its sync gathers from A and W (n − majority(n) + 1 = 2 of the 3 previous seats).
+    expect(net.propose('A', withMemberRemoved(net.dev('A').core.config, 'B'))).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    expect(net.sync('A')).toMatchObject({ type: 'synced' });
+    expect(net.propose('A', finalized(net.dev('A').core.config))).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    // y is on both remaining voters: losing either loses nothing.
+    expect(text(net.dev('A').records.get('y'))).toEqual(['y1']);
+    expect(text(w.records.get('y'))).toEqual(['y1']);
+  });
+});
+
 describe('removed devices stay removed (issue 11.11)', () => {
   it('are not re-admitted as voters or learners', () => {
     const config = withMemberRemoved(seats(1, [['A', 'sA'], ['B', 'sB'], ['C', 'sC']]), 'C');

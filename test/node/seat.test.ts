@@ -7,6 +7,7 @@ import { NO_CONFIG, withSeatReplaced } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
 import { applyWrite, EMPTY_RECORD } from '../../src/core/record.js';
 import { DotAllocator } from '../../src/node/dots.js';
+import { MembershipService } from '../../src/node/membership.js';
 import { META_ACCEPTOR, META_MEMBERSHIP, Runtime, type RuntimeLogger } from '../../src/node/runtime.js';
 import { MemoryStore } from '../../src/storage/memory.js';
 
@@ -91,6 +92,56 @@ describe('a wiped device (new store, old peer ID) driven through the real runtim
     await settle();
     expect(store.get('k')).toBeDefined();
     expect(sent.some((s) => s.msg.type === 'writeAck' && s.msg.opId === 3)).toBe(true);
+    runtime.stop();
+  });
+});
+
+describe('operator approval', () => {
+  it('refuses to re-admit a removed device (issue 11.11): its store may hold values whose deletes were purged', async () => {
+    const store = new MemoryStore();
+    const config: MembershipConfig = {
+      clusterId: 'c',
+      epoch: 7,
+      voters: [{ peerId: 'A', addrs: [], store: 'store-A' }],
+      learners: [],
+      removed: ['C'],
+      previousVoters: [],
+    };
+    const runtime = new Runtime({
+      self: 'A',
+      store,
+      dots: await DotAllocator.open(store, 'A', 64),
+      config,
+      acceptor: undefined,
+      requestTimeoutMs: 3_000,
+      transferIdleMs: 10_000,
+      transferBatchRecords: 100,
+      transferBatchBytes: 1_000_000,
+      opsInFlightMax: 100,
+      opIdBase: 0,
+      storeId: 'store-A',
+      legacySeat: false,
+      antiEntropy: { intervalMs: 1_000, bytesPerSec: 1e9, requestTimeoutMs: 5_000, tombstoneGraceMs: 0 },
+      hints: { hintsMax: 100, hintTtlMs: 3_600_000 },
+      log: silent,
+    });
+    runtime.attachTransport({ send: () => true, isConnected: () => true });
+    const membership = new MembershipService({
+      runtime,
+      storeId: 'store-A',
+      send: () => true,
+      log: silent,
+      autoAdmit: false,
+      maxVoters: 5,
+      jointTakeoverMs: 10_000,
+      changeAttemptsMax: 3,
+      addrsOf: () => ['/ip4/127.0.0.1/tcp/9/p2p/C'],
+      isAlive: () => true,
+      opIdBase: 1_000,
+    });
+    await expect(membership.approve('C')).rejects.toThrow(/removed/);
+    expect(runtime.config.epoch).toBe(7);
+    membership.stop();
     runtime.stop();
   });
 });
