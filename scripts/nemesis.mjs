@@ -250,8 +250,10 @@ async function runOnce(seed) {
       }
       await rm(join(device.dir, 'daemon.json'), { force: true });
       const log = openSync(join(root, 'logs', `${device.name}.log`), 'a');
+      // Each daemon in its own session: job control never touches it (a shell's SIGHUP/SIGCONT to an orphaned
+      // process group holding a SIGSTOPped daemon, Ctrl-C); this process kills it on exit.
       const child = spawn(process.execPath, [cfg.bin, ...args], {
-        stdio: ['ignore', log, log], env: { ...process.env, QUORUMD_LOG_FORMAT: 'json' },
+        stdio: ['ignore', log, log], env: { ...process.env, QUORUMD_LOG_FORMAT: 'json' }, detached: true,
       });
       closeSync(log);
       children.add(child);
