@@ -692,6 +692,8 @@ async function runOnce(seed) {
     `  faults ${Object.entries(faultCounts).map(([k, v]) => `${k} ${v}`).join(', ')}; slowest recovery ${fmtS(summary.recoveryMaxMs)}; crashes ${summary.crashes}; failed fault steps ${faultFailures.length}`,
   ];
   for (const [kind, list] of Object.entries(checked.examples)) for (const e of list.slice(0, 5)) lines.push(`  ${kind}: ${JSON.stringify(e)}`);
+  const rejected = history.filter((o) => o.outcome === 'rejected');
+  if (rejected.length > 0) lines.push(`  ${rejected.length} request(s) answered 4xx (not counted as writes), first: ${rejected[0].kind} ${rejected[0].key} ${rejected[0].status} ${rejected[0].error}`);
   for (const f of faultFailures) lines.push(`  fault step failed: ${f}`);
   for (const c of crashes) lines.push(`  crash: ${JSON.stringify(c)}`);
   for (const n of summary.notReadyAtEnd) lines.push(`  not ready: ${n}`);
