@@ -475,6 +475,9 @@ export class Daemon {
 
   private onPeerConnect(peer: string): void {
     this.noteSeen(peer);
+    // A new connection is a fresh start for the failure detector: a peer that was down (a restarted process)
+    // counts as alive until its first heartbeat is due, instead of being hung up on at once as still down.
+    this.detector.forget(peer);
     this.connectedAt.set(peer, performance.now());
     // A first heartbeat at once, so the peer's detector knows us within a round trip, not half an interval.
     this.heartbeatSeq += 1;
@@ -502,6 +505,7 @@ export class Daemon {
   private onPeerDisconnect(peer: string): void {
     this.noteSeen(peer);
     this.connectedAt.delete(peer);
+    this.membership.peerDisconnected(peer);
   }
 
   /** Sleeps `ms`, or less if a new peer connects meanwhile. */

@@ -77,7 +77,9 @@ export class MembershipService {
   /** Serializes changes coordinated by this device. */
   private queue: Promise<unknown> = Promise.resolve();
   private takeoverTimer: NodeJS.Timeout | undefined;
-  private joinWaiter: { member: string; opId: number; resolve: (msg: Extract<Message, { type: 'joinReply' }>) => void } | undefined;
+  private joinWaiter:
+    | { member: string; opId: number; resolve: (msg: Extract<Message, { type: 'joinReply' }>) => void; reject: (error: Error) => void }
+    | undefined;
   private stopped = false;
   /** Changes this device has coordinated (for /status and measurements). */
   readonly counters = { changes: 0, conflicts: 0, syncs: 0 };
@@ -112,6 +114,14 @@ export class MembershipService {
 
   // ---------------------------------------------------------------- candidate side
 
+  /** The connection to `peer` closed: a join asked of it gets no answer on that connection; ask again. */
+  peerDisconnected(peer: string): void {
+    const waiter = this.joinWaiter;
+    if (waiter === undefined || waiter.member !== peer) return;
+    this.joinWaiter = undefined;
+    waiter.reject(new Error(`the connection to ${peer} closed before it answered the join`));
+  }
+
   /**
    * Asks `member` (connected) to add us, with our dialable `addrs`. Resolves once we are a member (the
    * configuration is adopted); rejects with the member's reason (e.g. waiting for approval) or on timeout.
@@ -124,7 +134,7 @@ export class MembershipService {
         this.joinWaiter = undefined;
         reject(new Error(`no answer from ${member} about the join within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.joinWaiter = { member, opId, resolve };
+      this.joinWaiter = { member, opId, resolve, reject };
     });
     if (!this.options.send(member, { type: 'joinRequest', opId, epoch: 0, addrs: [...addrs], store: this.options.storeId })) {
       clearTimeout(timer);
