@@ -361,3 +361,21 @@ describe('anti-entropy with an old store put back (its seat went to a new store 
     }
   });
 });
+
+describe('a two-voter cluster (two devices) whose second device is re-flashed', () => {
+  it('gives the wiped voter\'s seat to its new store: the survivor holds every acknowledged write', () => {
+    // README, "When a device's storage dies": "Nothing else: quorumd does the rest by itself." With two voters
+    // every quorum write was on both, so A alone holds everything; but slot 2's acceptors are A and the old B,
+    // whose new store never votes, so no change (replacement, removal) can ever be decided, and no quorum read
+    // or write succeeds again: the cluster is wedged for good by one wiped device.
+    const net = new Net();
+    const config = seats(1, [['A', 'sA'], ['B', 'sB']]);
+    net.add('A', 'sA', config);
+    net.add('B', 'sB', config);
+    expect(net.write('A', 'k', 'v1')).toMatchObject({ type: 'written' });
+    net.wipe('B', 'sB2');
+    net.announce('A', 'B', config);
+    const replaced = net.propose('A', withSeatReplaced(config, 'B', 'sB2', []));
+    expect(replaced).toMatchObject({ type: 'configCommitted' });
+  });
+});
