@@ -330,6 +330,13 @@ export class AntiEntropy {
           return actions;
         }
         this.notePeerEpoch(msg.epoch);
+        if (msg.epoch !== config.epoch) {
+          // Rounds only between replicas at the same epoch: from an older one the sender may be an old store
+          // under a re-seated peer ID (its records would bring back what was deleted and purged since); from a
+          // newer one our own seat may be another store's by then. The replica protocol tells the stale side.
+          actions.push({ type: 'send', to: from, msg: { type: 'refused', session: msg.session, reason: `epoch ${msg.epoch} is not ${config.epoch}` } });
+          return actions;
+        }
         if (msg.type === 'digest') {
           this.answerDigest(from, msg, config.epoch, local, actions);
         }
@@ -357,7 +364,13 @@ export class AntiEntropy {
           this.endSession(s, nowMs, 'failed');
           return actions;
         }
-        if (msg.type !== 'pushAck' && msg.type !== 'refused') this.notePeerEpoch(msg.epoch);
+        if (msg.type !== 'pushAck' && msg.type !== 'refused') {
+          this.notePeerEpoch(msg.epoch);
+          if (msg.epoch !== config.epoch) {
+            this.endSession(s, nowMs, 'failed'); // nothing is merged from another epoch (see the responder)
+            return actions;
+          }
+        }
         this.onReply(s, msg, nowMs, config.epoch, local, actions);
         return actions;
       }

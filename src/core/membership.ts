@@ -153,10 +153,16 @@ export function withLearnerAdded(config: MembershipConfig, member: MemberInfo): 
  * receives the data sync, and finalized() ends it. A learner's is a plain change (it counts in no quorum).
  */
 export function withSeatReplaced(config: MembershipConfig, peerId: string, store: string, addrs: readonly string[]): MembershipConfig {
-  assertChangeable(config);
   const seat = seatOf(config, peerId);
   assert(seat !== undefined && seat.store !== store, 'only a member seat held by another store is replaced');
   const update = (m: MemberInfo): MemberInfo => (m.peerId === peerId ? { peerId, addrs: [...addrs], store } : m);
+  if (isJoint(config)) {
+    // The store that was getting this seat was lost too (wiped again during its re-seating): the joint phase
+    // goes on for the newest store. Safe: every write of the phase also had the live previous majority.
+    assert(jointReplacement(config) === peerId, 'only a joint phase re-seating this device is re-targeted');
+    return { ...config, epoch: config.epoch + 1, voters: config.voters.map(update) };
+  }
+  assertChangeable(config);
   if (!isVoter(config, peerId)) return { ...config, epoch: config.epoch + 1, learners: config.learners.map(update) };
   return {
     ...config,

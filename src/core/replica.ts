@@ -242,6 +242,11 @@ interface ConfigOp {
   readonly promises: Map<string, AcceptedValue | undefined>;
   readonly accepted: Set<string>;
   readonly refused: Set<string>;
+  /**
+   * An acceptor whose store is known gone (the proposal gives its seat to a new store): it never votes in this
+   * slot again (its new store is unseated), so quorums of the others suffice (see configQuorum).
+   */
+  readonly gone: string | undefined;
   readonly deadlineMs: number;
 }
 
@@ -377,6 +382,11 @@ export const OPS_IN_FLIGHT_MAX = 100_000;
 export const OUT_STREAMS_MAX = 16;
 /** Peers remembered as told about our configuration (forgotten all at once beyond this). */
 const TOLD_PEERS_MAX = 1024;
+/**
+ * A peer still speaking from an older epoch this long after it was told ours is told again: the announcement
+ * was lost, or the peer is another store under the same peer ID (an old card put back), which must learn it.
+ */
+const RETELL_STALE_MS = 1_000;
 /** Incoming streams remembered for /status. */
 const IN_STREAMS_TRACKED_MAX = 16;
 const TRANSFER_IDLE_MS_DEFAULT = 10_000;
@@ -416,7 +426,7 @@ export class ReplicaCore {
   /** The newest epoch whose configuration is durable here (a restart cannot fall behind it). */
   private durableEpoch: number;
   /** Peers told our configuration because they spoke from an older epoch: peer -> epoch told (bounded). */
-  private readonly toldEpoch = new Map<string, number>();
+  private readonly toldEpoch = new Map<string, { readonly epoch: number; readonly atMs: number; readonly heard: number }>();
   private readonly ops = new Map<number, Op>();
   private readonly outStreams = new Map<string, OutStream>();
   private readonly inStreams = new Map<string, InStream>();
@@ -663,12 +673,13 @@ export class ReplicaCore {
       promises: new Map(),
       accepted: new Set(),
       refused: new Set(),
+      gone: goneAcceptor(base, proposed),
       deadlineMs: nowMs + this.membershipTimeoutMs,
     };
     this.ops.set(opId, op);
     const actions: Action[] = [];
     const msg: Message = { type: 'configPrepare', opId, epoch: base.epoch, ballot, config: base };
-    for (const peer of voterIds(base)) this.deliverTo(peer, msg, actions, local, nowMs);
+    for (const peer of voterIds(base)) if (peer !== op.gone) this.deliverTo(peer, msg, actions, local, nowMs);
     return { opId, actions };
   }
 
@@ -739,7 +750,7 @@ export class ReplicaCore {
   /** A message from another replica (or this one's own acknowledgement after a durable write). */
   step(from: string, msg: Message, local: LocalView, nowMs: number): Action[] {
     const actions = this.dispatch(from, msg, local, nowMs);
-    if (from !== this.self) this.tellIfStale(from, msg.epoch, actions);
+    if (from !== this.self) this.tellIfStale(from, msg.epoch, nowMs, actions);
     return actions;
   }
 
@@ -788,9 +799,9 @@ export class ReplicaCore {
    * A peer's epoch seen outside the core's messages (its heartbeats): a peer behind us (it missed a commit
    * while down, and an idle cluster sends it nothing else) is told the current configuration.
    */
-  peerEpoch(from: string, epoch: number): Action[] {
+  peerEpoch(from: string, epoch: number, nowMs: number): Action[] {
     const actions: Action[] = [];
-    if (from !== this.self) this.tellIfStale(from, epoch, actions);
+    if (from !== this.self) this.tellIfStale(from, epoch, nowMs, actions);
     return actions;
   }
 
@@ -879,9 +890,12 @@ export class ReplicaCore {
   }
 
   private onRead(from: string, msg: Extract<Message, { type: 'read' }>, local: LocalView): Action[] {
-    const refusal = this.refuse(from, msg.opId, msg.epoch);
+    // From a newer epoch: we may not hold that epoch's seat (an old store under a seat given to another
+    // store). Answer nothing for it; our reply's older epoch makes the reader tell us the configuration.
+    const behind = msg.epoch > this.epoch && !isRemoved(this.configCurrent, from);
+    const refusal = behind ? undefined : this.refuse(from, msg.opId, msg.epoch);
     if (refusal !== undefined) return refusal;
-    if (!this.seated()) {
+    if (behind || !this.seated()) {
       // A device whose store is not its seat's (wiped, re-flashed) could hide an acknowledged write.
       const unavailable: Message = { type: 'readReply', opId: msg.opId, epoch: this.epoch, key: msg.key, record: undefined, unavailable: true };
       return [{ type: 'send', to: from, msg: unavailable }];
@@ -910,12 +924,16 @@ export class ReplicaCore {
     return undefined;
   }
 
-  /** Members of our configuration, or anyone on a newer epoch than ours (we are behind). */
+  /**
+   * Data (writes, repairs, pushes) is taken only from a member speaking from our own epoch. From an older one it
+   * could be an old store under a re-seated peer ID bringing back what was deleted since (the sender is told
+   * our configuration); from a newer one our seat may be another store's by then (we wait until we adopted it:
+   * the sender tells us, see tellIfStale).
+   */
   private acceptsDataFrom(from: string, epoch: number): boolean {
     if (from === this.self) return true;
-    if (isRemoved(this.configCurrent, from)) return false;
-    if (epoch > this.epoch) return true;
-    return this.epoch > 0 && (isMember(this.configCurrent, from) || this.configCurrent.previousVoters.includes(from));
+    if (this.epoch === 0 || epoch !== this.epoch || isRemoved(this.configCurrent, from)) return false;
+    return isMember(this.configCurrent, from) || this.configCurrent.previousVoters.includes(from);
   }
 
   // ---------------------------------------------------------------- acceptor side (membership decisions)
@@ -1027,8 +1045,7 @@ export class ReplicaCore {
   }
 
   private progressConfig(opId: number, op: ConfigOp, local: LocalView, nowMs: number, actions: Action[]): void {
-    const acceptors = op.base.voters.length;
-    const needed = majority(acceptors);
+    const { acceptors, needed } = configQuorum(op.base, op.gone);
     if (acceptors - op.refused.size < needed) {
       this.ops.delete(opId);
       const conflict = op.refused.size > 0;
@@ -1040,7 +1057,7 @@ export class ReplicaCore {
       op.value = highestAccepted(op.promises.values())?.config ?? op.proposed;
       op.phase = 'accept';
       const msg: Message = { type: 'configAccept', opId, epoch: op.base.epoch, ballot: op.ballot, config: op.value };
-      for (const peer of voterIds(op.base)) this.deliverTo(peer, msg, actions, local, nowMs);
+      for (const peer of voterIds(op.base)) if (peer !== op.gone) this.deliverTo(peer, msg, actions, local, nowMs);
       return;
     }
     if (op.phase === 'accept' && op.accepted.size >= needed && op.value !== undefined) {
@@ -1571,14 +1588,16 @@ export class ReplicaCore {
     return actions;
   }
 
-  /** A peer spoke from an older epoch: tell it our configuration (once per peer and epoch). */
-  private tellIfStale(from: string, epoch: number, actions: Action[]): void {
+  /** A peer spoke from an older epoch: tell it our configuration (again if it still does RETELL_STALE_MS later). */
+  private tellIfStale(from: string, epoch: number, nowMs: number, actions: Action[]): void {
     if (epoch === 0 || this.epoch === 0 || epoch >= this.epoch) return;
-    if ((this.toldEpoch.get(from) ?? 0) >= this.epoch) return;
+    const told = this.toldEpoch.get(from);
+    // An epoch below the one it spoke from when told is another store under that peer ID: tell it at once.
+    if (told !== undefined && told.epoch >= this.epoch && epoch >= told.heard && nowMs - told.atMs < RETELL_STALE_MS) return;
     if (this.toldEpoch.size >= TOLD_PEERS_MAX) this.toldEpoch.clear();
-    this.toldEpoch.set(from, this.epoch);
-    const told = actions.some((a) => a.type === 'send' && a.to === from && 'config' in a.msg && a.msg.config?.epoch === this.epoch);
-    if (told) return;
+    this.toldEpoch.set(from, { epoch: this.epoch, atMs: nowMs, heard: epoch });
+    const sending = actions.some((a) => a.type === 'send' && a.to === from && 'config' in a.msg && a.msg.config?.epoch === this.epoch);
+    if (sending) return;
     actions.push({ type: 'send', to: from, msg: { type: 'config', epoch: this.epoch, config: this.configCurrent } });
   }
 
@@ -1721,6 +1740,31 @@ export function previousNeeded(config: MembershipConfig): number {
   if (!isJoint(config)) return 0;
   const left = livePreviousVoters(config).length;
   return Math.min(majority(config.previousVoters.length), left);
+}
+
+/**
+ * The voter of `base` whose store `proposed` replaces (withSeatReplaced), if any: its old store is gone, and its
+ * new store never votes in this slot (it is not seated in `base`).
+ */
+function goneAcceptor(base: MembershipConfig, proposed: MembershipConfig): string | undefined {
+  for (const m of base.voters) {
+    const next = proposed.voters.find((v) => v.peerId === m.peerId);
+    if (next !== undefined && next.store !== m.store && replacedIds(proposed).includes(m.peerId)) return m.peerId;
+  }
+  return undefined;
+}
+
+/**
+ * Acceptors that can answer a proposal and how many of them it needs: a majority of the voters of `base`; with
+ * one voter's store gone, n − majority(n) + 1 of the n − 1 others. That still meets every majority that may have
+ * chosen a value before (a majority of n holds at least majority(n) − 1 of the others), and any two such sets of
+ * the others meet each other (Flexible Paxos): a two-voter cluster can re-seat a wiped device, and nothing
+ * else is weakened, since only the gone store's acceptor is left out and it can never vote in this slot again.
+ */
+export function configQuorum(base: MembershipConfig, gone: string | undefined): { acceptors: number; needed: number } {
+  const n = base.voters.length;
+  if (gone === undefined) return { acceptors: n, needed: majority(n) };
+  return { acceptors: n - 1, needed: n - majority(n) + 1 };
 }
 
 function streamKey(peer: string, opId: number): string {

@@ -28,6 +28,12 @@ export class HintBook {
   /** peer -> key -> creation time (wall ms), in creation order. */
   private readonly byPeer = new Map<string, Map<string, number>>();
   private total = 0;
+  /**
+   * Order of the misses recorded in this run (hints loaded at start-up count as 0): a handover is confirmed
+   * against it, not against the wall clock, which may step back between the send and a new miss.
+   */
+  private renewals = 0;
+  private readonly renewedAt = new Map<string, number>();
   private readonly counters = { delivered: 0, dropped: 0, expired: 0 };
 
   constructor(store: StoragePort, options: HintBookOptions, wallClockMs: () => number) {
@@ -60,6 +66,8 @@ export class HintBook {
       this.total -= 1;
     }
     this.remember(peer, key, now);
+    this.renewals += 1;
+    this.renewedAt.set(`${peer}\n${key}`, this.renewals);
     return this.store.setMeta(`${PREFIX}${peer}:${key}`, String(now));
   }
 
@@ -103,13 +111,18 @@ export class HintBook {
     return out;
   }
 
+  /** A mark of the misses recorded so far: take it when a handover reads its records (see delivered). */
+  mark(): number {
+    return this.renewals;
+  }
+
   /**
-   * `peer` holds these keys' records as they were at `sentAtMs` (handed over); hints renewed since (a later
-   * miss) stay. Resolves when the others are durably gone.
+   * `peer` holds these keys' records as they were when `mark` was taken (handed over); hints renewed since (a
+   * later miss) stay. Resolves when the others are durably gone.
    */
-  delivered(peer: string, keys: readonly string[], sentAtMs: number): Promise<void> {
+  delivered(peer: string, keys: readonly string[], mark: number): Promise<void> {
     const book = this.byPeer.get(peer);
-    const done = keys.filter((key) => (book?.get(key) ?? Infinity) < sentAtMs);
+    const done = keys.filter((key) => book?.has(key) === true && (this.renewedAt.get(`${peer}\n${key}`) ?? 0) <= mark);
     this.counters.delivered += done.length;
     return this.forget(peer, done);
   }
@@ -143,6 +156,7 @@ export class HintBook {
     const writes: Array<Promise<void>> = [];
     for (const key of keys) {
       if (!book.delete(key)) continue;
+      this.renewedAt.delete(`${peer}\n${key}`);
       this.total -= 1;
       writes.push(this.store.deleteMeta(`${PREFIX}${peer}:${key}`));
     }

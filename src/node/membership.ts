@@ -14,6 +14,7 @@ import {
   isRemoved,
   isVoter,
   jointAddition,
+  jointReplacement,
   seatOf,
   voterIds,
   withJointAborted,
@@ -241,11 +242,15 @@ export class MembershipService {
     return this.serialized(async () => {
       const { runtime } = this.options;
       this.options.log.warn({ peer: peerId }, 'a member came back with a new store (its storage was lost): giving its seat to the new store');
+      // A joint phase re-seating this very device (its previous new store was lost too) is re-targeted, not
+      // finished first: its sync would wait for a store that is gone.
+      const finishFirst = jointReplacement(runtime.config) !== peerId;
       const committed = await this.change((c) => {
         const seat = seatOf(c, peerId);
         if (seat === undefined) throw new MembershipChangeError(`${peerId} is no longer a member`);
+        if (isJoint(c) && jointReplacement(c) !== peerId) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
         return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, addrs);
-      });
+      }, finishFirst);
       if (isLearner(committed, peerId)) await runtime.sync([peerId]);
       this.options.log.info({ peer: peerId, epoch: runtime.config.epoch }, 'seat given to the new store');
       return runtime.config;

@@ -200,8 +200,8 @@ export class Runtime {
   private readonly random: () => number;
   private aeTimer: NodeJS.Timeout | undefined;
   private aeDueMs = Infinity;
-  /** Wall time each peer's handover in flight read its records (see hints.delivered). */
-  private readonly handoverSentAtMs = new Map<string, number>();
+  /** The hint book's mark (HintBook.mark) when each peer's handover in flight read its records. */
+  private readonly handoverMark = new Map<string, number>();
   /** Gives memory back after bulk work (src/node/memory.ts). */
   private readonly collector = new GarbageCollector(GC_INTERVAL_MIN_MS);
   /** Records received by data streams so far, and when that last changed (see inboundStreamActive). */
@@ -328,7 +328,7 @@ export class Runtime {
     if (keys.length === 0) return;
     const actions = this.ae.handOver(peer, keys, this.monotonicMs(), this.aeConfig(), this.syncLocal);
     // Records are read now: hints renewed after this moment (a new miss) must survive the confirmation.
-    if (actions.length > 0) this.handoverSentAtMs.set(peer, this.wallClockMs());
+    if (actions.length > 0) this.handoverMark.set(peer, this.hints.mark());
     this.executeSync(actions);
   }
 
@@ -453,7 +453,7 @@ export class Runtime {
   /** A connected peer's epoch from its heartbeat: tells it our configuration if it is behind. */
   notePeerEpoch(from: string, epoch: number): void {
     if (this.stopped) return;
-    this.execute(this.core.peerEpoch(from, epoch));
+    this.execute(this.core.peerEpoch(from, epoch, this.monotonicMs()));
   }
 
   /** Stops driving the core; client operations still pending fail with `shutting_down` (indeterminate). */
@@ -622,9 +622,9 @@ export class Runtime {
         }
         case 'hintsDelivered': {
           const peer = action.peer;
-          const sentAtMs = this.handoverSentAtMs.get(peer) ?? -Infinity;
-          this.handoverSentAtMs.delete(peer);
-          this.hints.delivered(peer, action.keys, sentAtMs).then(
+          const mark = this.handoverMark.get(peer) ?? -1;
+          this.handoverMark.delete(peer);
+          this.hints.delivered(peer, action.keys, mark).then(
             () => this.handOver(peer), // the next batch, if any
             (error: unknown) => this.fail(error),
           );

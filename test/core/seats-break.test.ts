@@ -246,11 +246,11 @@ describe('an old store put back after its seat went to a new store (before it he
     const a = net.dev('A');
     // A already told C's peer ID about epoch 3 during the finalize: C's (new store's) configAccepted, sent from
     // epoch 2, arrived after A adopted epoch 3. So C counts as told for epoch 3 from here on.
-    a.core.peerEpoch('C', 2); // (returns nothing today: already told)
+    a.core.peerEpoch('C', 2, 0); // (returns nothing today: already told)
     // Now the old card is back: its heartbeats say epoch 1. Nobody else will tell it (it is seated in its own
     // eyes, so it does not ask to join). A must tell it, or it acks, answers and gossips as C for good.
     fromCard(net, oldCard);
-    const second = a.core.peerEpoch('C', 1);
+    const second = a.core.peerEpoch('C', 1, 0);
     expect(second).toContainEqual(expect.objectContaining({ type: 'send', to: 'C', msg: expect.objectContaining({ type: 'config', epoch: epoch3.epoch }) }));
     // And a stale write ack does not tell it either.
     const ack = a.core.step('C', { type: 'writeAck', opId: 424242, epoch: 1 }, a, 0);

@@ -307,6 +307,46 @@ describe('giving the seat to the new store (withSeatReplaced)', () => {
   });
 });
 
+describe('two voters (two devices at home)', () => {
+  it('re-seat a wiped device, also when it is wiped again during its re-seating', () => {
+    const net = new Net();
+    const config = seats(1, [['A', 'sA'], ['B', 'sB']]);
+    net.add('A', 'sA', config);
+    net.add('B', 'sB', config);
+    expect(net.write('A', 'k', 'v1')).toMatchObject({ type: 'written', acks: 2 });
+    net.wipe('B', 'sB2');
+    net.announce('A', 'B', config);
+    // Slot 2's acceptors are A and B's old store, which is gone: A alone decides (configQuorum).
+    expect(net.propose('A', withSeatReplaced(config, 'B', 'sB2', []))).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    const joint = net.dev('A').core.config;
+    // Wiped again before the sync reached it: the joint phase is re-targeted to the newest store.
+    const b3 = net.wipe('B', 'sB3');
+    net.announce('A', 'B', joint);
+    expect(b3.core.seated()).toBe(false);
+    expect(net.propose('A', withSeatReplaced(joint, 'B', 'sB3', []))).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    expect(b3.core.seated()).toBe(true);
+    expect(net.sync('A')).toMatchObject({ type: 'synced' });
+    expect(net.propose('A', finalized(net.dev('A').core.config))).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    expect(text(b3.records.get('k'))).toEqual(['v1']);
+    net.down.add('A');
+    expect(() => net.read('B', 'k', 'one')).not.toThrow();
+    const read = net.read('B', 'k', 'one');
+    expect(text((read as Extract<ClientResult, { type: 'read' }>).record)).toEqual(['v1']);
+  });
+
+  it('never decide a slot without the other voter when no store is gone', () => {
+    const net = new Net();
+    const config = seats(1, [['A', 'sA'], ['B', 'sB']]);
+    net.add('A', 'sA', config);
+    net.add('B', 'sB', config);
+    net.down.add('B');
+    expect(net.propose('A', withMemberRemoved(config, 'B'))).toMatchObject({ type: 'failed' });
+  });
+});
+
 describe('a removal while a seat is being re-seated (issue 11.3)', () => {
   it('waits for the re-seating to finish, and its own sync then counts the new store, not the old one', () => {
     const { net, config } = clusterWithY();

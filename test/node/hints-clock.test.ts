@@ -11,7 +11,7 @@ describe('HintBook with a wall clock that steps back', () => {
     const book = new HintBook(store, { hintsMax: 100, hintTtlMs: 600_000 }, () => now);
     await book.add('P', 'a');
     expect(book.take('P', 10)).toEqual(['a']);
-    const sentAt = now + 1; // the handover reads a's record now
+    const sentAt = book.mark(); // the handover reads a's record now
     now -= 3_600_000; // the clock steps back an hour
     await book.add('P', 'a'); // a new miss of `a`: the handed-over record does not hold this write
     await book.delivered('P', ['a'], sentAt);

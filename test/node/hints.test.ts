@@ -14,7 +14,7 @@ describe('HintBook', () => {
     await book.add('P', 'b');
     await book.add('Q', 'c');
     expect(book.take('P', 10)).toEqual(['a', 'b']);
-    const sentAt = now + 1;
+    const sentAt = book.mark();
     now += 5;
     await book.add('P', 'a'); // a new miss of `a` after the handover read its record: renewed
     await book.delivered('P', ['a', 'b'], sentAt);
