@@ -3,15 +3,14 @@
 // points 4-6: the acceptor block used to come after the promise).
 import { describe, expect, it } from 'vitest';
 import type { MembershipConfig } from '../../src/core/membership.js';
-import { NO_CONFIG, withSeatReplaced } from '../../src/core/membership.js';
+import { withSeatReplaced } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
 import { applyWrite, EMPTY_RECORD } from '../../src/core/record.js';
-import { DotAllocator } from '../../src/node/dots.js';
 import { MembershipService } from '../../src/node/membership.js';
-import { META_ACCEPTOR, META_MEMBERSHIP, Runtime, type RuntimeLogger } from '../../src/node/runtime.js';
-import { MemoryStore } from '../../src/storage/memory.js';
+import { META_ACCEPTOR, META_MEMBERSHIP, type Runtime } from '../../src/node/runtime.js';
+import type { MemoryStore } from '../../src/storage/memory.js';
+import { silentLog, testRuntime } from '../helpers/runtime.js';
 
-const silent: RuntimeLogger = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
 
 function cluster(): MembershipConfig {
   return {
@@ -29,25 +28,8 @@ function cluster(): MembershipConfig {
 }
 
 async function wipedDevice(): Promise<{ runtime: Runtime; store: MemoryStore; sent: Array<{ to: string; msg: Message }> }> {
-  const store = new MemoryStore();
-  const runtime = new Runtime({
-    self: 'W',
-    store,
-    dots: await DotAllocator.open(store, 'W~123', 64),
-    config: NO_CONFIG,
-    acceptor: undefined,
-    requestTimeoutMs: 3_000,
-    transferIdleMs: 10_000,
-    transferBatchRecords: 100,
-    transferBatchBytes: 1_000_000,
-    opsInFlightMax: 100,
-    opIdBase: 0,
-    storeId: 'store-W-new',
-    legacySeat: false,
-    antiEntropy: { intervalMs: 1_000, bytesPerSec: 1e9, requestTimeoutMs: 5_000, tombstoneGraceMs: 0 },
-    hints: { hintsMax: 100, hintTtlMs: 3_600_000 },
-    log: silent,
-  });
+  const { runtime, store } = await testRuntime('W', { actor: 'W~123', storeId: 'store-W-new' });
+
   const sent: Array<{ to: string; msg: Message }> = [];
   runtime.attachTransport({ send: (to, msg) => (sent.push({ to, msg }), true), isConnected: () => true });
   return { runtime, store, sent };
@@ -98,7 +80,6 @@ describe('a wiped device (new store, old peer ID) driven through the real runtim
 
 describe('operator approval', () => {
   it('refuses to re-admit a removed device (issue 11.11): its store may hold values whose deletes were purged', async () => {
-    const store = new MemoryStore();
     const config: MembershipConfig = {
       clusterId: 'c',
       epoch: 7,
@@ -107,30 +88,14 @@ describe('operator approval', () => {
       removed: ['C'],
       previousVoters: [],
     };
-    const runtime = new Runtime({
-      self: 'A',
-      store,
-      dots: await DotAllocator.open(store, 'A', 64),
-      config,
-      acceptor: undefined,
-      requestTimeoutMs: 3_000,
-      transferIdleMs: 10_000,
-      transferBatchRecords: 100,
-      transferBatchBytes: 1_000_000,
-      opsInFlightMax: 100,
-      opIdBase: 0,
-      storeId: 'store-A',
-      legacySeat: false,
-      antiEntropy: { intervalMs: 1_000, bytesPerSec: 1e9, requestTimeoutMs: 5_000, tombstoneGraceMs: 0 },
-      hints: { hintsMax: 100, hintTtlMs: 3_600_000 },
-      log: silent,
-    });
+    const { runtime } = await testRuntime('A', { config });
+
     runtime.attachTransport({ send: () => true, isConnected: () => true });
     const membership = new MembershipService({
       runtime,
       storeId: 'store-A',
       send: () => true,
-      log: silent,
+      log: silentLog,
       autoAdmit: false,
       maxVoters: 5,
       jointTakeoverMs: 10_000,
