@@ -1,29 +1,41 @@
 #!/usr/bin/env node
-// `npm run nemesis`: a black-box fault run against real quorumd daemons on 127.0.0.1. Starts a cluster of
-// `bin/quorumd start` processes (temp data dirs, --no-mdns, explicit --join), drives writers, context-carrying
-// deletes and quorum readers over the HTTP API while injecting faults chosen from a seed (kill -9 + restart,
-// SIGSTOP/SIGCONT, storage wipe, removal, join of a fresh device), heals, waits for readiness, reads every key
-// from every device and checks the history (scripts/nemesis-check.mjs). Uses only the CLI, the HTTP API and
-// signals, so it runs against any build (`--bin`). Exits 1 on any lost write, stale read, resurrection,
-// unexpected value, crash, failed fault step or an outage that outlives the faults by more than --outage-limit.
-//   node scripts/nemesis.mjs [--devices 5] [--duration 60] [--seed N] [--runs K] [--faults kill,stop,wipe,remove,join]
-//                            [--max-faulty 1] [--heal-timeout 30] [--keep] [--bin PATH] [--self-test] (--help: all)
+// `npm run nemesis`: a black-box fault run against real quorumd daemons, on 127.0.0.1 or (`--net netns`, root)
+// each in its own network namespace on one bridge (scripts/netns.mjs). Starts a cluster of `bin/quorumd start`
+// processes (temp data dirs, --no-mdns, explicit --join), drives writers, context-carrying deletes and quorum
+// readers over the HTTP API while injecting faults chosen from a seed (kill -9 + restart, SIGSTOP/SIGCONT, storage
+// wipe, removal, join of a fresh device; with netns also a minority|majority partition, one device isolated, a
+// flapping link), heals, waits for readiness, reads every key from every device and checks the history
+// (scripts/nemesis-check.mjs). Uses only the CLI, the HTTP API and signals, so it runs against any build
+// (`--bin`). Exits 1 on any lost write, stale read, resurrection, unexpected value, crash, failed fault step or
+// an outage that outlives the faults by more than --outage-limit.
+//   node scripts/nemesis.mjs [--devices 5] [--duration 60] [--seed N] [--runs K] [--net loopback|netns]
+//                            [--faults kill,stop,wipe,remove,join,partition,isolate,flap] [--max-faulty 1]
+//                            [--heal-timeout 30] [--keep] [--bin PATH] [--self-test] (--help: all)
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkHistory, runSelfTest } from './nemesis-check.mjs';
+import { FORWARDER_SCRIPT, createTestbed, deleteStaleNamespaces, netnsSupport } from './netns.mjs';
 
-const FAULT_KINDS = ['kill', 'stop', 'wipe', 'remove', 'join'];
+const PROCESS_FAULTS = ['kill', 'stop', 'wipe', 'remove', 'join'];
+/** Network faults: only with `--net netns`. */
+const NET_FAULTS = ['partition', 'isolate', 'flap'];
+const FAULT_KINDS = [...PROCESS_FAULTS, ...NET_FAULTS];
+const NET_MODES = ['loopback', 'netns'];
+/** In a namespace every daemon has the device's address to itself: fixed ports. */
+const NETNS_HTTP_PORT = 7401;
+const NETNS_P2P_PORT = 7000;
 const OPTIONS = {
   devices: { type: 'string', default: '5', help: 'devices in the cluster' },
   duration: { type: 'string', default: '60', help: 'seconds of the fault phase' },
   seed: { type: 'string', default: '', help: 'seed of the fault schedule and workload (default: random, printed)' },
   runs: { type: 'string', default: '1', help: 'runs with seeds seed..seed+K-1, summary at the end' },
-  faults: { type: 'string', default: FAULT_KINDS.join(','), help: `fault kinds: ${FAULT_KINDS.join(',')}` },
+  net: { type: 'string', default: 'loopback', help: 'loopback: every daemon on 127.0.0.1; netns: each in its own network namespace on one bridge (root; needed for partition, isolate, flap)' },
+  faults: { type: 'string', default: '', help: `fault kinds: ${FAULT_KINDS.join(',')} (default: ${PROCESS_FAULTS.join(',')}, with --net netns all)` },
   'max-faulty': { type: 'string', default: '1', help: 'devices faulty at once (faulty: from the fault until ready and caught up again)' },
   'heal-timeout': { type: 'string', default: '30', help: 'seconds to wait after healing for every device to be ready and caught up' },
   'outage-limit': { type: 'string', default: '30', help: 'seconds an outage may outlive the faults' },
@@ -93,13 +105,23 @@ const cfg = {
   requestTimeoutMs: num('request-timeout', { min: 0.1 }) * 1000,
   w: values.w,
   r: values.r,
-  faults: values.faults.split(',').map((s) => s.trim()).filter(Boolean),
+  net: values.net,
+  faults: (values.faults === '' ? (values.net === 'netns' ? FAULT_KINDS : PROCESS_FAULTS).join(',') : values.faults).split(',').map((s) => s.trim()).filter(Boolean),
   bin: resolve(values.bin),
   logLevel: values['log-level'],
   keep: values.keep,
   quiet: values.quiet,
 };
+if (!NET_MODES.includes(cfg.net)) fail(`--net must be one of ${NET_MODES.join(', ')}, got ${JSON.stringify(cfg.net)}`);
 for (const f of cfg.faults) if (!FAULT_KINDS.includes(f)) fail(`unknown fault kind ${JSON.stringify(f)} (known: ${FAULT_KINDS.join(', ')})`);
+if (cfg.faults.length === 0) fail('--faults names no fault kind');
+for (const f of cfg.faults) if (NET_FAULTS.includes(f) && cfg.net !== 'netns') fail(`fault kind ${f} needs --net netns`);
+if (cfg.net === 'netns') {
+  const support = netnsSupport();
+  if (!support.ok) fail(`--net netns: ${support.reason}`);
+  const stale = deleteStaleNamespaces();
+  if (stale.length > 0) process.stderr.write(`nemesis: deleted ${stale.length} namespace(s) left by an earlier run that was killed: ${stale.join(' ')}\n`);
+}
 const firstSeed = values.seed === '' ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 if (!Number.isSafeInteger(firstSeed) || firstSeed < 0) fail(`--seed must be a non-negative integer, got ${JSON.stringify(values.seed)}`);
 
@@ -109,6 +131,8 @@ if (!Number.isSafeInteger(firstSeed) || firstSeed < 0) fail(`--seed must be a no
 const children = new Set();
 const runDirs = new Set(); // removed on exit unless kept
 let currentRoot = '';
+/** The current run's namespaces (--net netns); scripts/netns.mjs also deletes them on exit and signals. */
+let currentBed;
 function killAll() {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   children.clear();
@@ -145,18 +169,32 @@ function rngFrom(seed) {
   };
 }
 
-/** One HTTP request without keep-alive; rejects with `.code` (ECONNREFUSED: never sent; TIMEOUT; ECONNRESET…). */
-function request(base, method, path, { body, headers = {}, timeoutMs }) {
+/**
+ * One HTTP request without keep-alive to a device's API `{ base, socketPath?, token? }` (socketPath: the forwarder
+ * into the device's namespace); rejects with `.code` (ECONNREFUSED: never sent; TIMEOUT; ECONNRESET…).
+ */
+function request(api, method, path, { body, headers = {}, timeoutMs }) {
   return new Promise((resolvePromise, reject) => {
-    const url = new URL(path, base);
+    const url = new URL(path, api.base);
     const req = http.request({
       host: url.hostname, port: url.port, path: url.pathname + url.search, method, agent: false,
-      headers: { ...headers, ...(body === undefined ? {} : { 'content-length': Buffer.byteLength(body) }) },
+      ...(api.socketPath === undefined ? {} : { socketPath: api.socketPath }),
+      headers: {
+        host: url.host, ...(api.token === undefined ? {} : { authorization: `Bearer ${api.token}` }), ...headers,
+        ...(body === undefined ? {} : { 'content-length': Buffer.byteLength(body) }),
+      },
     }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
         clearTimeout(timer);
+        if (res.headers['x-forwarder-refused'] !== undefined) {
+          // The forwarder could not connect to the daemon: nothing reached it.
+          const error = new Error(`${method} ${path}: connection refused (in the device)`);
+          error.code = 'ECONNREFUSED';
+          reject(error);
+          return;
+        }
         resolvePromise({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) });
       });
       res.on('error', (error) => {
@@ -177,15 +215,17 @@ function request(base, method, path, { body, headers = {}, timeoutMs }) {
   });
 }
 
-async function getJson(base, path, timeoutMs = 2000) {
-  const res = await request(base, 'GET', path, { timeoutMs });
+async function getJson(api, path, timeoutMs = 2000) {
+  const res = await request(api, 'GET', path, { timeoutMs });
   return { status: res.status, json: JSON.parse(res.body.toString('utf8')) };
 }
 
-/** Runs a CLI command to completion (SIGKILL after `timeoutMs`). */
-function runCli(args, timeoutMs) {
+/** Runs a CLI command to completion (SIGKILL after `timeoutMs`); with `device.net`, inside its namespace. */
+function runCli(device, args, timeoutMs) {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [cfg.bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [process.execPath, cfg.bin, ...args];
+    const options = { stdio: ['ignore', 'pipe', 'pipe'] };
+    const child = device.net === null ? spawn(argv[0], argv.slice(1), options) : currentBed.spawnIn(device.net, argv, options);
     children.add(child);
     let output = '';
     child.stdout.on('data', (d) => (output += d));
@@ -225,11 +265,47 @@ async function runOnce(seed) {
   let clusterKey = '';
   let runOver = false;
 
-  function newDevice() {
+  // --net netns: the namespaces of this run; each device gets one (net: { index, ns, ip }) and a forwarder from a
+  // Unix socket in the run dir to its API (this process stays in the default namespace).
+  const bed = cfg.net === 'netns' ? await createTestbed({ devices: 0 }) : undefined;
+  currentBed = bed;
+
+  async function newDevice() {
     const name = `d${nextDevice++}`;
-    const device = { name, dir: join(root, name), gen: 0, child: null, info: null, p2pPort: 0, state: 'new', faulty: false, removed: false };
+    const device = {
+      name, dir: join(root, name), gen: 0, child: null, info: null, api: null, p2pPort: 0, state: 'new', faulty: false, removed: false,
+      net: null, socketPath: undefined,
+    };
+    if (bed !== undefined) {
+      device.net = await bed.addDevice();
+      device.p2pPort = NETNS_P2P_PORT;
+      device.socketPath = join(root, `${name}.sock`);
+      const forwarder = bed.spawnIn(device.net, [process.execPath, '-e', FORWARDER_SCRIPT, device.socketPath, device.net.ip, String(NETNS_HTTP_PORT)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.add(forwarder);
+      forwarder.on('exit', (code, signal) => {
+        children.delete(forwarder);
+        if (!runOver) {
+          faultFailures.push(`the API forwarder of ${name} exited (${code ?? signal})`);
+          say(`the API forwarder of ${name} EXITED (code ${code}, signal ${signal})`);
+        }
+      });
+      await new Promise((resolvePromise, reject) => {
+        forwarder.stdout.once('data', () => resolvePromise());
+        forwarder.once('exit', (code, signal) => reject(new Error(`the API forwarder of ${name} exited (${code ?? signal}) while starting`)));
+      });
+      forwarder.stdout.resume();
+      say(`${name}: namespace ${device.net.ns}, ${device.net.ip}`);
+    }
     devices.push(device);
     return device;
+  }
+
+  /** The device's address for `--join`: its listen address on the LAN (netns) or on loopback. */
+  function joinAddress(device) {
+    const prefix = device.net === null ? '/ip4/127.0.0.1/' : `/ip4/${device.net.ip}/`;
+    return device.info.listen.find((a) => a.startsWith(prefix)) ?? device.info.listen[0];
   }
 
   /** Starts (or restarts) a device's daemon and waits for its daemon.json; joins through the running members. */
@@ -237,24 +313,27 @@ async function runOnce(seed) {
     let lastError;
     for (let attempt = 0; attempt < 3; attempt++) {
       device.gen += 1;
-      const listenPort = attempt === 2 ? 0 : device.p2pPort; // last try: any port (the old one may be taken)
-      const args = ['start', '--data-dir', device.dir, '--http', '127.0.0.1:0', '--no-mdns',
-        '--listen', `/ip4/127.0.0.1/tcp/${listenPort}`, '--log-level', cfg.logLevel];
+      // Loopback, last try: any port (the old one may be taken). A namespace has its address to itself.
+      const listenPort = attempt === 2 && device.net === null ? 0 : device.p2pPort;
+      const host = device.net === null ? '127.0.0.1' : device.net.ip;
+      const args = ['start', '--data-dir', device.dir, '--http', `${host}:${device.net === null ? 0 : NETNS_HTTP_PORT}`, '--no-mdns',
+        '--listen', `/ip4/${host}/tcp/${listenPort}`, '--log-level', cfg.logLevel];
       if (joining) {
         args.push('--cluster-key', clusterKey);
         for (const other of members()) {
           if (other === device || other.state !== 'up') continue;
-          const addr = other.info.listen.find((a) => a.startsWith('/ip4/127.0.0.1/')) ?? other.info.listen[0];
-          args.push('--join', addr);
+          args.push('--join', joinAddress(other));
         }
       }
       await rm(join(device.dir, 'daemon.json'), { force: true });
       const log = openSync(join(root, 'logs', `${device.name}.log`), 'a');
       // Each daemon in its own session: job control never touches it (a shell's SIGHUP/SIGCONT to an orphaned
       // process group holding a SIGSTOPped daemon, Ctrl-C); this process kills it on exit.
-      const child = spawn(process.execPath, [cfg.bin, ...args], {
-        stdio: ['ignore', log, log], env: { ...process.env, QUORUMD_LOG_FORMAT: 'json' }, detached: true,
-      });
+      // With netns, `ip netns exec` execs the daemon: the child's pid is the daemon's.
+      const options = { stdio: ['ignore', log, log], env: { ...process.env, QUORUMD_LOG_FORMAT: 'json' }, detached: true };
+      const child = device.net === null
+        ? spawn(process.execPath, [cfg.bin, ...args], options)
+        : bed.spawnIn(device.net, [process.execPath, cfg.bin, ...args], options);
       closeSync(log);
       children.add(child);
       const gen = device.gen;
@@ -275,9 +354,13 @@ async function runOnce(seed) {
             const info = JSON.parse(await readFile(join(device.dir, 'daemon.json'), 'utf8'));
             if (info.pid === child.pid) {
               device.info = info;
+              // Off loopback the API wants the data dir's token (the daemon wrote it before daemon.json).
+              device.api = device.net === null
+                ? { base: info.http }
+                : { base: info.http, socketPath: device.socketPath, token: readFileSync(join(device.dir, 'api.token'), 'utf8').trim() };
               device.state = 'up';
               const port = /\/ip4\/127\.0\.0\.1\/tcp\/(\d+)/.exec(info.listen.join(' '));
-              if (port !== null) device.p2pPort = Number(port[1]);
+              if (port !== null && device.net === null) device.p2pPort = Number(port[1]);
               return;
             }
           } catch {
@@ -312,9 +395,9 @@ async function runOnce(seed) {
   async function notReady(device) {
     if (device.state !== 'up') return `${device.state}`;
     try {
-      const ready = await getJson(device.info.http, '/readyz');
+      const ready = await getJson(device.api, '/readyz');
       if (ready.status !== 200) return `readyz ${ready.status}: ${ready.json.message}`;
-      const status = (await getJson(device.info.http, '/status')).json;
+      const status = (await getJson(device.api, '/status')).json;
       if (status.role !== 'voter' && status.role !== 'learner') return `role ${status.role}`;
       if (status.catchUp !== null && status.catchUp !== undefined) return `catching up (${status.catchUp.state}, ${status.catchUp.percent ?? '?'} %)`;
       return undefined;
@@ -334,13 +417,13 @@ async function runOnce(seed) {
   }
 
   // ------------------------------------------------------------------------------------- form the cluster
-  say(`seed ${seed}: ${cfg.devices} devices, faults ${cfg.faults.join(',')}, max faulty ${cfg.maxFaulty}, ${cfg.durationMs / 1000} s; run dir ${root}`);
-  const founder = newDevice();
+  say(`seed ${seed}: ${cfg.devices} devices${bed === undefined ? '' : ` in network namespaces ${bed.prefix}* (${bed.subnet}.0/24)`}, faults ${cfg.faults.join(',')}, max faulty ${cfg.maxFaulty}, ${cfg.durationMs / 1000} s; run dir ${root}`);
+  const founder = await newDevice();
   await start(founder, { join: false });
   clusterKey = join(root, 'cluster.key');
   await copyFile(join(founder.dir, 'cluster.key'), clusterKey);
   for (let i = 1; i < cfg.devices; i++) {
-    const device = newDevice();
+    const device = await newDevice();
     await start(device, { join: true });
     const reason = await waitReady(device, 30_000);
     if (reason !== undefined) throw new Error(`${device.name} did not join within 30 s: ${reason}`);
@@ -366,10 +449,10 @@ async function runOnce(seed) {
   async function perform(op, device, method, path, body, headers) {
     Object.assign(op, { id: opId++, device: device.name, gen: device.gen });
     history.push(op);
-    const base = device.info.http;
+    const api = device.api;
     op.start = now();
     try {
-      const res = await request(base, method, path, { body, headers, timeoutMs: cfg.requestTimeoutMs });
+      const res = await request(api, method, path, { body, headers, timeoutMs: cfg.requestTimeoutMs });
       op.end = now();
       op.status = res.status;
       const ok = op.kind === 'get' ? [200, 300, 404].includes(res.status) : [200, 201].includes(res.status);
@@ -430,6 +513,7 @@ async function runOnce(seed) {
 
   // ------------------------------------------------------------------------------------------------ faults
   let healNow;
+  let healing = false;
   const healSignal = new Promise((r) => (healNow = r));
   const faultSleep = (ms) => Promise.race([sleep(ms), healSignal]);
   const repairs = []; // each fault's repair step (restart, SIGCONT, removal): healing waits for all of them
@@ -467,13 +551,32 @@ async function runOnce(seed) {
     const count = members().length;
     if (kind === 'join') {
       if (count > cfg.devices) return false;
-      const device = newDevice();
+      const device = await newDevice();
       say(`join: fresh device ${device.name}`);
       faultCounts.join += 1;
       track(device, 'join', start(device, { join: true }));
       return true;
     }
     if (kind === 'remove' && (count <= 3 || count < cfg.devices)) return false;
+    if (kind === 'partition') {
+      // Only on a whole, healthy cluster: the largest minority (2 of 5, 1 of 3) on a bridge of its own, the rest
+      // keeps a quorum. The minority counts as faulty (also beyond --max-faulty) until ready again.
+      const minoritySize = Math.floor((count - 1) / 2);
+      if (minoritySize < 1 || healthy.length !== count || devices.some((d) => d.faulty)) return false;
+      const rest = [...healthy];
+      const minority = Array.from({ length: minoritySize }, () => rest.splice(faultRng.int(rest.length), 1)[0]);
+      const partitionMs = Math.round(faultRng.between(2000, 10_000));
+      faultCounts.partition += 1;
+      say(`partition for ${(partitionMs / 1000).toFixed(1)} s: ${minority.map((d) => d.name).join(',')} | ${rest.map((d) => d.name).join(',')}`);
+      const repaired = (async () => {
+        await bed.partition(rest.map((d) => d.net), minority.map((d) => d.net));
+        await faultSleep(partitionMs);
+        await bed.heal();
+        say(`partition healed: ${minority.map((d) => d.name).join(',')} back`);
+      })();
+      for (const d of minority) track(d, kind, repaired);
+      return true;
+    }
     if (healthy.length === 0) return false;
     const victim = faultRng.pick(healthy);
     const downMs = Math.round(faultRng.between(1000, 5000));
@@ -502,6 +605,30 @@ async function runOnce(seed) {
         await faultSleep(downMs);
         await start(victim, { join: true });
       })());
+    } else if (kind === 'isolate') {
+      const isolateMs = Math.round(faultRng.between(2000, 10_000));
+      say(`isolate ${victim.name}: its bridge port down for ${(isolateMs / 1000).toFixed(1)} s`);
+      track(victim, kind, (async () => {
+        await bed.cut(victim.net);
+        await faultSleep(isolateMs);
+        await bed.restore(victim.net);
+      })());
+    } else if (kind === 'flap') {
+      // Down and up in turns of 0.2-1.5 s for 2-6 s in all, ending up.
+      const phases = [];
+      for (let total = faultRng.between(2000, 6000); total > 0;) {
+        const ms = Math.round(faultRng.between(200, 1500));
+        phases.push(ms);
+        total -= ms;
+      }
+      say(`flap ${victim.name}: its bridge port down/up ${phases.length} times (${phases.map((ms) => (ms / 1000).toFixed(1)).join('/')} s)`);
+      track(victim, kind, (async () => {
+        for (let i = 0; i < phases.length && !healing; i++) {
+          await (i % 2 === 0 ? bed.cut(victim.net) : bed.restore(victim.net));
+          await faultSleep(phases[i]);
+        }
+        await bed.restore(victim.net);
+      })());
     } else if (kind === 'remove') {
       say(`remove ${victim.name}: kill -9, then \`quorumd remove\` through another member`);
       track(victim, kind, (async () => {
@@ -512,7 +639,8 @@ async function runOnce(seed) {
           const via = members().filter((d) => d !== victim && d.state === 'up');
           if (via.length > 0) {
             const through = faultRng.pick(via);
-            const res = await runCli(['remove', victim.info.peerId, '--api', through.info.http], 20_000);
+            const auth = through.api.token === undefined ? [] : ['--token', through.api.token];
+            const res = await runCli(through, ['remove', victim.info.peerId, '--api', through.info.http, ...auth], 20_000);
             if (res.code === 0) {
               victim.removed = true;
               say(`${victim.name} removed through ${through.name}: ${res.output.split('\n')[0]}`);
@@ -550,9 +678,19 @@ async function runOnce(seed) {
   // -------------------------------------------------------------------------------------------------- heal
   say('heal: ending every fault');
   stopWorkload = true;
+  healing = true;
   healNow();
   // Every fault's repair step runs now (its sleep ended); then anything still down (a crash) is started again.
   await Promise.all(repairs);
+  if (bed !== undefined) {
+    // Every repair step has run; should one have failed, no port stays down or split off.
+    try {
+      await bed.heal();
+      for (const device of devices) await bed.restore(device.net);
+    } catch (error) {
+      faultFailures.push(`heal the network: ${error.message}`);
+    }
+  }
   for (const device of members()) {
     if (device.state === 'down') {
       say(`${device.name} is down (crashed or failed to start): starting it`);
@@ -571,9 +709,9 @@ async function runOnce(seed) {
       const running = members().filter((d) => d.state === 'up');
       const answers = await Promise.all(running.map(async (d) => {
         try {
-          const readyz = await getJson(d.info.http, '/readyz');
+          const readyz = await getJson(d.api, '/readyz');
           const ready = readyz.status === 200;
-          const s = (await getJson(d.info.http, '/status')).json;
+          const s = (await getJson(d.api, '/status')).json;
           return { d, ready, why: readyz.json.message, caughtUp: ready && (s.role === 'voter' || s.role === 'learner') && s.catchUp == null, root: s.digest?.root, s };
         } catch (error) {
           return { d, ready: false, caughtUp: false, root: undefined, error: error.code ?? error.message };
@@ -649,7 +787,7 @@ async function runOnce(seed) {
   const checked = checkHistory(history.filter((o) => o.outcome !== 'rejected'));
   const inFaults = history.filter((o) => !o.final && o.end <= healAt);
   const summary = {
-    seed, devices: cfg.devices, faults: cfg.faults, maxFaulty: cfg.maxFaulty, durationS: cfg.durationMs / 1000,
+    seed, net: cfg.net, devices: cfg.devices, faults: cfg.faults, maxFaulty: cfg.maxFaulty, durationS: cfg.durationMs / 1000,
     attempted: checked.writesAttempted + checked.deletesAttempted,
     acked: checked.writesAcked + checked.deletesAcked,
     writesAcked: checked.writesAcked, deletesAcked: checked.deletesAcked,
@@ -707,6 +845,10 @@ async function runOnce(seed) {
       device.child.kill('SIGKILL');
     }
   }
+  if (bed !== undefined) {
+    await bed.teardown();
+    currentBed = undefined;
+  }
   if (cfg.keep || !summary.ok) {
     await writeFile(join(root, 'history.json'), JSON.stringify({ summary, examples: checked.examples, history }));
     runDirs.delete(root);
@@ -736,6 +878,8 @@ for (let i = 0; i < cfg.runs; i++) {
     process.stdout.write(`seed ${seed}: FAIL (the run itself failed: ${error.message})\n`);
     results.push({ seed, ok: false, failures: [`run failed: ${error.message}`] });
     killAll();
+    await currentBed?.teardown();
+    currentBed = undefined;
     runDirs.delete(currentRoot);
     process.stdout.write(`  kept ${currentRoot} (logs/, data dirs)\n`);
   }
