@@ -44,7 +44,7 @@ async function startDevice(
     clusterKeyFile: extra.clusterKeyFile,
     mdns: false,
     logLevel: 'silent',
-    requestTimeoutMs: 1_500,
+    requestTimeoutMs: 5_000, // generous: on a loaded 2-core CI machine a quorum write can take over a second
     antiEntropyIntervalMs: 300,
     tombstoneGraceMs: 300,
   });
