@@ -96,7 +96,13 @@ export type Message =
   /** Sync coordinator -> previous voter: stream me all your data (transfer batches with this opId). */
   | { readonly type: 'transferRequest'; readonly opId: number; readonly epoch: number }
   /** Failure detection: sent every heartbeat interval to every connected peer; `opId` is a sequence number. */
-  | { readonly type: 'heartbeat'; readonly opId: number; readonly epoch: number }
+  | {
+      readonly type: 'heartbeat';
+      readonly opId: number;
+      readonly epoch: number;
+      /** The sender's store id (MemberInfo.store): a member's peers see when it runs on another store. */
+      readonly store?: string | undefined;
+    }
   /** Answer to a heartbeat (same sequence number), for the round-trip time. */
   | { readonly type: 'heartbeatAck'; readonly opId: number; readonly epoch: number };
 

@@ -138,6 +138,7 @@ export class Daemon {
   private httpUrl = '';
   private readonly joinAddrs: readonly string[];
   private readonly lastSeenMs = new Map<string, number>();
+  private readonly peerStores = new Map<string, string>();
   private readonly addressBook = new Map<string, string[]>();
   private reconnectTimer: NodeJS.Timeout | undefined;
   private joinLoop: Promise<void> | undefined;
@@ -285,6 +286,7 @@ export class Daemon {
         changeAttemptsMax: DEFAULTS.changeAttemptsMax,
         addrsOf: (peer) => late.daemon?.knownAddrs(peer) ?? [],
         isAlive: (peer) => late.daemon?.isAlive(peer) ?? false,
+        storeOf: (peer) => late.daemon?.storeOf(peer),
         opIdBase: opIdBase + 2 ** 48,
       });
       const apiToken = loadOrCreateToken(dataDir);
@@ -482,7 +484,7 @@ export class Daemon {
     // A first heartbeat at once, so the peer's detector knows us within a round trip, not half an interval.
     this.heartbeatSeq += 1;
     this.heartbeatsSent.set(this.heartbeatSeq, performance.now());
-    this.transport.send(peer, { type: 'heartbeat', opId: this.heartbeatSeq, epoch: this.runtime.config.epoch });
+    this.transport.send(peer, { type: 'heartbeat', opId: this.heartbeatSeq, epoch: this.runtime.config.epoch, store: this.runtime.storeId });
     // A member that (re)connects gets the writes it missed (hinted handoff) and is compared at once, not at the
     // next round. One side starts the round (the lower peer ID), so the pair does not compare twice.
     setTimeout(() => {
@@ -496,6 +498,18 @@ export class Daemon {
   }
 
   /** Records contact with a peer (bounded: the least recently seen are forgotten first). */
+  /** The store each peer last said it runs on (its heartbeats), so a learner is promoted only on its seat's store. */
+  private rememberStore(peer: string, store: string): void {
+    this.peerStores.delete(peer);
+    this.peerStores.set(peer, store);
+    while (this.peerStores.size > PEERS_TRACKED_MAX) this.peerStores.delete(this.peerStores.keys().next().value as string);
+  }
+
+  /** The store `peer` last said it runs on (undefined: not heard yet). */
+  storeOf(peer: string): string | undefined {
+    return this.peerStores.get(peer);
+  }
+
   private noteSeen(peer: string): void {
     this.lastSeenMs.delete(peer);
     this.lastSeenMs.set(peer, Date.now());
@@ -597,6 +611,7 @@ export class Daemon {
     this.noteSeen(from);
     if (msg.type === 'heartbeat') {
       this.detector.heartbeat(from, performance.now());
+      if (msg.store !== undefined) this.rememberStore(from, msg.store);
       // Liveness needs only the heartbeats; acks measure the round trip, which one in RTT_SAMPLE_EVERY does
       // (each message costs a Noise frame and a yamux window update at idle: this saves a third of them).
       if (msg.opId % RTT_SAMPLE_EVERY === 0) this.transport.send(from, { type: 'heartbeatAck', opId: msg.opId, epoch: this.runtime.config.epoch });
@@ -626,7 +641,7 @@ export class Daemon {
     const epoch = this.runtime.config.epoch;
     this.maybeAutoRemove(now);
     for (const peer of this.transport.connectedPeers()) {
-      this.transport.send(peer, { type: 'heartbeat', opId: seq, epoch });
+      this.transport.send(peer, { type: 'heartbeat', opId: seq, epoch, store: this.runtime.storeId });
       // A connection whose peer went silent (cut link) would queue writes forever: drop it, so sends fail
       // fast and the reconnect loop (or the next mDNS answer) builds a fresh one once the link is back.
       if (this.healthOf(peer, now) === 'down') {

@@ -56,6 +56,8 @@ export interface MembershipOptions {
   readonly addrsOf: (peer: string) => readonly string[];
   /** Whether a peer is connected and alive now (a learner is promoted only then). */
   readonly isAlive: (peer: string) => boolean;
+  /** The store a peer last said it runs on (heartbeats); a learner is promoted only on its seat's store. */
+  readonly storeOf?: (peer: string) => string | undefined;
   readonly opIdBase: number;
 }
 
@@ -364,15 +366,26 @@ export class MembershipService {
       this.schedule(config.epoch, 0, () =>
         this.serialized(async () => {
           // No live learner yet: fail, so the schedule tries again later (while the epoch stays the same).
-          if (!config.learners.some((m) => this.options.isAlive(m.peerId))) throw new Error('no live learner to promote yet');
+          if (!config.learners.some((m) => this.promotable(m))) throw new Error('no live learner to promote yet');
           return this.change((c) => {
-            const learner = c.learners.find((m) => this.options.isAlive(m.peerId));
+            const learner = c.learners.find((m) => this.promotable(m));
             if (isJoint(c) || c.voters.length >= this.options.maxVoters || learner === undefined) return undefined;
             return withVoterAdded(c, learner);
           });
         }),
       );
     }
+  }
+
+  /**
+   * A learner alive on its seat's store: a wiped learner (another store under the same peer ID) would hold a
+   * voter seat it cannot serve, and with few voters that joint phase could never finish. It gets its learner
+   * seat back first (its join request), then it is promoted.
+   */
+  private promotable(m: MemberInfo): boolean {
+    if (!this.options.isAlive(m.peerId)) return false;
+    const store = this.options.storeOf?.(m.peerId);
+    return m.store === undefined || store === m.store;
   }
 
   private schedule(epoch: number, delayMs: number, work: () => Promise<unknown>): void {

@@ -105,9 +105,11 @@ function messageToPb(m: Message): pb.Message {
       out.seq = toUint64(m.seq, 'seq');
       if (m.resumeAfter !== undefined) out.resumeAfter = m.resumeAfter;
       break;
+    case 'heartbeat':
+      out.store = m.store ?? '';
+      break;
     case 'writeAck':
     case 'transferRequest':
-    case 'heartbeat':
     case 'heartbeatAck':
       break;
     case 'read':
@@ -218,7 +220,7 @@ function messageFromPb(p: pb.Message): Message {
         config: optionalConfig(p.config),
       };
     case pb.MessageType.HEARTBEAT:
-      return { type: 'heartbeat', opId, epoch };
+      return { type: 'heartbeat', opId, epoch, ...(p.store === '' ? {} : { store: p.store }) };
     case pb.MessageType.HEARTBEAT_ACK:
       return { type: 'heartbeatAck', opId, epoch };
     case pb.MessageType.CONFIG:

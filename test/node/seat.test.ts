@@ -110,3 +110,46 @@ describe('operator approval', () => {
     runtime.stop();
   });
 });
+
+describe('learner promotion', () => {
+  async function promotionWith(learnerStoreSeen: string): Promise<number> {
+    const config: MembershipConfig = {
+      clusterId: 'c',
+      epoch: 3,
+      voters: [{ peerId: 'A', addrs: [], store: 'store-A' }],
+      learners: [{ peerId: 'L', addrs: [], store: 'store-L' }],
+      removed: [],
+      previousVoters: [],
+    };
+    const { runtime } = await testRuntime('A', { config: { ...config, epoch: 2, learners: [] } });
+    runtime.attachTransport({ send: () => true, isConnected: () => true });
+    const membership = new MembershipService({
+      runtime,
+      storeId: 'store-A',
+      send: () => true,
+      log: silentLog,
+      autoAdmit: true,
+      maxVoters: 5,
+      jointTakeoverMs: 60_000,
+      changeAttemptsMax: 3,
+      addrsOf: () => [],
+      isAlive: () => true,
+      storeOf: () => learnerStoreSeen,
+      opIdBase: 1_000,
+    });
+    runtime.adoptConfig(config); // a learner and a free voter seat: the first voter proposes the promotion
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const epoch = runtime.config.epoch;
+    membership.stop();
+    runtime.stop();
+    return epoch;
+  }
+
+  it('promotes a learner alive on its seat\'s store', async () => {
+    expect(await promotionWith('store-L')).toBeGreaterThan(3);
+  });
+
+  it('does not promote a learner whose device runs on another store (wiped): it gets its learner seat back first', async () => {
+    expect(await promotionWith('store-L-wiped')).toBe(3);
+  });
+});

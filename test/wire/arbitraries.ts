@@ -89,7 +89,9 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
     promised: fc.option(ballotArb, { nil: undefined }),
     config: fc.option(configArb, { nil: undefined }),
   }),
-  fc.record({ type: fc.constant('heartbeat' as const), opId: uint, epoch: uint }),
+  fc
+    .record({ type: fc.constant('heartbeat' as const), opId: uint, epoch: uint, store: fc.option(fc.string({ minLength: 1, maxLength: 32 }), { nil: undefined }) })
+    .map(({ store, ...m }) => (store === undefined ? m : { ...m, store })),
   fc.record({ type: fc.constant('heartbeatAck' as const), opId: uint, epoch: uint }),
   fc.record({ type: fc.constant('config' as const), epoch: uint, config: configArb }),
   fc
