@@ -846,7 +846,9 @@ export class ReplicaCore {
     const actions: Action[] = [];
     for (const [opId, op] of this.ops) {
       if (op.deadlineMs > nowMs) continue;
-      if (op.kind === 'sync' && op.progressed) {
+      // A push in flight has its own idle deadline: a silent target is dropped there and the sync falls back
+      // to another voter (below), instead of failing as a whole first.
+      if (op.kind === 'sync' && (op.progressed || (op.phase === 'push' && op.pushing.size > 0))) {
         op.progressed = false;
         op.deadlineMs = nowMs + this.transferIdleMs;
         continue;

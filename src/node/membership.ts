@@ -91,6 +91,9 @@ export class MembershipService {
     this.options = options;
     this.opIdNext = options.opIdBase + 1;
     options.runtime.onConfigChange((config) => this.onConfigChange(config));
+    // The configuration this device starts with may be joint (it restarted during a voter change it was
+    // coordinating): arm the takeover for it too, or nobody finishes that phase while this device is alive.
+    this.onConfigChange(options.runtime.config);
   }
 
   get pending(): PendingCandidate[] {
@@ -334,8 +337,9 @@ export class MembershipService {
       await runtime.changeConfig(finalized(config));
       this.options.log.info({ epoch: config.epoch + 1, keys, ms: Math.round(performance.now() - started) }, 'voter change synced and finalized');
     } catch (error) {
-      // Someone else finalized it (or changed on): fine as long as we are past the joint epoch.
-      if (!(error instanceof QuorumdError) || error.code !== 'membership_conflict') throw error;
+      // Someone else finalized it (or changed on): fine as long as we are past the joint epoch. A lost ballot
+      // with the configuration still joint is not: the caller (or the takeover schedule) tries again.
+      if (!(error instanceof QuorumdError) || error.code !== 'membership_conflict' || runtime.config.epoch === config.epoch) throw error;
     }
   }
 

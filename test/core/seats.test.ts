@@ -143,6 +143,24 @@ describe('giving the seat to the new store (withSeatReplaced)', () => {
   });
 });
 
+describe('a push target that never acknowledges', () => {
+  it('is dropped at its idle deadline and the sync pushes to another voter instead of failing as a whole', () => {
+    const net = new Net();
+    // Two voters: the coordinator alone is enough to gather from (nothing streams in, so no progress is seen).
+    const config = seats(1, [['A', 'sA'], ['B', 'sB']]);
+    for (const [id, store] of [['A', 'sA'], ['B', 'sB']] as const) net.add(id, store, config);
+    expect(net.write('A', 'k', 'v1')).toMatchObject({ type: 'written' });
+    // D is admitted, but the device answering as D runs on another store (wiped again meanwhile): silent.
+    const d = net.add('D', 'sD-wiped-again', config);
+    expect(net.propose('A', withVoterAdded(config, { peerId: 'D', addrs: [], store: 'sD' }))).toMatchObject({ type: 'configCommitted' });
+    net.run();
+    expect(d.core.seated()).toBe(false);
+    expect(net.sync('A')).toMatchObject({ type: 'synced' });
+    // Every record is on a majority of the three voters without D: A and the fallback target B.
+    expect(['A', 'B'].filter((id) => text(net.dev(id).records.get('k')).includes('v1'))).toEqual(['A', 'B']);
+  });
+});
+
 describe('two voters (two devices at home)', () => {
   it('re-seat a wiped device, also when it is wiped again during its re-seating', () => {
     const net = new Net();

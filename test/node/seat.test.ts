@@ -153,3 +153,40 @@ describe('learner promotion', () => {
     expect(await promotionWith('store-L-wiped')).toBe(3);
   });
 });
+
+describe('a device that restarts in a joint phase', () => {
+  it('arms the joint-phase takeover for the configuration it starts with (else nobody finishes it while it lives)', async () => {
+    const joint: MembershipConfig = {
+      clusterId: 'c',
+      epoch: 4,
+      voters: [
+        { peerId: 'A', addrs: [], store: 'store-A' },
+        { peerId: 'B', addrs: [], store: 'store-B' },
+      ],
+      learners: [],
+      removed: [],
+      previousVoters: ['A'],
+    };
+    const { runtime } = await testRuntime('A', { config: joint });
+    const sent: Message[] = [];
+    runtime.attachTransport({ send: (_to, msg) => (sent.push(msg), true), isConnected: () => true });
+    const membership = new MembershipService({
+      runtime,
+      storeId: 'store-A',
+      send: () => true,
+      log: silentLog,
+      autoAdmit: true,
+      maxVoters: 5,
+      jointTakeoverMs: 40,
+      changeAttemptsMax: 3,
+      addrsOf: () => [],
+      isAlive: () => true,
+      opIdBase: 1_000,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // It finishes the phase itself: the sync pushes the data to the new voter B.
+    expect(sent.some((m) => m.type === 'transfer')).toBe(true);
+    membership.stop();
+    runtime.stop();
+  });
+});
