@@ -15,6 +15,7 @@ import {
   isVoter,
   jointAddition,
   jointReplacement,
+  livePreviousVoters,
   seatOf,
   voterIds,
   withJointAborted,
@@ -349,8 +350,12 @@ export class MembershipService {
     if (this.stopped || !isVoter(config, this.options.runtime.self)) return;
     if (isJoint(config)) {
       // The proposer finishes its own joint phase (inside change()); if it died or is the one leaving, the
-      // first voter by ID takes over soon, the others later (a finalize is a CAS: duplicates are harmless).
-      const first = [...voterIds(config)].sort()[0] === this.options.runtime.self;
+      // first live previous voter by ID takes over soon, the others later (a finalize is a CAS: duplicates are
+      // harmless). Only previous voters: they hold the data (a new voter or a new store would gather it all
+      // to itself, twice over with a proposer still pushing to it).
+      const takers = livePreviousVoters(config);
+      if (!takers.includes(this.options.runtime.self)) return;
+      const first = [...takers].sort()[0] === this.options.runtime.self;
       const delayMs = first ? Math.round(this.options.jointTakeoverMs / 4) : this.options.jointTakeoverMs;
       this.schedule(config.epoch, delayMs, async () => {
         // Its proposer is alive: it is still syncing (a big dataset takes a while); a second full sync would
