@@ -105,6 +105,7 @@ describe('the checker catches broken runtimes', () => {
     skipSync: ['a', 'e', 'f'],
     staleStoreId: ['j', 'a', 'e', 'g'],
     readmitRemoved: ['i'],
+    noGrace: ['h'],
   };
 
   it.each(SIM_BUGS)('%s is reported, with the seed and a replay command', (bug) => {

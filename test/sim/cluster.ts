@@ -36,10 +36,12 @@ import type { Scheduler } from './scheduler.js';
  *   empty store and voting with a blank acceptor, instead of waiting unseated for its seat's replacement.
  * - readmitRemoved: a member admits a removed device that asks to join or is approved (its old data, whose
  *   deletes may have been purged meanwhile, comes back with it).
+ * - noGrace: tombstones are purged as soon as they are stable (tombstoneGraceMs 0): a write or read repair still
+ *   under way (resent to a new member, repairing a late replier) brings a purged delete's value back.
  * The correct runtime modelled here takes a fresh actor (`<peer>~<boot>`) on every restart.
  */
-export type SimBug = 'ackBeforeDurable' | 'lwwStore' | 'reuseActor' | 'volatileDotCounter' | 'skipSync' | 'staleStoreId' | 'readmitRemoved';
-export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reuseActor', 'volatileDotCounter', 'skipSync', 'staleStoreId', 'readmitRemoved'];
+export type SimBug = 'ackBeforeDurable' | 'lwwStore' | 'reuseActor' | 'volatileDotCounter' | 'skipSync' | 'staleStoreId' | 'readmitRemoved' | 'noGrace';
+export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reuseActor', 'volatileDotCounter', 'skipSync', 'staleStoreId', 'readmitRemoved', 'noGrace'];
 
 /**
  * Bugs of src/ that this simulator found and that are not fixed yet (known-bugs.test.ts has a seed for each).
@@ -723,7 +725,7 @@ export class Cluster implements StoreView {
       intervalMs: this.options.antiEntropyIntervalMs,
       bytesPerSec: 1e9,
       requestTimeoutMs: this.options.requestTimeoutMs * 4,
-      tombstoneGraceMs: this.options.tombstoneGraceMs,
+      tombstoneGraceMs: this.options.bug === 'noGrace' ? 0 : this.options.tombstoneGraceMs,
     });
   }
 
