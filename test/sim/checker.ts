@@ -1,20 +1,25 @@
 // The simulator's god view: it knows every write ever issued and what its client had seen (the true
-// happens-before), and checks the replicas' stores against that after every step. See INVARIANTS below.
+// happens-before), every purge and every configuration, and checks the replicas' stores against that after
+// every step. See INVARIANTS below.
 import { type Hlc, hlcCompare } from '../../src/core/hlc.js';
-import { type MembershipConfig, configsEqual, quorumIds, voterIds } from '../../src/core/membership.js';
+import { type MembershipConfig, configsEqual, isMember, livePreviousVoters, quorumIds, voterIds } from '../../src/core/membership.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
 import { previousNeeded } from '../../src/core/replica.js';
 import { type VersionedRecord, mergeRecords, recordsEqual } from '../../src/core/record.js';
 import { type Dot, type VersionVector, covers, dotKey, vvGet } from '../../src/core/vv.js';
 
 export const INVARIANTS = {
-  a: '(a) a write acknowledged at w>=majority stays readable at r=quorum, across membership changes: every read quorum a coordinator could still assemble (for every configuration some device works with, from devices not past its epoch) keeps it or a write that saw it',
+  a: '(a) a write acknowledged at w>=majority stays readable at r=quorum, across membership changes and storage wipes: every read quorum a coordinator could still assemble (for every configuration some device works with, from devices not past its epoch that answer reads, i.e. hold their seat) keeps it, a write that saw it, or a purged delete that superseded it',
   b: '(b) the siblings of a record are pairwise concurrent under the true happens-before',
   c: '(c) every dot in a store is a real write of that key (same value and clock); dots are never reused; contexts name only issued dots',
   d: '(d) nothing is dropped unseen: every write a context covers is a sibling of the record or causally followed by one',
-  e: '(e) a read at r>=majority returns every write acknowledged at w>=majority before the read began',
-  f: '(f) convergence: after healing and r=all reads, every voter holds the same record, keeping every write but orphans',
+  e: '(e) a read at r>=majority returns every write acknowledged at w>=majority before the read began, or a later write that saw it, or the key is gone because a delete that saw it was purged',
+  f: '(f) convergence: after healing, every member holds the same record, keeping every write but orphans (and those a purged delete superseded)',
   g: '(g) no two configurations committed for the same epoch differ (membership decisions never fork)',
+  h: '(h) no delete comes back after a purge: once a tombstone was purged anywhere, no replica that holds its seat (and is not removed) holds, and no read returns, a value that a purged delete superseded',
+  i: '(i) a removed device is never re-admitted: no configuration after the one that removed it has it as a member',
+  j: '(j) a device whose store does not hold its seat (storage wiped, seat not yet given to the new store) acknowledges no write or data, answers no read, casts no membership vote, serves no data stream and takes no part in anti-entropy',
+  l: '(l) liveness: once faults stop, every join and seat replacement finishes and every member adopts the final configuration within a bounded virtual time; background work (hinted handoff) does not loop',
   x: '(x) the core or the simulated runtime threw',
 } as const;
 
@@ -54,6 +59,10 @@ export interface StoreView {
   readonly nodes: readonly string[];
   /** The configuration a device works with (its durable one while it is down). */
   configOf(node: string): MembershipConfig;
+  /** Whether a device answers reads and acknowledges writes (its runtime's store holds its seat). */
+  serves(node: string): boolean;
+  /** Whether a device's real store holds its seat and it is not removed: it must never show a purged value. */
+  participating(node: string): boolean;
   visible(node: string, key: string): VersionedRecord | undefined;
   durable(node: string, key: string): VersionedRecord | undefined;
 }
@@ -65,6 +74,8 @@ export class GodView {
   private readonly maxCounter = new Map<string, number>();
   /** Every configuration adopted anywhere, by epoch (JSON), for (g). */
   private readonly configsByEpoch = new Map<number, { config: MembershipConfig; node: string }>();
+  /** Tombstones purged anywhere, by key: a value a delete of theirs superseded must never come back (h). */
+  private readonly purgedByKey = new Map<string, VersionedRecord[]>();
   private dirtyRecords = new Map<string, Set<string>>();
   /** Keys whose durable copies or acknowledged writes changed. */
   private dirtyKeys = new Set<string>();
@@ -73,17 +84,53 @@ export class GodView {
 
   constructor() {}
 
-  /** (g) A device adopted `config`: it must be the one configuration of its epoch. */
+  /**
+   * (g) A device adopted `config`: it must be the one configuration of its epoch. (i) No configuration has a
+   * member that an older one removed.
+   */
   configAdopted(node: string, config: MembershipConfig): void {
     if (config.epoch === 0) return;
+    // A device that becomes a member must hold nothing a purge superseded: check its records again.
+    this.touchNode(node);
     const seen = this.configsByEpoch.get(config.epoch);
     if (seen === undefined) {
       this.configsByEpoch.set(config.epoch, { config, node });
+      for (const other of this.configsByEpoch.values()) {
+        const [older, newer] = other.config.epoch < config.epoch ? [other.config, config] : [config, other.config];
+        if (older.epoch === newer.epoch) continue;
+        for (const p of older.removed) {
+          if (isMember(newer, p)) this.fail('i', `${p} was removed at epoch ${older.epoch} but is a member again at epoch ${newer.epoch}: ${JSON.stringify(newer)}`);
+        }
+      }
       return;
     }
     if (!configsEqual(seen.config, config)) {
       this.fail('g', `epoch ${config.epoch}: ${seen.node} adopted ${JSON.stringify(seen.config)} but ${node} adopted ${JSON.stringify(config)}`);
     }
+  }
+
+  /** A device purged `key`, whose state was the tombstone `record`. */
+  purged(_node: string, key: string, record: VersionedRecord): void {
+    push(this.purgedByKey, key, record);
+    // Every replica's copy of the key is looked at again: none that takes part may hold a superseded value.
+    for (const n of this.view.nodes) this.changed(n, key, false);
+    this.dirtyKeys.add(key);
+  }
+
+  /** Purges so far (tombstones removed anywhere). */
+  get purgeCount(): number {
+    let n = 0;
+    for (const list of this.purgedByKey.values()) n += list.length;
+    return n;
+  }
+
+  /** A device lost its storage: its writes that no majority acknowledged may be gone with it. */
+  wiped(node: string): void {
+    for (const w of this.byCoordinator.get(node) ?? []) w.orphaned = true;
+  }
+
+  private touchNode(node: string): void {
+    for (const key of this.byKey.keys()) this.changed(node, key, false);
   }
 
   get configsCommitted(): number {
@@ -187,14 +234,17 @@ export class GodView {
     voters: number,
   ): void {
     const { record } = reply;
-    if (record !== undefined) this.checkRecord(record, key, `read result at ${at}`);
+    if (record !== undefined) {
+      this.checkRecord(record, key, `read result at ${at}`);
+      this.checkNotResurrected(record, key, `read result at ${at}`);
+    }
     const required = voters === Infinity ? 1 : this.required(level, voters);
     if (reply.required !== required || reply.replies < required) {
       this.fail('e', `read of ${key} at ${at}, r=${String(level)}, answered after ${reply.replies} replies (required ${reply.required}), but needs ${required}`);
     }
     if (required < majorityOf(voters)) return;
     for (const id of ackedBefore) {
-      if (!this.keeps(record, id)) {
+      if (!this.keepsOrPurged(record, id)) {
         this.fail('e', `read of ${key} at ${at} (r needs ${required}) lost ${this.describeWrite(id)}: got ${fmtRecord(record)}`);
       }
     }
@@ -212,6 +262,10 @@ export class GodView {
         const durable = this.view.durable(node, key);
         if (visible !== undefined) this.checkRecord(visible, key, `${node} (visible)`);
         if (durable !== undefined && durable !== visible) this.checkRecord(durable, key, `${node} (durable)`);
+        if (this.purgedByKey.has(key) && this.view.participating(node)) {
+          if (visible !== undefined) this.checkNotResurrected(visible, key, `${node} (visible)`);
+          if (durable !== undefined && durable !== visible) this.checkNotResurrected(durable, key, `${node} (durable)`);
+        }
       }
     }
     for (const key of dirtyKeys) this.checkQuorums(key);
@@ -233,9 +287,21 @@ export class GodView {
         // Every write acknowledged at a majority, and every write of a final voter that its crash did not
         // orphan. (An unacknowledged write of a device removed meanwhile may be gone with it.)
         const mustSurvive = w.quorumAcked || (!w.orphaned && voters.includes(w.coordinator));
-        if (mustSurvive && !this.keeps(reference, w.id)) this.fail('f', `${key}: converged record ${fmtRecord(reference)} lost ${this.describeWrite(w.id)}`);
+        if (mustSurvive && !this.keepsOrPurged(reference, w.id)) this.fail('f', `${key}: converged record ${fmtRecord(reference)} lost ${this.describeWrite(w.id)}`);
       }
       this.checkQuorums(key);
+    }
+  }
+
+  /** (h) `record` holds no value that a purged delete superseded. */
+  private checkNotResurrected(record: VersionedRecord, key: string, where: string): void {
+    const purged = this.purgedByKey.get(key);
+    if (purged === undefined) return;
+    for (const s of record.siblings) {
+      if (s.value === null) continue;
+      const id = dotKey(s.dot);
+      const by = purged.find((p) => this.keeps(p, id));
+      if (by !== undefined) this.fail('h', `${where} ${key}: ${this.describeWrite(id)} is back after the purge of ${fmtRecord(by)}, which superseded it: ${fmtRecord(record)}`);
     }
   }
 
@@ -263,7 +329,9 @@ export class GodView {
     }
     for (const w of this.byKey.get(key) ?? []) {
       if (!covers(record.context, w.dot)) continue;
-      if (!this.keeps(record, w.id)) {
+      // A key re-created after a purge has a context that covers its coordinator's older dots implicitly (a
+      // vector): those that a purged delete superseded are not dropped unseen.
+      if (!this.keepsOrPurged(record, w.id)) {
         this.fail('d', `${where} ${key}: ${this.describeWrite(w.id)} is covered by the context but neither kept nor superseded: ${fmtRecord(record)}`);
       }
     }
@@ -284,14 +352,14 @@ export class GodView {
       const config = this.view.configOf(node);
       if (config.epoch === 0 || seen.has(config.epoch)) continue;
       seen.add(config.epoch);
-      for (const quorum of readQuorums(config, (n) => (epochOf.get(n) ?? 0) <= config.epoch)) {
+      for (const quorum of readQuorums(config, (n) => (epochOf.get(n) ?? 0) <= config.epoch && this.view.serves(n))) {
         let merged: VersionedRecord | undefined;
         for (const member of quorum) {
           const r = this.view.durable(member, key);
           if (r !== undefined) merged = merged === undefined ? r : mergeRecords(merged, r);
         }
         for (const w of acked) {
-          if (!this.keeps(merged, w.id)) {
+          if (!this.keepsOrPurged(merged, w.id)) {
             const copies = quorum.map((n) => `${n}=${fmtRecord(this.view.durable(n, key))}`).join(' ');
             this.fail('a', `${key}: read quorum {${quorum.join(',')}} of epoch ${config.epoch} lost ${this.describeWrite(w.id)}; they hold ${copies}`);
           }
@@ -307,6 +375,13 @@ export class GodView {
       const k = dotKey(s.dot);
       return k === id || this.writes.get(k)?.hist.has(id) === true;
     });
+  }
+
+  /** keeps(), or a delete that causally follows the write was purged (the key may then be gone). */
+  private keepsOrPurged(record: VersionedRecord | undefined, id: string): boolean {
+    if (this.keeps(record, id)) return true;
+    const w = this.writes.get(id);
+    return w !== undefined && (this.purgedByKey.get(w.key) ?? []).some((p) => this.keeps(p, id));
   }
 
   private quorumAcked(w: WriteInfo): boolean {
@@ -366,12 +441,13 @@ function majorityOf(n: number): number {
 
 /**
  * The minimal read quorums of `config` among devices passing `eligible`: subsets of its quorum members with a
- * majority of the voters and, while joint, a majority of the previous voters (counted over all of them).
+ * majority of the voters and, while joint, previousNeeded() of the previous voters that still count (not
+ * removed, not a seat being given to a new store).
  */
 export function readQuorums(config: MembershipConfig, eligible: (node: string) => boolean): string[][] {
   const members = quorumIds(config).filter(eligible);
   const voters = new Set(voterIds(config));
-  const previous = new Set(config.previousVoters);
+  const previous = new Set(livePreviousVoters(config));
   const needV = majorityOf(config.voters.length);
   const needP = previousNeeded(config);
   const out: string[][] = [];

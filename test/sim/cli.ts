@@ -1,7 +1,7 @@
 // Command line for the simulator (npm run sim -- ...): sweep seeds and print pass/fail counts, or replay one
 // seed verbosely. Build first: tsc -p tsconfig.sim.json; then node dist-sim/test/sim/cli.js --help.
-import { SIM_BUGS, type SimBug } from './cluster.js';
-import { type SimResult, runSimulation } from './sim.js';
+import { KNOWN_BUG_NAMES, type KnownBug, SIM_BUGS, type SimBug } from './cluster.js';
+import { AE_OVERRIDES, type SimResult, runSimulation } from './sim.js';
 
 interface Args {
   seeds: number;
@@ -9,16 +9,20 @@ interface Args {
   seed: number | undefined;
   verbose: boolean;
   bug: SimBug | undefined;
+  workarounds: KnownBug[];
+  antiEntropy: boolean;
 }
 
 const USAGE = [
-  'usage: node dist-sim/test/sim/cli.js --seeds N [--start S] [--bug NAME]   sweep seeds S..S+N-1 (default 100 from 1)',
-  '       node dist-sim/test/sim/cli.js --seed X [--verbose] [--bug NAME]    run (and print the trace of) one seed',
+  'usage: node dist-sim/test/sim/cli.js --seeds N [--start S] [--bug NAME] [--workaround NAME|all]...   sweep seeds S..S+N-1 (default 100 from 1)',
+  '       node dist-sim/test/sim/cli.js --seed X [--verbose] [--bug NAME] [--workaround NAME|all]...    run (and print the trace of) one seed',
   `  bugs (deliberately broken runtimes): ${SIM_BUGS.join(', ')}`,
+  `  workarounds (known src/ bugs steered around, see cluster.ts KnownBug): ${KNOWN_BUG_NAMES.join(', ')}`,
+  '  --anti-entropy: the scenario of test/sim/anti-entropy.test.ts (w=one writes, anti-entropy alone converges)',
 ].join('\n');
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seeds: 100, start: 1, seed: undefined, verbose: false, bug: undefined };
+  const args: Args = { seeds: 100, start: 1, seed: undefined, verbose: false, bug: undefined, workarounds: [], antiEntropy: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = (): string => {
@@ -35,10 +39,16 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--start') args.start = int();
     else if (flag === '--seed') args.seed = int();
     else if (flag === '--verbose' || flag === '-v') args.verbose = true;
+    else if (flag === '--anti-entropy') args.antiEntropy = true;
     else if (flag === '--bug') {
       const bug = value();
       if (!(SIM_BUGS as readonly string[]).includes(bug)) throw new Error(`unknown bug ${bug}: one of ${SIM_BUGS.join(', ')}`);
       args.bug = bug as SimBug;
+    } else if (flag === '--workaround') {
+      const name = value();
+      if (name === 'all') args.workarounds = [...KNOWN_BUG_NAMES];
+      else if ((KNOWN_BUG_NAMES as readonly string[]).includes(name)) args.workarounds.push(name as KnownBug);
+      else throw new Error(`unknown workaround ${name}: all, or one of ${KNOWN_BUG_NAMES.join(', ')}`);
     } else if (flag === '--help' || flag === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -59,7 +69,7 @@ function summary(r: SimResult): string {
 
 function main(): number {
   const args = parseArgs(process.argv.slice(2));
-  const overrides = args.bug === undefined ? {} : { bug: args.bug };
+  const overrides = { ...(args.antiEntropy ? AE_OVERRIDES : {}), ...(args.bug === undefined ? {} : { bug: args.bug }), ...(args.workarounds.length === 0 ? {} : { workarounds: args.workarounds }) };
   if (args.seed !== undefined) {
     const result = runSimulation(args.seed, { keepTrace: args.verbose, overrides });
     if (args.verbose) {
@@ -81,6 +91,7 @@ function main(): number {
     for (const [k, v] of Object.entries(result.stats)) {
       totals.set(k, k === 'cluster.maxSiblings' ? Math.max(totals.get(k) ?? 0, v) : (totals.get(k) ?? 0) + v);
     }
+    totals.set('settleMaxMs', Math.max(totals.get('settleMaxMs') ?? 0, result.stats.settleMs ?? 0));
     if (!result.ok) {
       failures.push(result);
       console.log(summary(result));
@@ -91,7 +102,11 @@ function main(): number {
     `${args.seeds - failures.length} passed, ${failures.length} failed (seeds ${args.start}..${args.start + args.seeds - 1}` +
       `${args.bug === undefined ? '' : `, bug ${args.bug}`}; ${events} events in ${seconds}s)`,
   );
-  const shown = ['writes', 'deletes', 'rmw', 'noContext', 'written', 'ackedQuorum', 'reads', 'readOk', 'failed', 'lost', 'cluster.crashes', 'orphaned', 'fault.partitions', 'cluster.maxSiblings'];
+  const shown = [
+    'writes', 'deletes', 'rmw', 'noContext', 'written', 'ackedQuorum', 'reads', 'readOk', 'failed', 'lost', 'cluster.crashes', 'orphaned', 'fault.partitions', 'cluster.maxSiblings',
+    'cluster.wipes', 'fault.wipesOfVoters', 'svc.replacementsDone', 'svc.learnerReplacements', 'svc.alreadyMember', 'svc.joinsRefusedRemoved', 'svc.readmitRefused', 'svc.takeovers',
+    'purges', 'cluster.hints', 'hints.delivered', 'cluster.handovers', 'cluster.clockSteps', 'cluster.boots1970', 'cluster.hlcBehind', 'settleMaxMs',
+  ];
   console.log(`totals: ${shown.map((k) => `${k}=${totals.get(k) ?? 0}`).join(' ')}`);
   const first = failures[0];
   if (first?.message !== undefined) console.log(`\nfirst failure:\n${first.message}`);

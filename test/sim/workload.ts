@@ -1,5 +1,7 @@
 // Simulated clients and faults: clients issue reads, blind and read-modify-write writes and deletes at random
-// levels against random coordinators; a fault injector partitions, heals, crashes and restarts nodes.
+// levels against random coordinators; a fault injector partitions, heals, crashes and restarts nodes, wipes
+// their storage (identity kept) and steps their clocks.
+import { isJoint, isRemoved, isVoter, seatOf } from '../../src/core/membership.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
 import type { VersionedRecord } from '../../src/core/record.js';
 import { EMPTY_VV, type VersionVector, dotKey } from '../../src/core/vv.js';
@@ -43,6 +45,8 @@ class Client {
   seq = 0;
   /** The last context this client obtained per key (from a read, or from a write's reply). */
   readonly seen = new Map<string, Seen>();
+  /** Write-once keys this client wrote (a delete sometimes picks one: a tombstone nothing re-creates). */
+  readonly uniqueKeys: string[] = [];
   constructor(readonly id: string) {}
 }
 
@@ -93,6 +97,10 @@ export class Workload {
       // A key written once and never again: nothing supersedes it, so any loss shows.
       client.seq += 1;
       key = `u.${client.id}.${client.seq}`;
+      client.uniqueKeys.push(key);
+    } else if (kind === 'delete' && client.uniqueKeys.length > 0 && this.rng.chance(0.3)) {
+      // Deleting a write-once key: its tombstone becomes stable and is purged; its value must never come back.
+      key = this.rng.pick(client.uniqueKeys);
     }
     const level = this.level(coordinator);
     if (kind === 'read') {
@@ -142,14 +150,22 @@ function seenFrom(record: VersionedRecord | undefined): Seen {
 export interface FaultOptions {
   readonly partitions: boolean;
   readonly crashes: boolean;
+  /** Storage wipes (identity kept), at most a minority of the voters' stores lost at once. */
+  readonly wipes: boolean;
+  /** Wall-clock steps (back, forward, back to network time) and boots at 1970. */
+  readonly clockSteps: boolean;
   readonly partitionEveryMs: readonly [number, number];
   readonly crashEveryMs: readonly [number, number];
+  readonly wipeEveryMs: readonly [number, number];
+  readonly clockEveryMs: readonly [number, number];
   readonly downMs: readonly [number, number];
   readonly untilMs: number;
+  /** Workaround silentPushTarget (cluster.ts KnownBug): wipe only settled members and removed devices. */
+  readonly avoidRewipes: boolean;
 }
 
 export class Faults {
-  readonly stats = { partitions: 0, heals: 0, crashes: 0 };
+  readonly stats = { partitions: 0, heals: 0, crashes: 0, wipes: 0, wipesOfVoters: 0, wipesRefused: 0, clockSteps: 0, boots1970: 0 };
 
   constructor(
     private readonly rng: Rng,
@@ -161,6 +177,8 @@ export class Faults {
   start(): void {
     if (this.options.partitions) this.schedulePartition();
     if (this.options.crashes) this.scheduleCrash();
+    if (this.options.wipes) this.scheduleWipe();
+    if (this.options.clockSteps) this.scheduleClockStep();
   }
 
   private schedulePartition(): void {
@@ -169,17 +187,26 @@ export class Faults {
     this.scheduler.schedule(at, 'fault partition', () => {
       const net = this.cluster.network;
       if (net.partitioned && this.rng.chance(0.6)) {
-        net.heal();
+        this.cluster.heal();
         this.stats.heals += 1;
       } else {
         const ids = this.rng.shuffle(this.cluster.nodes);
         const cut = this.rng.int(1, ids.length - 1);
-        net.partition([ids.slice(0, cut), ids.slice(cut)]);
+        this.cluster.partition([ids.slice(0, cut), ids.slice(cut)]);
         this.stats.partitions += 1;
       }
       this.scheduler.trace.add(`  network ${net.describePartition()}`);
       this.schedulePartition();
     });
+  }
+
+  /** A restart, sometimes (with clock faults on) without a real-time clock: the wall clock starts at 1970. */
+  private restartLater(victim: string): number {
+    const back = this.scheduler.now + this.rng.int(...this.options.downMs);
+    const bootAt1970 = this.options.clockSteps && this.rng.chance(0.3);
+    if (bootAt1970) this.stats.boots1970 += 1;
+    this.scheduler.schedule(back, `restart ${victim}`, () => this.cluster.restart(victim, { bootAt1970 }));
+    return back;
   }
 
   private scheduleCrash(): void {
@@ -191,11 +218,69 @@ export class Faults {
         const victim = this.rng.pick(up);
         this.cluster.crash(victim);
         this.stats.crashes += 1;
-        const back = this.scheduler.now + this.rng.int(...this.options.downMs);
+        const back = this.restartLater(victim);
         this.scheduler.trace.add(`  crash ${victim} until ${back}`);
-        this.scheduler.schedule(back, `restart ${victim}`, () => this.cluster.restart(victim));
       }
       this.scheduleCrash();
+    });
+  }
+
+  /**
+   * Wipes a device's storage (it restarts with a new empty store and asks to join): any device, as long as the
+   * voters whose store is lost stay a minority (Cluster.lossTolerable). A majority of voters losing storage at
+   * once is outside the guarantee: nothing is left to re-seat them from.
+   */
+  private scheduleWipe(): void {
+    const at = this.scheduler.now + this.rng.int(...this.options.wipeEveryMs);
+    if (at >= this.options.untilMs) return;
+    this.scheduler.schedule(at, 'fault wipe', () => {
+      // Learners are few: pick one often enough that their seat replacement (a plain change and a sync) is seen.
+      const learners = this.cluster.latestConfig().learners.map((m) => m.peerId);
+      const victim = learners.length > 0 && this.rng.chance(0.3) ? this.rng.pick(learners) : this.rng.pick(this.cluster.nodes);
+      if (this.cluster.lossTolerable(victim) && (!this.options.avoidRewipes || this.settled(victim))) {
+        const latest = this.cluster.latestConfig();
+        this.cluster.wipe(victim);
+        this.stats.wipes += 1;
+        if (isVoter(latest, victim)) this.stats.wipesOfVoters += 1;
+        const back = this.restartLater(victim);
+        this.scheduler.trace.add(`  wipe ${victim} until ${back}`);
+      } else {
+        this.stats.wipesRefused += 1;
+      }
+      this.scheduleWipe();
+    });
+  }
+
+  /**
+   * A member whose store holds its seat in the newest configuration, with no membership change under way (a
+   * change in flight may be giving it a seat that names its store); or a removed device.
+   */
+  private settled(node: string): boolean {
+    const latest = this.cluster.latestConfig();
+    if (isRemoved(latest, node)) return true;
+    if (this.cluster.membershipInFlight()) return false;
+    return !isJoint(latest) && seatOf(latest, node)?.store === this.cluster.storeOf(node) && !this.cluster.storageLost(node, latest);
+  }
+
+  /** Steps a device's wall clock back or forward (seconds to an hour), or back to network time. */
+  private scheduleClockStep(): void {
+    const at = this.scheduler.now + this.rng.int(...this.options.clockEveryMs);
+    if (at >= this.options.untilMs) return;
+    this.scheduler.schedule(at, 'fault clock', () => {
+      const node = this.rng.pick(this.cluster.nodes);
+      const kind = this.rng.weighted([
+        ['back', 3],
+        ['forward', 3],
+        ['ntp', 2],
+      ] as const);
+      const delta = kind === 'ntp' ? -this.cluster.clockOffsetOf(node) : (kind === 'back' ? -1 : 1) * this.rng.weighted([
+        [this.rng.int(1, 500), 1],
+        [this.rng.int(1_000, 60_000), 1],
+        [this.rng.int(60_000, 3_600_000), 1],
+      ]);
+      this.cluster.stepClock(node, delta);
+      this.stats.clockSteps += 1;
+      this.scheduleClockStep();
     });
   }
 }
