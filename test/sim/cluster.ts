@@ -58,7 +58,8 @@ export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reu
  *   lost, or that is not a settled member yet, from being wiped again; without it seed 75 (flags
  *   takeoverAfterRestart,finalizeConflict,hintClockStep) ends with a wiped-during-admission device unseated at the
  *   final epoch and never asking again — to be diagnosed (this simulator's copy of the join loop, or src/).
- * - announceOnce (src/core/replica.ts tellIfStale, fixed: a stale peer is told again after a second).
+ * - announceOnce (src/core/replica.ts tellIfStale, fixed: a stale peer is told again after a second; the
+ *   simulator runs the real core, so this one needs no flag).
  */
 export type KnownBug = 'takeoverAfterRestart' | 'finalizeConflict' | 'hintClockStep' | 'silentPushTarget';
 export const KNOWN_BUG_NAMES: readonly KnownBug[] = ['takeoverAfterRestart', 'finalizeConflict', 'hintClockStep', 'silentPushTarget'];
