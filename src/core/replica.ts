@@ -407,6 +407,8 @@ export class ReplicaCore {
   private readonly transferBatchRecords: number;
   private readonly transferBatchBytes: number;
   private opIdNext: number;
+  /** The first operation id of this run: ids from opIdFirst to opIdNext - 1 are this replica's own. */
+  private readonly opIdFirst: number;
   private hlcLast: Hlc;
   private readonly hlcDriftMaxMs: number;
   /** The wall clock as last given (setPhysicalMs, or a write's physicalMs); -Infinity: unknown, adopt nothing. */
@@ -448,6 +450,7 @@ export class ReplicaCore {
     this.transferBatchBytes = options.transferBatchBytes ?? TRANSFER_BATCH_BYTES_DEFAULT;
     assert(this.transferBatchRecords >= 1 && this.transferBatchBytes >= 1, 'transfer batches hold something');
     this.opIdNext = options.opIdBase + 1;
+    this.opIdFirst = this.opIdNext;
     this.hlcLast = options.hlc ?? HLC_ZERO;
     this.store = options.store;
     this.legacySeat = options.legacySeat ?? false;
@@ -1148,6 +1151,13 @@ export class ReplicaCore {
         // when they are durable (a transferAck from ourselves), then push from the store.
         actions.push({ type: 'flush', then: { to: this.self, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch, seq: msg.seq } } });
       }
+      return actions;
+    }
+    if (msg.opId >= this.opIdFirst && msg.opId < this.opIdNext) {
+      // A late gather answer for a sync of ours that has ended: one source's data, not a push of everything.
+      // Merged (above) and acknowledged, but never a resume point: a later push of the epoch would skip the
+      // keys that only other sources held (a write acknowledged by them would be lost here).
+      actions.push({ type: 'flush', then: { to: from, msg: { type: 'transferAck', opId: msg.opId, epoch: this.epoch, seq: msg.seq } } });
       return actions;
     }
     // A push (a sync's data for a new voter, a learner or a failover target). Where an earlier push of this

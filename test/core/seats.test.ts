@@ -143,6 +143,24 @@ describe('giving the seat to the new store (withSeatReplaced)', () => {
   });
 });
 
+describe('a late gather answer for a sync that has ended', () => {
+  it('is merged but never taken as a push resume point (a later push would skip keys only others held)', () => {
+    // Found by the simulator (seed 104302): a re-seated store coordinated a sync that failed while a source's
+    // gather stream still came in; taken as a push of the epoch, it set a resume point, and the real push
+    // later skipped a key acknowledged by the old store and the coordinator: the write was on one device.
+    const net = new Net();
+    const config = seats(1, [['A', 'sA'], ['B', 'sB'], ['C', 'sC']]);
+    for (const [id, store] of [['A', 'sA'], ['B', 'sB'], ['C', 'sC']] as const) net.add(id, store, config);
+    const a = net.dev('A');
+    const { opId } = a.core.sync(0, a);
+    net.exec(a, a.core.tick(60_000, a)); // the sync ends without its gather (nothing was delivered)
+    const record = net.dev('A').records.get('x') ?? { siblings: [], context: {} };
+    const late = a.core.step('B', { type: 'transfer', opId, epoch: 1, seq: 1, records: [{ key: 'zz', record }], done: false }, a, 60_001);
+    expect(late.some((x) => x.type === 'transferProgress')).toBe(false);
+    expect(late).toContainEqual(expect.objectContaining({ type: 'flush', then: expect.objectContaining({ to: 'B', msg: expect.objectContaining({ type: 'transferAck', opId }) }) }));
+  });
+});
+
 describe('a push target that never acknowledges', () => {
   it('is dropped at its idle deadline and the sync pushes to another voter instead of failing as a whole', () => {
     const net = new Net();
