@@ -9,6 +9,7 @@ import { type Hash64, type MerkleDigest, entryHash, hashesEqual, segmentOf } fro
 import { type MembershipConfig, isMember, isRemoved, replicaIds } from './membership.js';
 import type { KeyedRecord } from './messages.js';
 import { type VersionedRecord, isDeleted, mergeRecords, recordsEqual } from './record.js';
+import { type VersionVector, covers } from './vv.js';
 
 /** What anti-entropy reads of this replica: records (staged writes included) and the digest kept in step. */
 export interface SyncLocal {
@@ -209,6 +210,8 @@ export class AntiEntropy {
   private readonly tombstones = new Map<string, { seq: number; atMs: number }>();
   /** Recently purged keys -> the hash of the purged version. Insertion order = purge order. */
   private readonly purged = new Map<string, Hash64>();
+  /** The causal context of each purged tombstone in `purged`: what the purged delete superseded. */
+  private readonly purgedContexts = new Map<string, VersionVector>();
   /** The highest membership epoch a member's round message carried: above ours, this replica is stale. */
   private peerEpochMax = 0;
   private readonly counters = { rounds: 0, matchedRounds: 0, failedRounds: 0, keysRepaired: 0, tombstonesPurged: 0, bytes: 0 };
@@ -232,7 +235,10 @@ export class AntiEntropy {
     this.seq += 1;
     this.tombstones.delete(key);
     if (record !== undefined && record.siblings.length > 0 && isDeleted(record)) this.tombstones.set(key, { seq: this.seq, atMs: nowMs });
-    if (record !== undefined) this.purged.delete(key);
+    if (record !== undefined) {
+      this.purged.delete(key);
+      this.purgedContexts.delete(key);
+    }
   }
 
   // ---------------------------------------------------------------- driving
@@ -808,6 +814,10 @@ export class AntiEntropy {
 
   private merge(key: string, incoming: VersionedRecord, nowMs: number, local: SyncLocal, actions: SyncAction[]): void {
     const current = local.get(key);
+    // A version a delete purged here superseded (a push read before the peer merged our tombstone, a late
+    // handover): merging it would bring the deleted value back. Dropping it is what merge-then-purge would give.
+    const purgedContext = current === undefined ? this.purgedContexts.get(key) : undefined;
+    if (purgedContext !== undefined && incoming.siblings.every((s) => covers(purgedContext, s.dot))) return;
     const merged = current === undefined ? incoming : mergeRecords(current, incoming);
     if (current !== undefined && recordsEqual(merged, current)) return;
     actions.push({ type: 'persist', key, record: merged });
@@ -825,7 +835,12 @@ export class AntiEntropy {
     actions.push({ type: 'purge', key, record });
     this.noteStored(key, undefined, nowMs);
     this.purged.set(key, entryHash(key, record));
-    if (this.purged.size > PURGED_REMEMBERED_MAX) this.purged.delete(this.purged.keys().next().value as string);
+    this.purgedContexts.set(key, record.context);
+    if (this.purged.size > PURGED_REMEMBERED_MAX) {
+      const oldest = this.purged.keys().next().value as string;
+      this.purged.delete(oldest);
+      this.purgedContexts.delete(oldest);
+    }
     this.counters.tombstonesPurged += 1;
   }
 

@@ -291,6 +291,29 @@ describe('tombstone purge at causal stability', () => {
     expectSame(a, b);
   });
 
+  it('a push of a version the purged delete superseded does not bring the value back (simulator seed 202194)', () => {
+    // A push is read from the sender's store before it merged the receiver's tombstone; the receiver purges
+    // meanwhile; the stale version must not be merged into the now empty key.
+    const [a, b] = [new Rep('a', 500), new Rep('b', 500)];
+    const bus = new Bus([a, b]);
+    a.write('gone', 'v');
+    bus.round('a', 'b');
+    const stale = b.store.get('gone') as VersionedRecord; // b's copy before the delete
+    a.write('gone', null, 0);
+    bus.round('a', 'b');
+    bus.round('a', 'b'); // matched: b holds the tombstone
+    bus.tick('a', 1000);
+    expect(a.store.has('gone')).toBe(false); // purged at a
+    const push: SyncMessage = { type: 'push', session: 777, epoch: bus.config.epoch, records: [{ key: 'gone', record: stale }], purged: [] };
+    bus.exec(a, a.ae.step('b', push, 1001, bus.config, a));
+    expect(a.store.has('gone')).toBe(false);
+    // A write made after the delete is not covered by it: it is merged.
+    b.write('gone', 'again', 0);
+    const fresh: SyncMessage = { type: 'push', session: 778, epoch: bus.config.epoch, records: [{ key: 'gone', record: b.store.get('gone') as VersionedRecord }], purged: [] };
+    bus.exec(a, a.ae.step('b', fresh, 1002, bus.config, a));
+    expect(a.store.get('gone')?.siblings.some((x) => x.value !== null)).toBe(true);
+  });
+
   it('keeps a tombstone younger than the grace period', () => {
     const [a, b] = [new Rep('a', 10_000), new Rep('b', 10_000)];
     const bus = new Bus([a, b]);
