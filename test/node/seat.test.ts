@@ -6,7 +6,7 @@ import type { MembershipConfig } from '../../src/core/membership.js';
 import { withSeatReplaced } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
 import { applyWrite, EMPTY_RECORD } from '../../src/core/record.js';
-import { MembershipService } from '../../src/node/membership.js';
+import { MembershipService, type MembershipOptions } from '../../src/node/membership.js';
 import { META_ACCEPTOR, META_MEMBERSHIP, type Runtime } from '../../src/node/runtime.js';
 import type { MemoryStore } from '../../src/storage/memory.js';
 import { silentLog, testRuntime } from '../helpers/runtime.js';
@@ -36,6 +36,24 @@ async function wipedDevice(): Promise<{ runtime: Runtime; store: MemoryStore; se
 }
 
 const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
+
+/** A MembershipService for device A of `runtime`, with test settings; `overrides` as each test needs. */
+function membershipOf(runtime: Runtime, overrides: Partial<MembershipOptions>): MembershipService {
+  return new MembershipService({
+    runtime,
+    storeId: 'store-A',
+    send: () => true,
+    log: silentLog,
+    autoAdmit: true,
+    maxVoters: 5,
+    jointTakeoverMs: 60_000,
+    changeAttemptsMax: 3,
+    addrsOf: () => [],
+    isAlive: () => true,
+    opIdBase: 1_000,
+    ...overrides,
+  });
+}
 
 describe('a wiped device (new store, old peer ID) driven through the real runtime', () => {
   it('adopts the base of a prepare but stores no promise and answers it with a refusal', async () => {
@@ -91,19 +109,7 @@ describe('operator approval', () => {
     const { runtime } = await testRuntime('A', { config });
 
     runtime.attachTransport({ send: () => true, isConnected: () => true });
-    const membership = new MembershipService({
-      runtime,
-      storeId: 'store-A',
-      send: () => true,
-      log: silentLog,
-      autoAdmit: false,
-      maxVoters: 5,
-      jointTakeoverMs: 10_000,
-      changeAttemptsMax: 3,
-      addrsOf: () => ['/ip4/127.0.0.1/tcp/9/p2p/C'],
-      isAlive: () => true,
-      opIdBase: 1_000,
-    });
+    const membership = membershipOf(runtime, { autoAdmit: false, jointTakeoverMs: 10_000, addrsOf: () => ['/ip4/127.0.0.1/tcp/9/p2p/C'] });
     await expect(membership.approve('C')).rejects.toThrow(/removed/);
     expect(runtime.config.epoch).toBe(7);
     membership.stop();
@@ -123,20 +129,7 @@ describe('learner promotion', () => {
     };
     const { runtime } = await testRuntime('A', { config: { ...config, epoch: 2, learners: [] } });
     runtime.attachTransport({ send: () => true, isConnected: () => true });
-    const membership = new MembershipService({
-      runtime,
-      storeId: 'store-A',
-      send: () => true,
-      log: silentLog,
-      autoAdmit: true,
-      maxVoters: 5,
-      jointTakeoverMs: 60_000,
-      changeAttemptsMax: 3,
-      addrsOf: () => [],
-      isAlive: () => true,
-      storeOf: () => learnerStoreSeen,
-      opIdBase: 1_000,
-    });
+    const membership = membershipOf(runtime, { storeOf: () => learnerStoreSeen });
     runtime.adoptConfig(config); // a learner and a free voter seat: the first voter proposes the promotion
     await new Promise((resolve) => setTimeout(resolve, 300));
     const epoch = runtime.config.epoch;
@@ -170,19 +163,7 @@ describe('a device that restarts in a joint phase', () => {
     const { runtime } = await testRuntime('A', { config: joint });
     const sent: Message[] = [];
     runtime.attachTransport({ send: (_to, msg) => (sent.push(msg), true), isConnected: () => true });
-    const membership = new MembershipService({
-      runtime,
-      storeId: 'store-A',
-      send: () => true,
-      log: silentLog,
-      autoAdmit: true,
-      maxVoters: 5,
-      jointTakeoverMs: 40,
-      changeAttemptsMax: 3,
-      addrsOf: () => [],
-      isAlive: () => true,
-      opIdBase: 1_000,
-    });
+    const membership = membershipOf(runtime, { jointTakeoverMs: 40 });
     await new Promise((resolve) => setTimeout(resolve, 200));
     // It finishes the phase itself: the sync pushes the data to the new voter B.
     expect(sent.some((m) => m.type === 'transfer')).toBe(true);
