@@ -41,6 +41,17 @@ export function acceptorFor(state: AcceptorState, committedEpoch: number): Accep
   return state.slot > committedEpoch ? state : emptyAcceptor(committedEpoch);
 }
 
+/**
+ * Whether this acceptor accepted a value for the slot after `committedEpoch`. Every value proposed on a joint
+ * configuration (its finalize, an abort, a re-targeted replacement) was proposed after its data sync or needs
+ * none, so a device finishing that joint phase proposes at once: phase 1 recovers the accepted value, which may
+ * already be chosen while the device that learned it lost its store. Syncing first could wait for ever on a
+ * previous voter's store that is gone.
+ */
+export function acceptedNextSlot(state: AcceptorState, committedEpoch: number): boolean {
+  return state.slot === committedEpoch + 1 && state.accepted !== undefined && state.accepted.config.epoch === committedEpoch + 1;
+}
+
 export type PrepareOutcome =
   | { readonly ok: true; readonly state: AcceptorState; readonly accepted: AcceptedValue | undefined }
   | { readonly ok: false; readonly promised: Ballot };

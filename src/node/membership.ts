@@ -25,6 +25,7 @@ import {
   withVoterAdded,
 } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
+import { acceptedNextSlot } from '../core/paxos.js';
 import type { Runtime, RuntimeLogger } from './runtime.js';
 
 type JoinMessage = Extract<Message, { type: 'joinRequest' | 'joinReply' }>;
@@ -323,6 +324,11 @@ export class MembershipService {
       throw new MembershipChangeError('this device is not a voter of the changing configuration');
     }
     const started = performance.now();
+    if (acceptedNextSlot(runtime.core.acceptorState, config.epoch)) {
+      // A value for the next epoch is accepted here already: finish that decision, no sync first (paxos.ts).
+      await this.proposeFinalize(config, 0, started);
+      return;
+    }
     let keys: number;
     try {
       keys = await runtime.sync();
@@ -334,6 +340,12 @@ export class MembershipService {
     }
     this.counters.syncs += 1;
     if (runtime.config.epoch !== config.epoch) return;
+    await this.proposeFinalize(config, keys, started);
+  }
+
+  /** Proposes the joint configuration's finalized successor (phase 1 completes any value already accepted). */
+  private async proposeFinalize(config: MembershipConfig, keys: number, started: number): Promise<void> {
+    const { runtime } = this.options;
     try {
       await runtime.changeConfig(finalized(config));
       this.options.log.info({ epoch: config.epoch + 1, keys, ms: Math.round(performance.now() - started) }, 'voter change synced and finalized');

@@ -171,3 +171,36 @@ describe('a device that restarts in a joint phase', () => {
     runtime.stop();
   });
 });
+
+describe('finishing a joint phase whose finalize this device already accepted', () => {
+  it('proposes at once (phase 1 recovers the accepted value) instead of syncing first from a store that may be gone', async () => {
+    // Simulator seeds 208110, 306793: the finalize to epoch 5 was chosen by A and W; W learned it, then lost its
+    // store. B is being re-seated (replaced) and W is unseated now, so a sync from the previous voters' stores can
+    // never gather enough sources: only a device that proposes without syncing first ends the joint phase.
+    const joint: MembershipConfig = {
+      clusterId: 'c',
+      epoch: 4,
+      voters: [
+        { peerId: 'A', addrs: [], store: 'store-A' },
+        { peerId: 'B', addrs: [], store: 'store-B-new' },
+        { peerId: 'W', addrs: [], store: 'store-W' },
+      ],
+      learners: [],
+      removed: [],
+      previousVoters: ['A', 'B', 'W'],
+      replaced: ['B'],
+    };
+    const finalizedConfig: MembershipConfig = { ...joint, epoch: 5, previousVoters: [], replaced: [] };
+    const acceptor = { slot: 5, promised: { round: 3, proposer: 'W' }, accepted: { ballot: { round: 3, proposer: 'W' }, config: finalizedConfig } };
+    const { runtime } = await testRuntime('A', { config: joint, acceptor });
+    const sent: Message[] = [];
+    runtime.attachTransport({ send: (_to, msg) => (sent.push(msg), true), isConnected: () => true });
+    const membership = membershipOf(runtime, { jointTakeoverMs: 40 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const first = sent.findIndex((m) => m.type === 'configPrepare');
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(sent.slice(0, first).filter((m) => m.type === 'transferRequest' || m.type === 'transfer')).toEqual([]);
+    membership.stop();
+    runtime.stop();
+  });
+});

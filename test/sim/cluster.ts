@@ -58,11 +58,15 @@ export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reu
  *   lost, or that is not a settled member yet, from being wiped again; without it seed 75 (flags
  *   takeoverAfterRestart,finalizeConflict,hintClockStep) ends with a wiped-during-admission device unseated at the
  *   final epoch and never asking again — to be diagnosed (this simulator's copy of the join loop, or src/).
+ * - acceptedFinalize (src/node/membership.ts finishJoint, fixed: an acceptor holding a value for the next slot
+ *   proposes at once, phase 1 recovers it): a finalize chosen by two acceptors, one of which was then wiped,
+ *   was learned by nobody else; the others kept re-running the joint phase's sync, which waited for a previous
+ *   voter's store that was gone (seeds 208110, 306793: epoch 2 joint for ever).
  * - announceOnce (src/core/replica.ts tellIfStale, fixed: a stale peer is told again after a second; the
  *   simulator runs the real core, so this one needs no flag).
  */
-export type KnownBug = 'takeoverAfterRestart' | 'finalizeConflict' | 'hintClockStep' | 'silentPushTarget';
-export const KNOWN_BUG_NAMES: readonly KnownBug[] = ['takeoverAfterRestart', 'finalizeConflict', 'hintClockStep', 'silentPushTarget'];
+export type KnownBug = 'takeoverAfterRestart' | 'finalizeConflict' | 'hintClockStep' | 'silentPushTarget' | 'acceptedFinalize';
+export const KNOWN_BUG_NAMES: readonly KnownBug[] = ['takeoverAfterRestart', 'finalizeConflict', 'hintClockStep', 'silentPushTarget', 'acceptedFinalize'];
 
 /** Wall clocks read about 2023 (ms since 1970) unless a clock step or a boot without a real-time clock moves them. */
 export const WALL_BASE_MS = 1_700_000_000_000;
