@@ -554,7 +554,18 @@ async function runOnce(seed) {
       const device = await newDevice();
       say(`join: fresh device ${device.name}`);
       faultCounts.join += 1;
-      track(device, 'join', start(device, { join: true }));
+      track(device, 'join', (async () => {
+        // After a removal a new device joins only through an admission window an operator opened (windows are
+        // per device, and the new device may ask any member): open one on every member that is up.
+        if (devices.some((d) => d.removed)) {
+          await Promise.all(members().filter((d) => d !== device && d.state === 'up').map(async (member) => {
+            const auth = member.api.token === undefined ? [] : ['--token', member.api.token];
+            const res = await runCli(member, ['admit', '--for', '10m', '--api', member.info.http, ...auth], 20_000);
+            if (res.code !== 0) say(`admit on ${member.name} failed: ${res.output.split('\n')[0]}`);
+          }));
+        }
+        return start(device, { join: true });
+      })());
       return true;
     }
     if (kind === 'remove' && (count <= 3 || count < cfg.devices)) return false;

@@ -40,8 +40,20 @@ export const DEFAULTS = {
   joinTimeoutMs: 60_000,
   /** Pause between join attempts of a device that holds the key but is not a member yet. */
   joinRetryMs: 500,
-  /** Admit devices that hold the cluster key without an operator's `quorumd approve` (a home LAN's default). */
+  /**
+   * Admit devices that hold the cluster key without an operator's `quorumd approve` (a home LAN's default), as
+   * long as the cluster never removed a device: a removed device that deletes its peer.key is a new identity
+   * holding the key, so after the first removal a new identity needs `approve` or an operator's admission window
+   * (src/node/admission.ts). Setting up a fleet from scratch needs no step beyond copying the key.
+   */
   autoAdmit: true,
+  /** `quorumd admit` without --for: long enough to start a device and let it join, short enough to forget. */
+  admissionWindowMsDefault: 10 * 60 * 1000,
+  /**
+   * Longest admission window an operator may open at once (400 above it): a window left open admits any key
+   * holder, a removed device with a new peer.key included; a longer setup session opens another.
+   */
+  admissionWindowMsMax: 60 * 60 * 1000,
   /**
    * Voters at most; further devices join as learners (full replicas that do not count in quorums), so a fleet
    * of 30 Pis does not need 16 acks per write. 5 voters survive 2 failures.
