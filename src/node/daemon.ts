@@ -920,7 +920,7 @@ export class Daemon {
     const path = joinPath(this.dataDir, DAEMON_FILE);
     const tmp = `${path}.${process.pid}.tmp`;
     const body = { pid: process.pid, peerId: this.peerId, http: this.httpUrl, listen: this.listenAddrs() };
-    await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o644 });
+    await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 }); // like every file of the data dir
     await rename(tmp, path);
   }
 

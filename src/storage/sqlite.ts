@@ -1,6 +1,7 @@
 // SQLite StoragePort (better-sqlite3): WAL with synchronous=FULL, so nothing is acknowledged before fsync, and
 // group commit, so writes staged in one event-loop turn share one transaction. Owns the on-disk schema.
 import Database from 'better-sqlite3';
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import { setImmediate } from 'node:timers';
 import { assert } from '../core/assert.js';
 import { type VersionedRecord, isDeleted } from '../core/record.js';
@@ -39,21 +40,51 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
 }
 
+/**
+ * Mode of the database and its -wal/-shm files: the data is the daemon user's alone, whatever the mode of the
+ * directory it is in (SQLite creates files 0644, and its -wal/-shm copy the database file's mode).
+ */
+export const DATABASE_FILE_MODE = 0o600;
+
 /** Opens (creating if new) the database at `path`. Throws SchemaVersionError or StorageOpenError. */
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+  const onDisk = path !== '' && path !== ':memory:' && !path.startsWith('file:');
   let db: Database.Database;
   try {
+    // Created empty with the private mode before SQLite opens it (an empty file is a new database), so neither
+    // it nor the -wal/-shm SQLite derives from it is ever readable by others, not even for a moment.
+    if (onDisk) createPrivate(path);
     db = new Database(path, { timeout: options.busyTimeoutMs ?? BUSY_TIMEOUT_MS });
   } catch (err) {
     throw new StorageOpenError(`cannot open database ${path}: ${message(err)}`, { cause: err });
   }
   try {
     prepareSchema(db, path);
+    // Files from before this rule (or made by another program) are narrowed too; -wal/-shm exist by now.
+    if (onDisk) for (const file of [path, `${path}-wal`, `${path}-shm`]) restrictMode(file);
     return new SqliteStore(db, path, options);
   } catch (err) {
     db.close();
     if (err instanceof SchemaVersionError || err instanceof StorageOpenError) throw err;
     throw new StorageOpenError(`cannot open database ${path}: ${message(err)}`, { cause: err });
+  }
+}
+
+function createPrivate(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', DATABASE_FILE_MODE));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/** chmod to DATABASE_FILE_MODE if the file exists (a file we may not chmod is not ours: refused). */
+function restrictMode(file: string): void {
+  try {
+    chmodSync(file, DATABASE_FILE_MODE);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new StorageOpenError(`cannot make ${file} private (mode 0600): ${message(err)}`, { cause: err });
   }
 }
 
