@@ -76,10 +76,14 @@ const COMMANDS: Record<string, { usage: string; summary: string; options: NonNul
   admit: {
     usage: 'quorumd admit [--for DURATION | --close]',
     summary:
-      'open an admission window on this device (default 10m, at most 1h; e.g. 30s, 10m, 1h): new devices holding the cluster key join through it without approve until it ends or any device is removed',
+      'open this device\'s admission window (--for 10m by default, 1h at most; --close closes it): new devices holding the key join through it without approve until it ends or a device is removed',
     options: { for: { type: 'string' }, close: { type: 'boolean' } },
   },
-  remove: { usage: 'quorumd remove PEER', summary: 'remove a dead or retired device; it is refused from then on', options: {} },
+  remove: {
+    usage: 'quorumd remove PEER',
+    summary: 'remove a dead or retired device; it is refused from then on, and new devices need approve or admit',
+    options: {},
+  },
   leave: { usage: 'quorumd leave', summary: 'remove this device from the cluster, then stop its daemon', options: {} },
   token: { usage: 'quorumd token [--data-dir DIR]', summary: 'print the API token (needed when the API listens beyond loopback)', options: {} },
   config: {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/node/daemon.js';
 import { call, get, put, status } from '../helpers/http.js';
+import { runCli } from '../helpers/procs.js';
 import { waitFor } from '../helpers/wait.js';
 
 const dirs: string[] = [];
@@ -101,13 +102,21 @@ describe('revocation by peer ID holds against a removed device with a new peer.k
       expect(bad.status).toBe(400);
       expect(bad.json).toMatchObject({ error: 'bad_request' });
     }
+    // The CLI wants a duration with a unit, an hour at most.
+    for (const bad of [['--for', '10'], ['--for', '2h'], ['--for', '1m', '--close']]) {
+      const refusedCli = await runCli(['admit', ...bad, '--api', a.httpEndpoint]);
+      expect(refusedCli.code, refusedCli.stderr).toBe(2);
+      expect(refusedCli.stderr.trim().split('\n')).toHaveLength(1);
+    }
     // An operator opens a window on A: the waiting device joins through it at its next attempt.
-    const opened = await post(a.httpEndpoint, '/cluster/admit', { forMs: 60_000 });
-    expect(opened.status).toBe(200);
-    expect(opened.json).toMatchObject({ open: true, reason: 'window' });
+    const opened = await runCli(['admit', '--for', '1m', '--api', a.httpEndpoint]);
+    expect(opened.code, opened.stderr).toBe(0);
+    expect(opened.stdout).toMatch(/^open until \S+ on this device/);
+    expect((await status(a.httpEndpoint)).admission).toMatchObject({ open: true, reason: 'window' });
     await waitFor('the new identity to become a voter', async () => (await status(b.httpEndpoint)).role === 'voter');
     const closed = await post(a.httpEndpoint, '/cluster/admit', { forMs: 0 });
     expect(closed.json).toMatchObject({ open: false, reason: 'closed' });
+    expect((await runCli(['status', '--api', a.httpEndpoint])).stdout).toMatch(/^admission closed: new devices wait/m);
 
     // B's storage dies, its peer.key survives: the same identity, re-seated with no operator action although
     // admission is closed.
