@@ -28,11 +28,16 @@ export interface AdmissionState {
 export interface AdmissionOptions {
   /** The autoAdmit setting: the genesis rule applies only with it. */
   readonly autoAdmit: boolean;
-  /** Wall clock (ms since the epoch). */
-  readonly now: () => number;
+  /** Monotonic clock (ms) that ends windows: a wall-clock step back must not stretch one. */
+  readonly monotonicNow: () => number;
+  /** Wall clock (ms since the epoch), only to show when a window ends. */
+  readonly wallNow: () => number;
 }
 
 interface Window {
+  /** On the monotonic clock. */
+  readonly endsAt: number;
+  /** The same moment on the wall clock, for display. */
   readonly untilMs: number;
   /** The removed peer IDs when the window opened: any other one in the configuration closes it. */
   readonly removedAtOpen: ReadonlySet<string>;
@@ -51,7 +56,7 @@ export class AdmissionPolicy {
    * alone (not replicated): join requests sent to other members are decided by their own windows.
    */
   open(config: MembershipConfig, forMs: number): AdmissionState {
-    this.window = { untilMs: this.options.now() + forMs, removedAtOpen: new Set(config.removed) };
+    this.window = { endsAt: this.options.monotonicNow() + forMs, untilMs: this.options.wallNow() + forMs, removedAtOpen: new Set(config.removed) };
     return this.state(config);
   }
 
@@ -70,7 +75,7 @@ export class AdmissionPolicy {
     const window = this.window;
     if (window !== undefined) {
       const removedSince = config.removed.some((peer) => !window.removedAtOpen.has(peer));
-      if (removedSince || this.options.now() >= window.untilMs) this.window = undefined;
+      if (removedSince || this.options.monotonicNow() >= window.endsAt) this.window = undefined;
       else return { open: true, reason: 'window', untilMs: window.untilMs };
     }
     if (this.options.autoAdmit && config.removed.length === 0) return { open: true, reason: 'genesis', untilMs: null };

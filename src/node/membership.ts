@@ -52,8 +52,8 @@ export interface MembershipOptions {
    * rule of src/node/admission.ts); operator windows apply either way.
    */
   readonly autoAdmit: boolean;
-  /** Wall clock (ms since the epoch) for admission windows; Date.now by default. */
-  readonly now?: () => number;
+  /** Clocks of admission windows (monotonic: performance.now; wall: Date.now by default). */
+  readonly clocks?: { readonly monotonicNow: () => number; readonly wallNow: () => number };
   /** Voters at most; further devices join as learners. */
   readonly maxVoters: number;
   /** A voter waits this long for a joint phase's coordinator before finishing it itself. */
@@ -106,7 +106,10 @@ export class MembershipService {
   constructor(options: MembershipOptions) {
     this.options = options;
     this.opIdNext = options.opIdBase + 1;
-    this.admission = new AdmissionPolicy({ autoAdmit: options.autoAdmit, now: options.now ?? Date.now });
+    this.admission = new AdmissionPolicy({
+      autoAdmit: options.autoAdmit,
+      ...(options.clocks ?? { monotonicNow: () => performance.now(), wallNow: () => Date.now() }),
+    });
     options.runtime.onConfigChange((config) => this.onConfigChange(config));
     // The configuration this device starts with may be joint (it restarted during a voter change it was
     // coordinating): arm the takeover for it too, or nobody finishes that phase while this device is alive.

@@ -24,19 +24,19 @@ function config(removed: string[], epoch = 3): MembershipConfig {
 
 describe('AdmissionPolicy', () => {
   it('is open from genesis until the first removal (autoAdmit), closed after it', () => {
-    const policy = new AdmissionPolicy({ autoAdmit: true, now: () => 0 });
+    const policy = new AdmissionPolicy({ autoAdmit: true, monotonicNow: () => 0, wallNow: () => 0 });
     expect(policy.state(config([]))).toEqual({ open: true, reason: 'genesis', untilMs: null });
     expect(policy.allows(config(['R']))).toBe(false);
     expect(policy.state(config(['R'])).reason).toBe('closed');
   });
 
   it('without autoAdmit is closed from genesis on', () => {
-    expect(new AdmissionPolicy({ autoAdmit: false, now: () => 0 }).allows(config([]))).toBe(false);
+    expect(new AdmissionPolicy({ autoAdmit: false, monotonicNow: () => 0, wallNow: () => 0 }).allows(config([]))).toBe(false);
   });
 
   it('opens a window until its end; a removal after it opened closes it for good', () => {
     let now = 1_000;
-    const policy = new AdmissionPolicy({ autoAdmit: true, now: () => now });
+    const policy = new AdmissionPolicy({ autoAdmit: true, monotonicNow: () => now, wallNow: () => now });
     expect(policy.open(config(['R']), 60_000)).toEqual({ open: true, reason: 'window', untilMs: 61_000 });
     now = 60_999;
     expect(policy.allows(config(['R']))).toBe(true);
@@ -52,8 +52,18 @@ describe('AdmissionPolicy', () => {
     expect(policy.allows(config(['S']))).toBe(false);
   });
 
+  it('ends a window on the monotonic clock: a wall clock set back does not stretch it', () => {
+    let mono = 0;
+    let wall = 1_000_000;
+    const policy = new AdmissionPolicy({ autoAdmit: false, monotonicNow: () => mono, wallNow: () => wall });
+    expect(policy.open(config(['R']), 60_000)).toEqual({ open: true, reason: 'window', untilMs: 1_060_000 });
+    mono = 60_000;
+    wall = 0; // NTP stepped the clock back
+    expect(policy.allows(config(['R']))).toBe(false);
+  });
+
   it('a window works without autoAdmit (an explicit operator decision); 0 closes it', () => {
-    const policy = new AdmissionPolicy({ autoAdmit: false, now: () => 0 });
+    const policy = new AdmissionPolicy({ autoAdmit: false, monotonicNow: () => 0, wallNow: () => 0 });
     policy.open(config([]), 10);
     expect(policy.allows(config([]))).toBe(true);
     expect(policy.close(config([]))).toEqual({ open: false, reason: 'closed', untilMs: null });
