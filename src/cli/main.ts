@@ -643,7 +643,7 @@ function formatStatus(s: Record<string, unknown>): string {
     `keys      ${count(s.keys)} live, ${count(s.tombstones)} tombstones, ${mb((s.storage as Record<string, unknown> | undefined)?.bytes)} on disk`,
     `sync      ${syncLine(s)}`,
     `http      ${String(s.http)}`,
-    ...(s.admission === undefined ? [] : [`admission ${admissionLine(s.admission as Record<string, unknown>)}`]),
+    ...(s.admission === undefined || s.admission === null ? [] : [`admission ${admissionLine(s.admission as Record<string, unknown>)}`]),
     `version   ${String(s.version)}, up ${typeof s.uptimeMs === 'number' ? `${Math.round(s.uptimeMs / 1000)} s` : '?'}`,
     '',
   ];

@@ -313,7 +313,7 @@ export class Daemon {
         },
         membership: {
           approve: (peer) => operator(audit, 'approve', peer, async () => summary(await membership.approve(peer))),
-          admit: (forMs) => operator(audit, 'admit', identity.peerId, async () => admissionView(membership.openAdmission(forMs)), { forMs }),
+          admit: (forMs) => operator(audit, 'admit', identity.peerId, async () => admissionView(membership.openAdmission(forMs)) ?? {}, { forMs }),
           remove: (peer) => operator(audit, 'remove', peer, async () => summary(await membership.remove(peer))),
           leave: () =>
             operator(audit, 'leave', identity.peerId, async () => {
@@ -1015,7 +1015,8 @@ function hashHex(hash: Hash64): string {
 
 /** What a membership operation returns over HTTP. */
 /** Whether new devices join here without approval, and why (/status, POST /cluster/admit). */
-function admissionView(state: AdmissionState): object {
+function admissionView(state: AdmissionState | null): object | null {
+  if (state === null) return null;
   return { open: state.open, reason: state.reason, until: state.untilMs === null ? null : new Date(state.untilMs).toISOString() };
 }
 

@@ -120,9 +120,14 @@ export class MembershipService {
     return [...this.pendingCandidates.values()];
   }
 
-  /** Whether new identities are admitted without `quorumd approve` here now, and why (for /status). */
-  admissionState(): AdmissionState {
-    return this.admission.state(this.options.runtime.config);
+  /**
+   * Whether new identities are admitted without `quorumd approve` here now, and why (for /status); null on a
+   * device that is not a seated member (it admits nobody).
+   */
+  admissionState(): AdmissionState | null {
+    const { runtime } = this.options;
+    if (runtime.config.epoch === 0 || !runtime.core.seated()) return null;
+    return this.admission.state(runtime.config);
   }
 
   /**

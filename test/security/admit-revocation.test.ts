@@ -65,6 +65,7 @@ describe('revocation by peer ID holds against a removed device with a new peer.k
 
     // A device waiting to join cannot approve, or open a window: 409 with a reason, not a 500.
     const waiting = await startDevice(dirW, { clusterKeyFile: keyFile });
+    expect((await status(waiting.httpEndpoint)).admission).toBeNull(); // it admits nobody
     const approveOnWaiting = await post(waiting.httpEndpoint, '/cluster/approve', { peer: a.peerId });
     expect(approveOnWaiting.status).toBe(409);
     expect(approveOnWaiting.json).toMatchObject({ error: 'membership_change_failed', message: expect.stringMatching(/not a member/) });
