@@ -555,16 +555,23 @@ async function runOnce(seed) {
       say(`join: fresh device ${device.name}`);
       faultCounts.join += 1;
       track(device, 'join', (async () => {
-        // After a removal a new device joins only through an admission window an operator opened (windows are
-        // per device, and the new device may ask any member): open one on every member that is up.
-        if (devices.some((d) => d.removed)) {
-          await Promise.all(members().filter((d) => d !== device && d.state === 'up').map(async (member) => {
-            const auth = member.api.token === undefined ? [] : ['--token', member.api.token];
-            const res = await runCli(member, ['admit', '--for', '10m', '--api', member.info.http, ...auth], 20_000);
-            if (res.code !== 0) say(`admit on ${member.name} failed: ${res.output.split('\n')[0]}`);
-          }));
-        }
-        return start(device, { join: true });
+        if (!devices.some((d) => d.removed)) return start(device, { join: true });
+        // After a removal a new device joins only by an operator's decision: an admission window on the member it
+        // asks. Windows are per device and a restart closes one, so keep one open on every member that is up
+        // until the new device is in.
+        const openWindows = () => Promise.all(members().filter((d) => d !== device && d.state === 'up').map((member) =>
+          request(member.api, 'POST', '/cluster/admit', { body: JSON.stringify({ forMs: 600_000 }), headers: { 'content-type': 'application/json' }, timeoutMs: 5_000 })
+            .catch((error) => say(`admit on ${member.name} failed: ${error.code ?? error.message}`))));
+        await openWindows();
+        const started = await start(device, { join: true });
+        void (async () => {
+          for (let i = 0; i < 40 && !runOver; i++) {
+            await sleep(3_000);
+            if (device.state !== 'up' || (await notReady(device)) === undefined) return;
+            await openWindows();
+          }
+        })();
+        return started;
       })());
       return true;
     }
