@@ -1013,13 +1013,13 @@ function hashHex(hash: Hash64): string {
   return `${hash.hi.toString(16).padStart(8, '0')}${hash.lo.toString(16).padStart(8, '0')}`;
 }
 
-/** What a membership operation returns over HTTP. */
 /** Whether new devices join here without approval, and why (/status, POST /cluster/admit). */
 function admissionView(state: AdmissionState | null): object | null {
   if (state === null) return null;
   return { open: state.open, reason: state.reason, until: state.untilMs === null ? null : new Date(state.untilMs).toISOString() };
 }
 
+/** What a membership operation returns over HTTP. */
 function summary(config: MembershipConfig): object {
   return {
     epoch: config.epoch,
