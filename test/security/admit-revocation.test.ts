@@ -71,6 +71,8 @@ describe('revocation by peer ID holds against a removed device with a new peer.k
     expect(approveOnWaiting.json).toMatchObject({ error: 'membership_change_failed', message: expect.stringMatching(/not a member/) });
     const admitOnWaiting = await post(waiting.httpEndpoint, '/cluster/admit', { forMs: 60_000 });
     expect(admitOnWaiting.status).toBe(409);
+    expect((await post(waiting.httpEndpoint, '/cluster/remove', { peer: a.peerId })).status).toBe(409);
+    expect((await call(waiting.httpEndpoint, 'POST', '/cluster/leave', '', json)).status).toBe(409);
     await stopDevice(waiting);
 
     // B is removed (lost, or sold): from then on automatic admission is closed.
