@@ -554,7 +554,25 @@ async function runOnce(seed) {
       const device = await newDevice();
       say(`join: fresh device ${device.name}`);
       faultCounts.join += 1;
-      track(device, 'join', start(device, { join: true }));
+      track(device, 'join', (async () => {
+        if (!devices.some((d) => d.removed)) return start(device, { join: true });
+        // After a removal a new device joins only by an operator's decision: an admission window on the member it
+        // asks. Windows are per device and a restart closes one, so keep one open on every member that is up
+        // until the new device is in.
+        const openWindows = () => Promise.all(members().filter((d) => d !== device && d.state === 'up').map((member) =>
+          request(member.api, 'POST', '/cluster/admit', { body: JSON.stringify({ forMs: 600_000 }), headers: { 'content-type': 'application/json' }, timeoutMs: 5_000 })
+            .catch((error) => say(`admit on ${member.name} failed: ${error.code ?? error.message}`))));
+        await openWindows();
+        const started = await start(device, { join: true });
+        void (async () => {
+          for (let i = 0; i < 40 && !runOver; i++) {
+            await sleep(3_000);
+            if (device.state !== 'up' || (await notReady(device)) === undefined) return;
+            await openWindows();
+          }
+        })();
+        return started;
+      })());
       return true;
     }
     if (kind === 'remove' && (count <= 3 || count < cfg.devices)) return false;

@@ -1,5 +1,5 @@
 // The quorumd command line: `start` runs the daemon; put/get/del/status and the membership commands
-// (approve/remove/leave) talk to a running daemon's local HTTP API. Errors are one line on stderr and a non-zero exit (stack traces only with --debug).
+// (approve/admit/remove/leave) talk to a running daemon's local HTTP API. Errors are one line on stderr and a non-zero exit (stack traces only with --debug).
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join as joinPath, resolve as resolvePath } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -68,8 +68,22 @@ const COMMANDS: Record<string, { usage: string; summary: string; options: NonNul
     summary: 'show the audit log: membership changes, operator actions, quorum failures, refused requests',
     options: { limit: { type: 'string' }, kind: { type: 'string' } },
   },
-  approve: { usage: 'quorumd approve PEER', summary: 'admit a device waiting for approval (started members with --no-auto-admit)', options: {} },
-  remove: { usage: 'quorumd remove PEER', summary: 'remove a dead or retired device; it is refused from then on', options: {} },
+  approve: {
+    usage: 'quorumd approve PEER',
+    summary: 'admit a device waiting for approval (pending in quorumd status: after a removal, or with --no-auto-admit)',
+    options: {},
+  },
+  admit: {
+    usage: 'quorumd admit [--for DURATION | --close]',
+    summary:
+      'open this device\'s admission window (--for 10m by default, 1h at most; --close closes it): new devices holding the key join through it without approve until it ends or a device is removed',
+    options: { for: { type: 'string' }, close: { type: 'boolean' } },
+  },
+  remove: {
+    usage: 'quorumd remove PEER',
+    summary: 'remove a dead or retired device; it is refused from then on, and new devices need approve or admit',
+    options: {},
+  },
   leave: { usage: 'quorumd leave', summary: 'remove this device from the cluster, then stop its daemon', options: {} },
   token: { usage: 'quorumd token [--data-dir DIR]', summary: 'print the API token (needed when the API listens beyond loopback)', options: {} },
   config: {
@@ -321,6 +335,17 @@ async function client(name: string, values: Record<string, unknown>, positionals
     process.stdout.write(json ? `${JSON.stringify(body, null, 2)}\n` : formatStatus(body));
     return 0;
   }
+  if (name === 'admit') {
+    noArguments(positionals);
+    if (values.close === true && values.for !== undefined) throw new UsageError(`--for and --close contradict each other (usage: ${COMMANDS.admit?.usage})`);
+    const forMs = values.close === true ? 0 : values.for === undefined ? DEFAULTS.admissionWindowMsDefault : parseDuration(String(values.for));
+    const payload = new TextEncoder().encode(JSON.stringify({ forMs }));
+    const res = await request(base, 'POST', '/cluster/admit', payload, { 'Content-Type': 'application/json' });
+    const body = (await res.json()) as Record<string, unknown>;
+    if (!res.ok) return failWith(body);
+    process.stdout.write(json ? `${JSON.stringify(body)}\n` : `${admissionLine(body)}\n`);
+    return 0;
+  }
   if (name === 'approve' || name === 'remove' || name === 'leave') {
     const wanted = name === 'leave' ? 0 : 1;
     if (positionals.length < wanted) throw new UsageError(`missing PEER (usage: ${COMMANDS[name]?.usage})`);
@@ -373,6 +398,22 @@ async function client(name: string, values: Record<string, unknown>, positionals
   if (!res.ok) return failWith(result);
   process.stdout.write(json ? `${JSON.stringify(result)}\n` : `ok (${String(result.acks)}/${String(result.required)} acks) context=${String(result.context)}\n`);
   return 0;
+}
+
+/** `30s`, `10m`, `1h`, `1500ms` → milliseconds (a unit is required; at most DEFAULTS.admissionWindowMsMax). */
+function parseDuration(text: string): number {
+  const match = /^([0-9]{1,9})(ms|s|m|h)$/.exec(text);
+  if (match === null) throw new UsageError(`--for takes a duration with a unit (30s, 10m, 1h), got ${JSON.stringify(text)}`);
+  const ms = Number(match[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
+  if (ms < 1 || ms > DEFAULTS.admissionWindowMsMax) throw new UsageError(`--for must be between 1ms and ${DEFAULTS.admissionWindowMsMax / 60_000}m, got ${text}`);
+  return ms;
+}
+
+/** One line on the admission state of /status or POST /cluster/admit. */
+function admissionLine(a: Record<string, unknown>): string {
+  if (a.reason === 'window') return `open until ${String(a.until)} on this device (new devices join through it without approve; any removal closes it)`;
+  if (a.reason === 'genesis') return 'open: no device was ever removed, so devices holding the cluster key join without approve';
+  return 'closed: new devices wait for `quorumd approve PEER` (or `quorumd admit --for 10m`)';
 }
 
 function noArguments(positionals: string[], max = 0): void {
@@ -602,6 +643,7 @@ function formatStatus(s: Record<string, unknown>): string {
     `keys      ${count(s.keys)} live, ${count(s.tombstones)} tombstones, ${mb((s.storage as Record<string, unknown> | undefined)?.bytes)} on disk`,
     `sync      ${syncLine(s)}`,
     `http      ${String(s.http)}`,
+    ...(s.admission === undefined || s.admission === null ? [] : [`admission ${admissionLine(s.admission as Record<string, unknown>)}`]),
     `version   ${String(s.version)}, up ${typeof s.uptimeMs === 'number' ? `${Math.round(s.uptimeMs / 1000)} s` : '?'}`,
     '',
   ];

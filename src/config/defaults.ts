@@ -40,8 +40,20 @@ export const DEFAULTS = {
   joinTimeoutMs: 60_000,
   /** Pause between join attempts of a device that holds the key but is not a member yet. */
   joinRetryMs: 500,
-  /** Admit devices that hold the cluster key without an operator's `quorumd approve` (a home LAN's default). */
+  /**
+   * Admit devices that hold the cluster key without an operator's `quorumd approve` (a home LAN's default), as
+   * long as the cluster never removed a device: a removed device that deletes its peer.key is a new identity
+   * holding the key, so after the first removal a new identity needs `approve` or an operator's admission window
+   * (src/node/admission.ts). Setting up a fleet from scratch needs no step beyond copying the key.
+   */
   autoAdmit: true,
+  /** `quorumd admit` without --for: long enough to start a device and let it join, short enough to forget. */
+  admissionWindowMsDefault: 10 * 60 * 1000,
+  /**
+   * Longest admission window an operator may open at once (400 above it): a window left open admits any key
+   * holder, a removed device with a new peer.key included; a longer setup session opens another.
+   */
+  admissionWindowMsMax: 60 * 60 * 1000,
   /**
    * Voters at most; further devices join as learners (full replicas that do not count in quorums), so a fleet
    * of 30 Pis does not need 16 acks per write. 5 voters survive 2 failures.
@@ -110,6 +122,15 @@ export const DEFAULTS = {
   hintsMax: 10_000,
   /** A hint older than this is dropped: by then anti-entropy has long repaired the key. Cassandra's window. */
   hintTtlMs: 3 * 60 * 60 * 1000,
+  /**
+   * Decoded records the store keeps in memory (least recently used out), saving a SELECT and a decode per
+   * hot-key access. Bounded in bytes as well as entries: with entries alone, 16,384 values of the 1 MiB maximum
+   * could hold ~16 GiB (2,000 of them kept 2.45 GiB of RSS). 32 MiB is ~6 % of a 512 MiB Pi Zero 2, holds every
+   * entry the count allows for records up to ~2 KiB (typical values are far smaller), and 32 maximal values.
+   */
+  recordCacheBytesMax: 32 * 1024 * 1024,
+  /** Entries of that cache at most (small records: the per-entry overhead is what counts there). */
+  recordCacheEntriesMax: 16_384,
   /** Log level: info logs membership changes, catch-ups and failures, not every request. */
   logLevel: 'info',
   /** Dots reserved per durable counter write: a crash skips at most this many, never reuses one. */

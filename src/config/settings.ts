@@ -67,7 +67,7 @@ export const SETTINGS = {
     kind: 'bool',
     schema: z.boolean(),
     allowed: 'true or false',
-    summary: 'admit devices holding the cluster key without operator approval',
+    summary: 'admit new devices holding the cluster key without operator approval until a device is first removed (then: quorumd approve, or quorumd admit --for)',
   } satisfies SettingSpec<boolean>,
   maxVoters: int(1, 99, 'voters', 'voters at most; further devices join as learners'),
   autoRemoveAfterMs: int(0, 365 * 24 * 3600 * 1000, 'milliseconds', 'remove a voter down this long (0: never)'),

@@ -1,5 +1,5 @@
 // The local HTTP API (node:http, zod-validated parameters): key-value routes, membership operations
-// (/cluster/approve|remove|leave), /status, /metrics, /healthz and /readyz. Every
+// (/cluster/approve|admit|remove|leave), /status, /metrics, /healthz and /readyz. Every
 // error is JSON `{error, message}` with a 4xx/503 status; bodies, headers and request time are bounded.
 import http from 'node:http';
 import { z } from 'zod';
@@ -49,6 +49,8 @@ export interface KvBackend {
 /** Operator membership operations; each resolves with the resulting configuration (as JSON). */
 export interface MembershipBackend {
   approve(peerId: string): Promise<object>;
+  /** Opens this device's admission window for `forMs` (0 closes it); resolves with the admission state. */
+  admit(forMs: number): Promise<object>;
   remove(peerId: string): Promise<object>;
   /** Removes this device, then stops the daemon. */
   leave(): Promise<object>;
@@ -190,13 +192,14 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
     parseQuery(noQuery, url);
     return sendJson(res, 200, options.backend.status());
   }
-  if (path === '/cluster/approve' || path === '/cluster/remove' || path === '/cluster/leave') {
+  if (path === '/cluster/approve' || path === '/cluster/admit' || path === '/cluster/remove' || path === '/cluster/leave') {
     allow(method, ['POST']);
     parseQuery(noQuery, url);
     const membership = options.membership;
     if (membership === undefined) throw new HttpError(404, 'not_found', `no route for ${path}`);
     const body = await readBody(req, 4096);
     if (path === '/cluster/leave') return sendJson(res, 200, await membership.leave());
+    if (path === '/cluster/admit') return sendJson(res, 200, await membership.admit(parseAdmitBody(body)));
     const peer = parsePeerBody(body);
     return sendJson(res, 200, path === '/cluster/approve' ? await membership.approve(peer) : await membership.remove(peer));
   }
@@ -427,6 +430,28 @@ function parsePeerBody(body: Uint8Array): string {
   const parsed = peerBody.safeParse(json);
   if (!parsed.success) throw new HttpError(400, 'bad_request', `bad body: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   return parsed.data.peer;
+}
+
+const admitBody = z
+  .object({
+    forMs: z
+      .number()
+      .int('forMs must be an integer of milliseconds')
+      .min(0, 'forMs must be at least 0 (0 closes the window)')
+      .max(DEFAULTS.admissionWindowMsMax, `forMs must be at most ${DEFAULTS.admissionWindowMsMax} (an hour)`),
+  })
+  .strict();
+
+function parseAdmitBody(body: Uint8Array): number {
+  let json: unknown;
+  try {
+    json = JSON.parse(u8ToString(body));
+  } catch {
+    throw new HttpError(400, 'bad_request', 'the body must be JSON {"forMs": <milliseconds>}');
+  }
+  const parsed = admitBody.safeParse(json);
+  if (!parsed.success) throw new HttpError(400, 'bad_request', `bad body: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  return parsed.data.forMs;
 }
 
 function sendError(res: http.ServerResponse, error: unknown): void {

@@ -43,6 +43,7 @@ import { createContextCodec } from './context-token.js';
 import { DotAllocator } from './dots.js';
 import { createLogger, type Logger } from './log.js';
 import { MembershipService, isJoinMessage } from './membership.js';
+import type { AdmissionState } from './admission.js';
 import { META_ACCEPTOR, META_MEMBERSHIP, Runtime } from './runtime.js';
 import { VERSION } from './version.js';
 
@@ -312,6 +313,7 @@ export class Daemon {
         },
         membership: {
           approve: (peer) => operator(audit, 'approve', peer, async () => summary(await membership.approve(peer))),
+          admit: (forMs) => operator(audit, 'admit', identity.peerId, async () => admissionView(membership.openAdmission(forMs)) ?? {}, { forMs }),
           remove: (peer) => operator(audit, 'remove', peer, async () => summary(await membership.remove(peer))),
           leave: () =>
             operator(audit, 'leave', identity.peerId, async () => {
@@ -837,6 +839,7 @@ export class Daemon {
       learners: config.learners.map(member),
       removed: config.removed,
       pending: this.membership.pending,
+      admission: admissionView(this.membership.admissionState()),
       quorum: { ...quorum, ...(joint === undefined ? {} : { joint }) },
       listen: this.listenAddrs(),
       http: this.httpUrl,
@@ -917,7 +920,7 @@ export class Daemon {
     const path = joinPath(this.dataDir, DAEMON_FILE);
     const tmp = `${path}.${process.pid}.tmp`;
     const body = { pid: process.pid, peerId: this.peerId, http: this.httpUrl, listen: this.listenAddrs() };
-    await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o644 });
+    await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 }); // like every file of the data dir
     await rename(tmp, path);
   }
 
@@ -1008,6 +1011,12 @@ function processMemory(): object {
 
 function hashHex(hash: Hash64): string {
   return `${hash.hi.toString(16).padStart(8, '0')}${hash.lo.toString(16).padStart(8, '0')}`;
+}
+
+/** Whether new devices join here without approval, and why (/status, POST /cluster/admit). */
+function admissionView(state: AdmissionState | null): object | null {
+  if (state === null) return null;
+  return { open: state.open, reason: state.reason, until: state.untilMs === null ? null : new Date(state.untilMs).toISOString() };
 }
 
 /** What a membership operation returns over HTTP. */
@@ -1122,13 +1131,13 @@ async function audited<T>(audit: AuditLog, operation: 'read' | 'write', work: Pr
 }
 
 /** An operator's membership action, in the audit log with its outcome. */
-async function operator(audit: AuditLog, action: string, peer: string, work: () => Promise<object>): Promise<object> {
+async function operator(audit: AuditLog, action: string, peer: string, work: () => Promise<object>, details: object = {}): Promise<object> {
   try {
     const result = await work();
-    audit.append('operator', { action, peer, outcome: 'ok' });
+    audit.append('operator', { action, peer, ...details, outcome: 'ok' });
     return result;
   } catch (error) {
-    audit.append('operator', { action, peer, outcome: 'refused', error: error instanceof Error ? error.message : String(error) });
+    audit.append('operator', { action, peer, ...details, outcome: 'refused', error: error instanceof Error ? error.message : String(error) });
     throw error;
   }
 }

@@ -1,4 +1,5 @@
-// Membership operations of one device: asking to join, admitting candidates (autoAdmit or operator approval),
+// Membership operations of one device: asking to join, admitting candidates (the admission policy of
+// src/node/admission.ts, or operator approval), re-seating wiped devices,
 // voters vs learners (maxVoters), promotion, removal and leaving, and finishing joint phases (sync, then
 // finalize). Every change is a Paxos-decided compare-and-set on the epoch (ReplicaCore.proposeConfig); on a
 // conflict the change is re-derived from the winner's configuration and retried with a random backoff.
@@ -26,6 +27,7 @@ import {
 } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import { acceptedNextSlot } from '../core/paxos.js';
+import { AdmissionPolicy, type AdmissionState } from './admission.js';
 import type { Runtime, RuntimeLogger } from './runtime.js';
 
 type JoinMessage = Extract<Message, { type: 'joinRequest' | 'joinReply' }>;
@@ -46,8 +48,13 @@ export interface MembershipOptions {
   readonly storeId: string;
   readonly send: (to: string, msg: Message) => boolean;
   readonly log: RuntimeLogger;
-  /** Admit candidates without an operator's approval. */
+  /**
+   * Admit new identities without an operator's approval while the cluster never removed a device (the genesis
+   * rule of src/node/admission.ts); operator windows apply either way.
+   */
   readonly autoAdmit: boolean;
+  /** Clocks of admission windows (monotonic: performance.now; wall: Date.now by default). */
+  readonly clocks?: { readonly monotonicNow: () => number; readonly wallNow: () => number };
   /** Voters at most; further devices join as learners. */
   readonly maxVoters: number;
   /** A voter waits this long for a joint phase's coordinator before finishing it itself. */
@@ -74,11 +81,19 @@ export interface PendingCandidate {
 /** Candidates remembered for approval at most (oldest forgotten first). */
 const PENDING_MAX = 64;
 
+/** A new identity would be admitted without an operator's decision while admission is closed here. */
+export class AdmissionClosedError extends MembershipChangeError {
+  constructor(peerId: string) {
+    super(`${peerId} is a new device and admission is closed (a device was removed): run \`quorumd approve ${peerId}\` or \`quorumd admit --for 10m\` on a member`);
+  }
+}
+
 export class MembershipService {
   private readonly options: MembershipOptions;
   private opIdNext: number;
   private readonly pendingCandidates = new Map<string, PendingCandidate>();
   private readonly approved = new Set<string>();
+  private readonly admission: AdmissionPolicy;
   /** Serializes changes coordinated by this device. */
   private queue: Promise<unknown> = Promise.resolve();
   private takeoverTimer: NodeJS.Timeout | undefined;
@@ -92,6 +107,10 @@ export class MembershipService {
   constructor(options: MembershipOptions) {
     this.options = options;
     this.opIdNext = options.opIdBase + 1;
+    this.admission = new AdmissionPolicy({
+      autoAdmit: options.autoAdmit,
+      ...(options.clocks ?? { monotonicNow: () => performance.now(), wallNow: () => Date.now() }),
+    });
     options.runtime.onConfigChange((config) => this.onConfigChange(config));
     // The configuration this device starts with may be joint (it restarted during a voter change it was
     // coordinating): arm the takeover for it too, or nobody finishes that phase while this device is alive.
@@ -100,6 +119,36 @@ export class MembershipService {
 
   get pending(): PendingCandidate[] {
     return [...this.pendingCandidates.values()];
+  }
+
+  /**
+   * Whether new identities are admitted without `quorumd approve` here now, and why (for /status); null on a
+   * device that is not a seated member (it admits nobody).
+   */
+  admissionState(): AdmissionState | null {
+    const { runtime } = this.options;
+    if (runtime.config.epoch === 0 || !runtime.core.seated()) return null;
+    return this.admission.state(runtime.config);
+  }
+
+  /**
+   * Operator: opens this device's admission window for `forMs` (0 closes it). Until it ends, or until any
+   * device is removed, a new identity asking this device to join is admitted as with autoAdmit.
+   */
+  openAdmission(forMs: number): AdmissionState {
+    const config = this.options.runtime.config;
+    this.checkMember('open an admission window');
+    if (forMs === 0) return this.admission.close(config);
+    this.options.log.warn({ forMs }, 'admission window opened: devices holding the cluster key join without approval until it ends');
+    return this.admission.open(config, forMs);
+  }
+
+  /** Refuses an operator action on a device that is not a seated member (it cannot change the membership). */
+  private checkMember(action: string): void {
+    const { runtime } = this.options;
+    if (runtime.config.epoch === 0 || !runtime.core.seated()) {
+      throw new MembershipChangeError(`this device is not a member of a cluster (yet): ${action} on a member`);
+    }
   }
 
   stop(): void {
@@ -186,19 +235,25 @@ export class MembershipService {
       }
       return;
     }
-    if (!this.options.autoAdmit && !this.approved.has(candidate)) {
+    // A new identity: admitted only by an operator's decision (approve, or an admission window) once the cluster
+    // has removed a device — a removed device with a new peer.key is exactly such an identity.
+    const waiting = (): void => {
       if (!this.pendingCandidates.has(candidate)) {
-        this.options.log.info({ peer: candidate }, 'a device asks to join: waiting for `quorumd approve`');
+        this.options.log.info({ peer: candidate }, 'a device asks to join: waiting for `quorumd approve` (or `quorumd admit --for`)');
       }
       this.pendingCandidates.delete(candidate);
       this.pendingCandidates.set(candidate, { peerId: candidate, addrs: [...addrs], store, since: new Date().toISOString() });
       while (this.pendingCandidates.size > PENDING_MAX) this.pendingCandidates.delete(this.pendingCandidates.keys().next().value as string);
-      return reply(false, `waiting for approval: run \`quorumd approve ${candidate}\` on a member`);
-    }
+      reply(false, `waiting for approval: run \`quorumd approve ${candidate}\` on a member`);
+    };
+    if (!this.approved.has(candidate) && !this.admission.allows(config)) return waiting();
     try {
-      await this.admit({ peerId: candidate, addrs: [...addrs], store });
+      await this.admit({ peerId: candidate, addrs: [...addrs], store }, false);
+      this.pendingCandidates.delete(candidate);
       reply(true, '');
     } catch (error) {
+      // A removal committed meanwhile closed the admission: the candidate waits like any other.
+      if (error instanceof AdmissionClosedError) return waiting();
       reply(false, error instanceof Error ? error.message : String(error));
       throw error;
     }
@@ -206,6 +261,8 @@ export class MembershipService {
 
   /** Operator approval of a pending (or known) candidate: admits it now. */
   async approve(peerId: string): Promise<MembershipConfig> {
+    // A device waiting to join has no configuration to change (and would trip the proposer's own checks).
+    this.checkMember('approve');
     const pending = this.pendingCandidates.get(peerId);
     const addrs = pending?.addrs ?? this.options.addrsOf(peerId);
     if (isMember(this.options.runtime.config, peerId)) return this.options.runtime.config;
@@ -218,18 +275,23 @@ export class MembershipService {
       throw new MembershipChangeError(`${peerId} has not asked to join through this device (see pending in quorumd status)`);
     }
     this.approved.add(peerId);
-    const config = await this.admit({ peerId, addrs: [...addrs], store: pending?.store });
+    const config = await this.admit({ peerId, addrs: [...addrs], store: pending?.store }, true);
     this.pendingCandidates.delete(peerId);
     return config;
   }
 
-  /** Adds `member` as a voter (while fewer than maxVoters) or a learner, and brings it up to date. */
-  admit(member: MemberInfo): Promise<MembershipConfig> {
+  /**
+   * Adds `member` as a voter (while fewer than maxVoters) or a learner, and brings it up to date. Without an
+   * operator's approval (`approved` false) the admission policy is checked again against the configuration the
+   * change derives from: a removal that won the epoch meanwhile closes it (AdmissionClosedError).
+   */
+  admit(member: MemberInfo, approved: boolean): Promise<MembershipConfig> {
     return this.serialized(async () => {
       const { runtime } = this.options;
       const committed = await this.change((c) => {
         if (isMember(c, member.peerId)) return undefined;
         if (isRemoved(c, member.peerId)) throw new MembershipChangeError(`${member.peerId} was removed from the cluster and cannot be re-admitted`);
+        if (!approved && !this.approved.has(member.peerId) && !this.admission.allows(c)) throw new AdmissionClosedError(member.peerId);
         return c.voters.length < this.options.maxVoters ? withVoterAdded(c, member) : withLearnerAdded(c, member);
       });
       if (isLearner(committed, member.peerId)) {

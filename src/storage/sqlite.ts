@@ -1,7 +1,9 @@
 // SQLite StoragePort (better-sqlite3): WAL with synchronous=FULL, so nothing is acknowledged before fsync, and
 // group commit, so writes staged in one event-loop turn share one transaction. Owns the on-disk schema.
 import Database from 'better-sqlite3';
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import { setImmediate } from 'node:timers';
+import { DEFAULTS } from '../config/defaults.js';
 import { assert } from '../core/assert.js';
 import { type VersionedRecord, isDeleted } from '../core/record.js';
 import { decodeRecord, encodeRecord } from '../wire/record.js';
@@ -30,30 +32,68 @@ const SCHEMA = `
 `;
 
 /** Decoded records kept in memory (least recently used out): saves a SELECT and a decode per hot-key access. */
-export const CACHE_ENTRIES_MAX = 16_384;
+export const CACHE_ENTRIES_MAX = DEFAULTS.recordCacheEntriesMax;
+/** Bytes the cache may hold (its entries' estimated sizes, see CACHE_ENTRY_OVERHEAD_BYTES). */
+export const CACHE_BYTES_MAX = DEFAULTS.recordCacheBytesMax;
+/**
+ * Memory of a cache entry beyond its encoded record and key: the Map slot, the decoded record's objects (siblings,
+ * dots, contexts) and its typed-array headers. An estimate on the high side, so the bound holds.
+ */
+export const CACHE_ENTRY_OVERHEAD_BYTES = 256;
 
 export interface SqliteStoreOptions {
   readonly cacheEntriesMax?: number;
+  readonly cacheBytesMax?: number;
   readonly stagedEntriesMax?: number;
   readonly stagedBytesMax?: number;
   readonly busyTimeoutMs?: number;
 }
 
+/**
+ * Mode of the database and its -wal/-shm files: the data is the daemon user's alone, whatever the mode of the
+ * directory it is in (SQLite creates files 0644, and its -wal/-shm copy the database file's mode).
+ */
+export const DATABASE_FILE_MODE = 0o600;
+
 /** Opens (creating if new) the database at `path`. Throws SchemaVersionError or StorageOpenError. */
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+  const onDisk = path !== '' && path !== ':memory:' && !path.startsWith('file:');
   let db: Database.Database;
   try {
+    // Created empty with the private mode before SQLite opens it (an empty file is a new database), so neither
+    // it nor the -wal/-shm SQLite derives from it is ever readable by others, not even for a moment.
+    if (onDisk) createPrivate(path);
     db = new Database(path, { timeout: options.busyTimeoutMs ?? BUSY_TIMEOUT_MS });
   } catch (err) {
     throw new StorageOpenError(`cannot open database ${path}: ${message(err)}`, { cause: err });
   }
   try {
     prepareSchema(db, path);
+    // Files from before this rule (or made by another program) are narrowed too; -wal/-shm exist by now.
+    if (onDisk) for (const file of [path, `${path}-wal`, `${path}-shm`]) restrictMode(file);
     return new SqliteStore(db, path, options);
   } catch (err) {
     db.close();
     if (err instanceof SchemaVersionError || err instanceof StorageOpenError) throw err;
     throw new StorageOpenError(`cannot open database ${path}: ${message(err)}`, { cause: err });
+  }
+}
+
+function createPrivate(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', DATABASE_FILE_MODE));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/** chmod to DATABASE_FILE_MODE if the file exists (a file we may not chmod is not ours: refused). */
+function restrictMode(file: string): void {
+  try {
+    chmodSync(file, DATABASE_FILE_MODE);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new StorageOpenError(`cannot make ${file} private (mode 0600): ${message(err)}`, { cause: err });
   }
 }
 
@@ -101,6 +141,12 @@ function newBatch(): Batch {
 
 type Row = [key: string, record: Buffer];
 
+/** A cached record (null: the key is known to be absent) and its estimated memory in bytes. */
+interface CacheEntry {
+  readonly record: VersionedRecord | null;
+  readonly bytes: number;
+}
+
 export class SqliteStore implements StoragePort {
   readonly kind = 'sqlite' as const;
   readonly path: string;
@@ -109,9 +155,11 @@ export class SqliteStore implements StoragePort {
   private readonly stagedBytesMax: number;
   private readonly selectRecord: Database.Statement<[string], Buffer>;
   private readonly selectLive: Database.Statement<[string], number>;
-  /** key -> committed record, or null when the key is known to be absent. Bounded LRU (Map order). */
-  private readonly cache = new Map<string, VersionedRecord | null>();
+  /** key -> committed record, or null when the key is known to be absent. LRU (Map order) bounded in bytes and entries. */
+  private readonly cache = new Map<string, CacheEntry>();
   private readonly cacheEntriesMax: number;
+  private readonly cacheBytesMax: number;
+  private cacheBytes = 0;
   private readonly scanFirst: Database.Statement<[number], Row>;
   private readonly scanAfter: Database.Statement<[string, number], Row>;
   private readonly writeBatch: (kv: ReadonlyMap<string, Staged>, meta: ReadonlyMap<string, string | undefined>) => void;
@@ -142,6 +190,8 @@ export class SqliteStore implements StoragePort {
     this.selectRecord = db.prepare<[string], Buffer>('SELECT record FROM kv WHERE key = ?').pluck();
     this.selectLive = db.prepare<[string], number>('SELECT live FROM kv WHERE key = ?').pluck();
     this.cacheEntriesMax = options.cacheEntriesMax ?? CACHE_ENTRIES_MAX;
+    this.cacheBytesMax = options.cacheBytesMax ?? CACHE_BYTES_MAX;
+    assert(this.cacheEntriesMax >= 1 && this.cacheBytesMax >= 1, 'cache limits are positive');
     this.scanFirst = db.prepare<[number], Row>('SELECT key, record FROM kv ORDER BY key LIMIT ?').raw();
     this.scanAfter = db.prepare<[string, number], Row>('SELECT key, record FROM kv WHERE key > ? ORDER BY key LIMIT ?').raw();
     const upsert = db.prepare<[string, Uint8Array, number]>(
@@ -175,6 +225,11 @@ export class SqliteStore implements StoragePort {
     return this.commits;
   }
 
+  /** What the record cache holds now (for tests and memory figures). */
+  get cacheUsage(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cacheBytes };
+  }
+
   /** The durability settings in force on this connection. */
   get settings(): { journalMode: string; synchronous: number } {
     this.checkOpen();
@@ -192,11 +247,11 @@ export class SqliteStore implements StoragePort {
     if (cached !== undefined) {
       this.cache.delete(key);
       this.cache.set(key, cached);
-      return cached ?? undefined;
+      return cached.record ?? undefined;
     }
     const bytes = this.selectRecord.get(key);
     const record = bytes === undefined ? undefined : this.decode(key, bytes);
-    this.remember(key, record ?? null);
+    this.remember(key, record ?? null, bytes?.length ?? 0);
     return record;
   }
 
@@ -207,7 +262,7 @@ export class SqliteStore implements StoragePort {
     const bytes = encodeRecord(record);
     const live = !isDeleted(record);
     const before = this.stateOf(key);
-    this.remember(key, record);
+    this.remember(key, record, bytes.length);
     if (!before.exists) this.totalKeys += 1;
     if (before.live) this.liveKeys -= 1;
     if (live) this.liveKeys += 1;
@@ -222,7 +277,7 @@ export class SqliteStore implements StoragePort {
     if (!before.exists) return this.flush();
     this.totalKeys -= 1;
     if (before.live) this.liveKeys -= 1;
-    this.remember(key, null);
+    this.remember(key, null, 0);
     this.stage(key, { record: undefined, bytes: new Uint8Array(0), live: false });
     return this.enqueue();
   }
@@ -231,7 +286,7 @@ export class SqliteStore implements StoragePort {
   private stateOf(key: string): { exists: boolean; live: boolean } {
     const staged = this.staged.get(key);
     if (staged !== undefined) return { exists: staged.record !== undefined, live: staged.live };
-    const cached = this.cache.get(key);
+    const cached = this.cache.get(key)?.record;
     if (cached === null) return { exists: false, live: false };
     if (cached !== undefined) return { exists: true, live: !isDeleted(cached) };
     const stored = this.selectLive.get(key);
@@ -371,16 +426,28 @@ export class SqliteStore implements StoragePort {
     batch.resolve();
   }
 
-  private remember(key: string, record: VersionedRecord | null): void {
-    this.cache.delete(key);
-    this.cache.set(key, record);
-    // Evict in bulk: taking the oldest one at a time walks the Map's deleted slots from its start on every
-    // call (V8 compacts them only on rehash), which made each write cost tens of microseconds.
-    if (this.cache.size > this.cacheEntriesMax + (this.cacheEntriesMax >>> 3)) {
-      let excess = this.cache.size - this.cacheEntriesMax;
-      for (const oldest of this.cache.keys()) {
-        if (excess-- <= 0) break;
+  /** Caches `record` (null: absent) for `key`; `encodedBytes` is its stored size (its memory's main part). */
+  private remember(key: string, record: VersionedRecord | null, encodedBytes: number): void {
+    const previous = this.cache.get(key);
+    if (previous !== undefined) {
+      this.cache.delete(key);
+      this.cacheBytes -= previous.bytes;
+    }
+    const bytes = encodedBytes + 2 * key.length + CACHE_ENTRY_OVERHEAD_BYTES;
+    // A record bigger than an eighth of the budget would flush most of it at once: read from disk instead.
+    if (bytes > this.cacheBytesMax >>> 3) return;
+    this.cache.set(key, { record, bytes });
+    this.cacheBytes += bytes;
+    // Evict in bulk, down to 7/8 of either limit: taking the oldest one at a time walks the Map's deleted slots
+    // from its start on every call (V8 compacts them only on rehash), which made each write cost tens of
+    // microseconds.
+    if (this.cache.size > this.cacheEntriesMax + (this.cacheEntriesMax >>> 3) || this.cacheBytes > this.cacheBytesMax) {
+      const entriesTarget = Math.min(this.cacheEntriesMax, this.cache.size);
+      const bytesTarget = Math.min(this.cacheBytesMax - (this.cacheBytesMax >>> 3), this.cacheBytes);
+      for (const [oldest, entry] of this.cache) {
+        if (this.cache.size <= entriesTarget && this.cacheBytes <= bytesTarget) break;
         this.cache.delete(oldest);
+        this.cacheBytes -= entry.bytes;
       }
     }
   }
