@@ -103,6 +103,7 @@ const CONNECTIONS_CHECK_MS = 1_000;
 const REFUSED_BODY_DRAIN_BYTES_MAX = 1024 * 1024;
 
 export function createHttpServer(options: HttpOptions): http.Server {
+  const slots = new WatchSlots();
   const server = http.createServer(
     {
       maxHeaderSize: 16 * 1024,
@@ -114,7 +115,6 @@ export function createHttpServer(options: HttpOptions): http.Server {
       handle(options, slots, req, res).catch((error: unknown) => sendError(res, error));
     },
   );
-  const slots = new WatchSlots();
   server.keepAliveTimeout = 5_000;
   server.maxConnections = CONNECTIONS_MAX;
   server.maxRequestsPerSocket = 10_000;
