@@ -20,6 +20,16 @@ export const DEFAULTS = {
   dialTimeoutMs: 2_000,
   /** How often to redial voters we are not connected to: quick recovery after a restart, little noise. */
   reconnectIntervalMs: 1_000,
+  /**
+   * Time a client has to send a request's headers over HTTP (node checks it every second). A local or LAN client
+   * sends them in one packet within milliseconds; slow-header (slowloris) connections are closed after this.
+   */
+  httpHeadersTimeoutMs: 5_000,
+  /**
+   * Open HTTP connections per client address: a client's pool of 64 requests fits with room to spare, and one
+   * address cannot take more than half of the API's 256 connections (more are closed at once).
+   */
+  httpConnectionsPerIpMax: 128,
   /** Largest value accepted over HTTP (413 above it); frames on the wire are sized to carry it. */
   valueBytesMax: 1024 * 1024,
   /** Largest key in UTF-8 bytes. */

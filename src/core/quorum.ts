@@ -37,3 +37,12 @@ export function requiredAcks(level: ConsistencyLevel, voterCount: number, name: 
 export function consistencyName(level: ConsistencyLevel): string {
   return typeof level === 'number' ? String(level) : level;
 }
+
+/**
+ * The stronger of two levels for `voterCount` voters (the one needing more acks; `b` on a tie). A write's `wait`
+ * goes through this with its `w`, so waiting never weakens the write level.
+ */
+export function strongerLevel(a: ConsistencyLevel, b: ConsistencyLevel, voterCount: number): ConsistencyLevel {
+  if (voterCount < 1) return b; // no configuration yet: the write is refused elsewhere
+  return requiredAcks(b, voterCount, 'w') >= requiredAcks(a, voterCount, 'w') ? b : a;
+}

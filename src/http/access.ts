@@ -1,5 +1,7 @@
 // Who may use the local API: the Host header check (a DNS-rebinding defence: a web page on another origin
-// cannot reach the API through a name it controls) and the bearer token, required when bound off loopback.
+// cannot reach the API through a name it controls), the same-origin check of state-changing requests (a web
+// page on another origin cannot make a browser act on the API: Origin / Sec-Fetch-Site) and the bearer token,
+// required when bound off loopback.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
@@ -58,7 +60,10 @@ export interface AccessOptions {
   readonly token: string;
 }
 
-/** Host check and token check for every request; throws HttpError 400/401/403. */
+/** Methods that change nothing: the only ones a page on another origin may have a browser send. */
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+/** Host check, same-origin check and token check for every request; throws HttpError 400/401/403. */
 export class AccessPolicy {
   readonly tokenRequired: boolean;
   private readonly token: Buffer;
@@ -73,6 +78,7 @@ export class AccessPolicy {
   /** `open`: a route that reveals nothing (liveness, the page's static files) needs no token. */
   check(req: http.IncomingMessage, open: boolean): void {
     this.checkHost(req.headers.host);
+    if (!SAFE_METHODS.has(req.method ?? 'GET')) this.checkSameOrigin(req);
     const header = req.headers.authorization;
     if (header === undefined) {
       if (this.tokenRequired && !open) {
@@ -90,13 +96,43 @@ export class AccessPolicy {
 
   private checkHost(host: string | undefined): void {
     if (host === undefined || host === '') throw new HttpError(400, 'bad_request', 'the Host header is missing');
-    const parsed = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::([0-9]{1,5}))?$/.exec(host);
-    if (parsed === null) throw new HttpError(403, 'forbidden_host', `Host ${JSON.stringify(host.slice(0, 100))} is not this API's address`);
-    const name = (parsed[1] ?? '').toLowerCase();
-    const port = parsed[2] === undefined ? 80 : Number(parsed[2]);
-    if (port !== this.options.port() || !this.hostNames().has(name.replace(/^\[|\]$/g, ''))) {
+    if (!this.isOwnHost(host)) {
       throw new HttpError(403, 'forbidden_host', `Host ${JSON.stringify(host.slice(0, 100))} is not this API's address (use the address it listens on, or localhost)`);
     }
+  }
+
+  /** `host[:port]` names this API: one of its names and the port it is served on. */
+  private isOwnHost(host: string): boolean {
+    const parsed = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::([0-9]{1,5}))?$/.exec(host);
+    if (parsed === null) return false;
+    const name = (parsed[1] ?? '').toLowerCase();
+    const port = parsed[2] === undefined ? 80 : Number(parsed[2]);
+    return port === this.options.port() && this.hostNames().has(name.replace(/^\[|\]$/g, ''));
+  }
+
+  /**
+   * A state-changing request must not come from a page on another origin: an Origin header, when sent, must be
+   * this API's own (http://one-of-its-names:its-port), and Sec-Fetch-Site must not say cross-site (nor
+   * same-site, another port or subdomain, unless the Origin is ours). Clients that send neither (curl, the CLI)
+   * pass; browsers send Origin with every POST, PUT and DELETE.
+   */
+  private checkSameOrigin(req: http.IncomingMessage): void {
+    const origin = req.headers.origin;
+    const site = req.headers['sec-fetch-site'];
+    if (Array.isArray(origin) || Array.isArray(site)) throw crossSite('Origin or Sec-Fetch-Site is given twice');
+    const ownOrigin = origin !== undefined && this.isOwnOrigin(origin);
+    if (origin !== undefined && !ownOrigin) {
+      throw crossSite(`a request from ${JSON.stringify(origin.slice(0, 100))} may not change anything here (only this API's own page may)`);
+    }
+    if (site === undefined) return;
+    const kind = site.trim().toLowerCase();
+    if (kind === 'same-origin' || kind === 'none' || (kind === 'same-site' && ownOrigin)) return;
+    throw crossSite(`a ${JSON.stringify(site.slice(0, 40))} request may not change anything here (Sec-Fetch-Site)`);
+  }
+
+  private isOwnOrigin(origin: string): boolean {
+    const match = /^http:\/\/([^/?#@]+)$/i.exec(origin.trim());
+    return match?.[1] !== undefined && this.isOwnHost(match[1]);
   }
 
   /** Names a request may use for this API: loopback, the bound address, and (bound to all) this machine's. */
@@ -126,4 +162,8 @@ export class AccessPolicy {
     }
     return names;
   }
+}
+
+function crossSite(message: string): HttpError {
+  return new HttpError(403, 'cross_site', message);
 }

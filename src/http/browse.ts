@@ -1,5 +1,6 @@
 // Browsing this device's replica: GET /kv?prefix=&limit=&cursor= (a paged listing of live keys, read locally)
-// and GET /watch?prefix= (Server-Sent Events of every change stored here, resumable with Last-Event-ID).
+// and GET /watch?prefix= (Server-Sent Events of every change stored here, resumable with Last-Event-ID), with
+// the watch slots: a watcher that stops reading is closed for good and never keeps a slot from a new one.
 import type http from 'node:http';
 import { z } from 'zod';
 import { type VersionedRecord, liveSiblings } from '../core/record.js';
@@ -33,7 +34,7 @@ const listQuery = z
 
 const watchQuery = z.object({ prefix: z.string().optional() }).strict();
 
-export type QueryParser = <T extends z.ZodTypeAny>(schema: T, url: URL) => z.infer<T>;
+export type QueryParser = <T extends z.ZodTypeAny>(schema: T, query: URLSearchParams) => z.infer<T>;
 
 /** A key prefix: like a key but may be empty. */
 function checkPrefix(prefix: string, keyBytesMax: number, checkKey: (key: string) => void): string {
@@ -74,8 +75,8 @@ export interface ListOptions {
 }
 
 /** GET /kv: `{keys: [{key, siblings}], cursor}`; cursor null on the last page. Live keys only, in key order. */
-export function listKeys(options: ListOptions, url: URL): object {
-  const query = options.parseQuery(listQuery, url);
+export function listKeys(options: ListOptions, search: URLSearchParams): object {
+  const query = options.parseQuery(listQuery, search);
   const prefix = checkPrefix(query.prefix ?? '', options.keyBytesMax, options.checkKey);
   const limit = query.limit === undefined ? LIST_LIMIT_DEFAULT : Number(query.limit);
   if (limit > LIST_LIMIT_MAX) throw new HttpError(400, 'bad_request', `invalid query parameter limit: at most ${LIST_LIMIT_MAX}`);
@@ -109,8 +110,53 @@ export function listKeys(options: ListOptions, url: URL): object {
   return { keys, cursor: null };
 }
 
+/** One open /watch stream, as its slot sees it. */
+interface OpenWatch {
+  /** Bytes written but not yet taken by the kernel: > 0 means the client's windows are full (not reading). */
+  readonly backlog: () => number;
+  /** Ends the stream for good: unsubscribes and destroys the socket (never waits for the client to read). */
+  readonly close: () => void;
+}
+
+/**
+ * The WATCHERS_MAX slots of one server. A full set does not refuse a new watcher: it closes the one that stopped
+ * reading (a backlog), else the oldest (a live EventSource resumes with Last-Event-ID a second later). So
+ * watchers that never read cannot keep every slot.
+ */
+export class WatchSlots {
+  private readonly open = new Set<OpenWatch>(); // insertion order: oldest first
+
+  constructor(private readonly max: number = WATCHERS_MAX) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  take(watch: OpenWatch): void {
+    while (this.open.size >= this.max) {
+      let victim: OpenWatch | undefined;
+      for (const w of this.open) {
+        if (w.backlog() > 0) {
+          victim = w;
+          break;
+        }
+      }
+      victim ??= this.open.values().next().value;
+      if (victim === undefined) break;
+      this.open.delete(victim);
+      victim.close();
+    }
+    this.open.add(watch);
+  }
+
+  release(watch: OpenWatch): void {
+    this.open.delete(watch);
+  }
+}
+
 export interface WatchOptions {
   readonly changes: ChangeFeed;
+  readonly slots: WatchSlots;
   readonly keyBytesMax: number;
   readonly checkKey: (key: string) => void;
   readonly parseQuery: QueryParser;
@@ -119,17 +165,21 @@ export interface WatchOptions {
 /**
  * GET /watch: `event: change` with `{key, kind, siblings, at}` for every change stored here whose key starts with
  * `prefix`; on reconnect (Last-Event-ID) the changes missed meanwhile first, or `event: reset` when some are
- * gone (re-list with /kv). A watcher that reads too slowly is disconnected (it resumes).
+ * gone (re-list with /kv). A watcher that reads too slowly is disconnected (it resumes); so is the oldest one
+ * when every slot is taken (WatchSlots).
  */
-export function watch(options: WatchOptions, url: URL, req: http.IncomingMessage, res: http.ServerResponse): void {
-  const query = options.parseQuery(watchQuery, url);
+export function watch(options: WatchOptions, search: URLSearchParams, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const query = options.parseQuery(watchQuery, search);
   const prefix = checkPrefix(query.prefix ?? '', options.keyBytesMax, options.checkKey);
   const lastId = req.headers['last-event-id'];
   if (Array.isArray(lastId)) throw new HttpError(400, 'bad_request', 'Last-Event-ID is given twice');
   if (lastId !== undefined && lastId.length > 64) throw new HttpError(400, 'bad_request', 'Last-Event-ID is too long');
-  if (options.changes.watchers >= WATCHERS_MAX) throw new HttpError(503, 'too_many_watchers', `at most ${WATCHERS_MAX} watchers at once`);
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   let open = true;
+  // A backlog at two keepalives in a row with no drain between them: nothing read for a whole interval.
+  let backlogAtTick = false;
+  let drainedSinceTick = false;
+  res.on('drain', () => (drainedSinceTick = true));
   const send = (text: string): void => {
     if (!open) return;
     res.write(text);
@@ -141,15 +191,24 @@ export function watch(options: WatchOptions, url: URL, req: http.IncomingMessage
     send(`id: ${options.changes.eventId(event)}\nevent: change\ndata: ${JSON.stringify({ key: event.key, kind: event.kind, siblings: event.siblings, at })}\n\n`);
   };
   const unsubscribe = options.changes.subscribe(sendEvent);
-  const keepalive = setInterval(() => send(': keepalive\n\n'), WATCH_KEEPALIVE_MS);
+  const keepalive = setInterval(() => {
+    if (backlogAtTick && !drainedSinceTick && res.writableLength > 0) return close();
+    backlogAtTick = res.writableLength > 0;
+    drainedSinceTick = false;
+    send(': keepalive\n\n');
+  }, WATCH_KEEPALIVE_MS);
   keepalive.unref();
+  const slot: OpenWatch = { backlog: () => res.writableLength, close: () => close() };
   const close = (): void => {
     if (!open) return;
     open = false;
     unsubscribe();
     clearInterval(keepalive);
-    res.end();
+    options.slots.release(slot);
+    // Not res.end(): a client that does not read would keep the socket (and its buffers) for ever.
+    res.destroy();
   };
+  options.slots.take(slot);
   req.on('close', close);
   res.on('error', close);
   // Tell EventSource how soon to reconnect, then what was missed.

@@ -2,6 +2,7 @@
 // (/cluster/approve|admit|remove|leave), /status, /metrics, /healthz and /readyz. Every
 // error is JSON `{error, message}` with a 4xx/503 status; bodies, headers and request time are bounded.
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import { z } from 'zod';
 import { toString as u8ToString } from 'uint8arrays';
 import { DEFAULTS } from '../config/defaults.js';
@@ -12,13 +13,15 @@ import type { ContextCodec } from '../node/context-token.js';
 import { type Receipt, isDeleted } from '../core/receipt.js';
 import type { AccessPolicy } from './access.js';
 import { type ApiMetrics, type Operation, consistencyLabel } from './metrics.js';
-import { type LocalRecords, listKeys, watch } from './browse.js';
+import { type LocalRecords, WatchSlots, listKeys, watch } from './browse.js';
 import { HttpError } from './errors.js';
+import { checkJsonContentType, checkKey, noQuery, parseContextHeader, parseKey, parseQuery, parseTarget, parseWrite, readQuery } from './parse.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import type { ChangeFeed } from '../node/changes.js';
 import { AUDIT_READ_MAX, type AuditKind } from '../node/audit.js';
 
 export { HttpError } from './errors.js';
+export { parseKey } from './parse.js';
 
 export interface KvBackend {
   write(
@@ -92,52 +95,56 @@ const PAGE_FILES = new Map([
 /** Open connections at most (a device's API serves a few local clients and pages). */
 const CONNECTIONS_MAX = 256;
 
-/** Longest wait a client may ask for (the write's own deadline is the daemon's request timeout). */
-const WAIT_TIMEOUT_MS_MAX = DEFAULTS.writeWaitMsMax;
-const WAIT_TIMEOUT_ALLOWED = `milliseconds from 1 to ${WAIT_TIMEOUT_MS_MAX}`;
+/**
+ * How often node checks every connection against headersTimeout and requestTimeout. Its default, 30 s, let a
+ * slow client hold a connection up to 30 s past the header timeout.
+ */
+const CONNECTIONS_CHECK_MS = 1_000;
 
-const writeQuery = z
-  .object({
-    w: z.string().optional(),
-    wait: z.string().optional(),
-    timeoutMs: z
-      .string()
-      .regex(/^[1-9][0-9]{0,15}$/, WAIT_TIMEOUT_ALLOWED)
-      .refine((text) => Number(text) <= WAIT_TIMEOUT_MS_MAX, WAIT_TIMEOUT_ALLOWED)
-      .optional(),
-  })
-  .strict();
-const readQuery = z.object({ r: z.string().optional(), resolve: z.enum(['lww']).optional(), explain: z.enum(['1', 'true']).optional() }).strict();
-const noQuery = z.object({}).strict();
-
-/** Rejects control characters (C0, DEL, C1) in keys. */
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/** Bytes of a refused (413) body still read and dropped so the client gets the answer instead of a reset. */
+const REFUSED_BODY_DRAIN_BYTES_MAX = 1024 * 1024;
 
 export function createHttpServer(options: HttpOptions): http.Server {
-  const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: options.requestTimeoutMs ?? 30_000 }, (req, res) => {
-    handle(options, req, res).catch((error: unknown) => sendError(res, error));
-  });
-  server.headersTimeout = 10_000;
+  const slots = new WatchSlots();
+  const server = http.createServer(
+    {
+      maxHeaderSize: 16 * 1024,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      headersTimeout: DEFAULTS.httpHeadersTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+    },
+    (req, res) => {
+      handle(options, slots, req, res).catch((error: unknown) => sendError(res, error));
+    },
+  );
   server.keepAliveTimeout = 5_000;
   server.maxConnections = CONNECTIONS_MAX;
   server.maxRequestsPerSocket = 10_000;
+  capConnectionsPerAddress(server, DEFAULTS.httpConnectionsPerIpMax);
   return server;
 }
 
-async function handle(options: HttpOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const target = req.url ?? '/';
-  // Only origin-form targets ("/path?query"): "//host/..." or absolute URLs would be read as a host.
-  if (!target.startsWith('/') || target.startsWith('//')) {
-    throw new HttpError(400, 'bad_request', 'the request target must be a path starting with a single /');
-  }
-  let url: URL;
-  try {
-    url = new URL(target, 'http://localhost');
-  } catch {
-    throw new HttpError(400, 'bad_request', 'the request target is not a valid path');
-  }
-  const path = url.pathname;
+/** Closes a new connection at once when its address already holds `perAddressMax` (one client cannot take all). */
+function capConnectionsPerAddress(server: http.Server, perAddressMax: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? '';
+    const count = open.get(address) ?? 0;
+    if (count >= perAddressMax) {
+      socket.destroy();
+      return;
+    }
+    open.set(address, count + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left <= 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
+}
+
+async function handle(options: HttpOptions, slots: WatchSlots, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const { path, query } = parseTarget(req.url ?? '/');
   const method = req.method ?? 'GET';
   // The page's own files hold no data: a browser loads them without the token, then asks for it.
   const page = PAGE_FILES.get(path);
@@ -149,7 +156,7 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
   }
   if (page !== undefined) {
     allow(method, ['GET', 'HEAD']);
-    parseQuery(noQuery, url);
+    parseQuery(noQuery, query);
     res.writeHead(200, {
       'Content-Type': page.type,
       'Content-Length': Buffer.byteLength(page.body),
@@ -162,26 +169,26 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
   }
   if (path === '/audit') {
     allow(method, ['GET', 'HEAD']);
-    const query = parseQuery(auditQuery, url);
-    const limit = query.limit === undefined ? 100 : Number(query.limit);
+    const params = parseQuery(auditQuery, query);
+    const limit = params.limit === undefined ? 100 : Number(params.limit);
     if (limit > AUDIT_READ_MAX) throw new HttpError(400, 'bad_request', `invalid query parameter limit: at most ${AUDIT_READ_MAX}`);
-    return sendJson(res, 200, { entries: options.audit(limit, query.kind) });
+    return sendJson(res, 200, { entries: options.audit(limit, params.kind) });
   }
   if (path === '/healthz') {
     allow(method, ['GET', 'HEAD']);
-    parseQuery(noQuery, url);
+    parseQuery(noQuery, query);
     return sendJson(res, 200, { ok: true });
   }
   if (path === '/readyz') {
     allow(method, ['GET', 'HEAD']);
-    parseQuery(noQuery, url);
+    parseQuery(noQuery, query);
     const reasons = options.readiness();
     if (reasons.length === 0) return sendJson(res, 200, { ready: true });
     return sendJson(res, 503, { error: 'not_ready', message: reasons.join('; '), reasons });
   }
   if (path === '/metrics') {
     allow(method, ['GET', 'HEAD']);
-    parseQuery(noQuery, url);
+    parseQuery(noQuery, query);
     const text = await options.metrics.text();
     res.writeHead(200, { 'Content-Type': options.metrics.contentType, 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
@@ -189,15 +196,17 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
   }
   if (path === '/status') {
     allow(method, ['GET', 'HEAD']);
-    parseQuery(noQuery, url);
+    parseQuery(noQuery, query);
     return sendJson(res, 200, options.backend.status());
   }
   if (path === '/cluster/approve' || path === '/cluster/admit' || path === '/cluster/remove' || path === '/cluster/leave') {
     allow(method, ['POST']);
-    parseQuery(noQuery, url);
+    parseQuery(noQuery, query);
     const membership = options.membership;
     if (membership === undefined) throw new HttpError(404, 'not_found', `no route for ${path}`);
-    const body = await readBody(req, 4096);
+    // The peer body is JSON and says so; leave takes none (curl -X POST sends no Content-Type).
+    checkJsonContentType(req.headers['content-type'], path !== '/cluster/leave');
+    const body = await readBody(req, 4096, 'value_too_large');
     if (path === '/cluster/leave') return sendJson(res, 200, await membership.leave());
     if (path === '/cluster/admit') return sendJson(res, 200, await membership.admit(parseAdmitBody(body)));
     const peer = parsePeerBody(body);
@@ -206,44 +215,34 @@ async function handle(options: HttpOptions, req: http.IncomingMessage, res: http
   if (path === '/kv') {
     allow(method, ['GET', 'HEAD']);
     const browse = { records: options.backend.records, keyBytesMax: options.keyBytesMax, checkKey, parseQuery };
-    return sendJson(res, 200, listKeys(browse, url));
+    return sendJson(res, 200, listKeys(browse, query));
   }
   if (path === '/watch') {
     allow(method, ['GET']);
-    return watch({ changes: options.backend.changes, keyBytesMax: options.keyBytesMax, checkKey, parseQuery }, url, req, res);
+    return watch({ changes: options.backend.changes, slots, keyBytesMax: options.keyBytesMax, checkKey, parseQuery }, query, req, res);
   }
   if (path.startsWith('/kv/')) {
     allow(method, ['GET', 'HEAD', 'PUT', 'DELETE']);
     const operation: Operation = method === 'PUT' ? 'put' : method === 'DELETE' ? 'delete' : 'get';
-    const consistency = consistencyLabel(url.searchParams.get(operation === 'get' ? 'r' : 'w'));
+    const consistency = consistencyLabel(query.get(operation === 'get' ? 'r' : 'w'));
     const started = performance.now();
     res.once('finish', () => options.metrics.request(operation, consistency, res.statusCode, (performance.now() - started) / 1000));
     const key = parseKey(path.slice('/kv/'.length), options.keyBytesMax);
-    if (method === 'PUT') return putKey(options, key, url, req, res);
-    if (method === 'DELETE') return deleteKey(options, key, url, req, res);
-    return getKey(options, key, url, res);
+    if (method === 'PUT') return putKey(options, key, query, req, res);
+    if (method === 'DELETE') return deleteKey(options, key, query, req, res);
+    return getKey(options, key, query, res);
   }
   throw new HttpError(404, 'not_found', `no route for ${path}`);
 }
 
-async function putKey(options: HttpOptions, key: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const query = parseQuery(writeQuery, url);
-  const level = parseConsistency(query.w, 'w');
-  const wait = parseWait(query);
-  const context = parseContext(options, req, key);
-  const value = await readBody(req, options.valueBytesMax);
+async function putKey(options: HttpOptions, key: string, query: URLSearchParams, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const { level, wait } = parseWrite(query);
+  const context = parseContextHeader(options.contexts, req.headers['x-causal-context'], key);
+  // Raw bytes, whatever their Content-Type: cross-site requests are refused by Origin/Sec-Fetch-Site (access.ts).
+  const value = await readBody(req, options.valueBytesMax, 'value_too_large');
   const outcome = await options.backend.write(key, value, context, level, wait);
   options.metrics.writeAcks('put', outcome.acks);
   sendWritten(options, res, key, outcome, outcome.created ? 201 : 200);
-}
-
-/** `wait=LEVEL[&timeoutMs=MS]`: also wait for LEVEL's acks; 202 (accepted at w, see the receipt) if not reached. */
-function parseWait(query: { wait?: string | undefined; timeoutMs?: string | undefined }): { level: ConsistencyLevel; timeoutMs: number | undefined } | undefined {
-  if (query.wait === undefined) {
-    if (query.timeoutMs !== undefined) throw new HttpError(400, 'bad_request', 'timeoutMs goes with wait=LEVEL');
-    return undefined;
-  }
-  return { level: parseConsistency(query.wait, 'wait'), timeoutMs: query.timeoutMs === undefined ? undefined : Number(query.timeoutMs) };
 }
 
 function sendWritten(
@@ -262,12 +261,10 @@ function sendWritten(
   sendJson(res, 202, { context, acks: outcome.acks, required: outcome.required, complete: false, receipt: `/kv/${encodeURIComponent(key)}?explain=1` });
 }
 
-async function deleteKey(options: HttpOptions, key: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const query = parseQuery(writeQuery, url);
-  const level = parseConsistency(query.w, 'w');
-  const wait = parseWait(query);
-  const context = parseContext(options, req, key);
-  await readBody(req, 0);
+async function deleteKey(options: HttpOptions, key: string, query: URLSearchParams, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const { level, wait } = parseWrite(query);
+  const context = parseContextHeader(options.contexts, req.headers['x-causal-context'], key);
+  await readBody(req, 0, 'body_not_allowed');
   const outcome = await options.backend.write(key, null, context, level, wait);
   options.metrics.writeAcks('delete', outcome.acks);
   sendWritten(options, res, key, outcome, 200);
@@ -292,8 +289,8 @@ async function explainKey(options: HttpOptions, key: string, res: http.ServerRes
   });
 }
 
-async function getKey(options: HttpOptions, key: string, url: URL, res: http.ServerResponse): Promise<void> {
-  const query = parseQuery(readQuery, url);
+async function getKey(options: HttpOptions, key: string, search: URLSearchParams, res: http.ServerResponse): Promise<void> {
+  const query = parseQuery(readQuery, search);
   if (query.explain !== undefined) {
     if (query.r !== undefined || query.resolve !== undefined) throw new HttpError(400, 'bad_request', 'explain takes no other parameter');
     return explainKey(options, key, res);
@@ -339,70 +336,51 @@ function allow(method: string, methods: readonly string[]): void {
   }
 }
 
-function parseQuery<T extends z.ZodTypeAny>(schema: T, url: URL): z.infer<T> {
-  const params: Record<string, string> = {};
-  for (const [name, value] of url.searchParams) {
-    if (name in params) throw new HttpError(400, 'bad_request', `query parameter ${name} is given twice`);
-    params[name] = value;
-  }
-  const parsed = schema.safeParse(params);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.join('.') || (issue?.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'query');
-    throw new HttpError(400, 'bad_request', `invalid query parameter ${where}: ${issue?.message ?? 'invalid'}`);
-  }
-  return parsed.data;
-}
-
-export function parseKey(encoded: string, keyBytesMax: number): string {
-  let key: string;
-  try {
-    key = decodeURIComponent(encoded);
-  } catch {
-    throw new HttpError(400, 'invalid_key', 'the key is not valid percent-encoded UTF-8');
-  }
-  const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes === 0) throw new HttpError(400, 'invalid_key', 'the key is empty');
-  if (bytes > keyBytesMax) throw new HttpError(400, 'invalid_key', `the key is ${bytes} bytes; at most ${keyBytesMax} allowed`);
-  checkKey(key);
-  return key;
-}
-
-function checkKey(key: string): void {
-  if (CONTROL_CHARS.test(key)) throw new HttpError(400, 'invalid_key', 'the key contains control characters');
-}
-
-function parseContext(options: HttpOptions, req: http.IncomingMessage, key: string): ClientContext | undefined {
-  const header = req.headers['x-causal-context'];
-  if (header === undefined) return undefined;
-  if (Array.isArray(header)) throw new HttpError(400, 'invalid_context', 'X-Causal-Context is given twice');
-  return options.contexts.decode(key, header.trim());
-}
-
-function readBody(req: http.IncomingMessage, bytesMax: number): Promise<Uint8Array> {
+/**
+ * The request body, at most `bytesMax` bytes (declared or, chunked, as it arrives); 413 above. The rest of a
+ * refused body is read and dropped (up to REFUSED_BODY_DRAIN_BYTES_MAX, then the connection is closed), so the
+ * client reads the 413 instead of a reset.
+ */
+function readBody(req: http.IncomingMessage, bytesMax: number, code: 'value_too_large' | 'body_not_allowed'): Promise<Uint8Array> {
+  const tooLarge = (size: string | undefined): HttpError => {
+    if (bytesMax === 0) return new HttpError(413, code, 'this request takes no body');
+    return new HttpError(413, code, size === undefined ? `the body exceeds ${bytesMax} bytes` : `the body is ${size} bytes; at most ${bytesMax} allowed`);
+  };
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > bytesMax) {
-    req.resume();
-    return Promise.reject(new HttpError(413, 'value_too_large', `the body is ${declared} bytes; at most ${bytesMax} allowed`));
+    drain(req, 0);
+    return Promise.reject(tooLarge(declared));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > bytesMax) {
-        reject(new HttpError(413, 'value_too_large', `the body exceeds ${bytesMax} bytes`));
-        req.destroy();
+        req.off('data', onData);
+        drain(req, size);
+        reject(tooLarge(undefined));
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       resolve(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
     });
     req.on('error', reject);
   });
+}
+
+/** Reads and drops the rest of a refused body; closes the connection once more than the drain allowance came. */
+function drain(req: http.IncomingMessage, alreadyRead: number): void {
+  let dropped = alreadyRead;
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > REFUSED_BODY_DRAIN_BYTES_MAX) req.destroy();
+  });
+  req.resume();
 }
 
 // ---------------------------------------------------------------- responses

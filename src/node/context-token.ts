@@ -103,7 +103,8 @@ function parseEntries(value: unknown, max: number): Array<[string, number]> {
   for (const entry of value as unknown[]) {
     if (!Array.isArray(entry) || entry.length !== 2) throw new InvalidContextError('causal context token is malformed');
     const [actor, counter] = entry as unknown[];
-    if (typeof actor !== 'string' || actor.length === 0 || actor.length > 256) {
+    // "__proto__" would vanish from a vector built as a plain object (the token would decode to less than it says).
+    if (typeof actor !== 'string' || actor.length === 0 || actor.length > 256 || actor === '__proto__') {
       throw new InvalidContextError('causal context token has a bad actor');
     }
     if (typeof counter !== 'number' || !Number.isSafeInteger(counter) || counter <= 0) {

@@ -6,7 +6,7 @@ import type { Hlc } from '../core/hlc.js';
 import type { MembershipConfig } from '../core/membership.js';
 import { isJoint, isMember, isVoter, replicaIds } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
-import { type ConsistencyLevel, requiredAcks } from '../core/quorum.js';
+import { type ConsistencyLevel, requiredAcks, strongerLevel } from '../core/quorum.js';
 import type { ClientContext, VersionedRecord } from '../core/record.js';
 import { AntiEntropy, type SyncAction, type SyncLocal, type SyncMessage } from '../core/anti-entropy.js';
 import { MerkleDigest } from '../core/digest.js';
@@ -378,8 +378,10 @@ export class Runtime {
     const before = this.store.get(key);
     const created = before === undefined || before.siblings.every((s) => s.value === null);
     const seen = contextAfterWrite(before ?? EMPTY_RECORD, context, dot);
+    // `wait` only adds to `w`: the write is never answered before it is acknowledged at w (w=all&wait=one is w=all).
+    const waitLevel = wait === undefined ? level : strongerLevel(level, wait.level, this.core.config.voters.length);
     const { opId, actions } = this.core.write(
-      { key, value, context: context?.vv, unseen: context?.unseen, level: wait?.level ?? level, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs(), timeoutMs: wait?.timeoutMs },
+      { key, value, context: context?.vv, unseen: context?.unseen, level: waitLevel, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs(), timeoutMs: wait?.timeoutMs },
       this.local,
     );
     // Staged before the record (same commit or an earlier one): whenever a timestamp issued here is durable

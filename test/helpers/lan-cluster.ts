@@ -265,7 +265,9 @@ export class LanCluster {
   // ------------------------------------------------------------------------------------------ HTTP
 
   request(device: Device, method: string, path: string, body?: string, timeoutMs = 10_000): Promise<FetchInResponse> {
-    return fetchIn(device, this.url(device, path), { method, body, timeoutMs, headers: { Authorization: `Bearer ${this.token(device)}` } });
+    // The API's POST bodies are JSON and must say so (curl would send form-urlencoded).
+    const type: Record<string, string> = method === 'POST' && body !== undefined ? { 'Content-Type': 'application/json' } : {};
+    return fetchIn(device, this.url(device, path), { method, body, timeoutMs, headers: { Authorization: `Bearer ${this.token(device)}`, ...type } });
   }
 
   /** The device's API token: its API listens on the LAN, so every request needs it. */

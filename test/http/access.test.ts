@@ -17,11 +17,11 @@ const tmp = (): string => {
   return d;
 };
 
-const fakeRequest = (headers: Record<string, string>): http.IncomingMessage => ({ headers }) as unknown as http.IncomingMessage;
+const fakeRequest = (headers: Record<string, string>, method = 'GET'): http.IncomingMessage => ({ headers, method }) as unknown as http.IncomingMessage;
 
-function refusal(policy: AccessPolicy, headers: Record<string, string>, open = false): { status: number; code: string } | undefined {
+function refusal(policy: AccessPolicy, headers: Record<string, string>, open = false, method = 'GET'): { status: number; code: string } | undefined {
   try {
-    policy.check(fakeRequest(headers), open);
+    policy.check(fakeRequest(headers, method), open);
     return undefined;
   } catch (error) {
     if (!(error instanceof HttpError)) throw error;
@@ -63,6 +63,28 @@ describe('access policy', () => {
     const bound = new AccessPolicy({ bindHost: '192.168.7.9', port: () => 7401, token });
     expect(refusal(bound, { host: '192.168.7.9:7401', authorization: `Bearer ${token}` })).toBeUndefined();
     expect(refusal(bound, { host: '192.168.7.10:7401', authorization: `Bearer ${token}` })).toEqual({ status: 403, code: 'forbidden_host' });
+  });
+
+  it('state-changing requests: only from our own origin, or from clients that send no Origin', () => {
+    const policy = new AccessPolicy({ bindHost: '127.0.0.1', port: () => 7401, token });
+    const host = { host: '127.0.0.1:7401' };
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+      expect(refusal(policy, host, false, method)).toBeUndefined(); // curl
+      for (const origin of ['http://127.0.0.1:7401', 'http://localhost:7401', 'http://[::1]:7401', 'HTTP://LOCALHOST:7401']) {
+        expect(refusal(policy, { ...host, origin, 'sec-fetch-site': 'same-origin' }, false, method), origin).toBeUndefined();
+      }
+      for (const origin of ['null', 'http://127.0.0.1:7402', 'https://127.0.0.1:7401', 'http://127.0.0.1', 'http://evil.example:7401', 'http://127.0.0.1:7401/', 'http://a@127.0.0.1:7401', '']) {
+        expect(refusal(policy, { ...host, origin }, false, method), origin).toEqual({ status: 403, code: 'cross_site' });
+      }
+      expect(refusal(policy, { ...host, 'sec-fetch-site': 'cross-site' }, false, method)).toEqual({ status: 403, code: 'cross_site' });
+      expect(refusal(policy, { ...host, 'sec-fetch-site': 'same-site' }, false, method)).toEqual({ status: 403, code: 'cross_site' });
+      expect(refusal(policy, { ...host, 'sec-fetch-site': 'something-new' }, false, method)).toEqual({ status: 403, code: 'cross_site' });
+      expect(refusal(policy, { ...host, 'sec-fetch-site': 'same-site', origin: 'http://localhost:7401' }, false, method)).toBeUndefined();
+      expect(refusal(policy, { ...host, 'sec-fetch-site': 'none' }, false, method)).toBeUndefined();
+    }
+    // Reads are not state-changing: a cross-site GET only gets an opaque answer.
+    expect(refusal(policy, { ...host, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' })).toBeUndefined();
+    expect(refusal(policy, { ...host, origin: 'https://evil.example' }, false, 'HEAD')).toBeUndefined();
   });
 
   it('generates the token once, readable by the owner only', () => {

@@ -10,6 +10,7 @@ import { Daemon } from '../../src/node/daemon.js';
 import { call, del, get, openWatch, put } from '../helpers/http.js';
 
 let daemon: Daemon;
+const JSON_TYPE = { 'Content-Type': 'application/json' };
 let base = '';
 let dir = '';
 
@@ -326,7 +327,7 @@ describe('HTTP API', () => {
 
   it('keeps an audit log of starts, operator actions and refused requests', async () => {
     const stranger = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo';
-    expect((await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: stranger }))).status).toBe(409);
+    expect((await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: stranger }), JSON_TYPE)).status).toBe(409);
     expect((await rawRequest('GET', '/status', { Host: 'rebind.example' })).status).toBe(403);
     const res = await call(base, 'GET', '/audit?limit=1000');
     expect(res.status).toBe(200);
@@ -378,22 +379,22 @@ describe('HTTP API', () => {
   it('refuses bad membership operations with clear 4xx errors and changes nothing', async () => {
     const stranger = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo';
     expect((await call(base, 'GET', '/cluster/remove')).status).toBe(405);
-    const notJson = await call(base, 'POST', '/cluster/remove', 'peer=x');
+    const notJson = await call(base, 'POST', '/cluster/remove', 'peer=x', JSON_TYPE);
     expect(notJson.status).toBe(400);
     expect(notJson.json).toMatchObject({ error: 'bad_request' });
-    expect((await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: 'not a peer id' }))).status).toBe(400);
-    expect((await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: stranger, extra: 1 }))).status).toBe(400);
-    expect((await call(base, 'POST', '/cluster/remove?force=1', JSON.stringify({ peer: stranger }))).status).toBe(400);
-    const notMember = await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: stranger }));
+    expect((await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: 'not a peer id' }), JSON_TYPE)).status).toBe(400);
+    expect((await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: stranger, extra: 1 }), JSON_TYPE)).status).toBe(400);
+    expect((await call(base, 'POST', '/cluster/remove?force=1', JSON.stringify({ peer: stranger }), JSON_TYPE)).status).toBe(400);
+    const notMember = await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: stranger }), JSON_TYPE);
     expect(notMember.status).toBe(409);
     expect(notMember.json).toMatchObject({ error: 'membership_change_failed' });
-    const lastVoter = await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: daemon.peerId }));
+    const lastVoter = await call(base, 'POST', '/cluster/remove', JSON.stringify({ peer: daemon.peerId }), JSON_TYPE);
     expect(lastVoter.status).toBe(409);
     expect(lastVoter.json?.message).toMatch(/last voter/);
     // Approving a device that never asked would add a voter that never shows up: refused.
-    const unknown = await call(base, 'POST', '/cluster/approve', JSON.stringify({ peer: stranger }));
+    const unknown = await call(base, 'POST', '/cluster/approve', JSON.stringify({ peer: stranger }), JSON_TYPE);
     expect(unknown.status).toBe(409);
-    expect((await call(base, 'POST', '/cluster/leave', 'x'.repeat(5000))).status).toBe(413);
+    expect((await call(base, 'POST', '/cluster/leave', 'x'.repeat(5000), JSON_TYPE)).status).toBe(413);
     const status = await call(base, 'GET', '/status');
     expect(status.json).toMatchObject({ epoch: 1, role: 'voter', pending: [], removed: [] });
   });
