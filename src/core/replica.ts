@@ -387,6 +387,8 @@ const TOLD_PEERS_MAX = 1024;
  * was lost, or the peer is another store under the same peer ID (an old card put back), which must learn it.
  */
 const RETELL_STALE_MS = 1_000;
+/** Join targets remembered (see admissionFrom): a join loop asks a few members in turn. */
+const ADMISSION_PEERS_MAX = 16;
 /** Incoming streams remembered for /status. */
 const IN_STREAMS_TRACKED_MAX = 16;
 const TRANSFER_IDLE_MS_DEFAULT = 10_000;
@@ -434,6 +436,8 @@ export class ReplicaCore {
   private readonly inStreams = new Map<string, InStream>();
   /** How far pushes of an epoch are durable here (see the transferProgress action). */
   private transferResume: { epoch: number; after: string } | undefined;
+  /** Peers we asked to join, whose announcement of a configuration seating us is adopted at epoch 0 (bounded). */
+  private readonly admissionPeers = new Set<string>();
 
   constructor(options: ReplicaCoreOptions) {
     assert(options.requestTimeoutMs > 0, 'requestTimeoutMs is positive');
@@ -752,9 +756,33 @@ export class ReplicaCore {
 
   /** A message from another replica (or this one's own acknowledgement after a durable write). */
   step(from: string, msg: Message, local: LocalView, nowMs: number): Action[] {
+    // Membership is the authority for every message: only a member of our configuration is heard (and
+    // answered). Anyone else holding the cluster key gets the join protocol (handled by the runtime) and
+    // nothing here: no data, no acknowledgement, no configuration. A configuration is the one exception: it is
+    // taken from anyone, but only with proof that the voters chose it (see adoptionOf).
+    if (from !== this.self && !this.hears(from, msg)) return [];
     const actions = this.dispatch(from, msg, local, nowMs);
-    if (from !== this.self) this.tellIfStale(from, msg.epoch, nowMs, actions);
+    if (from !== this.self && this.fromMember(from)) this.tellIfStale(from, msg.epoch, nowMs, actions);
     return actions;
+  }
+
+  /**
+   * Whether `peer` speaks for a seat of our configuration: a voter, a learner, or (joint phase) a previous
+   * voter; never a removed device. A device of a newer configuration that we have not adopted yet is not
+   * heard until we have: it (or anyone) brings us that configuration with its proof first.
+   */
+  fromMember(peer: string): boolean {
+    const config = this.configCurrent;
+    if (config.epoch === 0 || isRemoved(config, peer)) return false;
+    return isMember(config, peer) || config.previousVoters.includes(peer);
+  }
+
+  private hears(from: string, msg: Message): boolean {
+    if (msg.type === 'config') return true;
+    // Not a member of anything yet (waiting to join, or a wiped device): we hold nothing we would serve, so a
+    // read is answered "unavailable" (which says nothing) and everything else is dropped.
+    if (this.epoch === 0) return msg.type === 'read';
+    return this.fromMember(from);
   }
 
   private dispatch(from: string, msg: Message, local: LocalView, nowMs: number): Action[] {
@@ -773,9 +801,7 @@ export class ReplicaCore {
         return this.onStale(from, msg.opId, msg.config, local, nowMs);
       case 'config':
         if (from === this.self) return this.onConfigDurable(msg.epoch, local, nowMs);
-        // Who tells us about a configuration is normally who committed it and is now syncing its data.
-        if (!this.proposers.has(msg.config.epoch)) this.rememberProposer(msg.config.epoch, from);
-        return this.maybeAdopt(msg.config, local, nowMs);
+        return this.onConfigAnnounced(from, msg.config, local, nowMs);
       case 'configPrepare':
         return this.onPrepare(from, msg, local, nowMs);
       case 'configPromise':
@@ -804,7 +830,8 @@ export class ReplicaCore {
    */
   peerEpoch(from: string, epoch: number, nowMs: number): Action[] {
     const actions: Action[] = [];
-    if (from !== this.self) this.tellIfStale(from, epoch, nowMs, actions);
+    // Only a member is told our configuration: it is none of a non-member's business.
+    if (from !== this.self && this.fromMember(from)) this.tellIfStale(from, epoch, nowMs, actions);
     return actions;
   }
 
@@ -876,8 +903,43 @@ export class ReplicaCore {
     return actions;
   }
 
-  /** Adopts a committed configuration learned outside the core's own messages (a join reply). */
-  adoptConfig(config: MembershipConfig, local: LocalView, nowMs: number): Action[] {
+  /**
+   * Adopts a committed configuration learned outside the core's own messages: the join reply of the member
+   * `from` that we asked to join. Before we are a member of anything, only a configuration that names us is
+   * taken (see admissionFrom).
+   */
+  adoptConfig(config: MembershipConfig, local: LocalView, nowMs: number, from?: string): Action[] {
+    if (this.epoch === 0) {
+      if (from !== undefined) this.admissionFrom(from);
+      return isMember(config, this.self) ? this.maybeAdopt(config, local, nowMs) : [];
+    }
+    return this.maybeAdopt(config, local, nowMs);
+  }
+
+  /**
+   * We asked `peer` to join (the runtime calls this before sending the request). Until we are a member, a
+   * configuration announced by such a peer that seats us is adopted: a new voter (or a re-seated store) must
+   * take its admission's joint configuration before the join reply, which comes only after the data sync that
+   * pushes to it. Trust on first use: a device that is not a member yet trusts the member it asked (the
+   * operator's --join address, or a key holder found over mDNS); see docs/security.md.
+   */
+  admissionFrom(peer: string): void {
+    this.admissionPeers.delete(peer);
+    this.admissionPeers.add(peer);
+    while (this.admissionPeers.size > ADMISSION_PEERS_MAX) this.admissionPeers.delete(this.admissionPeers.values().next().value as string);
+  }
+
+  /** A configuration announced by `from`: adopted when it is newer and proven (or, before we are a member, an admission). */
+  private onConfigAnnounced(from: string, config: MembershipConfig, local: LocalView, nowMs: number): Action[] {
+    if (this.epoch === 0) {
+      // Not a member of anything yet: only the member we asked to join is trusted, and only with a
+      // configuration that names us (a wiped device learns its old seat's configuration, then its new seat's).
+      if (!this.admissionPeers.has(from) || !isMember(config, this.self)) return [];
+    } else if (!this.fromMember(from)) {
+      return [];
+    }
+    // Who tells us about a configuration is normally who committed it and is now syncing its data.
+    if (!this.proposers.has(config.epoch) && isVoter(config, from)) this.rememberProposer(config.epoch, from);
     return this.maybeAdopt(config, local, nowMs);
   }
 

@@ -437,8 +437,14 @@ export class Runtime {
   }
 
   /** Adopts a configuration learned outside the core's own messages (a join reply). */
-  adoptConfig(config: MembershipConfig): void {
-    this.execute(this.core.adoptConfig(config, this.local, this.monotonicMs()));
+  /** Adopts the configuration of a join reply from `from` (the member we asked; see ReplicaCore.adoptConfig). */
+  adoptConfig(config: MembershipConfig, from?: string): void {
+    this.execute(this.core.adoptConfig(config, this.local, this.monotonicMs(), from));
+  }
+
+  /** We ask `peer` to join: its announcement of our admission is adopted (ReplicaCore.admissionFrom). */
+  askingToJoin(peer: string): void {
+    this.core.admissionFrom(peer);
   }
 
   /** A replication message from a connected peer (`from` is the authenticated peer ID). */

@@ -650,7 +650,8 @@ describe('joint configurations and syncs', () => {
         else if ('then' in act && act.then !== undefined) pool.push({ from, to: act.then.to, msg: act.then.msg });
       }
     };
-    for (const n of nodes.values()) route(n.id, n.step('X', { type: 'config', epoch: 2, config: next }));
+    // The commit's announcement (from a member: only members are heard).
+    for (const n of nodes.values()) route(n.id, n.step(n.id === 'A' ? 'B' : 'A', { type: 'config', epoch: 2, config: next }));
     const d = new Node('D', next, 4000);
     nodes.set('D', d);
     const a = nodes.get('A')!;

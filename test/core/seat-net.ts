@@ -72,7 +72,10 @@ export class Net {
 
   /** The device lost its storage: same peer ID, a new empty store, no configuration. */
   wipe(id: string, newStore: string): Device {
-    return this.add(id, newStore, NO_CONFIG);
+    const device = this.add(id, newStore, NO_CONFIG);
+    // Its join loop asks the members to join (the runtime's MembershipService.requestJoin).
+    for (const other of this.devices.keys()) if (other !== id) device.core.admissionFrom(other);
+    return device;
   }
 
   exec(d: Device, actions: readonly Action[]): void {

@@ -451,10 +451,10 @@ export class Cluster implements StoreView {
   }
 
   /** Adopts a configuration learned outside the core's messages (a join reply). */
-  adoptConfig(node: string, config: MembershipConfig): void {
+  adoptConfig(node: string, config: MembershipConfig, from?: string): void {
     const r = this.replica(node);
     if (!r.up) return;
-    this.execute(r, r.core.adoptConfig(config, r, this.scheduler.now));
+    this.execute(r, r.core.adoptConfig(config, r, this.scheduler.now, from));
   }
 
   /** Sends a runtime-level message (join request or reply); false when `to` cannot be reached now. */
