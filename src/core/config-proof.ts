@@ -3,7 +3,18 @@
 // or a chain of steps for a device many epochs behind) and the founder's signature on epoch 1. Pure: signing and
 // verification are ports (ConfigAuth) the runtime implements with the devices' Ed25519 peer keys.
 import type { Ballot } from './paxos.js';
-import { type MembershipConfig, configCanonical, configQuorum, goneAcceptor, proofShapeProblem, voterIds } from './membership.js';
+import {
+  type MembershipConfig,
+  configCanonical,
+  configQuorum,
+  configsEqual,
+  goneAcceptor,
+  isJoint,
+  jointReplacement,
+  proofShapeProblem,
+  voterIds,
+  withSeatReplaced,
+} from './membership.js';
 
 /**
  * The signing and verification port (src/node/config-auth.ts implements it with Ed25519 peer keys; a peer ID
@@ -39,6 +50,7 @@ export function acceptPayload(config: MembershipConfig, ballot: Ballot): Uint8Ar
  * voter's store gone n − majority(n) + 1 of the others, exactly as the proposer counted) signed it at one ballot.
  */
 export function proofProblem(base: MembershipConfig, next: MembershipConfig, auth: ConfigAuth): string | undefined {
+  if (base.epoch < 1) return 'no committed configuration to verify against';
   if (next.epoch !== base.epoch + 1) return `epoch ${next.epoch} does not follow ${base.epoch}`;
   if (next.clusterId !== base.clusterId) return 'another cluster';
   const proof = next.proof;
@@ -46,6 +58,14 @@ export function proofProblem(base: MembershipConfig, next: MembershipConfig, aut
   const shape = proofShapeProblem(proof);
   if (shape !== undefined) return shape;
   const gone = goneAcceptor(base, next);
+  if (gone !== undefined) {
+    // The smaller quorum holds only for a change that gives `gone`'s seat to a new store and nothing else: a value
+    // claiming it for more (a voter added or removed with it) would be decided by fewer than Paxos allows.
+    const seat = next.voters.find((m) => m.peerId === gone);
+    if (isJoint(base) && jointReplacement(base) !== gone) return 'a seat replacement during another joint phase';
+    const expected = seat?.store === undefined ? undefined : withSeatReplaced(base, gone, seat.store, seat.addrs);
+    if (expected === undefined || !configsEqual(expected, next)) return `epoch ${next.epoch} is not a replacement of ${gone}'s store alone`;
+  }
   const acceptors = voterIds(base).filter((p) => p !== gone);
   const { needed } = configQuorum(base, gone);
   const payload = acceptPayload(next, proof.ballot);

@@ -183,6 +183,23 @@ describe('configuration proofs', () => {
     expect(ld.core.epoch).toBe(3);
   });
 
+  it('the smaller quorum of a re-seat proves a re-seat only: one voter of two cannot sign anything else with it', async () => {
+    const [a, b, x] = await keys(3);
+    const start = seats(1, [[a!.id, 'sA'], [b!.id, 'sB']]);
+    const reseat = withSeatReplaced(start, a!.id, 'sA-forged', []);
+    const sign = (config: MembershipConfig): MembershipConfig => {
+      const ballot = { round: 1, proposer: b!.id };
+      return { ...config, proof: { ballot, signatures: [{ peerId: b!.id, signature: b!.auth.sign(acceptPayload(config, ballot)) }] } };
+    };
+    // B alone may re-seat A (the two-voter rule: A's old store is gone and never votes in this slot again) ...
+    expect(proofProblem(start, sign(reseat), a!.auth)).toBeUndefined();
+    // ... but not re-seat A and add itself a partner, or remove someone, under cover of it.
+    const withX = { ...reseat, voters: [...reseat.voters, { peerId: x!.id, addrs: [], store: 'sX' }] };
+    expect(proofProblem(start, sign(withX), a!.auth)).toMatch(/not a replacement/);
+    const removing = { ...reseat, removed: [x!.id] };
+    expect(proofProblem(start, sign(removing), a!.auth)).toMatch(/not a replacement/);
+  });
+
   it('the founding configuration is signed by its founder', async () => {
     const [f, x] = await keys(2);
     const genesis = withGenesisProof(foundingConfig('c1', { peerId: f!.id, addrs: [], store: 's' }), f!.id, f!.auth);
