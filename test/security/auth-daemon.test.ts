@@ -7,10 +7,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { genesisProblem, proofProblem } from '../../src/core/config-proof.js';
 import type { MembershipConfig } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
 import { EMPTY_RECORD, applyWrite } from '../../src/core/record.js';
 import { readClusterKey } from '../../src/net/clusterkey.js';
+import { configAuth } from '../../src/node/config-auth.js';
 import { Daemon } from '../../src/node/daemon.js';
 import { get, put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
@@ -108,5 +111,12 @@ describe('a key holder waiting for approval', () => {
     expect(after.role).toBe('voter');
     expect(after.epoch).toBe(epoch);
     expect((await put(a.httpEndpoint, 'after-restart', 'v')).status).toBe(201);
+
+    // What A kept across the restart proves every step from its founding (signed by A) to now.
+    const verifier = configAuth(await generateKeyPair('Ed25519'));
+    const history = a.runtime.core.configHistory;
+    expect(history.map((c) => c.epoch)).toEqual([1, 2, 3]);
+    expect(genesisProblem(history[0]!, verifier)).toBeUndefined();
+    for (let i = 1; i < history.length; i++) expect(proofProblem(history[i - 1]!, history[i]!, verifier)).toBeUndefined();
   });
 });
