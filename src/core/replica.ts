@@ -794,7 +794,7 @@ export class ReplicaCore {
     // Membership is the authority for every message: only a member of our configuration is heard (and
     // answered). Anyone else holding the cluster key gets the join protocol (handled by the runtime) and
     // nothing here: no data, no acknowledgement, no configuration. A configuration is the one exception: it is
-    // taken from anyone, but only with proof that the voters chose it (see adoptionOf).
+    // taken from anyone, but only with proof that the voters chose it (see maybeAdopt).
     if (from !== this.self && !this.hears(from, msg)) return [];
     const actions = this.dispatch(from, msg, local, nowMs);
     if (from !== this.self && this.fromMember(from)) this.tellIfStale(from, msg.epoch, nowMs, actions);
