@@ -411,6 +411,12 @@ const TOLD_PEERS_MAX = 1024;
  * was lost, or the peer is another store under the same peer ID (an old card put back), which must learn it.
  */
 const RETELL_STALE_MS = 1_000;
+/**
+ * A configuration a non-member brings is checked (its proof verified) at most once per this interval, all
+ * non-members together: bounds the CPU a key holder can make us spend on forged proofs (10 checks a second, a
+ * few ms); a genuine one from a voter we do not know yet is retold every second (RETELL_STALE_MS).
+ */
+const STRANGER_CONFIG_CHECK_INTERVAL_MS = 100;
 /** Join targets remembered (see admissionFrom): a join loop asks a few members in turn. */
 const ADMISSION_PEERS_MAX = 16;
 /** Incoming streams remembered for /status. */
@@ -463,6 +469,8 @@ export class ReplicaCore {
   /** Peers we asked to join, whose announcement of a configuration seating us is adopted at epoch 0 (bounded). */
   private readonly admissionPeers = new Set<string>();
   private readonly auth: ConfigAuth | undefined;
+  /** Before this time a configuration from a non-member is not checked (see onConfigAnnounced). */
+  private strangerConfigCheckAtMs = -Infinity;
   /** Committed configurations in epoch order, ending with the current one, with their proofs (bounded). */
   private history: MembershipConfig[];
 
@@ -970,10 +978,15 @@ export class ReplicaCore {
       // Not a member of anything yet: only the member we asked to join is trusted, and only with a
       // configuration that names us (a wiped device learns its old seat's configuration, then its new seat's).
       if (!this.admissionPeers.has(from) || !isMember(config, this.self)) return [];
-    } else if (this.auth === undefined && !this.fromMember(from)) {
+    } else if (!this.fromMember(from)) {
       // Unproven configurations (no auth: tests only) are taken from members only. With proofs, anyone may
       // bring one: a member of a configuration we have not adopted yet is not a member to us until we have.
-      return [];
+      if (this.auth === undefined || config.epoch <= this.epoch) return [];
+      // Checking a proof costs signature verifications (~0.3 ms each): a non-member gets one check per
+      // STRANGER_CONFIG_CHECK_INTERVAL_MS, all non-members together, so a key holder cannot spend our CPU.
+      // Members (most of whom outlive any configuration we may be behind) are not limited.
+      if (nowMs < this.strangerConfigCheckAtMs) return [];
+      this.strangerConfigCheckAtMs = nowMs + STRANGER_CONFIG_CHECK_INTERVAL_MS;
     }
     // Who tells us about a configuration is normally who committed it and is now syncing its data (a member's
     // word only: a stranger naming itself would hold off the takeover of a joint phase).

@@ -148,19 +148,25 @@ describe('configuration proofs', () => {
       ['a quorum\'s proof of another value', { ...signed(next, 1, b!, c!), voters: [{ peerId: x!.id, addrs: [], store: 'sX' }] }],
       ['no proof at all', next],
     ];
+    let nowMs = 0;
     for (const [what, forged] of forgeries) {
       for (const from of [b!.id, x!.id]) {
-        const out = ad.core.step(from, { type: 'config', epoch: forged.epoch, config: forged }, ad, 0);
+        nowMs += 1_000; // (a non-member's configurations are checked at most ten times a second)
+        const out = ad.core.step(from, { type: 'config', epoch: forged.epoch, config: forged }, ad, nowMs);
         expect(out, `${what} from ${from === x!.id ? 'a non-member' : 'a member'}`).toEqual([]);
       }
       // Nor as a stale reply or a Paxos refusal from a member.
       expect(ad.core.step(b!.id, { type: 'stale', opId: 1, epoch: forged.epoch, config: forged }, ad, 0).some((y) => y.type === 'persistConfig')).toBe(false);
       expect(ad.core.config).toEqual(start);
     }
-    // The genuine quorum (B and C at one ballot) is proof enough, from anyone.
+    // The genuine quorum (B and C at one ballot) is proof enough, from anyone; but a non-member's configuration
+    // is checked only once per 100 ms (all non-members together), so forgeries cannot make us spend CPU.
     const genuine = signed(next, 4, b!, c!);
     expect(proofProblem(start, genuine, a!.auth)).toBeUndefined();
-    net.exec(ad, ad.core.step(x!.id, { type: 'config', epoch: 2, config: genuine }, ad, 0));
+    nowMs += 1_000;
+    expect(ad.core.step(x!.id, { type: 'config', epoch: 2, config: forgeries[1]![1] }, ad, nowMs)).toEqual([]);
+    expect(ad.core.step(x!.id, { type: 'config', epoch: 2, config: genuine }, ad, nowMs + 50)).toEqual([]); // not checked
+    net.exec(ad, ad.core.step(x!.id, { type: 'config', epoch: 2, config: genuine }, ad, nowMs + 100));
     expect(ad.core.epoch).toBe(2);
   });
 
