@@ -1,6 +1,8 @@
 // Membership configuration as data: which devices vote in quorums at which epoch, and the pure transforms
 // that produce the next configuration (one voter added or removed per epoch; a joint phase while data syncs).
 import { assert } from './assert.js';
+import type { Ballot } from './paxos.js';
+import { majority } from './quorum.js';
 
 export interface MemberInfo {
   /** libp2p peer ID (base58): the device's name in the cluster. */
@@ -15,6 +17,29 @@ export interface MemberInfo {
    */
   readonly store?: string | undefined;
 }
+
+/** One acceptor's signature over acceptPayload(config, ballot) (src/core/config-proof.ts). */
+export interface ConfigSignature {
+  readonly peerId: string;
+  /** Base64 of the signature bytes (as the signer returns it). */
+  readonly signature: string;
+}
+
+/**
+ * Why a device may believe a configuration was decided: `ballot` is the Paxos ballot at which every listed
+ * acceptor (a voter of the previous epoch) accepted it. A quorum of acceptors at ONE ballot means the value is
+ * chosen; accepts at different ballots would not (another value may be chosen after them), so the ballot is part
+ * of what is signed. Epoch 1 carries its founder's signature at ballot 0. See src/core/config-proof.ts.
+ */
+export interface ConfigProof {
+  readonly ballot: Ballot;
+  readonly signatures: readonly ConfigSignature[];
+}
+
+/** Signatures a proof may list (a proof needs at most one per voter of the previous epoch). */
+export const PROOF_SIGNATURES_MAX = 64;
+/** Longest signature string accepted (base64 of an Ed25519 signature is 88 characters). */
+export const SIGNATURE_CHARS_MAX = 256;
 
 export interface MembershipConfig {
   readonly clusterId: string;
@@ -36,6 +61,12 @@ export interface MembershipConfig {
    * joint phase they count in no previous-voter majority and are no source of the data sync. Empty otherwise.
    */
   readonly replaced?: readonly string[] | undefined;
+  /**
+   * Proof that the voters of the previous epoch chose this configuration (their accept signatures). Not part
+   * of the value (configsEqual ignores it): the value is decided first, its proof collected by the proposer.
+   * Undefined on configurations from before proofs, and on values still being decided.
+   */
+  readonly proof?: ConfigProof | undefined;
 }
 
 export function foundingConfig(clusterId: string, founder: MemberInfo): MembershipConfig {
@@ -238,6 +269,11 @@ export function configsEqual(a: MembershipConfig, b: MembershipConfig): boolean 
   return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
+/** Everything a configuration says except its proof, in a fixed order (what accept signatures cover). */
+export function configCanonical(c: MembershipConfig): unknown {
+  return canonical(c);
+}
+
 function canonical(c: MembershipConfig): unknown {
   const seat = (m: MemberInfo): unknown => [m.peerId, m.addrs, m.store ?? ''];
   return [c.clusterId, c.epoch, c.voters.map(seat), c.learners.map(seat), c.removed, c.previousVoters, replacedIds(c)];
@@ -264,5 +300,41 @@ export function configProblem(config: MembershipConfig): string | undefined {
   for (const p of replacedIds(config)) if (!config.previousVoters.includes(p) || !isVoter(config, p)) return `replaced seat ${p} is not a previous and current voter`;
   for (const p of config.removed) if (ids.has(p)) return `removed peer ${p} is still a member`;
   if (config.removed.length > REMOVED_MAX) return 'too many removed peers';
+  if (config.proof !== undefined) return proofShapeProblem(config.proof);
   return undefined;
+}
+
+/** Shape checks of a proof received from the wire or disk (its verification is config-proof.ts's). */
+export function proofShapeProblem(proof: ConfigProof): string | undefined {
+  if (!Number.isSafeInteger(proof.ballot.round) || proof.ballot.round < 0) return 'bad proof ballot';
+  if (proof.signatures.length > PROOF_SIGNATURES_MAX) return 'too many signatures in a proof';
+  for (const s of proof.signatures) {
+    if (s.peerId.length === 0 || s.signature.length === 0 || s.signature.length > SIGNATURE_CHARS_MAX) return 'bad signature in a proof';
+  }
+  return undefined;
+}
+
+/**
+ * The voter of `base` whose store `proposed` replaces (withSeatReplaced), if any: its old store is gone, and its
+ * new store never votes in this slot (it is not seated in `base`).
+ */
+export function goneAcceptor(base: MembershipConfig, proposed: MembershipConfig): string | undefined {
+  for (const m of base.voters) {
+    const next = proposed.voters.find((v) => v.peerId === m.peerId);
+    if (next !== undefined && next.store !== m.store && replacedIds(proposed).includes(m.peerId)) return m.peerId;
+  }
+  return undefined;
+}
+
+/**
+ * Acceptors that can answer a proposal and how many of them it needs: a majority of the voters of `base`; with
+ * one voter's store gone, n − majority(n) + 1 of the n − 1 others. That still meets every majority that may have
+ * chosen a value before (a majority of n holds at least majority(n) − 1 of the others), and any two such sets of
+ * the others meet each other (Flexible Paxos): a two-voter cluster can re-seat a wiped device, and nothing
+ * else is weakened, since only the gone store's acceptor is left out and it can never vote in this slot again.
+ */
+export function configQuorum(base: MembershipConfig, gone: string | undefined): { acceptors: number; needed: number } {
+  const n = base.voters.length;
+  if (gone === undefined) return { acceptors: n, needed: majority(n) };
+  return { acceptors: n - 1, needed: n - majority(n) + 1 };
 }

@@ -30,7 +30,14 @@ export type Message =
   /** Coordinator -> stale replica: merge this (read repair). No acknowledgement. */
   | { readonly type: 'repair'; readonly epoch: number; readonly key: string; readonly record: VersionedRecord }
   /** Replica -> coordinator: refused, because my configuration is newer than your epoch. */
-  | { readonly type: 'stale'; readonly opId: number; readonly epoch: number; readonly config: MembershipConfig }
+  | {
+      readonly type: 'stale';
+      readonly opId: number;
+      readonly epoch: number;
+      readonly config: MembershipConfig;
+      /** The configurations between the requester's epoch and `config`, with proofs (see `config`). */
+      readonly chain?: readonly MembershipConfig[] | undefined;
+    }
   /** Proposer -> voters of `config` (its committed configuration, epoch E): phase 1a for slot E+1. */
   | { readonly type: 'configPrepare'; readonly opId: number; readonly epoch: number; readonly ballot: Ballot; readonly config: MembershipConfig }
   /**
@@ -58,9 +65,15 @@ export type Message =
       readonly ok: boolean;
       readonly promised: Ballot | undefined;
       readonly config: MembershipConfig | undefined;
+      /** When ok: the acceptor's signature of acceptPayload(value, ballot), for the value's proof. */
+      readonly signature?: string | undefined;
     }
-  /** Announcement of a committed configuration (after commit, or to a peer seen on an older epoch). */
-  | { readonly type: 'config'; readonly epoch: number; readonly config: MembershipConfig }
+  /**
+   * Announcement of a committed configuration (after commit, or to a peer seen on an older epoch). `chain`: the
+   * committed configurations between the receiver's epoch and this one, each with its proof, so a device many
+   * epochs behind verifies every step from its own configuration (src/core/config-proof.ts).
+   */
+  | { readonly type: 'config'; readonly epoch: number; readonly config: MembershipConfig; readonly chain?: readonly MembershipConfig[] | undefined }
   /** Candidate -> member: add me (as a voter, or a learner when the voter set is full). `addrs` are the candidate's dialable multiaddrs. */
   | {
       readonly type: 'joinRequest';

@@ -6,8 +6,11 @@ import { assert } from './assert.js';
 import { InvalidConsistencyError, MembershipChangeError, NotMemberError } from './errors.js';
 import { type Hlc, HLC_ZERO, hlcAdopt, hlcTick } from './hlc.js';
 import {
+  type ConfigSignature,
   type MembershipConfig,
+  configQuorum,
   configsEqual,
+  goneAcceptor,
   isJoint,
   isMember,
   isRemoved,
@@ -19,6 +22,7 @@ import {
   seatOf,
   voterIds,
 } from './membership.js';
+import { CHAIN_SENT_MAX, CONFIG_HISTORY_MAX, type ConfigAuth, acceptPayload, provenChain } from './config-proof.js';
 import { compareKeys } from './keys.js';
 import type { KeyedRecord, Message } from './messages.js';
 import {
@@ -85,7 +89,17 @@ export type Action =
   /** Store `record` as the new state of `key`; once durable, deliver `then` (to may be this replica). */
   | { readonly type: 'persist'; readonly key: string; readonly record: VersionedRecord; readonly then: Envelope | undefined }
   /** Store the configuration durably and use it; once durable, deliver `then`. */
-  | { readonly type: 'persistConfig'; readonly config: MembershipConfig; readonly then: Envelope | undefined }
+  | {
+      readonly type: 'persistConfig';
+      readonly config: MembershipConfig;
+      readonly then: Envelope | undefined;
+      /**
+       * The committed configurations up to and including `config`, with their proofs (at most
+       * CONFIG_HISTORY_MAX): kept durably so a restarted device can still prove our configuration to a peer
+       * that is many epochs behind (ReplicaCoreOptions.history).
+       */
+      readonly history?: readonly MembershipConfig[] | undefined;
+    }
   /** Store the acceptor state durably; only then deliver `then` (a promise or an accept). */
   | { readonly type: 'persistAcceptor'; readonly state: AcceptorState; readonly then: Envelope }
   /** Once everything persisted before is durable, deliver `then`. */
@@ -149,6 +163,15 @@ export interface ReplicaCoreOptions {
   readonly legacySeat?: boolean;
   /** A remote timestamp further than this ahead of our physical time is not adopted (src/config/defaults.ts). */
   readonly hlcDriftMaxMs?: number;
+  /**
+   * Signs this device's Paxos accepts and verifies other devices' (src/node/config-auth.ts: Ed25519 peer keys).
+   * With it, a configuration newer than ours is adopted only with proof that the voters of each epoch in
+   * between chose it (src/core/config-proof.ts), from whoever brings it. Without it (tests that do not model
+   * keys), configurations are adopted from members unproven. A device always runs with it.
+   */
+  readonly auth?: ConfigAuth | undefined;
+  /** The configurations kept with their proofs (the last persistConfig action's `history`); see that action. */
+  readonly history?: readonly MembershipConfig[] | undefined;
 }
 
 export interface WriteRequest {
@@ -240,7 +263,8 @@ interface ConfigOp {
   /** The value sent in phase 2: a value some acceptor already accepted, else `proposed`. */
   value: MembershipConfig | undefined;
   readonly promises: Map<string, AcceptedValue | undefined>;
-  readonly accepted: Set<string>;
+  /** Acceptors that accepted, with their signatures (undefined without auth). */
+  readonly accepted: Map<string, string | undefined>;
   readonly refused: Set<string>;
   /**
    * An acceptor whose store is known gone (the proposal gives its seat to a new store): it never votes in this
@@ -387,6 +411,14 @@ const TOLD_PEERS_MAX = 1024;
  * was lost, or the peer is another store under the same peer ID (an old card put back), which must learn it.
  */
 const RETELL_STALE_MS = 1_000;
+/**
+ * A configuration a non-member brings is checked (its proof verified) at most once per this interval, all
+ * non-members together: bounds the CPU a key holder can make us spend on forged proofs (10 checks a second, a
+ * few ms); a genuine one from a voter we do not know yet is retold every second (RETELL_STALE_MS).
+ */
+const STRANGER_CONFIG_CHECK_INTERVAL_MS = 100;
+/** Join targets remembered (see admissionFrom): a join loop asks a few members in turn. */
+const ADMISSION_PEERS_MAX = 16;
 /** Incoming streams remembered for /status. */
 const IN_STREAMS_TRACKED_MAX = 16;
 const TRANSFER_IDLE_MS_DEFAULT = 10_000;
@@ -434,6 +466,13 @@ export class ReplicaCore {
   private readonly inStreams = new Map<string, InStream>();
   /** How far pushes of an epoch are durable here (see the transferProgress action). */
   private transferResume: { epoch: number; after: string } | undefined;
+  /** Peers we asked to join, whose announcement of a configuration seating us is adopted at epoch 0 (bounded). */
+  private readonly admissionPeers = new Set<string>();
+  private readonly auth: ConfigAuth | undefined;
+  /** Before this time a configuration from a non-member is not checked (see onConfigAnnounced). */
+  private strangerConfigCheckAtMs = -Infinity;
+  /** Committed configurations in epoch order, ending with the current one, with their proofs (bounded). */
+  private history: MembershipConfig[];
 
   constructor(options: ReplicaCoreOptions) {
     assert(options.requestTimeoutMs > 0, 'requestTimeoutMs is positive');
@@ -455,6 +494,14 @@ export class ReplicaCore {
     this.store = options.store;
     this.legacySeat = options.legacySeat ?? false;
     this.hlcDriftMaxMs = options.hlcDriftMaxMs ?? HLC_DRIFT_MAX_MS_DEFAULT;
+    this.auth = options.auth;
+    const kept = (options.history ?? []).filter((c) => c.epoch < options.config.epoch && c.clusterId === options.config.clusterId);
+    this.history = options.config.epoch === 0 ? [] : [...kept, options.config].slice(-CONFIG_HISTORY_MAX);
+  }
+
+  /** The configurations kept with their proofs (see the persistConfig action), oldest first. */
+  get configHistory(): readonly MembershipConfig[] {
+    return this.history;
   }
 
   /** The wall-clock time now (ms since the epoch): bounds how far remote timestamps may move our clock. */
@@ -674,7 +721,7 @@ export class ReplicaCore {
       phase: 'prepare',
       value: undefined,
       promises: new Map(),
-      accepted: new Set(),
+      accepted: new Map(),
       refused: new Set(),
       gone: goneAcceptor(base, proposed),
       deadlineMs: nowMs + this.membershipTimeoutMs,
@@ -752,9 +799,33 @@ export class ReplicaCore {
 
   /** A message from another replica (or this one's own acknowledgement after a durable write). */
   step(from: string, msg: Message, local: LocalView, nowMs: number): Action[] {
+    // Membership is the authority for every message: only a member of our configuration is heard (and
+    // answered). Anyone else holding the cluster key gets the join protocol (handled by the runtime) and
+    // nothing here: no data, no acknowledgement, no configuration. A configuration is the one exception: it is
+    // taken from anyone, but only with proof that the voters chose it (see maybeAdopt).
+    if (from !== this.self && !this.hears(from, msg)) return [];
     const actions = this.dispatch(from, msg, local, nowMs);
-    if (from !== this.self) this.tellIfStale(from, msg.epoch, nowMs, actions);
+    if (from !== this.self && this.fromMember(from)) this.tellIfStale(from, msg.epoch, nowMs, actions);
     return actions;
+  }
+
+  /**
+   * Whether `peer` speaks for a seat of our configuration: a voter, a learner, or (joint phase) a previous
+   * voter; never a removed device. A device of a newer configuration that we have not adopted yet is not
+   * heard until we have: it (or anyone) brings us that configuration with its proof first.
+   */
+  fromMember(peer: string): boolean {
+    const config = this.configCurrent;
+    if (config.epoch === 0 || isRemoved(config, peer)) return false;
+    return isMember(config, peer) || config.previousVoters.includes(peer);
+  }
+
+  private hears(from: string, msg: Message): boolean {
+    if (msg.type === 'config') return true;
+    // Not a member of anything yet (waiting to join, or a wiped device): we hold nothing we would serve, so a
+    // read is answered "unavailable" (which says nothing) and everything else is dropped.
+    if (this.epoch === 0) return msg.type === 'read';
+    return this.fromMember(from);
   }
 
   private dispatch(from: string, msg: Message, local: LocalView, nowMs: number): Action[] {
@@ -770,12 +841,10 @@ export class ReplicaCore {
       case 'repair':
         return this.onRepair(from, msg, local);
       case 'stale':
-        return this.onStale(from, msg.opId, msg.config, local, nowMs);
+        return this.onStale(from, msg.opId, msg.config, msg.chain ?? [], local, nowMs);
       case 'config':
         if (from === this.self) return this.onConfigDurable(msg.epoch, local, nowMs);
-        // Who tells us about a configuration is normally who committed it and is now syncing its data.
-        if (!this.proposers.has(msg.config.epoch)) this.rememberProposer(msg.config.epoch, from);
-        return this.maybeAdopt(msg.config, local, nowMs);
+        return this.onConfigAnnounced(from, msg.config, msg.chain ?? [], local, nowMs);
       case 'configPrepare':
         return this.onPrepare(from, msg, local, nowMs);
       case 'configPromise':
@@ -804,7 +873,8 @@ export class ReplicaCore {
    */
   peerEpoch(from: string, epoch: number, nowMs: number): Action[] {
     const actions: Action[] = [];
-    if (from !== this.self) this.tellIfStale(from, epoch, nowMs, actions);
+    // Only a member is told our configuration: it is none of a non-member's business.
+    if (from !== this.self && this.fromMember(from)) this.tellIfStale(from, epoch, nowMs, actions);
     return actions;
   }
 
@@ -876,9 +946,52 @@ export class ReplicaCore {
     return actions;
   }
 
-  /** Adopts a committed configuration learned outside the core's own messages (a join reply). */
-  adoptConfig(config: MembershipConfig, local: LocalView, nowMs: number): Action[] {
+  /**
+   * Adopts a committed configuration learned outside the core's own messages: the join reply of the member
+   * `from` that we asked to join. Before we are a member of anything, only a configuration that names us is
+   * taken (see admissionFrom).
+   */
+  adoptConfig(config: MembershipConfig, local: LocalView, nowMs: number, from?: string): Action[] {
+    if (this.epoch === 0) {
+      if (from !== undefined) this.admissionFrom(from);
+      return isMember(config, this.self) ? this.maybeAdopt(config, local, nowMs) : [];
+    }
     return this.maybeAdopt(config, local, nowMs);
+  }
+
+  /**
+   * We asked `peer` to join (the runtime calls this before sending the request). Until we are a member, a
+   * configuration announced by such a peer that seats us is adopted: a new voter (or a re-seated store) must
+   * take its admission's joint configuration before the join reply, which comes only after the data sync that
+   * pushes to it. Trust on first use: a device that is not a member yet trusts the member it asked (the
+   * operator's --join address, or a key holder found over mDNS); see docs/security.md.
+   */
+  admissionFrom(peer: string): void {
+    this.admissionPeers.delete(peer);
+    this.admissionPeers.add(peer);
+    while (this.admissionPeers.size > ADMISSION_PEERS_MAX) this.admissionPeers.delete(this.admissionPeers.values().next().value as string);
+  }
+
+  /** A configuration announced by `from`: adopted when it is newer and proven (or, before we are a member, an admission). */
+  private onConfigAnnounced(from: string, config: MembershipConfig, chain: readonly MembershipConfig[], local: LocalView, nowMs: number): Action[] {
+    if (this.epoch === 0) {
+      // Not a member of anything yet: only the member we asked to join is trusted, and only with a
+      // configuration that names us (a wiped device learns its old seat's configuration, then its new seat's).
+      if (!this.admissionPeers.has(from) || !isMember(config, this.self)) return [];
+    } else if (!this.fromMember(from)) {
+      // Unproven configurations (no auth: tests only) are taken from members only. With proofs, anyone may
+      // bring one: a member of a configuration we have not adopted yet is not a member to us until we have.
+      if (this.auth === undefined || config.epoch <= this.epoch) return [];
+      // Checking a proof costs signature verifications (~0.3 ms each): a non-member gets one check per
+      // STRANGER_CONFIG_CHECK_INTERVAL_MS, all non-members together, so a key holder cannot spend our CPU.
+      // Members (most of whom outlive any configuration we may be behind) are not limited.
+      if (nowMs < this.strangerConfigCheckAtMs) return [];
+      this.strangerConfigCheckAtMs = nowMs + STRANGER_CONFIG_CHECK_INTERVAL_MS;
+    }
+    // Who tells us about a configuration is normally who committed it and is now syncing its data (a member's
+    // word only: a stranger naming itself would hold off the takeover of a joint phase).
+    if ((this.epoch === 0 || this.fromMember(from)) && !this.proposers.has(config.epoch)) this.rememberProposer(config.epoch, from);
+    return this.maybeAdopt(config, local, nowMs, chain);
   }
 
   // ---------------------------------------------------------------- replica side
@@ -923,7 +1036,8 @@ export class ReplicaCore {
   /** Refuses a request from an older epoch (with our configuration) or from a non-member; else undefined. */
   private refuse(from: string, opId: number, epoch: number): Action[] | undefined {
     if (this.epoch > 0 && epoch < this.epoch) {
-      return [{ type: 'send', to: from, msg: { type: 'stale', opId, epoch: this.epoch, config: this.configCurrent } }];
+      const { config, chain } = this.configFor(epoch);
+      return [{ type: 'send', to: from, msg: { type: 'stale', opId, epoch: this.epoch, config, ...(chain === undefined ? {} : { chain }) } }];
     }
     if (!this.acceptsDataFrom(from, epoch)) return [];
     return undefined;
@@ -996,7 +1110,9 @@ export class ReplicaCore {
     }
     this.acceptor = out.state;
     this.rememberProposer(msg.config.epoch, from);
-    const reply: Message = { type: 'configAccepted', opId: msg.opId, epoch: this.epoch, ballot: msg.ballot, ok: true, promised: undefined, config: undefined };
+    // The signature is the proof, for any device, that this acceptor accepted this value at this ballot.
+    const signature = this.auth?.sign(acceptPayload(msg.config, msg.ballot));
+    const reply: Message = { type: 'configAccepted', opId: msg.opId, epoch: this.epoch, ballot: msg.ballot, ok: true, promised: undefined, config: undefined, signature };
     actions.push({ type: 'persistAcceptor', state: out.state, then: { to: from, msg: reply } });
     return actions;
   }
@@ -1025,7 +1141,13 @@ export class ReplicaCore {
     if (!isVoter(op.base, from) || op.accepted.has(from) || op.refused.has(from)) return [];
     const actions: Action[] = [];
     if (msg.ok) {
-      op.accepted.add(from);
+      // Its signature goes into the decided value's proof: an accept without a valid one is not counted (a
+      // proof short of a quorum would be refused by every device that checks it).
+      if (this.auth !== undefined && op.value !== undefined) {
+        const signature = msg.signature;
+        if (signature === undefined || !this.auth.verify(from, acceptPayload(op.value, op.ballot), signature)) return [];
+      }
+      op.accepted.set(from, msg.signature);
     } else {
       this.noteRefusal(op, from, msg.promised, msg.config, local, nowMs, actions);
       if (!this.ops.has(msg.opId)) return actions;
@@ -1066,7 +1188,7 @@ export class ReplicaCore {
       return;
     }
     if (op.phase === 'accept' && op.accepted.size >= needed && op.value !== undefined) {
-      const value = op.value;
+      const value = this.withProof(op.value, op);
       this.ops.delete(opId);
       actions.push(...this.maybeAdopt(value, local, nowMs));
       // Tell every device of both configurations (and a removed one, so it knows), not only the acceptors.
@@ -1081,6 +1203,14 @@ export class ReplicaCore {
     }
   }
 
+  /** The decided value with the accept signatures collected for it: its proof. */
+  private withProof(value: MembershipConfig, op: ConfigOp): MembershipConfig {
+    if (this.auth === undefined) return value;
+    const signatures: ConfigSignature[] = [];
+    for (const [peerId, signature] of op.accepted) if (signature !== undefined) signatures.push({ peerId, signature });
+    return { ...value, proof: { ballot: op.ballot, signatures } };
+  }
+
   private noteRound(ballot: Ballot): void {
     if (ballot.round > this.roundSeen) this.roundSeen = ballot.round;
   }
@@ -1089,7 +1219,8 @@ export class ReplicaCore {
 
   private onTransferRequest(from: string, msg: Extract<Message, { type: 'transferRequest' }>, local: LocalView, nowMs: number): Action[] {
     if (this.epoch > msg.epoch) {
-      return [{ type: 'send', to: from, msg: { type: 'stale', opId: msg.opId, epoch: this.epoch, config: this.configCurrent } }];
+      const { config, chain } = this.configFor(msg.epoch);
+      return [{ type: 'send', to: from, msg: { type: 'stale', opId: msg.opId, epoch: this.epoch, config, ...(chain === undefined ? {} : { chain }) } }];
     }
     // A request from an epoch we have not adopted yet is dropped; the coordinator announced it and retries.
     // Only a seated replica whose seat is not being replaced has the data a gather counts on.
@@ -1572,12 +1703,12 @@ export class ReplicaCore {
   }
 
   /** `from` refused our request with its newer configuration: adopt it and ask `from` again. */
-  private onStale(from: string, opId: number, config: MembershipConfig, local: LocalView, nowMs: number): Action[] {
+  private onStale(from: string, opId: number, config: MembershipConfig, chain: readonly MembershipConfig[], local: LocalView, nowMs: number): Action[] {
     const op = this.ops.get(opId);
     if (op?.kind === 'write') op.sentTo.delete(from);
     if (op?.kind === 'read') op.askedTo.delete(from);
     // maybeAdopt re-targets every operation (resending to `from` too); it fails config ops and syncs.
-    const actions = this.maybeAdopt(config, local, nowMs);
+    const actions = this.maybeAdopt(config, local, nowMs, chain);
     if (actions.length === 0 && op !== undefined && this.ops.has(opId) && config.epoch <= this.epoch) {
       // We had already moved to that configuration: just ask again under it.
       if (op.kind === 'write') this.sendWrite(opId, op, actions);
@@ -1588,16 +1719,50 @@ export class ReplicaCore {
 
   // ---------------------------------------------------------------- configuration adoption
 
-  private maybeAdopt(config: MembershipConfig, local: LocalView, nowMs: number): Action[] {
+  /**
+   * Adopts `config` if it is newer than ours and proven: every epoch from ours to it (`chain` brings the ones in
+   * between) was chosen by the previous epoch's voters (src/core/config-proof.ts). When only a prefix of the
+   * chain is proven, the newest proven configuration is adopted. Before we are a member of anything there is
+   * nothing to verify against: the callers admit only the join target's word for it (trust on first use).
+   */
+  private maybeAdopt(config: MembershipConfig, local: LocalView, nowMs: number, chain: readonly MembershipConfig[] = []): Action[] {
     if (config.epoch <= this.epoch) return [];
     if (this.epoch > 0 && config.clusterId !== this.configCurrent.clusterId) return [];
-    this.configCurrent = config;
-    this.acceptor = acceptorFor(this.acceptor, config.epoch);
+    let target = config;
+    if (this.epoch === 0) {
+      this.history = [config];
+    } else if (this.auth === undefined) {
+      this.history = [...this.history, config].slice(-CONFIG_HISTORY_MAX);
+    } else {
+      const proven = provenChain(this.configCurrent, [...chain, config], this.auth);
+      const last = proven[proven.length - 1];
+      if (last === undefined) return [];
+      target = last;
+      this.history = [...this.history, ...proven].slice(-CONFIG_HISTORY_MAX);
+    }
+    this.configCurrent = target;
+    this.acceptor = acceptorFor(this.acceptor, target.epoch);
     // Once durable, we hear about it ourselves (onConfigDurable).
-    const durable: Envelope = { to: this.self, msg: { type: 'config', epoch: config.epoch, config } };
-    const actions: Action[] = [{ type: 'persistConfig', config, then: durable }];
-    this.retargetAll(config, local, nowMs, actions);
+    const durable: Envelope = { to: this.self, msg: { type: 'config', epoch: target.epoch, config: target } };
+    const actions: Action[] = [{ type: 'persistConfig', config: target, then: durable, history: this.history }];
+    this.retargetAll(target, local, nowMs, actions);
     return actions;
+  }
+
+  /** The kept configurations a peer at `peerEpoch` needs before ours, oldest first (at most CHAIN_SENT_MAX). */
+  private chainFor(peerEpoch: number): MembershipConfig[] | undefined {
+    if (this.auth === undefined || peerEpoch <= 0 || peerEpoch >= this.epoch - 1) return undefined;
+    const chain = this.history.filter((c) => c.epoch > peerEpoch && c.epoch < this.epoch).slice(0, CHAIN_SENT_MAX);
+    return chain.length === 0 ? undefined : chain;
+  }
+
+  /** Our configuration for a peer at `peerEpoch`: the current one, or as far as one message may take it. */
+  private configFor(peerEpoch: number): { config: MembershipConfig; chain: MembershipConfig[] | undefined } {
+    const chain = this.chainFor(peerEpoch);
+    if (chain === undefined || chain.length < CHAIN_SENT_MAX) return { config: this.configCurrent, chain };
+    // Too far behind for one message: the chain's last step is the configuration told; the rest follows at
+    // the next tell (RETELL_STALE_MS).
+    return { config: chain[chain.length - 1] as MembershipConfig, chain: chain.slice(0, -1) };
   }
 
   /** A peer spoke from an older epoch: tell it our configuration (again if it still does RETELL_STALE_MS later). */
@@ -1610,7 +1775,8 @@ export class ReplicaCore {
     this.toldEpoch.set(from, { epoch: this.epoch, atMs: nowMs, heard: epoch });
     const sending = actions.some((a) => a.type === 'send' && a.to === from && 'config' in a.msg && a.msg.config?.epoch === this.epoch);
     if (sending) return;
-    actions.push({ type: 'send', to: from, msg: { type: 'config', epoch: this.epoch, config: this.configCurrent } });
+    const { config, chain } = this.configFor(epoch);
+    actions.push({ type: 'send', to: from, msg: { type: 'config', epoch: this.epoch, config, ...(chain === undefined ? {} : { chain }) } });
   }
 
   /** Our configuration moved on: re-count operations under the new one and reach its new members. */
@@ -1754,30 +1920,7 @@ export function previousNeeded(config: MembershipConfig): number {
   return Math.min(majority(config.previousVoters.length), left);
 }
 
-/**
- * The voter of `base` whose store `proposed` replaces (withSeatReplaced), if any: its old store is gone, and its
- * new store never votes in this slot (it is not seated in `base`).
- */
-function goneAcceptor(base: MembershipConfig, proposed: MembershipConfig): string | undefined {
-  for (const m of base.voters) {
-    const next = proposed.voters.find((v) => v.peerId === m.peerId);
-    if (next !== undefined && next.store !== m.store && replacedIds(proposed).includes(m.peerId)) return m.peerId;
-  }
-  return undefined;
-}
-
-/**
- * Acceptors that can answer a proposal and how many of them it needs: a majority of the voters of `base`; with
- * one voter's store gone, n − majority(n) + 1 of the n − 1 others. That still meets every majority that may have
- * chosen a value before (a majority of n holds at least majority(n) − 1 of the others), and any two such sets of
- * the others meet each other (Flexible Paxos): a two-voter cluster can re-seat a wiped device, and nothing
- * else is weakened, since only the gone store's acceptor is left out and it can never vote in this slot again.
- */
-export function configQuorum(base: MembershipConfig, gone: string | undefined): { acceptors: number; needed: number } {
-  const n = base.voters.length;
-  if (gone === undefined) return { acceptors: n, needed: majority(n) };
-  return { acceptors: n - 1, needed: n - majority(n) + 1 };
-}
+export { configQuorum } from './membership.js';
 
 function streamKey(peer: string, opId: number): string {
   return `${peer}\n${opId}`;

@@ -35,6 +35,8 @@ import { AuditLog } from './audit.js';
 import { createHttpServer } from '../http/server.js';
 import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/clusterkey.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
+import { withGenesisProof } from '../core/config-proof.js';
+import { configAuth } from './config-auth.js';
 import { type NetNode, createNetNode } from '../net/node.js';
 import { ReplicaTransport, SyncTransport } from '../net/transport.js';
 import type { StoragePort } from '../storage/port.js';
@@ -232,8 +234,11 @@ export class Daemon {
         denyPeer: (peer) => isRemoved(late.runtime?.config ?? config, peer),
         mdns: options.mdns ? { serviceTag: mdnsServiceTag(clusterKey), queryIntervalMs: DEFAULTS.mdnsQueryIntervalMs } : undefined,
       });
+      // Signs this device's Paxos accepts; verifies the proofs of configurations it adopts (docs/security.md).
+      const auth = configAuth(identity.privateKey);
       if (founding && config.epoch === 0) {
-        config = foundingConfig(randomUUID(), { peerId: identity.peerId, addrs: dialableAddrs(node), store: storeId });
+        const founded = foundingConfig(randomUUID(), { peerId: identity.peerId, addrs: dialableAddrs(node), store: storeId });
+        config = withGenesisProof(founded, identity.peerId, auth);
         await store.setMeta(META_MEMBERSHIP, JSON.stringify(config));
         log.info({ clusterId: config.clusterId }, 'founded a new cluster');
       }
@@ -262,6 +267,7 @@ export class Daemon {
         },
         hints: { hintsMax: DEFAULTS.hintsMax, hintTtlMs: DEFAULTS.hintTtlMs },
         log,
+        auth,
       });
       late.runtime = runtime;
       runtime.resumeJoinTransfer(); // an admission whose data transfer a restart interrupted

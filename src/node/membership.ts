@@ -193,6 +193,7 @@ export class MembershipService {
       }, timeoutMs);
       this.joinWaiter = { member, opId, resolve, reject };
     });
+    this.options.runtime.askingToJoin(member);
     if (!this.options.send(member, { type: 'joinRequest', opId, epoch: 0, addrs: [...addrs], store: this.options.storeId })) {
       clearTimeout(timer);
       this.joinWaiter = undefined;
@@ -201,7 +202,7 @@ export class MembershipService {
     try {
       const msg = await reply;
       if (!msg.ok || msg.config === undefined) throw new QuorumdError('join_refused', msg.error || 'join refused');
-      this.options.runtime.adoptConfig(msg.config);
+      this.options.runtime.adoptConfig(msg.config, member);
     } finally {
       clearTimeout(timer);
     }

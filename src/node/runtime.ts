@@ -12,6 +12,8 @@ import { AntiEntropy, type SyncAction, type SyncLocal, type SyncMessage } from '
 import { MerkleDigest } from '../core/digest.js';
 import { EMPTY_RECORD, contextAfterWrite, recordsEqual } from '../core/record.js';
 import type { AcceptorState } from '../core/paxos.js';
+import type { ConfigAuth } from '../core/config-proof.js';
+import { configProblem } from '../core/membership.js';
 import { type Action, type ClientResult, type Envelope, type LocalView, OPS_IN_FLIGHT_MAX, type ProbeReply, ReplicaCore } from '../core/replica.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
@@ -20,6 +22,8 @@ import { ChangeFeed } from './changes.js';
 import { GarbageCollector } from './memory.js';
 
 export const META_MEMBERSHIP = 'membership';
+/** The committed configurations kept with their proofs, oldest first, JSON (ReplicaCoreOptions.history). */
+export const META_CONFIG_HISTORY = 'configHistory';
 /** The Paxos acceptor state for the next epoch's decision (src/core/paxos.ts), JSON. */
 export const META_ACCEPTOR = 'acceptor';
 /** How far data-sync pushes of an epoch are durable here, JSON {epoch, after}: a later push resumes after it. */
@@ -93,6 +97,8 @@ export interface RuntimeOptions {
   readonly monotonicMs?: () => number;
   /** See DEFAULTS.hlcDriftMaxMs (the default). */
   readonly hlcDriftMaxMs?: number;
+  /** Signs this device's Paxos accepts and verifies configuration proofs (src/node/config-auth.ts). */
+  readonly auth?: ConfigAuth | undefined;
 }
 
 export interface WriteOutcome {
@@ -246,6 +252,8 @@ export class Runtime {
       legacySeat: options.legacySeat,
       hlc: parseHlc(store.getMeta(META_HLC)),
       hlcDriftMaxMs: options.hlcDriftMaxMs ?? DEFAULTS.hlcDriftMaxMs,
+      auth: options.auth,
+      history: parseConfigHistory(store.getMeta(META_CONFIG_HISTORY)),
     });
     this.wasSeated = this.core.seated();
     const resume = parseTransferResume(store.getMeta(META_TRANSFER_RESUME));
@@ -439,8 +447,14 @@ export class Runtime {
   }
 
   /** Adopts a configuration learned outside the core's own messages (a join reply). */
-  adoptConfig(config: MembershipConfig): void {
-    this.execute(this.core.adoptConfig(config, this.local, this.monotonicMs()));
+  /** Adopts the configuration of a join reply from `from` (the member we asked; see ReplicaCore.adoptConfig). */
+  adoptConfig(config: MembershipConfig, from?: string): void {
+    this.execute(this.core.adoptConfig(config, this.local, this.monotonicMs(), from));
+  }
+
+  /** We ask `peer` to join: its announcement of our admission is adopted (ReplicaCore.admissionFrom). */
+  askingToJoin(peer: string): void {
+    this.core.admissionFrom(peer);
   }
 
   /** A replication message from a connected peer (`from` is the authenticated peer ID). */
@@ -524,6 +538,10 @@ export class Runtime {
         }
         case 'persistConfig': {
           const then = action.then;
+          // Staged before the configuration: durable with it or before it.
+          if (action.history !== undefined) {
+            this.store.setMeta(META_CONFIG_HISTORY, JSON.stringify(action.history)).catch((error: unknown) => this.fail(error));
+          }
           this.store.setMeta(META_MEMBERSHIP, JSON.stringify(action.config)).then(
             () => {
               if (then !== undefined) this.deliver(then);
@@ -805,5 +823,20 @@ function parseTransferResume(text: string | undefined): { epoch: number; after: 
     return typeof epoch === 'number' && Number.isSafeInteger(epoch) && typeof after === 'string' ? { epoch, after } : undefined;
   } catch {
     return undefined; // an unreadable resume point only costs a full transfer
+  }
+}
+
+/**
+ * The kept configurations (META_CONFIG_HISTORY); anything unreadable is dropped, not fatal: the history only
+ * helps peers that are behind, and the current configuration is stored on its own.
+ */
+function parseConfigHistory(text: string | undefined): MembershipConfig[] {
+  if (text === undefined) return [];
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (!Array.isArray(parsed)) return [];
+    return (parsed as MembershipConfig[]).filter((c) => typeof c === 'object' && c !== null && Array.isArray(c.previousVoters) && configProblem(c) === undefined);
+  } catch {
+    return [];
   }
 }

@@ -325,6 +325,266 @@ export namespace MemberInfo {
   }
 }
 
+export interface ConfigSignature {
+  peerId: string
+  signature: string
+}
+
+export namespace ConfigSignature {
+  let _codec: Codec<ConfigSignature>
+
+  export const codec = (): Codec<ConfigSignature> => {
+    if (_codec == null) {
+      _codec = message<ConfigSignature>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.peerId != null && obj.peerId !== '')) {
+          w.uint32(10)
+          w.string(obj.peerId)
+        }
+
+        if ((obj.signature != null && obj.signature !== '')) {
+          w.uint32(18)
+          w.string(obj.signature)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          peerId: '',
+          signature: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.peerId = reader.string()
+              break
+            }
+            case 2: {
+              obj.signature = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.peerId`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.signature`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface ConfigSignaturePeerIdFieldEvent {
+    field: '$.peerId'
+    value: string
+  }
+
+  export interface ConfigSignatureSignatureFieldEvent {
+    field: '$.signature'
+    value: string
+  }
+
+  export function encode (obj: Partial<ConfigSignature>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ConfigSignature.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ConfigSignature>): ConfigSignature {
+    return decodeMessage(buf, ConfigSignature.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ConfigSignature>): Generator<ConfigSignaturePeerIdFieldEvent | ConfigSignatureSignatureFieldEvent> {
+    return streamMessage(buf, ConfigSignature.codec(), opts)
+  }
+}
+
+export interface ConfigProof {
+  ballot?: Ballot
+  signatures: ConfigSignature[]
+}
+
+export namespace ConfigProof {
+  let _codec: Codec<ConfigProof>
+
+  export const codec = (): Codec<ConfigProof> => {
+    if (_codec == null) {
+      _codec = message<ConfigProof>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.ballot != null) {
+          w.uint32(10)
+          Ballot.codec().encode(obj.ballot, w)
+        }
+
+        if (obj.signatures != null && obj.signatures.length > 0) {
+          for (const value of obj.signatures) {
+            w.uint32(18)
+            ConfigSignature.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          signatures: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.ballot = Ballot.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.ballot
+              })
+              break
+            }
+            case 2: {
+              if (opts.limits?.signatures != null && obj.signatures.length === opts.limits.signatures) {
+                throw new MaxLengthError('Decode error - repeated field "signatures" had too many elements')
+              }
+
+              obj.signatures.push(ConfigSignature.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.signatures$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          signatures: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield * Ballot.codec().stream(reader, reader.uint32(), `${prefix}.ballot`, {
+                limits: opts.limits?.ballot
+              })
+
+              break
+            }
+            case 2: {
+              if (opts.limits?.signatures != null && obj.signatures === opts.limits.signatures) {
+                throw new MaxLengthError('Streaming decode error - repeated field "signatures" had too many elements')
+              }
+
+              for (const evt of ConfigSignature.codec().stream(reader, reader.uint32(), `${prefix}.signatures[]`, {
+                limits: opts.limits?.signatures$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.signatures
+                }
+              }
+
+              obj.signatures++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface ConfigProofBallotRoundFieldEvent {
+    field: '$.ballot.round'
+    value: bigint
+  }
+
+  export interface ConfigProofBallotProposerFieldEvent {
+    field: '$.ballot.proposer'
+    value: string
+  }
+
+  export interface ConfigProofSignaturesPeerIdFieldEvent {
+    field: '$.signatures[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface ConfigProofSignaturesSignatureFieldEvent {
+    field: '$.signatures[].signature'
+    value: string
+    index: number
+  }
+
+  export function encode (obj: Partial<ConfigProof>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ConfigProof.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ConfigProof>): ConfigProof {
+    return decodeMessage(buf, ConfigProof.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ConfigProof>): Generator<ConfigProofBallotRoundFieldEvent | ConfigProofBallotProposerFieldEvent | ConfigProofSignaturesPeerIdFieldEvent | ConfigProofSignaturesSignatureFieldEvent> {
+    return streamMessage(buf, ConfigProof.codec(), opts)
+  }
+}
+
 export interface MembershipConfig {
   clusterId: string
   epoch: bigint
@@ -333,6 +593,7 @@ export interface MembershipConfig {
   removed: string[]
   previousVoters: string[]
   replaced: string[]
+  proof?: ConfigProof
 }
 
 export namespace MembershipConfig {
@@ -388,6 +649,11 @@ export namespace MembershipConfig {
             w.uint32(58)
             w.string(value)
           }
+        }
+
+        if (obj.proof != null) {
+          w.uint32(66)
+          ConfigProof.codec().encode(obj.proof, w)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -460,6 +726,12 @@ export namespace MembershipConfig {
               }
 
               obj.replaced.push(reader.string())
+              break
+            }
+            case 8: {
+              obj.proof = ConfigProof.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.proof
+              })
               break
             }
             default: {
@@ -580,6 +852,13 @@ export namespace MembershipConfig {
 
               break
             }
+            case 8: {
+              yield * ConfigProof.codec().stream(reader, reader.uint32(), `${prefix}.proof`, {
+                limits: opts.limits?.proof
+              })
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -656,6 +935,28 @@ export namespace MembershipConfig {
     value: string
   }
 
+  export interface MembershipConfigProofBallotRoundFieldEvent {
+    field: '$.proof.ballot.round'
+    value: bigint
+  }
+
+  export interface MembershipConfigProofBallotProposerFieldEvent {
+    field: '$.proof.ballot.proposer'
+    value: string
+  }
+
+  export interface MembershipConfigProofSignaturesPeerIdFieldEvent {
+    field: '$.proof.signatures[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface MembershipConfigProofSignaturesSignatureFieldEvent {
+    field: '$.proof.signatures[].signature'
+    value: string
+    index: number
+  }
+
   export function encode (obj: Partial<MembershipConfig>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, MembershipConfig.codec())
   }
@@ -664,7 +965,7 @@ export namespace MembershipConfig {
     return decodeMessage(buf, MembershipConfig.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MembershipConfig>): Generator<MembershipConfigClusterIdFieldEvent | MembershipConfigEpochFieldEvent | MembershipConfigVotersPeerIdFieldEvent | MembershipConfigVotersAddrsFieldEvent | MembershipConfigVotersStoreFieldEvent | MembershipConfigLearnersPeerIdFieldEvent | MembershipConfigLearnersAddrsFieldEvent | MembershipConfigLearnersStoreFieldEvent | MembershipConfigRemovedFieldEvent | MembershipConfigPreviousVotersFieldEvent | MembershipConfigReplacedFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MembershipConfig>): Generator<MembershipConfigClusterIdFieldEvent | MembershipConfigEpochFieldEvent | MembershipConfigVotersPeerIdFieldEvent | MembershipConfigVotersAddrsFieldEvent | MembershipConfigVotersStoreFieldEvent | MembershipConfigLearnersPeerIdFieldEvent | MembershipConfigLearnersAddrsFieldEvent | MembershipConfigLearnersStoreFieldEvent | MembershipConfigRemovedFieldEvent | MembershipConfigPreviousVotersFieldEvent | MembershipConfigReplacedFieldEvent | MembershipConfigProofBallotRoundFieldEvent | MembershipConfigProofBallotProposerFieldEvent | MembershipConfigProofSignaturesPeerIdFieldEvent | MembershipConfigProofSignaturesSignatureFieldEvent> {
     return streamMessage(buf, MembershipConfig.codec(), opts)
   }
 }
@@ -841,6 +1142,8 @@ export interface Message {
   total?: bigint
   resumeAfter?: string
   store: string
+  chain: MembershipConfig[]
+  signature: string
 }
 
 export namespace Message {
@@ -962,6 +1265,18 @@ export namespace Message {
           w.string(obj.store)
         }
 
+        if (obj.chain != null && obj.chain.length > 0) {
+          for (const value of obj.chain) {
+            w.uint32(178)
+            MembershipConfig.codec().encode(value, w)
+          }
+        }
+
+        if ((obj.signature != null && obj.signature !== '')) {
+          w.uint32(186)
+          w.string(obj.signature)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -979,7 +1294,9 @@ export namespace Message {
           done: false,
           seq: 0n,
           unavailable: false,
-          store: ''
+          store: '',
+          chain: [],
+          signature: ''
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1094,6 +1411,20 @@ export namespace Message {
               obj.store = reader.string()
               break
             }
+            case 22: {
+              if (opts.limits?.chain != null && obj.chain.length === opts.limits.chain) {
+                throw new MaxLengthError('Decode error - repeated field "chain" had too many elements')
+              }
+
+              obj.chain.push(MembershipConfig.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.chain$
+              }))
+              break
+            }
+            case 23: {
+              obj.signature = reader.string()
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1105,7 +1436,8 @@ export namespace Message {
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
           addrs: 0,
-          records: 0
+          records: 0,
+          chain: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1280,6 +1612,31 @@ export namespace Message {
               }
               break
             }
+            case 22: {
+              if (opts.limits?.chain != null && obj.chain === opts.limits.chain) {
+                throw new MaxLengthError('Streaming decode error - repeated field "chain" had too many elements')
+              }
+
+              for (const evt of MembershipConfig.codec().stream(reader, reader.uint32(), `${prefix}.chain[]`, {
+                limits: opts.limits?.chain$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.chain
+                }
+              }
+
+              obj.chain++
+
+              break
+            }
+            case 23: {
+              yield {
+                field: `${prefix}.signature`,
+                value: reader.string()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1416,6 +1773,28 @@ export namespace Message {
     field: '$.config.replaced[]'
     index: number
     value: string
+  }
+
+  export interface MessageConfigProofBallotRoundFieldEvent {
+    field: '$.config.proof.ballot.round'
+    value: bigint
+  }
+
+  export interface MessageConfigProofBallotProposerFieldEvent {
+    field: '$.config.proof.ballot.proposer'
+    value: string
+  }
+
+  export interface MessageConfigProofSignaturesPeerIdFieldEvent {
+    field: '$.config.proof.signatures[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface MessageConfigProofSignaturesSignatureFieldEvent {
+    field: '$.config.proof.signatures[].signature'
+    value: string
+    index: number
   }
 
   export interface MessageAcceptedFieldEvent {
@@ -1586,6 +1965,28 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageAcceptedConfigProofBallotRoundFieldEvent {
+    field: '$.acceptedConfig.proof.ballot.round'
+    value: bigint
+  }
+
+  export interface MessageAcceptedConfigProofBallotProposerFieldEvent {
+    field: '$.acceptedConfig.proof.ballot.proposer'
+    value: string
+  }
+
+  export interface MessageAcceptedConfigProofSignaturesPeerIdFieldEvent {
+    field: '$.acceptedConfig.proof.signatures[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface MessageAcceptedConfigProofSignaturesSignatureFieldEvent {
+    field: '$.acceptedConfig.proof.signatures[].signature'
+    value: string
+    index: number
+  }
+
   export interface MessageSeqFieldEvent {
     field: '$.seq'
     value: bigint
@@ -1611,6 +2012,101 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageChainClusterIdFieldEvent {
+    field: '$.chain[].clusterId'
+    value: string
+    index: number
+  }
+
+  export interface MessageChainEpochFieldEvent {
+    field: '$.chain[].epoch'
+    value: bigint
+    index: number
+  }
+
+  export interface MessageChainVotersPeerIdFieldEvent {
+    field: '$.chain[].voters[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface MessageChainVotersAddrsFieldEvent {
+    field: '$.chain[].voters[].addrs[]'
+    index: number
+    value: string
+  }
+
+  export interface MessageChainVotersStoreFieldEvent {
+    field: '$.chain[].voters[].store'
+    value: string
+    index: number
+  }
+
+  export interface MessageChainLearnersPeerIdFieldEvent {
+    field: '$.chain[].learners[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface MessageChainLearnersAddrsFieldEvent {
+    field: '$.chain[].learners[].addrs[]'
+    index: number
+    value: string
+  }
+
+  export interface MessageChainLearnersStoreFieldEvent {
+    field: '$.chain[].learners[].store'
+    value: string
+    index: number
+  }
+
+  export interface MessageChainRemovedFieldEvent {
+    field: '$.chain[].removed[]'
+    index: number
+    value: string
+  }
+
+  export interface MessageChainPreviousVotersFieldEvent {
+    field: '$.chain[].previousVoters[]'
+    index: number
+    value: string
+  }
+
+  export interface MessageChainReplacedFieldEvent {
+    field: '$.chain[].replaced[]'
+    index: number
+    value: string
+  }
+
+  export interface MessageChainProofBallotRoundFieldEvent {
+    field: '$.chain[].proof.ballot.round'
+    value: bigint
+    index: number
+  }
+
+  export interface MessageChainProofBallotProposerFieldEvent {
+    field: '$.chain[].proof.ballot.proposer'
+    value: string
+    index: number
+  }
+
+  export interface MessageChainProofSignaturesPeerIdFieldEvent {
+    field: '$.chain[].proof.signatures[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface MessageChainProofSignaturesSignatureFieldEvent {
+    field: '$.chain[].proof.signatures[].signature'
+    value: string
+    index: number
+  }
+
+  export interface MessageSignatureFieldEvent {
+    field: '$.signature'
+    value: string
+  }
+
   export function encode (obj: Partial<Message>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Message.codec())
   }
@@ -1619,7 +2115,7 @@ export namespace Message {
     return decodeMessage(buf, Message.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigVotersStoreFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigLearnersStoreFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageConfigReplacedFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigVotersStoreFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigLearnersStoreFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageAcceptedConfigReplacedFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent | MessageStoreFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigVotersStoreFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigLearnersStoreFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageConfigReplacedFieldEvent | MessageConfigProofBallotRoundFieldEvent | MessageConfigProofBallotProposerFieldEvent | MessageConfigProofSignaturesPeerIdFieldEvent | MessageConfigProofSignaturesSignatureFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigVotersStoreFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigLearnersStoreFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageAcceptedConfigReplacedFieldEvent | MessageAcceptedConfigProofBallotRoundFieldEvent | MessageAcceptedConfigProofBallotProposerFieldEvent | MessageAcceptedConfigProofSignaturesPeerIdFieldEvent | MessageAcceptedConfigProofSignaturesSignatureFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent | MessageStoreFieldEvent | MessageChainClusterIdFieldEvent | MessageChainEpochFieldEvent | MessageChainVotersPeerIdFieldEvent | MessageChainVotersAddrsFieldEvent | MessageChainVotersStoreFieldEvent | MessageChainLearnersPeerIdFieldEvent | MessageChainLearnersAddrsFieldEvent | MessageChainLearnersStoreFieldEvent | MessageChainRemovedFieldEvent | MessageChainPreviousVotersFieldEvent | MessageChainReplacedFieldEvent | MessageChainProofBallotRoundFieldEvent | MessageChainProofBallotProposerFieldEvent | MessageChainProofSignaturesPeerIdFieldEvent | MessageChainProofSignaturesSignatureFieldEvent | MessageSignatureFieldEvent> {
     return streamMessage(buf, Message.codec(), opts)
   }
 }
@@ -1850,6 +2346,30 @@ export namespace Frame {
     value: string
   }
 
+  export interface FrameMessagesConfigProofBallotRoundFieldEvent {
+    field: '$.messages[].config.proof.ballot.round'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesConfigProofBallotProposerFieldEvent {
+    field: '$.messages[].config.proof.ballot.proposer'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesConfigProofSignaturesPeerIdFieldEvent {
+    field: '$.messages[].config.proof.signatures[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesConfigProofSignaturesSignatureFieldEvent {
+    field: '$.messages[].config.proof.signatures[].signature'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesAcceptedFieldEvent {
     field: '$.messages[].accepted'
     value: boolean
@@ -2030,6 +2550,30 @@ export namespace Frame {
     value: string
   }
 
+  export interface FrameMessagesAcceptedConfigProofBallotRoundFieldEvent {
+    field: '$.messages[].acceptedConfig.proof.ballot.round'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigProofBallotProposerFieldEvent {
+    field: '$.messages[].acceptedConfig.proof.ballot.proposer'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigProofSignaturesPeerIdFieldEvent {
+    field: '$.messages[].acceptedConfig.proof.signatures[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigProofSignaturesSignatureFieldEvent {
+    field: '$.messages[].acceptedConfig.proof.signatures[].signature'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesSeqFieldEvent {
     field: '$.messages[].seq'
     value: bigint
@@ -2060,6 +2604,102 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesChainClusterIdFieldEvent {
+    field: '$.messages[].chain[].clusterId'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesChainEpochFieldEvent {
+    field: '$.messages[].chain[].epoch'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesChainVotersPeerIdFieldEvent {
+    field: '$.messages[].chain[].voters[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesChainVotersAddrsFieldEvent {
+    field: '$.messages[].chain[].voters[].addrs[]'
+    index: number
+    value: string
+  }
+
+  export interface FrameMessagesChainVotersStoreFieldEvent {
+    field: '$.messages[].chain[].voters[].store'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesChainLearnersPeerIdFieldEvent {
+    field: '$.messages[].chain[].learners[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesChainLearnersAddrsFieldEvent {
+    field: '$.messages[].chain[].learners[].addrs[]'
+    index: number
+    value: string
+  }
+
+  export interface FrameMessagesChainLearnersStoreFieldEvent {
+    field: '$.messages[].chain[].learners[].store'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesChainRemovedFieldEvent {
+    field: '$.messages[].chain[].removed[]'
+    index: number
+    value: string
+  }
+
+  export interface FrameMessagesChainPreviousVotersFieldEvent {
+    field: '$.messages[].chain[].previousVoters[]'
+    index: number
+    value: string
+  }
+
+  export interface FrameMessagesChainReplacedFieldEvent {
+    field: '$.messages[].chain[].replaced[]'
+    index: number
+    value: string
+  }
+
+  export interface FrameMessagesChainProofBallotRoundFieldEvent {
+    field: '$.messages[].chain[].proof.ballot.round'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesChainProofBallotProposerFieldEvent {
+    field: '$.messages[].chain[].proof.ballot.proposer'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesChainProofSignaturesPeerIdFieldEvent {
+    field: '$.messages[].chain[].proof.signatures[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesChainProofSignaturesSignatureFieldEvent {
+    field: '$.messages[].chain[].proof.signatures[].signature'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesSignatureFieldEvent {
+    field: '$.messages[].signature'
+    value: string
+    index: number
+  }
+
   export function encode (obj: Partial<Frame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Frame.codec())
   }
@@ -2068,7 +2708,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigVotersStoreFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigLearnersStoreFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesConfigReplacedFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigVotersStoreFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersStoreFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesAcceptedConfigReplacedFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent | FrameMessagesStoreFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigVotersStoreFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigLearnersStoreFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesConfigReplacedFieldEvent | FrameMessagesConfigProofBallotRoundFieldEvent | FrameMessagesConfigProofBallotProposerFieldEvent | FrameMessagesConfigProofSignaturesPeerIdFieldEvent | FrameMessagesConfigProofSignaturesSignatureFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigVotersStoreFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersStoreFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesAcceptedConfigReplacedFieldEvent | FrameMessagesAcceptedConfigProofBallotRoundFieldEvent | FrameMessagesAcceptedConfigProofBallotProposerFieldEvent | FrameMessagesAcceptedConfigProofSignaturesPeerIdFieldEvent | FrameMessagesAcceptedConfigProofSignaturesSignatureFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent | FrameMessagesStoreFieldEvent | FrameMessagesChainClusterIdFieldEvent | FrameMessagesChainEpochFieldEvent | FrameMessagesChainVotersPeerIdFieldEvent | FrameMessagesChainVotersAddrsFieldEvent | FrameMessagesChainVotersStoreFieldEvent | FrameMessagesChainLearnersPeerIdFieldEvent | FrameMessagesChainLearnersAddrsFieldEvent | FrameMessagesChainLearnersStoreFieldEvent | FrameMessagesChainRemovedFieldEvent | FrameMessagesChainPreviousVotersFieldEvent | FrameMessagesChainReplacedFieldEvent | FrameMessagesChainProofBallotRoundFieldEvent | FrameMessagesChainProofBallotProposerFieldEvent | FrameMessagesChainProofSignaturesPeerIdFieldEvent | FrameMessagesChainProofSignaturesSignatureFieldEvent | FrameMessagesSignatureFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }

@@ -2,6 +2,7 @@
 // limits and the validation of everything a peer sends; malformed input only ever throws WireFormatError.
 import { assert, unreachable } from '../core/assert.js';
 import { type MemberInfo, type MembershipConfig, configProblem } from '../core/membership.js';
+import { CHAIN_SENT_MAX } from '../core/config-proof.js';
 import type { Ballot } from '../core/paxos.js';
 import type { KeyedRecord, Message, MessageType } from '../core/messages.js';
 import type { VersionedRecord } from '../core/record.js';
@@ -98,6 +99,8 @@ function messageToPb(m: Message): pb.Message {
     done: false,
     seq: 0n,
     unavailable: false,
+    chain: [],
+    signature: '',
   };
   if ('opId' in m) out.opId = toUint64(m.opId, 'opId');
   switch (m.type) {
@@ -128,6 +131,7 @@ function messageToPb(m: Message): pb.Message {
     case 'stale':
     case 'config':
       out.config = configToPb(m.config);
+      if (m.chain !== undefined) out.chain = m.chain.map(configToPb);
       break;
     case 'configPrepare':
     case 'configAccept':
@@ -149,6 +153,7 @@ function messageToPb(m: Message): pb.Message {
       out.ok = m.ok;
       if (m.promised !== undefined) out.promised = ballotToPb(m.promised);
       if (m.config !== undefined) out.config = configToPb(m.config);
+      if (m.signature !== undefined) out.signature = m.signature;
       break;
     case 'joinRequest':
       out.addrs = [...m.addrs];
@@ -188,7 +193,7 @@ function messageFromPb(p: pb.Message): Message {
     case pb.MessageType.REPAIR:
       return { type: 'repair', epoch, key: p.key, record: requiredRecord(p.record, 'repair') };
     case pb.MessageType.STALE:
-      return { type: 'stale', opId, epoch, config: requiredConfig(p.config, 'stale') };
+      return { type: 'stale', opId, epoch, config: requiredConfig(p.config, 'stale'), ...chainFromPb(p.chain) };
     case pb.MessageType.CONFIG_PREPARE:
       return { type: 'configPrepare', opId, epoch, ballot: requiredBallot(p.ballot, 'configPrepare'), config: requiredConfig(p.config, 'configPrepare') };
     case pb.MessageType.CONFIG_PROMISE: {
@@ -218,13 +223,14 @@ function messageFromPb(p: pb.Message): Message {
         ok: p.ok,
         promised: p.promised === undefined ? undefined : requiredBallot(p.promised, 'configAccepted'),
         config: optionalConfig(p.config),
+        ...(p.signature === '' ? {} : { signature: p.signature }),
       };
     case pb.MessageType.HEARTBEAT:
       return { type: 'heartbeat', opId, epoch, ...(p.store === '' ? {} : { store: p.store }) };
     case pb.MessageType.HEARTBEAT_ACK:
       return { type: 'heartbeatAck', opId, epoch };
     case pb.MessageType.CONFIG:
-      return { type: 'config', epoch, config: requiredConfig(p.config, 'config') };
+      return { type: 'config', epoch, config: requiredConfig(p.config, 'config'), ...chainFromPb(p.chain) };
     case pb.MessageType.JOIN_REQUEST:
       return { type: 'joinRequest', opId, epoch, addrs: p.addrs, ...(p.store === '' ? {} : { store: p.store }) };
     case pb.MessageType.JOIN_REPLY:
@@ -271,7 +277,17 @@ function configToPb(c: MembershipConfig): pb.MembershipConfig {
     removed: [...c.removed],
     previousVoters: [...c.previousVoters],
     replaced: [...(c.replaced ?? [])],
+    ...(c.proof === undefined
+      ? {}
+      : { proof: { ballot: ballotToPb(c.proof.ballot), signatures: c.proof.signatures.map((x) => ({ peerId: x.peerId, signature: x.signature })) } }),
   };
+}
+
+/** The chain of a config or stale message: at most CHAIN_SENT_MAX configurations (what a sender puts in one). */
+function chainFromPb(chain: readonly pb.MembershipConfig[]): { chain?: MembershipConfig[] } {
+  if (chain.length === 0) return {};
+  if (chain.length > CHAIN_SENT_MAX) throw new WireFormatError(`a configuration chain of ${chain.length} exceeds ${CHAIN_SENT_MAX}`);
+  return { chain: chain.map((c) => requiredConfig(c, 'chain')) };
 }
 
 function ballotToPb(b: Ballot): pb.Ballot {
@@ -293,6 +309,14 @@ function requiredConfig(config: pb.MembershipConfig | undefined, type: string): 
     removed: config.removed,
     previousVoters: config.previousVoters,
     replaced: config.replaced,
+    ...(config.proof === undefined
+      ? {}
+      : {
+          proof: {
+            ballot: requiredBallot(config.proof.ballot, 'configuration proof'),
+            signatures: config.proof.signatures.map((x) => ({ peerId: x.peerId, signature: x.signature })),
+          },
+        }),
   };
   const problem = configProblem(out);
   if (problem !== undefined) throw new WireFormatError(`bad configuration in ${type} message: ${problem}`);

@@ -377,7 +377,7 @@ describe('stale epochs', () => {
     const newer = config(2, ['A', 'B', 'C', 'D']);
     const { opId } = a!.write('k', 'v');
     const out = a!.step('B', { type: 'stale', opId, epoch: 2, config: newer });
-    expect(out[0]).toEqual({ type: 'persistConfig', config: newer, then: { to: 'A', msg: { type: 'config', epoch: 2, config: newer } } });
+    expect(out[0]).toMatchObject({ type: 'persistConfig', config: newer, then: { to: 'A', msg: { type: 'config', epoch: 2, config: newer } } });
     expect(a!.core.epoch).toBe(2);
     // B refused, so it is asked again; D is new. C was already asked and will answer (or refuse) by itself.
     expect(sends(out).map((s) => s.to).sort()).toEqual(['B', 'D']);
@@ -456,7 +456,7 @@ describe('membership decisions (single-decree Paxos per epoch)', () => {
     const bAccepted = only(thens(b!.step('A', sends(phase2)[0]!.msg)));
     expect(b!.core.epoch).toBe(1); // accepting is not committing
     const out = a!.step('B', bAccepted.then.msg);
-    expect(out[0]).toEqual({ type: 'persistConfig', config: proposed, then: { to: 'A', msg: { type: 'config', epoch: 2, config: proposed } } });
+    expect(out[0]).toMatchObject({ type: 'persistConfig', config: proposed, then: { to: 'A', msg: { type: 'config', epoch: 2, config: proposed } } });
     expect(only(replies(out))).toEqual({ type: 'configCommitted', opId, config: proposed });
     expect(sends(out).map((x) => x.to).sort()).toEqual(['B', 'C', 'D']);
     for (const x of sends(out)) expect(x.msg).toEqual({ type: 'config', epoch: 2, config: proposed });
@@ -650,7 +650,8 @@ describe('joint configurations and syncs', () => {
         else if ('then' in act && act.then !== undefined) pool.push({ from, to: act.then.to, msg: act.then.msg });
       }
     };
-    for (const n of nodes.values()) route(n.id, n.step('X', { type: 'config', epoch: 2, config: next }));
+    // The commit's announcement (from a member: only members are heard).
+    for (const n of nodes.values()) route(n.id, n.step(n.id === 'A' ? 'B' : 'A', { type: 'config', epoch: 2, config: next }));
     const d = new Node('D', next, 4000);
     nodes.set('D', d);
     const a = nodes.get('A')!;

@@ -6,7 +6,7 @@ import { type MembershipConfig, NO_CONFIG } from '../../src/core/membership.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
 import type { VersionedRecord } from '../../src/core/record.js';
-import { type Action, type ClientResult, type LocalView, ReplicaCore } from '../../src/core/replica.js';
+import { type Action, type ClientResult, type LocalView, ReplicaCore, type ReplicaCoreOptions } from '../../src/core/replica.js';
 
 export const TIMEOUT = 1000;
 export const text = (r: VersionedRecord | undefined): string[] =>
@@ -34,8 +34,9 @@ export class Device implements LocalView {
     readonly id: string,
     readonly storeId: string,
     config: MembershipConfig,
+    extra: Partial<ReplicaCoreOptions> = {},
   ) {
-    this.core = new ReplicaCore({ self: id, config, requestTimeoutMs: TIMEOUT, opIdBase: (Device.created++) * 1_000_000, store: storeId });
+    this.core = new ReplicaCore({ self: id, config, requestTimeoutMs: TIMEOUT, opIdBase: (Device.created++) * 1_000_000, store: storeId, ...extra });
   }
 
   get(key: string): VersionedRecord | undefined {
@@ -58,8 +59,8 @@ export class Net {
   readonly down = new Set<string>();
   private readonly queue: Array<{ from: string; to: string; msg: Message }> = [];
 
-  add(id: string, store: string, config: MembershipConfig): Device {
-    const device = new Device(id, store, config);
+  add(id: string, store: string, config: MembershipConfig, extra: Partial<ReplicaCoreOptions> = {}): Device {
+    const device = new Device(id, store, config, extra);
     this.devices.set(id, device);
     return device;
   }
@@ -71,8 +72,11 @@ export class Net {
   }
 
   /** The device lost its storage: same peer ID, a new empty store, no configuration. */
-  wipe(id: string, newStore: string): Device {
-    return this.add(id, newStore, NO_CONFIG);
+  wipe(id: string, newStore: string, extra: Partial<ReplicaCoreOptions> = {}): Device {
+    const device = this.add(id, newStore, NO_CONFIG, extra);
+    // Its join loop asks the members to join (the runtime's MembershipService.requestJoin).
+    for (const other of this.devices.keys()) if (other !== id) device.core.admissionFrom(other);
+    return device;
   }
 
   exec(d: Device, actions: readonly Action[]): void {

@@ -65,8 +65,12 @@ describe('a device whose store is not its seat\'s (storage wiped, same peer ID)'
     const w = net.wipe('W', 'sW2'); // epoch 0: it knows no configuration yet
     const next = withMemberRemoved(config, 'B');
     const prepare: Message = { type: 'configPrepare', opId: 7, epoch: 1, ballot: { round: 5, proposer: 'A' }, config };
+    // At epoch 0 it is a member of nothing: a prepare is not heard at all (no base adopted from it).
+    expect(w.core.step('A', prepare, w, 0)).toEqual([]);
+    expect(w.core.epoch).toBe(0);
+    net.announce('A', 'W', config); // from the member it asked to join: it names W, so W learns it
     const out = w.core.step('A', prepare, w, 0);
-    expect(w.core.epoch).toBe(1); // adopted the base
+    expect(w.core.epoch).toBe(1);
     expect(out.some((a) => a.type === 'persistAcceptor')).toBe(false);
     expect(out).toContainEqual(expect.objectContaining({ type: 'send', to: 'A', msg: expect.objectContaining({ type: 'configPromise', ok: false }) }));
     const accept: Message = { type: 'configAccept', opId: 7, epoch: 1, ballot: { round: 5, proposer: 'A' }, config: next };

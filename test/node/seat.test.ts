@@ -56,9 +56,18 @@ function membershipOf(runtime: Runtime, overrides: Partial<MembershipOptions>): 
 }
 
 describe('a wiped device (new store, old peer ID) driven through the real runtime', () => {
-  it('adopts the base of a prepare but stores no promise and answers it with a refusal', async () => {
+  it('stores no promise and answers a prepare with a refusal', async () => {
     const { runtime, store, sent } = await wipedDevice();
-    runtime.receive('A', { type: 'configPrepare', opId: 9, epoch: 4, ballot: { round: 3, proposer: 'A' }, config: cluster() });
+    const prepare: Message = { type: 'configPrepare', opId: 9, epoch: 4, ballot: { round: 3, proposer: 'A' }, config: cluster() };
+    // At epoch 0 it is a member of nothing: a prepare is not heard (no base adopted from it, no answer).
+    runtime.receive('A', prepare);
+    await settle();
+    expect(runtime.config.epoch).toBe(0);
+    expect(sent).toEqual([]);
+    // It asks A to join and A tells it the configuration (which names W): from then on A is heard.
+    runtime.askingToJoin('A');
+    runtime.receive('A', { type: 'config', epoch: 4, config: cluster() });
+    runtime.receive('A', prepare);
     await settle();
     expect(runtime.config.epoch).toBe(4);
     expect(store.getMeta(META_ACCEPTOR)).toBeUndefined();

@@ -13,6 +13,7 @@ import type { AcceptorState } from '../../src/core/paxos.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import { type ConsistencyLevel, majority } from '../../src/core/quorum.js';
 import { type VersionedRecord, lwwWinner, recordsEqual } from '../../src/core/record.js';
+import type { ConfigAuth } from '../../src/core/config-proof.js';
 import { type Action, type ClientResult, type Envelope, type LocalView, ReplicaCore } from '../../src/core/replica.js';
 import { type Dot, type VersionVector, dotKey, vvGet } from '../../src/core/vv.js';
 import { type GodView, InvariantViolation, type StoreView, fmtRecord } from './checker.js';
@@ -165,6 +166,8 @@ class SimReplica implements LocalView {
   readonly membershipOps = new Map<number, (result: ClientResult | undefined) => void>();
   /** What a restart comes back with: the durable configuration and Paxos acceptor state. */
   durableConfig: MembershipConfig;
+  /** The configurations kept with their proofs (the runtime's META_CONFIG_HISTORY). */
+  durableHistory: readonly MembershipConfig[] = [];
   durableAcceptor: AcceptorState | undefined = undefined;
   /** The durable resume point of data-sync pushes (the runtime's META_TRANSFER_RESUME). */
   durableResume: { epoch: number; after: string } | undefined = undefined;
@@ -455,10 +458,10 @@ export class Cluster implements StoreView {
   }
 
   /** Adopts a configuration learned outside the core's messages (a join reply). */
-  adoptConfig(node: string, config: MembershipConfig): void {
+  adoptConfig(node: string, config: MembershipConfig, from?: string): void {
     const r = this.replica(node);
     if (!r.up) return;
-    this.execute(r, r.core.adoptConfig(config, r, this.scheduler.now));
+    this.execute(r, r.core.adoptConfig(config, r, this.scheduler.now, from));
   }
 
   /** Sends a runtime-level message (join request or reply); false when `to` cannot be reached now. */
@@ -552,6 +555,7 @@ export class Cluster implements StoreView {
     r.store = new Map();
     r.durable.clear();
     r.durableConfig = NO_CONFIG;
+    r.durableHistory = [];
     r.durableAcceptor = undefined;
     r.durableResume = undefined;
     r.durableJoinPending = false;
@@ -712,6 +716,8 @@ export class Cluster implements StoreView {
       transferBatchRecords: 2,
       opIdBase,
       store: r.coreStoreId,
+      auth: simAuth(r.id),
+      history: r.durableHistory,
     });
   }
 
@@ -1053,8 +1059,10 @@ export class Cluster implements StoreView {
           this.god.configAdopted(r.id, config);
           this.god.touchAll(); // a new configuration makes new read quorums assemblable: check every key
           this.scheduler.trace.add(`  ${r.id} adopts epoch ${config.epoch}: ${fmtConfig(config)}`);
+          const history = action.history;
           this.persist(r, undefined, undefined, action.then, () => {
             if (config.epoch > r.durableConfig.epoch) r.durableConfig = config;
+            if (history !== undefined && config.epoch >= r.durableConfig.epoch) r.durableHistory = history;
           });
           // The runtime: an admission (or its seat given to this new store) in a cluster that has data: the
           // data arrives by the admitting change's sync; the membership service reacts to the new configuration.
@@ -1325,4 +1333,20 @@ export function describeMessage(msg: Message): string {
     default:
       return `${msg.type} e=${msg.epoch}`;
   }
+}
+
+/**
+ * Configuration proofs in the simulation: a deterministic stand-in for Ed25519 (the signer's ID and a hash of the
+ * payload), so every membership change is proven and checked as on devices; forging is not what is simulated.
+ */
+function simAuth(self: string): ConfigAuth {
+  const digest = (payload: Uint8Array): string => {
+    let h = 0x811c9dc5;
+    for (const byte of payload) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+    return h.toString(16);
+  };
+  return {
+    sign: (payload) => `${self}:${digest(payload)}`,
+    verify: (peer, payload, signature) => signature === `${peer}:${digest(payload)}`,
+  };
 }

@@ -182,12 +182,13 @@ export class DeviceMembership {
       opId,
       resolve: (msg) => {
         if (!msg.ok || msg.config === undefined) return finish(false);
-        this.cluster.adoptConfig(this.self, msg.config);
+        this.cluster.adoptConfig(this.self, msg.config, member);
         finish(true);
       },
     };
     this.stats.joinRequests += 1;
     const store = this.cluster.runtimeStoreOf(this.self);
+    this.cluster.core(this.self).admissionFrom(member);
     if (!this.cluster.sendPlain(this.self, member, { type: 'joinRequest', opId, epoch: 0, addrs: [], store })) return finish(false);
     this.after(this.cluster.timings.joinTimeoutMs, `join timeout ${this.self} op=${opId}`, () => finish(false));
   }

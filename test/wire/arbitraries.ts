@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { WireFormatError } from '../../src/wire/errors.js';
 import { expect } from 'vitest';
-import type { MemberInfo, MembershipConfig } from '../../src/core/membership.js';
+import type { ConfigProof, MemberInfo, MembershipConfig } from '../../src/core/membership.js';
 import type { Ballot } from '../../src/core/paxos.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import { type Sibling, type VersionedRecord, compareSiblings } from '../../src/core/record.js';
@@ -36,6 +36,11 @@ const memberArb: fc.Arbitrary<MemberInfo> = fc
   })
   .map(({ store, ...m }) => (store === undefined ? m : { ...m, store }));
 
+const proofArb: fc.Arbitrary<ConfigProof> = fc.record({
+  ballot: fc.record({ round: fc.nat(), proposer: fc.string({ maxLength: 10 }) }),
+  signatures: fc.array(fc.record({ peerId: fc.string({ minLength: 1, maxLength: 10 }), signature: fc.string({ minLength: 1, maxLength: 88 }) }), { maxLength: 3 }),
+});
+
 export const configArb: fc.Arbitrary<MembershipConfig> = fc
   .record({
     clusterId: fc.string({ minLength: 1, maxLength: 10 }),
@@ -44,15 +49,17 @@ export const configArb: fc.Arbitrary<MembershipConfig> = fc
     nVoters: fc.nat(5),
     removed: fc.array(fc.string({ minLength: 1, maxLength: 10 }), { maxLength: 3 }),
     previousVoters: fc.array(fc.string({ minLength: 1, maxLength: 10 }), { maxLength: 3 }),
+    proof: fc.option(proofArb, { nil: undefined }),
   })
-  .map(({ clusterId, epoch, members, nVoters, removed, previousVoters }) => {
+  .map(({ clusterId, epoch, members, nVoters, removed, previousVoters, proof }) => {
     const voters = members.slice(0, Math.max(nVoters, epoch > 0 ? 1 : 0));
     const learners = members.slice(voters.length);
     const ids = new Set(members.map((m) => m.peerId));
     // A committed configuration needs a voter; with no members at all it stays "not yet a member".
     // A replaced seat is a previous voter that is still a voter (with its new store).
     const replaced = previousVoters.filter((p) => voters.some((v) => v.peerId === p)).slice(0, 1);
-    return { clusterId, epoch: voters.length === 0 ? 0 : epoch, voters, learners, removed: removed.filter((p) => !ids.has(p)), previousVoters, replaced };
+    const config = { clusterId, epoch: voters.length === 0 ? 0 : epoch, voters, learners, removed: removed.filter((p) => !ids.has(p)), previousVoters, replaced };
+    return proof === undefined ? config : { ...config, proof };
   });
 
 const ballotArb: fc.Arbitrary<Ballot> = fc.record({ round: uint, proposer: fc.string({ maxLength: 10 }) });
@@ -67,7 +74,9 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('readReply' as const), opId: uint, epoch: uint, key: keyArb, record: fc.option(recordArb, { nil: undefined }) }),
   fc.record({ type: fc.constant('readReply' as const), opId: uint, epoch: uint, key: keyArb, record: fc.constant(undefined), unavailable: fc.constant(true as const) }),
   fc.record({ type: fc.constant('repair' as const), epoch: uint, key: keyArb, record: recordArb }),
-  fc.record({ type: fc.constant('stale' as const), opId: uint, epoch: uint, config: configArb }),
+  fc
+    .record({ type: fc.constant('stale' as const), opId: uint, epoch: uint, config: configArb, chain: fc.array(configArb, { maxLength: 2 }) })
+    .map(({ chain, ...m }) => (chain.length === 0 ? m : { ...m, chain })),
   fc.record({ type: fc.constant('configPrepare' as const), opId: uint, epoch: uint, ballot: ballotArb, config: configArb }),
   fc.record({
     type: fc.constant('configPromise' as const),
@@ -88,12 +97,15 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
     ok: fc.boolean(),
     promised: fc.option(ballotArb, { nil: undefined }),
     config: fc.option(configArb, { nil: undefined }),
-  }),
+    signature: fc.option(fc.string({ minLength: 1, maxLength: 88 }), { nil: undefined }),
+  }).map(({ signature, ...m }) => (signature === undefined ? m : { ...m, signature })),
   fc
     .record({ type: fc.constant('heartbeat' as const), opId: uint, epoch: uint, store: fc.option(fc.string({ minLength: 1, maxLength: 32 }), { nil: undefined }) })
     .map(({ store, ...m }) => (store === undefined ? m : { ...m, store })),
   fc.record({ type: fc.constant('heartbeatAck' as const), opId: uint, epoch: uint }),
-  fc.record({ type: fc.constant('config' as const), epoch: uint, config: configArb }),
+  fc
+    .record({ type: fc.constant('config' as const), epoch: uint, config: configArb, chain: fc.array(configArb, { maxLength: 2 }) })
+    .map(({ chain, ...m }) => (chain.length === 0 ? m : { ...m, chain })),
   fc
     .record({
       type: fc.constant('joinRequest' as const),

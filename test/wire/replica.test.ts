@@ -11,7 +11,7 @@ import { messageArb, expectCorruptionsRejected, expectOnlyWireErrors } from './a
 const decodeOrWireError = (bytes: Uint8Array): void => expectOnlyWireErrors(decodeFrame, bytes);
 
 const blank: pb.Message = {
-  type: pb.MessageType.WRITE_ACK, opId: 1n, epoch: 1n, key: '', accepted: false, addrs: [], ok: false, error: '', records: [], done: false, seq: 0n, unavailable: false, store: '',
+  type: pb.MessageType.WRITE_ACK, opId: 1n, epoch: 1n, key: '', accepted: false, addrs: [], ok: false, error: '', records: [], done: false, seq: 0n, unavailable: false, store: '', chain: [], signature: '',
 };
 
 function rawFrame(...messages: Array<Partial<pb.Message>>): Uint8Array {
