@@ -60,7 +60,7 @@ describe('SqliteStore under kill -9', () => {
     dir = undefined;
   });
 
-  /** Runs the writer until it is ready, lets it write for `delayMs`, kills it and returns what it acknowledged. */
+  /** Runs the writer until its first acknowledged write, lets it write for `delayMs`, kills it and returns what it acknowledged. */
   async function runAndKill(path: string, cycle: number, delayMs: number): Promise<CycleOutput> {
     const proc = spawn(process.execPath, [WRITER, path, String(cycle), String(VALUE_PAD)], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
@@ -72,7 +72,9 @@ describe('SqliteStore under kill -9', () => {
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`writer not ready after ${READY_TIMEOUT_MS} ms: ${stderr}`)), READY_TIMEOUT_MS);
       proc.stdout.on('data', () => {
-        if (stdout.startsWith('ready\n')) {
+        // Ready once it has acknowledged its first write: the kill delay then counts from there, so a loaded
+        // machine (a slow child start) cannot make a cycle kill a writer that acknowledged nothing yet.
+        if (stdout.startsWith('ready\n') && stdout.includes('\nk ')) {
           clearTimeout(timer);
           resolve();
         }
