@@ -1,7 +1,7 @@
 // Typed errors for expected networking and key-file failures (missing or corrupt files, failed dials).
 import { QuorumdError } from '../core/errors.js';
 
-/** The cluster (pnet swarm) key file is missing, unreadable or not a valid v1 swarm key. */
+/** The cluster key file (v1 swarm-key format) is missing, unreadable or malformed. */
 export class ClusterKeyError extends QuorumdError {
   readonly path: string;
   constructor(path: string, message: string) {
@@ -25,6 +25,19 @@ export class DialError extends QuorumdError {
   constructor(addr: string, message: string, options?: { cause?: unknown }) {
     super('dial_failed', `dial ${addr} failed: ${message}`);
     this.addr = addr;
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/**
+ * A connection handshake failed because the two sides do not hold the same cluster key (their Noise prologues
+ * differ): a device of another cluster, or one whose key file is wrong or outdated.
+ */
+export class ClusterKeyMismatchError extends QuorumdError {
+  readonly remoteAddr: string;
+  constructor(remoteAddr: string, options?: { cause?: unknown }) {
+    super('cluster_key_mismatch', `handshake with ${remoteAddr} refused: the peer does not hold this cluster key (another cluster, or a wrong or outdated cluster key file)`);
+    this.remoteAddr = remoteAddr;
     if (options?.cause !== undefined) this.cause = options.cause;
   }
 }

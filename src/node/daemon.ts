@@ -225,6 +225,7 @@ export class Daemon {
       const node = await createNetNode({
         privateKey: identity.privateKey,
         clusterKey,
+        log: (obj, msg) => log.warn(obj, msg),
         listen: [...listen],
         dialTimeoutMs: DEFAULTS.dialTimeoutMs,
         // Revoked devices are refused even though they hold the cluster key.
@@ -537,7 +538,7 @@ export class Daemon {
     });
   }
 
-  /** An mDNS answer: dial the device unless connected (members and candidates alike; pnet + Noise decide). */
+  /** An mDNS answer: dial the device unless connected (members and candidates alike; the cluster-key handshake decides). */
   private onDiscovered(peer: string, addrs: string[]): void {
     if (this.stopping !== undefined || peer === this.peerId || this.transport.isConnected(peer)) return;
     if (isRemoved(this.runtime.config, peer) || isRemoved(this.runtime.config, this.peerId) || this.dialing.has(peer)) return;
