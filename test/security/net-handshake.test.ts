@@ -1,12 +1,12 @@
 // Devices without the cluster key: refused within one round trip of the handshake with a clear error on both
 // sides, and no per-connection state is left behind (the pnet ciphers each connection kept in a shared WASM
 // memory, until ~512k connections killed the daemon with an uncaught RangeError).
+import { createRequire } from 'node:module';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
-import XSalsa20 from 'xsalsa20';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateClusterKey } from '../../src/net/clusterkey.js';
 import { ClusterKeyMismatchError, DialError } from '../../src/net/errors.js';
@@ -19,9 +19,12 @@ afterEach(() => cleanup.run());
 /** A wrong key is refused at the handshake's first encrypted message: one loopback round trip, not a timeout. */
 const WRONG_KEY_REFUSAL_MS_MAX = 1_000;
 
+/** The WASM stream cipher @libp2p/pnet used (module-global allocator in one shared WebAssembly memory). */
+const XSalsa20 = createRequire(import.meta.url)('xsalsa20') as new (nonce: Uint8Array, key: Uint8Array) => { _xor: { _pointer: number }; finalize(): void };
+
 /** Where the next xsalsa20 cipher of this process would be placed in the library's shared WASM memory. */
 function xsalsaHead(): number {
-  const probe = new XSalsa20(new Uint8Array(24), new Uint8Array(32)) as unknown as { _xor: { _pointer: number }; finalize(): void };
+  const probe = new XSalsa20(new Uint8Array(24), new Uint8Array(32));
   const pointer = probe._xor._pointer;
   probe.finalize();
   return pointer;
@@ -53,7 +56,9 @@ describe('cluster-key handshake', () => {
   it('a libp2p node speaking plain Noise (another handshake version) is refused at negotiation', async () => {
     const member = await startPeer(cleanup, generateClusterKey());
     const plain = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], connectionMonitor: { enabled: false } });
-    cleanup.add(() => plain.stop());
+    cleanup.add(async () => {
+      await plain.stop();
+    });
     const startedMs = performance.now();
     await expect(plain.dial(multiaddr(member.addr), { signal: AbortSignal.timeout(5_000) })).rejects.toThrow();
     expect(performance.now() - startedMs).toBeLessThan(WRONG_KEY_REFUSAL_MS_MAX);
