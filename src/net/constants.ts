@@ -1,5 +1,23 @@
 // Protocol identifiers, limits and network defaults for the replica transport, each with its reason.
+import { FRAME_BYTES_MAX } from '../wire/replica.js';
 export { FRAME_BYTES_MAX, FRAME_MESSAGES_MAX } from '../wire/replica.js';
+
+/**
+ * Bytes of partial inbound frames one connection may hold (all its replica and sync streams together). A
+ * member sends one frame at a time per stream and uses one replica and one sync stream (plus, briefly, one
+ * being replaced): three frames of the largest size. A peer announcing large frames on many streams is reset
+ * once it has actually sent this much, instead of each announced length being allocated up front.
+ */
+export const FRAME_BUFFER_BYTES_PER_CONNECTION_MAX = 3 * FRAME_BYTES_MAX;
+/**
+ * Bytes of partial inbound frames the whole node may hold: 16 full frames (64 MiB), several peers sending
+ * their largest frames at once on a LAN cluster, and small next to a device's RAM. Over it, the stream whose
+ * bytes do not fit is reset (its sender reopens one and retries); memory stays bounded whatever the number of
+ * connections.
+ */
+export const FRAME_BUFFER_BYTES_PER_NODE_MAX = 16 * FRAME_BYTES_MAX;
+/** First allocation of a partial frame: doubled as bytes arrive (never more than twice what arrived). */
+export const FRAME_BUFFER_INITIAL_BYTES = 64 * 1024;
 
 /** Replication protocol: one long-lived stream per direction per peer pair carrying length-prefixed frames. */
 export const REPLICA_PROTOCOL = '/quorumd/replica/2.0.0';

@@ -41,3 +41,14 @@ export class ClusterKeyMismatchError extends QuorumdError {
     if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
+
+/** An inbound frame would take a buffer budget (its connection's or the node's) over its limit: stream reset. */
+export class FrameBudgetError extends QuorumdError {
+  readonly budget: string;
+  readonly limitBytes: number;
+  constructor(budget: string, limitBytes: number, frameBytes: number) {
+    super('frame_budget', `frame of ${frameBytes} bytes refused: the ${budget} budget for partial frames (${limitBytes} bytes) is used up`);
+    this.budget = budget;
+    this.limitBytes = limitBytes;
+  }
+}
