@@ -22,11 +22,15 @@ export class FrameDecoder {
   /** Bytes reserved in every budget (the partial buffer's capacity). */
   private charged = 0;
   private failed = false;
+  private readonly initialBufferBytes: number;
 
-  constructor(frameBytesMax: number, budgets: readonly ByteBudget[] = []) {
+  /** `initialBufferBytes` (default FRAME_BUFFER_INITIAL_BYTES) is the first allocation of a partial frame. */
+  constructor(frameBytesMax: number, budgets: readonly ByteBudget[] = [], initialBufferBytes = FRAME_BUFFER_INITIAL_BYTES) {
     assert(Number.isSafeInteger(frameBytesMax) && frameBytesMax > 0, 'frameBytesMax is a positive integer');
+    assert(Number.isSafeInteger(initialBufferBytes) && initialBufferBytes > 0, 'initialBufferBytes is a positive integer');
     this.frameBytesMax = frameBytesMax;
     this.budgets = budgets;
+    this.initialBufferBytes = initialBufferBytes;
     this.prefixBytesMax = Math.max(1, Math.ceil(Math.log2(frameBytesMax + 1) / 7));
   }
 
@@ -108,7 +112,7 @@ export class FrameDecoder {
   private ensureCapacity(needed: number, expected: number): void {
     const capacity = this.partial.length;
     if (needed <= capacity) return;
-    const grown = Math.min(expected, Math.max(needed, capacity * 2, FRAME_BUFFER_INITIAL_BYTES));
+    const grown = Math.min(expected, Math.max(needed, capacity * 2, this.initialBufferBytes));
     const refused = reserveAll(this.budgets, grown - capacity);
     if (refused !== undefined) throw new FrameBudgetError(refused.name, refused.limitBytes, expected);
     this.charged += grown - capacity;
