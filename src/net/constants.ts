@@ -29,10 +29,33 @@ export const SYNC_QUEUED_BYTES_PER_PEER_MAX = 8 * 1024 * 1024;
 
 /** Dial budget: a live peer on a LAN upgrades in < 100 ms; a wrong cluster key may otherwise hang ~6 s. */
 export const DIAL_TIMEOUT_MS_DEFAULT = 2_000;
-/** Inbound upgrade budget: bounds how long a stranger (wrong key) can hold a pending-connection slot. */
-export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
-/** New connections per second per remote host before refusing (libp2p default 5 is too low for restarts and tests). */
-export const INBOUND_CONNECTION_THRESHOLD = 100;
+/**
+ * Inbound upgrade budget (TCP accept to handshake and muxer done): bounds how long a silent or slow socket holds
+ * a pending-upgrade slot. A LAN upgrade takes two round trips and a few ms of X25519 (measured 60-140 ms on a
+ * loaded 2-core host): 2 s is more than ten times that.
+ */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 2_000;
+/**
+ * Inbound connections in the upgrade at once (libp2p's default is 10: 12 silent sockets blocked every join).
+ * A pending socket costs a few KiB; 64 leaves room for every device of a LAN cluster restarting at once.
+ */
+export const MAX_INCOMING_PENDING_CONNECTIONS = 64;
+/**
+ * Of those, from one remote host (gater.ts): a device dials each peer once (plus a redial), so a host with
+ * more pending than this is not a device joining; the cap keeps one host from taking every pending slot.
+ */
+export const INBOUND_PENDING_PER_HOST_MAX = 16;
+/**
+ * New inbound connections per second per remote host before refusing. A device redials a peer at most about
+ * once a second, plus mDNS-triggered dials; tests run many nodes on one loopback address, and libp2p's default
+ * (5) refused their restarts. Each accepted connection costs a handshake, so this also bounds that CPU.
+ */
+export const INBOUND_CONNECTION_THRESHOLD = 50;
+/**
+ * Open connections in total (libp2p's default is 300): a LAN cluster's devices hold one or two connections
+ * per pair; this leaves room for tens of devices plus ones waiting to join.
+ */
+export const MAX_CONNECTIONS = 128;
 /** Opening (negotiating) the replica stream over an existing connection: one round trip normally. */
 export const STREAM_OPEN_TIMEOUT_MS = 5_000;
 /** Graceful stream close on stop before aborting it. */

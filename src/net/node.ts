@@ -1,13 +1,21 @@
 // The libp2p node of a device: TCP + Noise bound to the cluster key (handshake.ts) + yamux, identify and ping,
-// optional mDNS discovery (service tag derived from the cluster key), and a connection gater for revoked peers.
+// optional mDNS discovery (service tag derived from the cluster key), connection limits sized for a LAN, and
+// a gater (gater.ts: pending upgrades per host, revoked peers).
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify, type Identify } from '@libp2p/identify';
-import type { ConnectionGater, PeerDiscovery, PeerId, PrivateKey } from '@libp2p/interface';
+import type { PeerDiscovery, PrivateKey } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
 import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p, type Libp2p } from 'libp2p';
-import { DIAL_TIMEOUT_MS_DEFAULT, INBOUND_CONNECTION_THRESHOLD, INBOUND_UPGRADE_TIMEOUT_MS } from './constants.js';
+import {
+  DIAL_TIMEOUT_MS_DEFAULT,
+  INBOUND_CONNECTION_THRESHOLD,
+  INBOUND_UPGRADE_TIMEOUT_MS,
+  MAX_CONNECTIONS,
+  MAX_INCOMING_PENDING_CONNECTIONS,
+} from './constants.js';
+import { netGater } from './gater.js';
 import { clusterNoise, refusalLogger } from './handshake.js';
 
 export interface NetNodeOptions {
@@ -38,7 +46,7 @@ export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
     transports: [tcp()],
     connectionEncrypters: [clusterNoise(opts.clusterKey, opts.log === undefined ? undefined : refusalLogger(opts.log))],
     streamMuxers: [yamux()],
-    connectionGater: opts.denyPeer === undefined ? {} : peerGater(opts.denyPeer),
+    connectionGater: netGater({ denyPeer: opts.denyPeer }),
     // Our own heartbeats (every 500 ms on an open stream) detect dead peers and close their connections;
     // libp2p's monitor would add a ping on a new stream (protocol negotiation included) every 10 s per peer.
     connectionMonitor: { enabled: false },
@@ -47,6 +55,8 @@ export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
       addressDialTimeout: dialTimeoutMs,
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
       inboundConnectionThreshold: INBOUND_CONNECTION_THRESHOLD,
+      maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS,
+      maxConnections: MAX_CONNECTIONS,
     },
     services: {
       identify: identify(),
@@ -54,13 +64,4 @@ export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
       ...(opts.mdns === undefined ? {} : { mdns: mdns({ serviceTag: opts.mdns.serviceTag, interval: opts.mdns.queryIntervalMs }) }),
     },
   }) as Promise<NetNode>;
-}
-
-function peerGater(denyPeer: (peerId: string) => boolean): ConnectionGater {
-  const deny = (peerId: PeerId): boolean => denyPeer(peerId.toString());
-  return {
-    denyDialPeer: deny,
-    denyInboundEncryptedConnection: deny,
-    denyOutboundEncryptedConnection: deny,
-  };
 }
