@@ -5,6 +5,7 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify, type Identify } from '@libp2p/identify';
 import type { PeerDiscovery, PrivateKey } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p, type Libp2p } from 'libp2p';
@@ -64,4 +65,25 @@ export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
       ...(opts.mdns === undefined ? {} : { mdns: mdns({ serviceTag: opts.mdns.serviceTag, interval: opts.mdns.queryIntervalMs }) }),
     },
   }) as Promise<NetNode>;
+}
+
+/**
+ * Drops what the node keeps about `peerId` (peer store: addresses, protocols, keys, metadata; ~6.6 KiB per
+ * identity) once it has no connection left. For peers that are not members: a key holder minting fresh
+ * identities must not grow memory. A peer that connects again is identified again. Never throws.
+ */
+export async function forgetPeer(node: NetNode, peerId: string): Promise<boolean> {
+  let peer;
+  try {
+    peer = peerIdFromString(peerId);
+  } catch {
+    return false;
+  }
+  if (peer.equals(node.peerId) || node.getConnections(peer).length > 0) return false;
+  try {
+    await node.peerStore.delete(peer);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -35,7 +35,7 @@ import { AuditLog } from './audit.js';
 import { createHttpServer } from '../http/server.js';
 import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/clusterkey.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
-import { type NetNode, createNetNode } from '../net/node.js';
+import { type NetNode, createNetNode, forgetPeer } from '../net/node.js';
 import { ReplicaTransport, SyncTransport } from '../net/transport.js';
 import type { StoragePort } from '../storage/port.js';
 import { openSqliteStore } from '../storage/sqlite.js';
@@ -521,6 +521,13 @@ export class Daemon {
     this.noteSeen(peer);
     this.connectedAt.delete(peer);
     this.membership.peerDisconnected(peer);
+    // A non-member leaves nothing behind (its addresses here and in the peer store): a key holder minting fresh
+    // identities must not grow memory. Members keep theirs for redialing.
+    const config = this.runtime.config;
+    if (!isMember(config, peer) && !config.previousVoters.includes(peer)) {
+      this.addressBook.delete(peer);
+      void forgetPeer(this.node, peer);
+    }
   }
 
   /** Sleeps `ms`, or less if a new peer connects meanwhile. */
