@@ -37,7 +37,9 @@ export function clusterPrologue(clusterKey: Uint8Array): Uint8Array {
 export interface HandshakeRefusal {
   readonly direction: 'inbound' | 'outbound';
   readonly remoteAddr: string;
-  readonly error: ClusterKeyMismatchError;
+  /** True when the prologues were seen to differ; false for an inbound handshake the peer dropped. */
+  readonly keyMismatch: boolean;
+  readonly message: string;
 }
 
 /**
@@ -52,26 +54,38 @@ function isPrologueMismatch(err: unknown): boolean {
 type NoiseComponents = Parameters<ReturnType<typeof noise>>[0];
 
 /**
- * The connection encrypter of a cluster. `onRefused` hears each handshake refused for a key mismatch; the
- * error thrown to libp2p (and so to a dialer's DialError) is a ClusterKeyMismatchError.
+ * The connection encrypter of a cluster. `onRefused` hears each handshake refused for a key mismatch (the error
+ * thrown to libp2p, and so a dialer's DialError, is then a ClusterKeyMismatchError) and each inbound handshake
+ * the peer dropped.
  */
 export function clusterNoise(clusterKey: Uint8Array, onRefused?: (refusal: HandshakeRefusal) => void): (components: NoiseComponents) => ConnectionEncrypter {
   const prologueBytes = clusterPrologue(clusterKey);
+  const report = (refusal: HandshakeRefusal): void => {
+    try {
+      onRefused?.(refusal);
+    } catch {
+      // a failing log sink must not change how the handshake fails
+    }
+  };
   return (components) => {
     const inner = noise({ prologueBytes })(components);
     const secure = async (direction: 'inbound' | 'outbound', connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> => {
       try {
         return await (direction === 'inbound' ? inner.secureInbound(connection, options) : inner.secureOutbound(connection, options));
       } catch (err) {
-        if (!isPrologueMismatch(err)) throw err;
         const remoteAddr = remoteAddrOf(connection);
-        const error = new ClusterKeyMismatchError(remoteAddr, { cause: err });
-        try {
-          onRefused?.({ direction, remoteAddr, error });
-        } catch {
-          // a failing log sink must not change how the handshake fails
+        if (isPrologueMismatch(err)) {
+          const error = new ClusterKeyMismatchError(remoteAddr, { cause: err });
+          report({ direction, remoteAddr, keyMismatch: true, message: error.message });
+          throw error;
         }
-        throw error;
+        // A dialer without our key fails on our first message and drops the connection: as responder we only
+        // see it reset (the mismatch is in the dialer's log). Still worth a line here.
+        if (direction === 'inbound') {
+          const why = err instanceof Error ? err.message : String(err);
+          report({ direction, remoteAddr, keyMismatch: false, message: `handshake with ${remoteAddr} dropped by the peer (${why}): most often a device without this cluster key` });
+        }
+        throw err;
       }
     };
     return {
@@ -99,7 +113,7 @@ export function refusalLogger(log: (obj: object, msg: string) => void, nowMs: ()
     const now = nowMs();
     if (now - lastLogMs < HANDSHAKE_REFUSAL_LOG_INTERVAL_MS) return;
     lastLogMs = now;
-    log({ remoteAddr: refusal.remoteAddr, direction: refusal.direction, refused: unlogged }, refusal.error.message);
+    log({ remoteAddr: refusal.remoteAddr, direction: refusal.direction, keyMismatch: refusal.keyMismatch, refused: unlogged }, refusal.message);
     unlogged = 0;
   };
 }

@@ -43,11 +43,19 @@ describe('cluster-key handshake', () => {
         expect((error as DialError).message).toContain('does not hold this cluster key');
       }
     }
-    // The responder logged the refusal (once: the rest of the minute is counted, not logged).
-    await waitFor(() => member.nodeLogs.length > 0, 'member logs the refused handshake');
+    // Each side logged the refusal once (the rest of the minute is counted, not logged).
+    await waitFor(() => member.nodeLogs.length > 0 && stranger.nodeLogs.length > 0, 'both log the refused handshake');
     expect(member.nodeLogs).toHaveLength(1);
-    expect(member.nodeLogs[0]?.msg).toContain('does not hold this cluster key');
-    expect(member.nodeLogs[0]?.obj).toMatchObject({ remoteAddr: expect.stringContaining('/ip4/127.0.0.1/') });
+    expect(member.nodeLogs[0]?.msg).toContain('cluster key');
+    expect(stranger.nodeLogs).toHaveLength(1);
+    expect(stranger.nodeLogs[0]?.msg).toContain('does not hold this cluster key');
+    expect(stranger.nodeLogs[0]?.obj).toMatchObject({ direction: 'outbound', keyMismatch: true, remoteAddr: expect.stringContaining('/ip4/127.0.0.1/') });
+    // A responder only sees the dialer drop the handshake; it says so, and what it most often means.
+    const listener = await startPeer(cleanup, generateClusterKey(), { nodeLog: true });
+    await expect(stranger.transport.dial(listener.addr)).rejects.toThrow('does not hold this cluster key');
+    await waitFor(() => listener.nodeLogs.length > 0, 'the responder logs the dropped handshake');
+    expect(listener.nodeLogs[0]?.msg).toContain('cluster key');
+    expect(listener.nodeLogs[0]?.obj).toMatchObject({ direction: 'inbound', remoteAddr: expect.stringContaining('/ip4/127.0.0.1/') });
     expect(member.transport.connectedPeers()).toEqual([]);
     expect(stranger.transport.send(member.peerId, ack(1))).toBe(false);
     expect(member.received).toEqual([]);
@@ -97,7 +105,8 @@ describe('cluster-key handshake', () => {
     const lines: Array<{ obj: object; msg: string }> = [];
     let now = 0;
     const onRefused = refusalLogger((obj, msg) => lines.push({ obj, msg }), () => now);
-    const refusal = { direction: 'inbound' as const, remoteAddr: '/ip4/10.0.0.9/tcp/5000', error: new ClusterKeyMismatchError('/ip4/10.0.0.9/tcp/5000') };
+    const error = new ClusterKeyMismatchError('/ip4/10.0.0.9/tcp/5000');
+    const refusal = { direction: 'inbound' as const, remoteAddr: error.remoteAddr, keyMismatch: true, message: error.message };
     for (let i = 0; i < 100; i++) {
       onRefused(refusal);
       now += 1_000;
