@@ -27,7 +27,7 @@ export const SYNC_PROTOCOL = '/quorumd/sync/1.0.0';
 /** Sync bytes queued per peer: one round moves at most a few 512 KiB replies at a time. */
 export const SYNC_QUEUED_BYTES_PER_PEER_MAX = 8 * 1024 * 1024;
 
-/** Dial budget: a live peer on a LAN upgrades in < 100 ms; a wrong cluster key may otherwise hang ~6 s. */
+/** Dial budget: a live peer on a LAN upgrades in < 100 ms; an unreachable address may otherwise hang ~6 s. */
 export const DIAL_TIMEOUT_MS_DEFAULT = 2_000;
 /**
  * Inbound upgrade budget (TCP accept to handshake and muxer done): bounds how long a silent or slow socket holds
