@@ -1,22 +1,28 @@
-// The cluster key: a libp2p private-network (pnet) v1 swarm key shared by every device of one cluster.
-// Creates it (mode 0600) and reads it back with clear errors for missing or malformed files.
-import { createHash } from 'node:crypto';
+// The cluster key: a 32-byte secret shared by every device of one cluster, kept in the libp2p v1 swarm-key file
+// format (three lines). Creates it (mode 0600) and reads it back with clear errors for missing or malformed
+// files. What it protects: the connection handshake (handshake.ts binds it into Noise).
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { generateKey } from '@libp2p/pnet';
 import { ClusterKeyError } from './errors.js';
 import { createFileDurably, errnoCode } from './files.js';
 
 const HEADER_LINE = '/key/swarm/psk/1.0.0/';
 const ENCODING_LINE = '/base16/';
 const KEY_HEX_CHARS = 64;
-/** Bytes of a v1 swarm key as @libp2p/pnet's generateKey writes it: two header lines and 64 hex digits. */
+/** Bytes of a v1 swarm key file: two header lines and 64 hex digits. */
 export const CLUSTER_KEY_BYTES = HEADER_LINE.length + 1 + ENCODING_LINE.length + 1 + KEY_HEX_CHARS;
+/** Bytes of the secret itself. */
+export const CLUSTER_SECRET_BYTES = KEY_HEX_CHARS / 2;
 
 /** A fresh random cluster key in swarm-key file format. */
 export function generateClusterKey(): Uint8Array {
-  const key = new Uint8Array(CLUSTER_KEY_BYTES);
-  generateKey(key);
-  return key;
+  return new TextEncoder().encode(`${HEADER_LINE}\n${ENCODING_LINE}\n${randomBytes(CLUSTER_SECRET_BYTES).toString('hex')}`);
+}
+
+/** The 32-byte secret of a cluster key (swarm-key file bytes); throws ClusterKeyError when malformed. */
+export function clusterKeySecret(clusterKey: Uint8Array): Uint8Array {
+  const canonical = new TextDecoder().decode(parseClusterKey(clusterKey));
+  return Uint8Array.from(Buffer.from(canonical.slice(canonical.lastIndexOf('\n') + 1), 'hex'));
 }
 
 /** Creates a new cluster key file (mode 0600); fails if the file already exists. Returns the key. */
@@ -31,7 +37,7 @@ export async function createClusterKey(path: string): Promise<Uint8Array> {
   return key;
 }
 
-/** Reads and validates a cluster key file; returns it in canonical form for preSharedKey({ psk }). */
+/** Reads and validates a cluster key file; returns it in canonical form. */
 export async function readClusterKey(path: string): Promise<Uint8Array> {
   let bytes: Uint8Array;
   try {

@@ -1,5 +1,23 @@
 // Protocol identifiers, limits and network defaults for the replica transport, each with its reason.
+import { FRAME_BYTES_MAX } from '../wire/replica.js';
 export { FRAME_BYTES_MAX, FRAME_MESSAGES_MAX } from '../wire/replica.js';
+
+/**
+ * Bytes of partial inbound frames one connection may hold (all its replica and sync streams together). A
+ * member sends one frame at a time per stream and uses one replica and one sync stream (plus, briefly, one
+ * being replaced): three frames of the largest size. A peer announcing large frames on many streams is reset
+ * once it has actually sent this much, instead of each announced length being allocated up front.
+ */
+export const FRAME_BUFFER_BYTES_PER_CONNECTION_MAX = 3 * FRAME_BYTES_MAX;
+/**
+ * Bytes of partial inbound frames the whole node may hold: 16 full frames (64 MiB), several peers sending
+ * their largest frames at once on a LAN cluster, and small next to a device's RAM. Over it, the stream whose
+ * bytes do not fit is reset (its sender reopens one and retries); memory stays bounded whatever the number of
+ * connections.
+ */
+export const FRAME_BUFFER_BYTES_PER_NODE_MAX = 16 * FRAME_BYTES_MAX;
+/** First allocation of a partial frame: doubled as bytes arrive (never more than twice what arrived). */
+export const FRAME_BUFFER_INITIAL_BYTES = 64 * 1024;
 
 /** Replication protocol: one long-lived stream per direction per peer pair carrying length-prefixed frames. */
 export const REPLICA_PROTOCOL = '/quorumd/replica/2.0.0';
@@ -9,12 +27,35 @@ export const SYNC_PROTOCOL = '/quorumd/sync/1.0.0';
 /** Sync bytes queued per peer: one round moves at most a few 512 KiB replies at a time. */
 export const SYNC_QUEUED_BYTES_PER_PEER_MAX = 8 * 1024 * 1024;
 
-/** Dial budget: a live peer on a LAN upgrades in < 100 ms; a wrong cluster key may otherwise hang ~6 s. */
+/** Dial budget: a live peer on a LAN upgrades in < 100 ms; an unreachable address may otherwise hang ~6 s. */
 export const DIAL_TIMEOUT_MS_DEFAULT = 2_000;
-/** Inbound upgrade budget: bounds how long a stranger (wrong key) can hold a pending-connection slot. */
-export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
-/** New connections per second per remote host before refusing (libp2p default 5 is too low for restarts and tests). */
-export const INBOUND_CONNECTION_THRESHOLD = 100;
+/**
+ * Inbound upgrade budget (TCP accept to handshake and muxer done): bounds how long a silent or slow socket holds
+ * a pending-upgrade slot. A LAN upgrade takes two round trips and a few ms of X25519 (measured 60-140 ms on a
+ * loaded 2-core host): 2 s is more than ten times that.
+ */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 2_000;
+/**
+ * Inbound connections in the upgrade at once (libp2p's default is 10: 12 silent sockets blocked every join).
+ * A pending socket costs a few KiB; 64 leaves room for every device of a LAN cluster restarting at once.
+ */
+export const MAX_INCOMING_PENDING_CONNECTIONS = 64;
+/**
+ * Of those, from one remote host (gater.ts): a device dials each peer once (plus a redial), so a host with
+ * more pending than this is not a device joining; the cap keeps one host from taking every pending slot.
+ */
+export const INBOUND_PENDING_PER_HOST_MAX = 16;
+/**
+ * New inbound connections per second per remote host before refusing. A device redials a peer at most about
+ * once a second, plus mDNS-triggered dials; tests run many nodes on one loopback address, and libp2p's default
+ * (5) refused their restarts. Each accepted connection costs a handshake, so this also bounds that CPU.
+ */
+export const INBOUND_CONNECTION_THRESHOLD = 50;
+/**
+ * Open connections in total (libp2p's default is 300): a LAN cluster's devices hold one or two connections
+ * per pair; this leaves room for tens of devices plus ones waiting to join.
+ */
+export const MAX_CONNECTIONS = 128;
 /** Opening (negotiating) the replica stream over an existing connection: one round trip normally. */
 export const STREAM_OPEN_TIMEOUT_MS = 5_000;
 /** Graceful stream close on stop before aborting it. */

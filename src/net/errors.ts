@@ -1,7 +1,7 @@
 // Typed errors for expected networking and key-file failures (missing or corrupt files, failed dials).
 import { QuorumdError } from '../core/errors.js';
 
-/** The cluster (pnet swarm) key file is missing, unreadable or not a valid v1 swarm key. */
+/** The cluster key file (v1 swarm-key format) is missing, unreadable or malformed. */
 export class ClusterKeyError extends QuorumdError {
   readonly path: string;
   constructor(path: string, message: string) {
@@ -26,5 +26,29 @@ export class DialError extends QuorumdError {
     super('dial_failed', `dial ${addr} failed: ${message}`);
     this.addr = addr;
     if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/**
+ * A connection handshake failed because the two sides do not hold the same cluster key (their Noise prologues
+ * differ): a device of another cluster, or one whose key file is wrong or outdated.
+ */
+export class ClusterKeyMismatchError extends QuorumdError {
+  readonly remoteAddr: string;
+  constructor(remoteAddr: string, options?: { cause?: unknown }) {
+    super('cluster_key_mismatch', `handshake with ${remoteAddr} refused: the peer does not hold this cluster key (another cluster, or a wrong or outdated cluster key file)`);
+    this.remoteAddr = remoteAddr;
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/** An inbound frame would take a buffer budget (its connection's or the node's) over its limit: stream reset. */
+export class FrameBudgetError extends QuorumdError {
+  readonly budget: string;
+  readonly limitBytes: number;
+  constructor(budget: string, limitBytes: number, frameBytes: number) {
+    super('frame_budget', `frame of ${frameBytes} bytes refused: the ${budget} budget for partial frames (${limitBytes} bytes) is used up`);
+    this.budget = budget;
+    this.limitBytes = limitBytes;
   }
 }

@@ -18,7 +18,8 @@ import {
   SYNC_PROTOCOL,
   SYNC_QUEUED_BYTES_PER_PEER_MAX,
 } from './constants.js';
-import { DialError } from './errors.js';
+import { frameBudgets } from './budget.js';
+import { DialError, FrameBudgetError } from './errors.js';
 import { FrameDecoder, framePrefix } from './frame-decoder.js';
 
 /** Largest length prefix of a frame (a varint of FRAME_BYTES_MAX). */
@@ -75,8 +76,10 @@ export interface TransportStats {
   bytesReceived: number;
   /** Messages refused by send() although connected (queue full, too large) or lost with a dying stream. */
   messagesDropped: number;
-  /** Inbound streams reset because of a malformed or oversized frame. */
+  /** Inbound streams reset because of a malformed or oversized frame (including over budget). */
   badFrames: number;
+  /** Of badFrames: streams reset because a partial frame would exceed a buffer budget (connection or node). */
+  framesOverBudget: number;
 }
 
 /** Per-peer send state: encoded frame entries waiting for the next flush, and the long-lived stream. */
@@ -108,7 +111,7 @@ export class FrameTransport<M extends { readonly type: string }> {
   private state: 'new' | 'started' | 'stopped' = 'new';
   private stopping: Promise<void> | undefined;
   private readonly counters: TransportStats = {
-    framesSent: 0, messagesSent: 0, bytesSent: 0, framesReceived: 0, messagesReceived: 0, bytesReceived: 0, messagesDropped: 0, badFrames: 0,
+    framesSent: 0, messagesSent: 0, bytesSent: 0, framesReceived: 0, messagesReceived: 0, bytesReceived: 0, messagesDropped: 0, badFrames: 0, framesOverBudget: 0,
   };
 
   constructor(node: Libp2p, codec: FrameCodec<M>, opts: FrameTransportOptions<M>) {
@@ -333,7 +336,7 @@ export class FrameTransport<M extends { readonly type: string }> {
     }
     // The sender is the authenticated peer of the connection, never anything inside a message.
     const from = connection.remotePeer.toString();
-    const decoder = new FrameDecoder(FRAME_BYTES_MAX);
+    const decoder = new FrameDecoder(FRAME_BYTES_MAX, frameBudgets(this.node, connection));
     this.inbound.add(stream);
     stream.addEventListener('message', (evt) => {
       const data = evt.data;
@@ -345,7 +348,10 @@ export class FrameTransport<M extends { readonly type: string }> {
         stream.abort(err instanceof Error ? err : new Error(String(err)));
       });
     });
-    stream.addEventListener('close', () => this.inbound.delete(stream));
+    stream.addEventListener('close', () => {
+      this.inbound.delete(stream);
+      decoder.dispose(); // a partial frame's bytes go back to the connection's and the node's budgets
+    });
   };
 
   private onInboundData(stream: Stream, from: string, decoder: FrameDecoder, chunks: Iterable<Uint8Array>): void {
@@ -361,7 +367,13 @@ export class FrameTransport<M extends { readonly type: string }> {
       }
     } catch (err) {
       this.counters.badFrames += 1;
-      this.log({ err, peer: from }, 'malformed replica frame: resetting the stream');
+      if (err instanceof FrameBudgetError) {
+        this.counters.framesOverBudget += 1;
+        this.log({ err, peer: from, budget: err.budget, limitBytes: err.limitBytes }, 'frame buffer budget used up: resetting the stream');
+      } else {
+        this.log({ err, peer: from }, 'malformed replica frame: resetting the stream');
+      }
+      decoder.dispose();
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     }
   }

@@ -37,7 +37,7 @@ import { createClusterKey, mdnsServiceTag, readClusterKey } from '../net/cluster
 import { loadOrCreateIdentity } from '../net/identity.js';
 import { withGenesisProof } from '../core/config-proof.js';
 import { configAuth } from './config-auth.js';
-import { type NetNode, createNetNode } from '../net/node.js';
+import { type NetNode, createNetNode, forgetPeer } from '../net/node.js';
 import { ReplicaTransport, SyncTransport } from '../net/transport.js';
 import type { StoragePort } from '../storage/port.js';
 import { openSqliteStore } from '../storage/sqlite.js';
@@ -228,6 +228,7 @@ export class Daemon {
       const node = await createNetNode({
         privateKey: identity.privateKey,
         clusterKey,
+        log: (obj, msg) => log.warn(obj, msg),
         listen: [...listen],
         dialTimeoutMs: DEFAULTS.dialTimeoutMs,
         // Revoked devices are refused even though they hold the cluster key.
@@ -528,6 +529,13 @@ export class Daemon {
     this.noteSeen(peer);
     this.connectedAt.delete(peer);
     this.membership.peerDisconnected(peer);
+    // A non-member leaves nothing behind (its addresses here and in the peer store): a key holder minting fresh
+    // identities must not grow memory. Members keep theirs for redialing.
+    const config = this.runtime.config;
+    if (!isMember(config, peer) && !config.previousVoters.includes(peer)) {
+      this.addressBook.delete(peer);
+      void forgetPeer(this.node, peer);
+    }
   }
 
   /** Sleeps `ms`, or less if a new peer connects meanwhile. */
@@ -545,7 +553,7 @@ export class Daemon {
     });
   }
 
-  /** An mDNS answer: dial the device unless connected (members and candidates alike; pnet + Noise decide). */
+  /** An mDNS answer: dial the device unless connected (members and candidates alike; the cluster-key handshake decides). */
   private onDiscovered(peer: string, addrs: string[]): void {
     if (this.stopping !== undefined || peer === this.peerId || this.transport.isConnected(peer)) return;
     if (isRemoved(this.runtime.config, peer) || isRemoved(this.runtime.config, this.peerId) || this.dialing.has(peer)) return;

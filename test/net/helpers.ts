@@ -19,6 +19,7 @@ export interface TestPeer {
   readonly connects: string[];
   readonly disconnects: string[];
   readonly logs: Array<{ obj: object; msg: string }>;
+  readonly nodeLogs: Array<{ obj: object; msg: string }>;
 }
 
 export class Cleanup {
@@ -40,10 +41,14 @@ export interface PeerOptions {
   readonly dialTimeoutMs?: number;
   readonly denyPeer?: (peerId: string) => boolean;
   readonly transport?: Partial<ReplicaTransportOptions>;
+  /** The node's own log sink (handshake refusals); its lines also go to TestPeer.nodeLogs. */
+  readonly nodeLog?: boolean;
 }
 
 export async function startPeer(cleanup: Cleanup, clusterKey: Uint8Array, options: PeerOptions = {}): Promise<TestPeer> {
+  const nodeLogs: Array<{ obj: object; msg: string }> = [];
   const node = await createNetNode({
+    log: options.nodeLog === true ? (obj, msg) => nodeLogs.push({ obj, msg }) : undefined,
     privateKey: await generateKeyPair('Ed25519'),
     clusterKey,
     listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -68,7 +73,7 @@ export async function startPeer(cleanup: Cleanup, clusterKey: Uint8Array, option
   cleanup.add(() => transport.stop());
   const addr = transport.listenAddrs().find((a) => a.includes('/ip4/127.0.0.1/'));
   if (addr === undefined) throw new Error('node has no loopback address');
-  return { node, transport, peerId: node.peerId.toString(), addr, received, connects, disconnects, logs };
+  return { node, transport, peerId: node.peerId.toString(), addr, received, connects, disconnects, logs, nodeLogs };
 }
 
 /** Polls `condition` every few ms until true or the deadline passes. */
