@@ -14,8 +14,8 @@ import type { Hash64 } from '../core/digest.js';
 import type { KeyedRecord } from '../core/messages.js';
 import { safeNumber, toUint64, wireDecode } from './codec-util.js';
 import { WireFormatError } from './errors.js';
-import { recordFromPb, recordToPb } from './record.js';
-import { FRAME_BYTES_MAX } from './replica.js';
+import { RECORD_PB_LIMITS, recordFromPb, recordToPb } from './record.js';
+import { FRAME_BYTES_MAX, checkKey } from './replica.js';
 import * as pb from './sync.pb.js';
 
 /** Messages per sync frame (a round has one request in flight, so frames are small in count). */
@@ -46,7 +46,13 @@ export function decodeSyncFrame(bytes: Uint8Array): SyncMessage[] {
     const frame = pb.SyncFrame.decode(bytes, {
       limits: {
         messages: SYNC_FRAME_MESSAGES_MAX,
-        messages$: { nodes: SEGMENTS_PER_REQUEST_MAX, keysListed: ENTRIES_PER_REQUEST_MAX, records: KEYS_PER_MESSAGE_MAX, want: KEYS_PER_MESSAGE_MAX },
+        messages$: {
+          nodes: SEGMENTS_PER_REQUEST_MAX,
+          keysListed: ENTRIES_PER_REQUEST_MAX,
+          records: KEYS_PER_MESSAGE_MAX,
+          records$: { record: RECORD_PB_LIMITS },
+          want: KEYS_PER_MESSAGE_MAX,
+        },
       },
     });
     return frame.messages.map(syncFromPb);
@@ -110,6 +116,8 @@ function syncToPb(m: SyncMessage): pb.SyncMessage {
 }
 
 function syncFromPb(m: pb.SyncMessage): SyncMessage {
+  for (const key of m.keysListed) checkKey(key);
+  for (const key of m.want) checkKey(key);
   const session = safeNumber(m.session, 'session');
   const epoch = safeNumber(m.epoch, 'epoch'); // absent: 0 (ignored by pushAck and refused)
   switch (m.type) {
@@ -138,6 +146,7 @@ function recordOut(r: KeyedRecord): pb.SyncRecord {
 }
 
 function recordIn(r: pb.SyncRecord): KeyedRecord {
+  checkKey(r.key);
   if (r.record === undefined) throw new WireFormatError(`sync record ${JSON.stringify(r.key.slice(0, 40))} has no record`);
   return { key: r.key, record: recordFromPb(r.record) };
 }
