@@ -12,7 +12,7 @@ import {
   recordWellFormed,
 } from '../core/record.js';
 import { type VersionVector, vvEntries } from '../core/vv.js';
-import { safeNumber, toUint64, wireDecode } from './codec-util.js';
+import { checkText, safeNumber, toUint64, wireDecode } from './codec-util.js';
 import { WireFormatError } from './errors.js';
 import * as pb from './record.pb.js';
 
@@ -88,4 +88,5 @@ export function recordFromPb(msg: pb.VersionedRecord): VersionedRecord {
 function checkActor(actor: string): void {
   if (RESERVED_ACTORS.has(actor)) throw new WireFormatError(`reserved actor name ${JSON.stringify(actor)}`);
   if (actor.length > ACTOR_CHARS_MAX) throw new WireFormatError(`actor name of ${actor.length} characters exceeds ${ACTOR_CHARS_MAX}`);
+  checkText(actor, 'an actor name');
 }

@@ -5,7 +5,7 @@ import { type MemberInfo, type MembershipConfig, configProblem } from '../core/m
 import type { Ballot } from '../core/paxos.js';
 import type { KeyedRecord, Message, MessageType } from '../core/messages.js';
 import type { VersionedRecord } from '../core/record.js';
-import { safeNumber, toUint64, wireDecode } from './codec-util.js';
+import { checkText, safeNumber, toUint64, wireDecode } from './codec-util.js';
 import { WireFormatError } from './errors.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { REMOVED_MAX } from '../core/membership.js';
@@ -211,6 +211,9 @@ function messageToPb(m: Message): pb.Message {
 function messageFromPb(p: pb.Message): Message {
   checkKey(p.key);
   if (p.resumeAfter !== undefined) checkKey(p.resumeAfter);
+  checkText(p.error, 'an error');
+  checkText(p.store, 'a store id');
+  for (const a of p.addrs) checkText(a, 'an address');
   const opId = safeNumber(p.opId, 'opId');
   const epoch = safeNumber(p.epoch, 'epoch');
   switch (p.type) {
@@ -299,6 +302,7 @@ function optionalRecord(record: pb.VersionedRecord | undefined): VersionedRecord
 /** Refuses a key longer than any client could write (see KEY_CHARS_MAX). */
 export function checkKey(key: string): void {
   if (key.length > KEY_CHARS_MAX) throw new WireFormatError(`a key of ${key.length} characters exceeds ${KEY_CHARS_MAX}`);
+  checkText(key, 'a key');
 }
 
 function keyedRecordFromPb(k: pb.KeyedRecord): KeyedRecord {
@@ -325,11 +329,13 @@ function ballotToPb(b: Ballot): pb.Ballot {
 
 function requiredBallot(ballot: pb.Ballot | undefined, type: string): Ballot {
   if (ballot === undefined) throw new WireFormatError(`${type} message without a ballot`);
-  return { round: safeNumber(ballot.round, 'ballot round'), proposer: ballot.proposer };
+  return { round: safeNumber(ballot.round, 'ballot round'), proposer: checkText(ballot.proposer, 'a proposer') };
 }
 
 function requiredConfig(config: pb.MembershipConfig | undefined, type: string): MembershipConfig {
   if (config === undefined) throw new WireFormatError(`${type} message without a configuration`);
+  checkText(config.clusterId, 'a cluster id');
+  for (const list of [config.removed, config.previousVoters, config.replaced]) for (const id of list) checkText(id, 'a peer id');
   const out: MembershipConfig = {
     clusterId: config.clusterId,
     epoch: safeNumber(config.epoch, 'config epoch'),
@@ -345,6 +351,9 @@ function requiredConfig(config: pb.MembershipConfig | undefined, type: string): 
 }
 
 function memberFromPb(m: pb.MemberInfo): MemberInfo {
+  checkText(m.peerId, 'a peer id');
+  checkText(m.store, 'a store id');
+  for (const a of m.addrs) checkText(a, 'an address');
   return m.store === '' ? { peerId: m.peerId, addrs: m.addrs } : { peerId: m.peerId, addrs: m.addrs, store: m.store };
 }
 

@@ -12,7 +12,7 @@ import {
 } from '../core/anti-entropy.js';
 import type { Hash64 } from '../core/digest.js';
 import type { KeyedRecord } from '../core/messages.js';
-import { safeNumber, toUint64, wireDecode } from './codec-util.js';
+import { checkText, safeNumber, toUint64, wireDecode } from './codec-util.js';
 import { WireFormatError } from './errors.js';
 import { RECORD_PB_LIMITS, recordFromPb, recordToPb } from './record.js';
 import { FRAME_BYTES_MAX, checkKey } from './replica.js';
@@ -109,7 +109,7 @@ function syncToPb(m: SyncMessage): pb.SyncMessage {
     case 'pushAck':
       break;
     case 'refused':
-      out.reason = m.reason.slice(0, REASON_CHARS_MAX);
+      out.reason = shortReason(m.reason);
       break;
   }
   return out;
@@ -135,10 +135,18 @@ function syncFromPb(m: pb.SyncMessage): SyncMessage {
     case pb.SyncType.PUSH_ACK:
       return { type: 'pushAck', session };
     case pb.SyncType.REFUSED:
-      return { type: 'refused', session, reason: m.reason.slice(0, REASON_CHARS_MAX) };
+      return { type: 'refused', session, reason: shortReason(checkText(m.reason, 'a reason')) };
     default:
       throw new WireFormatError(`unknown sync message type ${String(m.type)}`);
   }
+}
+
+/** At most REASON_CHARS_MAX characters, never half of a surrogate pair. */
+function shortReason(reason: string): string {
+  if (reason.length <= REASON_CHARS_MAX) return reason;
+  const cut = reason.slice(0, REASON_CHARS_MAX);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
 }
 
 function recordOut(r: KeyedRecord): pb.SyncRecord {
