@@ -51,26 +51,39 @@ export const ACTOR_CHARS_MAX = 128;
 /**
  * Join of two replicas' records (commutative, associative, idempotent). A sibling survives unless the other
  * side has seen its dot (covers it) without keeping it, i.e. the other side saw it superseded.
- * O(n log n) in the siblings (a set of the other side's dots, then one sort).
+ * O(n): one pass over both sibling lists in dot order (records keep them sorted; an unsorted list is sorted first).
  */
 export function mergeRecords(a: VersionedRecord, b: VersionedRecord): VersionedRecord {
+  const as = inDotOrder(a.siblings);
+  const bs = inDotOrder(b.siblings);
   const siblings: Sibling[] = [];
-  const inB = new Set<string>();
-  for (const t of b.siblings) inB.add(dotKey(t.dot));
-  const seen = new Set<string>();
-  for (const s of a.siblings) {
-    const k = dotKey(s.dot);
-    if (inB.has(k) || !covers(b.context, s.dot)) {
-      siblings.push(s);
-      seen.add(k);
+  let i = 0;
+  let j = 0;
+  while (i < as.length || j < bs.length) {
+    const s = as[i];
+    const t = bs[j];
+    const c = s === undefined ? 1 : t === undefined ? -1 : compareSiblings(s, t);
+    if (c === 0) {
+      siblings.push(s as Sibling); // on both sides: kept (a's copy; a dot names one write)
+      i += 1;
+      j += 1;
+    } else if (c < 0) {
+      if (!covers(b.context, (s as Sibling).dot)) siblings.push(s as Sibling);
+      i += 1;
+    } else {
+      if (!covers(a.context, (t as Sibling).dot)) siblings.push(t as Sibling);
+      j += 1;
     }
   }
-  for (const s of b.siblings) {
-    if (seen.has(dotKey(s.dot))) continue;
-    if (!covers(a.context, s.dot)) siblings.push(s);
-  }
-  siblings.sort(compareSiblings);
   return { context: vvJoin(a.context, b.context), siblings };
+}
+
+/** The siblings in dot order (the list itself when it already is). */
+function inDotOrder(siblings: readonly Sibling[]): readonly Sibling[] {
+  for (let k = 1; k < siblings.length; k++) {
+    if (compareSiblings(siblings[k - 1] as Sibling, siblings[k] as Sibling) > 0) return [...siblings].sort(compareSiblings);
+  }
+  return siblings;
 }
 
 /**
