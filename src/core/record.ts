@@ -48,6 +48,22 @@ export const CONTEXT_ACTORS_MAX = 4096;
 /** Longest writer name: a peer ID (52 characters for Ed25519, 46 for RSA) plus `~` and an incarnation. */
 export const ACTOR_CHARS_MAX = 128;
 
+/** Limits on the size of a record (see recordWellFormed). */
+export interface RecordLimits {
+  readonly siblingsMax: number;
+  readonly contextActorsMax: number;
+}
+
+/** What a record from a peer may hold. */
+export const RECORD_LIMITS: RecordLimits = Object.freeze({ siblingsMax: SIBLINGS_MAX, contextActorsMax: CONTEXT_ACTORS_MAX });
+
+/**
+ * What a record read back from this device's own store may hold: no count limit. It holds only what this device
+ * accepted or wrote, and a merge of two records within RECORD_LIMITS can exceed them (a join has every writer's
+ * siblings and every writer): refusing to read such a record back would lose the key here. Peers refuse it.
+ */
+export const STORED_RECORD_LIMITS: RecordLimits = Object.freeze({ siblingsMax: Infinity, contextActorsMax: Infinity });
+
 /**
  * Join of two replicas' records (commutative, associative, idempotent). A sibling survives unless the other
  * side has seen its dot (covers it) without keeping it, i.e. the other side saw it superseded.
@@ -254,12 +270,11 @@ export function lwwWinner(record: VersionedRecord): Sibling | undefined {
 /**
  * Structural checks for a record decoded from the wire or disk (caller turns false into a typed error): what a
  * real writer can produce. Positive safe counters up to DOT_COUNTER_MAX, non-empty writer names up to
- * ACTOR_CHARS_MAX, distinct dots each covered by the context, at most SIBLINGS_MAX siblings and
- * CONTEXT_ACTORS_MAX writers. Whether a context covers dots its writer never issued only the writer can tell
+ * ACTOR_CHARS_MAX, distinct dots each covered by the context, at most `limits` siblings and writers. Whether a context covers dots its writer never issued only the writer can tell
  * (see withoutUnissued).
  */
-export function recordWellFormed(record: VersionedRecord): boolean {
-  if (record.siblings.length > SIBLINGS_MAX) return false;
+export function recordWellFormed(record: VersionedRecord, limits: RecordLimits = RECORD_LIMITS): boolean {
+  if (record.siblings.length > limits.siblingsMax) return false;
   const dots = new Set<string>();
   for (const s of record.siblings) {
     if (!counterValid(s.dot.counter) || !actorValid(s.dot.actor)) return false;
@@ -273,7 +288,7 @@ export function recordWellFormed(record: VersionedRecord): boolean {
     if (!actorValid(actor) || !counterValid(record.context[actor])) return false;
     actors += 1;
   }
-  return actors <= CONTEXT_ACTORS_MAX;
+  return actors <= limits.contextActorsMax;
 }
 
 function counterValid(n: number | undefined): boolean {

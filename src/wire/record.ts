@@ -5,7 +5,10 @@ import type { Hlc } from '../core/hlc.js';
 import {
   ACTOR_CHARS_MAX,
   CONTEXT_ACTORS_MAX,
+  RECORD_LIMITS,
+  type RecordLimits,
   SIBLINGS_MAX,
+  STORED_RECORD_LIMITS,
   type Sibling,
   type VersionedRecord,
   compareSiblings,
@@ -35,9 +38,13 @@ export function encodeRecord(record: VersionedRecord): Uint8Array {
   return pb.VersionedRecord.encode(recordToPb(record));
 }
 
-/** Decodes and validates a record; throws WireFormatError on anything malformed. */
-export function decodeRecord(bytes: Uint8Array): VersionedRecord {
-  return wireDecode('record', () => recordFromPb(pb.VersionedRecord.decode(bytes, { limits: RECORD_PB_LIMITS })));
+/**
+ * Decodes and validates a record; throws WireFormatError on anything malformed. The default limits are the
+ * store's (STORED_RECORD_LIMITS: this is the on-disk format); frames decode their records with RECORD_LIMITS.
+ */
+export function decodeRecord(bytes: Uint8Array, limits: RecordLimits = STORED_RECORD_LIMITS): VersionedRecord {
+  const pbLimits = limits === RECORD_LIMITS ? RECORD_PB_LIMITS : {};
+  return wireDecode('record', () => recordFromPb(pb.VersionedRecord.decode(bytes, { limits: pbLimits }), limits));
 }
 
 /** Protobuf form of a record (also embedded in replica messages). */
@@ -56,10 +63,10 @@ export function recordToPb(record: VersionedRecord): pb.VersionedRecord {
 }
 
 /** Record from its protobuf form, validated; throws WireFormatError. Values are copied out of the input buffer. */
-export function recordFromPb(msg: pb.VersionedRecord): VersionedRecord {
+export function recordFromPb(msg: pb.VersionedRecord, limits: RecordLimits = RECORD_LIMITS): VersionedRecord {
   // Also checked here for callers that decoded without RECORD_PB_LIMITS.
-  if (msg.context.length > CONTEXT_ACTORS_MAX) throw new WireFormatError(`more than ${CONTEXT_ACTORS_MAX} context entries`);
-  if (msg.siblings.length > SIBLINGS_MAX) throw new WireFormatError(`more than ${SIBLINGS_MAX} siblings`);
+  if (msg.context.length > limits.contextActorsMax) throw new WireFormatError(`more than ${limits.contextActorsMax} context entries`);
+  if (msg.siblings.length > limits.siblingsMax) throw new WireFormatError(`more than ${limits.siblingsMax} siblings`);
   const entries: Array<[string, number]> = [];
   const actors = new Set<string>();
   for (const e of msg.context) {
@@ -81,7 +88,7 @@ export function recordFromPb(msg: pb.VersionedRecord): VersionedRecord {
   });
   siblings.sort(compareSiblings);
   const record: VersionedRecord = { context, siblings };
-  if (!recordWellFormed(record)) throw new WireFormatError('record is not well formed');
+  if (!recordWellFormed(record, limits)) throw new WireFormatError('record is not well formed');
   return record;
 }
 

@@ -13,6 +13,7 @@ import {
   recordContains,
   recordWellFormed,
   recordsEqual,
+  STORED_RECORD_LIMITS,
   withoutUnissued,
 } from '../../src/core/record.js';
 import { vvGet } from '../../src/core/vv.js';
@@ -101,7 +102,7 @@ const PROBE: VersionedRecord = {
 
 /** A decoded record satisfies the core's invariants: every record function takes it without an assertion. */
 export function checkRecord(r: VersionedRecord): void {
-  check(recordWellFormed(r), 'well formed');
+  check(recordWellFormed(r, STORED_RECORD_LIMITS), 'well formed');
   check(isDeepStrictEqual(decodeRecord(encodeRecord(r)), r), 'reads back the same');
   for (const other of [EMPTY_RECORD, PROBE, r]) {
     const m = mergeRecords(r, other);

@@ -3,6 +3,7 @@
 // assertion failure, or throw WireFormatError.
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
+import { RECORD_LIMITS } from '../../src/core/record.js';
 import { decodeRecord, encodeRecord } from '../../src/wire/record.js';
 import { recordArb } from '../wire/arbitraries.js';
 import { checkRecord, decodeOrWireError, inputArb, samplePool } from './record-invariants.js';
@@ -12,8 +13,12 @@ describe('record decoder fuzz', () => {
   it('decodes to a well-formed record or throws WireFormatError', { timeout: fuzzTimeoutMs() }, () => {
     fc.assert(
       fc.property(inputArb(samplePool(recordArb, encodeRecord)), (bytes) => {
-        const record = decodeOrWireError(() => decodeRecord(bytes));
+        // As a peer's record (frames) and as this device's store reads it back (no count limits).
+        const record = decodeOrWireError(() => decodeRecord(bytes, RECORD_LIMITS));
         if (record !== undefined) checkRecord(record);
+        const stored = decodeOrWireError(() => decodeRecord(bytes));
+        if (record !== undefined && stored === undefined) throw new Error('the store refuses what a peer may send');
+        if (stored !== undefined && record === undefined) checkRecord(stored);
       }),
       { numRuns: fuzzRuns(2000) },
     );

@@ -5,8 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import type { MembershipConfig } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
-import { SIBLINGS_MAX, SIBLINGS_PER_WRITE_MAX, type Sibling, type VersionedRecord, liveSiblings, mergeRecords } from '../../src/core/record.js';
+import { RECORD_LIMITS, SIBLINGS_MAX, SIBLINGS_PER_WRITE_MAX, type Sibling, type VersionedRecord, liveSiblings, mergeRecords } from '../../src/core/record.js';
 import { WireFormatError } from '../../src/wire/errors.js';
+import { decodeRecord, encodeRecord } from '../../src/wire/record.js';
 import * as recordPb from '../../src/wire/record.pb.js';
 import * as pb from '../../src/wire/replica.pb.js';
 import { FRAME_BYTES_MAX, decodeFrame } from '../../src/wire/replica.js';
@@ -62,6 +63,14 @@ describe('siblings per record', () => {
     expect(() => decodeFrame(repairFrame(SIBLINGS_MAX + 1))).toThrow(WireFormatError);
     expect(performance.now() - started).toBeLessThan(1_000);
     runtime.stop();
+  });
+
+  it('this device reads back a record of its own store past the peer limit (a merge can make one)', async () => {
+    const big: VersionedRecord = { context: { x: SIBLINGS_MAX, y: SIBLINGS_MAX }, siblings: [...siblings('x', SIBLINGS_MAX), ...siblings('y', SIBLINGS_MAX)] };
+    const merged = mergeRecords({ context: { x: SIBLINGS_MAX }, siblings: siblings('x', SIBLINGS_MAX) }, { context: { y: SIBLINGS_MAX }, siblings: siblings('y', SIBLINGS_MAX) });
+    expect(merged).toEqual(big);
+    expect(decodeRecord(encodeRecord(merged))).toEqual(merged); // the store's decoder
+    expect(() => decodeRecord(encodeRecord(merged), RECORD_LIMITS)).toThrow(WireFormatError); // a peer's
   });
 
   it('merge is not quadratic: two records of 50,000 siblings merge in well under a second', () => {
