@@ -49,3 +49,10 @@ export class MembershipChangeError extends QuorumdError {
     super('membership_change_failed', message);
   }
 }
+
+/** A client write would leave more concurrent versions than a record may hold: read, then write with that context. */
+export class TooManySiblingsError extends QuorumdError {
+  constructor(siblings: number, max: number) {
+    super('too_many_siblings', `the write would leave ${siblings} concurrent versions (at most ${max}); read the key and write with its context to resolve them`);
+  }
+}

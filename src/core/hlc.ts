@@ -45,14 +45,3 @@ export function hlcAdopt(last: Hlc, remote: Hlc, physicalMs: number, driftMaxMs:
   if (!(remote.wallMs <= physicalMs + driftMaxMs)) return last;
   return hlcCompare(remote, last) > 0 ? remote : last;
 }
-
-/** Clock state after observing a remote timestamp (receive rule). */
-export function hlcObserve(last: Hlc, remote: Hlc, physicalMs: number): Hlc {
-  const wallMs = Math.max(last.wallMs, remote.wallMs, physicalMs);
-  if (wallMs === last.wallMs && wallMs === remote.wallMs) {
-    return { wallMs, logical: Math.max(last.logical, remote.logical) + 1 };
-  }
-  if (wallMs === last.wallMs) return { wallMs, logical: last.logical + 1 };
-  if (wallMs === remote.wallMs) return { wallMs, logical: remote.logical + 1 };
-  return { wallMs, logical: 0 };
-}

@@ -23,25 +23,98 @@ export interface VersionedRecord {
 export const EMPTY_RECORD: VersionedRecord = Object.freeze({ context: EMPTY_VV, siblings: Object.freeze([]) });
 
 /**
+ * Most siblings a record may hold: a record with more is refused when decoded from a peer, and a client write
+ * that would leave more is refused (see SIBLINGS_PER_WRITE_MAX). Siblings pile up only from concurrent writes
+ * (different coordinators, or clients writing with stale context tokens) that nobody resolves; Riak refuses
+ * writes at 100 by default. The alive siblings in any join of replicas number at most SIBLINGS_PER_WRITE_MAX
+ * per writer that coordinated one of them (each writer's record held them all at its last write), so this
+ * leaves room for 16 such writers: a home cluster has a handful of devices (and an incarnation each per crash).
+ */
+export const SIBLINGS_MAX = 1024;
+/** Most siblings a client write may leave on its coordinator (the write is refused above; resolve first). */
+export const SIBLINGS_PER_WRITE_MAX = 64;
+/**
+ * Largest dot counter accepted (and the most a context may cover of one writer). A writer's counter grows by
+ * one per write plus at most one reservation block per start (DEFAULTS.dotReserveBlock): at a million writes a
+ * second it needs 8.9 years to get here, so no real writer does; a forged counter near MAX_SAFE_INTEGER is
+ * refused instead of being carried into arithmetic that leaves the safe integers.
+ */
+export const DOT_COUNTER_MAX = 2 ** 48;
+/**
+ * Most writers one record's context may name. Contexts are never pruned, so this counts every writer that ever
+ * wrote the key: a few devices, each with a new incarnation after every crash. 4,096 is decades of that.
+ */
+export const CONTEXT_ACTORS_MAX = 4096;
+/** Longest writer name: a peer ID (52 characters for Ed25519, 46 for RSA) plus `~` and an incarnation. */
+export const ACTOR_CHARS_MAX = 128;
+
+/** Limits on the size of a record (see recordWellFormed). */
+export interface RecordLimits {
+  readonly siblingsMax: number;
+  readonly contextActorsMax: number;
+}
+
+/** What a record from a peer may hold. */
+export const RECORD_LIMITS: RecordLimits = Object.freeze({ siblingsMax: SIBLINGS_MAX, contextActorsMax: CONTEXT_ACTORS_MAX });
+
+/**
+ * What a record read back from this device's own store may hold: no count limit. It holds only what this device
+ * accepted or wrote, and a merge of two records within RECORD_LIMITS can exceed them (a join has every writer's
+ * siblings and every writer): refusing to read such a record back would lose the key here. Peers refuse it.
+ */
+export const STORED_RECORD_LIMITS: RecordLimits = Object.freeze({ siblingsMax: Infinity, contextActorsMax: Infinity });
+
+/**
  * Join of two replicas' records (commutative, associative, idempotent). A sibling survives unless the other
  * side has seen its dot (covers it) without keeping it, i.e. the other side saw it superseded.
+ * O(n): one pass over both sibling lists in dot order (records keep them sorted; an unsorted list is sorted first).
  */
 export function mergeRecords(a: VersionedRecord, b: VersionedRecord): VersionedRecord {
+  const as = inDotOrder(a.siblings);
+  const bs = inDotOrder(b.siblings);
   const siblings: Sibling[] = [];
-  const seen = new Set<string>();
-  for (const s of a.siblings) {
-    const inB = b.siblings.some((t) => dotEqual(t.dot, s.dot));
-    if (inB || !covers(b.context, s.dot)) {
-      siblings.push(s);
-      seen.add(dotKey(s.dot));
+  let i = 0;
+  let j = 0;
+  while (i < as.length || j < bs.length) {
+    const s = as[i];
+    const t = bs[j];
+    const c = s === undefined ? 1 : t === undefined ? -1 : compareSiblings(s, t);
+    if (c === 0) {
+      siblings.push(s as Sibling); // on both sides: kept (a's copy; a dot names one write)
+      i += 1;
+      j += 1;
+    } else if (c < 0) {
+      if (!covers(b.context, (s as Sibling).dot)) siblings.push(s as Sibling);
+      i += 1;
+    } else {
+      if (!covers(a.context, (t as Sibling).dot)) siblings.push(t as Sibling);
+      j += 1;
     }
   }
-  for (const s of b.siblings) {
-    if (seen.has(dotKey(s.dot))) continue;
-    if (!covers(a.context, s.dot)) siblings.push(s);
-  }
-  siblings.sort(compareSiblings);
   return { context: vvJoin(a.context, b.context), siblings };
+}
+
+/** The siblings in dot order (the list itself when it already is). */
+function inDotOrder(siblings: readonly Sibling[]): readonly Sibling[] {
+  for (let k = 1; k < siblings.length; k++) {
+    if (compareSiblings(siblings[k - 1] as Sibling, siblings[k] as Sibling) > 0) return [...siblings].sort(compareSiblings);
+  }
+  return siblings;
+}
+
+/**
+ * The record without anything of `actor` above counter `issuedMax`: its context stops covering that writer
+ * there and siblings with such dots go. For the writer itself (which knows its highest issued counter
+ * exactly), what is removed never happened: a record covering it was forged or corrupted, and keeping the
+ * coverage would make every later write of that writer look superseded (lost on merge) here. Returns
+ * `record` itself when there is nothing to remove.
+ */
+export function withoutUnissued(record: VersionedRecord, actor: string, issuedMax: number): VersionedRecord {
+  const forgedSibling = record.siblings.some((s) => s.dot.actor === actor && s.dot.counter > issuedMax);
+  if (vvGet(record.context, actor) <= issuedMax && !forgedSibling) return record;
+  const context = vvAtMost(record.context, actor, issuedMax);
+  const siblings = forgedSibling ? record.siblings.filter((s) => s.dot.actor !== actor || s.dot.counter <= issuedMax) : record.siblings;
+  return { context, siblings };
 }
 
 /**
@@ -79,11 +152,26 @@ export function applyWrite(
   hlc: Hlc,
   unseen: readonly Dot[] = [],
 ): VersionedRecord {
-  assert(!covers(local.context, dot), `dot ${dotKey(dot)} is new (dot counters never go backwards)`);
-  const kept = local.siblings.filter((s) => !contextCovers(clientContext, unseen, s.dot));
+  assert(Number.isSafeInteger(dot.counter) && dot.counter > 0, 'a dot counter is a positive integer');
+  // The dot is the writer's newest (its allocator never goes backwards, also across restarts), so a local record
+  // covering it holds coverage the writer never issued (from a forged or corrupt record): dropped, never trusted.
+  const prior = withoutUnissued(local, dot.actor, dot.counter - 1);
+  assert(!covers(prior.context, dot), `dot ${dotKey(dot)} is new (dot counters never go backwards)`);
+  const kept = prior.siblings.filter((s) => !contextCovers(clientContext, unseen, s.dot));
   const siblings = [...kept, { dot, value, hlc }];
   siblings.sort(compareSiblings);
-  return { context: vvWithDot(vvJoin(local.context, belowUnseen(clientContext, unseen)), dot), siblings };
+  // Likewise a client context (issued from such a record) never carries coverage of the writer past its dot.
+  const seen = vvAtMost(belowUnseen(clientContext, unseen), dot.actor, dot.counter - 1);
+  return { context: vvWithDot(vvJoin(prior.context, seen), dot), siblings };
+}
+
+/** The vector covering at most `max` of `actor` (the vector itself when it already does). */
+export function vvAtMost(vv: VersionVector, actor: string, max: number): VersionVector {
+  if (vvGet(vv, actor) <= max) return vv;
+  const out: Record<string, number> = { ...vv };
+  if (max > 0) out[actor] = max;
+  else delete out[actor];
+  return out;
 }
 
 /** The vector without any dot at or above an unseen dot of the same actor. */
@@ -113,7 +201,8 @@ function belowUnseen(vv: VersionVector, unseen: readonly Dot[]): VersionVector {
  */
 export function contextAfterWrite(local: VersionedRecord, sent: ClientContext | undefined, dot: Dot): ClientContext {
   const seen = sent ?? { vv: local.context, unseen: [] };
-  const vv = vvJoin(seen.vv, { [dot.actor]: dot.counter });
+  // Never past the dot for its own writer (see applyWrite: coverage beyond it was never issued).
+  const vv = vvJoin(vvAtMost(seen.vv, dot.actor, dot.counter - 1), { [dot.actor]: dot.counter });
   const live = (d: Dot): boolean => !covers(local.context, d) || local.siblings.some((s) => dotEqual(s.dot, d));
   const candidates = [
     ...seen.unseen.filter(live),
@@ -178,19 +267,34 @@ export function lwwWinner(record: VersionedRecord): Sibling | undefined {
   return best;
 }
 
-/** Structural checks for a record decoded from the wire or disk (caller turns false into a typed error). */
-export function recordWellFormed(record: VersionedRecord): boolean {
+/**
+ * Structural checks for a record decoded from the wire or disk (caller turns false into a typed error): what a
+ * real writer can produce. Positive safe counters up to DOT_COUNTER_MAX, non-empty writer names up to
+ * ACTOR_CHARS_MAX, distinct dots each covered by the context, at most `limits` siblings and writers. Whether a context covers dots its writer never issued only the writer can tell
+ * (see withoutUnissued).
+ */
+export function recordWellFormed(record: VersionedRecord, limits: RecordLimits = RECORD_LIMITS): boolean {
+  if (record.siblings.length > limits.siblingsMax) return false;
   const dots = new Set<string>();
   for (const s of record.siblings) {
-    if (!Number.isSafeInteger(s.dot.counter) || s.dot.counter <= 0) return false;
-    if (s.dot.actor.length === 0) return false;
+    if (!counterValid(s.dot.counter) || !actorValid(s.dot.actor)) return false;
     if (!covers(record.context, s.dot)) return false;
     const k = dotKey(s.dot);
     if (dots.has(k)) return false;
     dots.add(k);
   }
-  for (const n of Object.values(record.context)) {
-    if (!Number.isSafeInteger(n) || n <= 0) return false;
+  let actors = 0;
+  for (const actor of Object.keys(record.context)) {
+    if (!actorValid(actor) || !counterValid(record.context[actor])) return false;
+    actors += 1;
   }
-  return true;
+  return actors <= limits.contextActorsMax;
+}
+
+function counterValid(n: number | undefined): boolean {
+  return n !== undefined && Number.isSafeInteger(n) && n > 0 && n <= DOT_COUNTER_MAX;
+}
+
+function actorValid(actor: string): boolean {
+  return actor.length > 0 && actor.length <= ACTOR_CHARS_MAX;
 }

@@ -3,7 +3,7 @@
 // the data syncs that make a voter change safe. Pure: inputs are calls, outputs are Actions the runtime executes
 // in order (persist, send, reply), like etcd-io/raft's Ready. Time comes in as `nowMs`.
 import { assert } from './assert.js';
-import { InvalidConsistencyError, MembershipChangeError, NotMemberError } from './errors.js';
+import { InvalidConsistencyError, MembershipChangeError, NotMemberError, TooManySiblingsError } from './errors.js';
 import { type Hlc, HLC_ZERO, hlcAdopt, hlcTick } from './hlc.js';
 import {
   type ConfigSignature,
@@ -37,7 +37,7 @@ import {
   prepare as acceptorPrepare,
 } from './paxos.js';
 import { type ConsistencyLevel, majority, requiredAcks } from './quorum.js';
-import { EMPTY_RECORD, type VersionedRecord, applyWrite, mergeRecords, recordsEqual } from './record.js';
+import { EMPTY_RECORD, SIBLINGS_PER_WRITE_MAX, type VersionedRecord, applyWrite, mergeRecords, recordsEqual } from './record.js';
 import type { Dot, VersionVector } from './vv.js';
 
 /** Read access to this replica's store (including staged writes), passed in so the core does no IO. */
@@ -601,7 +601,7 @@ export class ReplicaCore {
     return next;
   }
 
-  /** Client write or delete coordinated here. Throws InvalidConsistencyError / NotMemberError. */
+  /** Client write or delete coordinated here. Throws InvalidConsistencyError / NotMemberError / TooManySiblingsError. */
   write(request: WriteRequest, local: LocalView): { opId: number; actions: Action[] } {
     this.assertMember();
     this.need(request.level, 'w');
@@ -612,6 +612,7 @@ export class ReplicaCore {
     // never cover a dot that was not written.
     const context = request.context ?? previous.context;
     const record = applyWrite(previous, context, request.dot, request.value, this.hlcLast, request.context === undefined ? [] : request.unseen);
+    if (record.siblings.length > SIBLINGS_PER_WRITE_MAX) throw new TooManySiblingsError(record.siblings.length, SIBLINGS_PER_WRITE_MAX);
     const opId = this.allocateOpId();
     const op: WriteOp = {
       kind: 'write',

@@ -466,6 +466,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   storage_failed: 503,
   membership_change_failed: 409,
   membership_conflict: 409,
+  too_many_siblings: 409,
   sync_failed: 503,
   quorum_unavailable: 503,
 };

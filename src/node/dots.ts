@@ -37,6 +37,11 @@ export class DotAllocator {
     return allocator;
   }
 
+  /** The writer these dots name. */
+  get writer(): string {
+    return this.actor;
+  }
+
   /** The highest counter handed out so far (0 before the first). */
   get current(): number {
     return this.counter;

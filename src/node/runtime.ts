@@ -20,6 +20,7 @@ import type { DotAllocator } from './dots.js';
 import { HintBook, type HintBookOptions } from './hints.js';
 import { ChangeFeed } from './changes.js';
 import { GarbageCollector } from './memory.js';
+import { guardMessage, guardSyncMessage } from './record-guard.js';
 
 export const META_MEMBERSHIP = 'membership';
 /** The committed configurations kept with their proofs, oldest first, JSON (ReplicaCoreOptions.history). */
@@ -325,7 +326,8 @@ export class Runtime {
       this.sendSync(from, { type: 'refused', session: msg.session, reason: 'catching up' });
       return;
     }
-    this.executeSync(this.ae.step(from, msg, this.monotonicMs(), this.aeConfig(), this.syncLocal));
+    const guarded = guardSyncMessage(msg, this.dots.writer, this.dots.current);
+    this.executeSync(this.ae.step(from, guarded, this.monotonicMs(), this.aeConfig(), this.syncLocal));
     this.scheduleAe();
   }
 
@@ -461,7 +463,7 @@ export class Runtime {
   receive(from: string, msg: Message): void {
     if (this.stopped) return;
     this.core.setPhysicalMs(this.wallClockMs()); // bounds how far the records it carries may move our clock
-    this.execute(this.core.step(from, msg, this.local, this.monotonicMs()));
+    this.execute(this.core.step(from, guardMessage(msg, this.dots.writer, this.dots.current), this.local, this.monotonicMs()));
     // Only data streams and syncs get new deadlines from peer messages; client operations arm their own.
     if (this.tickTimer === undefined || STREAM_MESSAGES.has(msg.type)) this.scheduleTick();
   }
@@ -498,8 +500,14 @@ export class Runtime {
 
   private await(opId: number, actions: Action[]): Promise<ClientResult> {
     const promise = new Promise<ClientResult>((resolve) => this.pending.set(opId, resolve));
-    this.execute(actions);
-    this.scheduleTick(this.core.deadlineOf(opId));
+    try {
+      this.execute(actions);
+    } catch (error) {
+      this.pending.delete(opId); // or it counts as in flight for ever (503 overloaded once opsInFlightMax leaked)
+      throw error;
+    } finally {
+      this.scheduleTick(this.core.deadlineOf(opId)); // the core ends its side of the operation by the deadline
+    }
     return promise;
   }
 

@@ -6,15 +6,52 @@ import { CHAIN_SENT_MAX } from '../core/config-proof.js';
 import type { Ballot } from '../core/paxos.js';
 import type { KeyedRecord, Message, MessageType } from '../core/messages.js';
 import type { VersionedRecord } from '../core/record.js';
-import { safeNumber, toUint64, wireDecode } from './codec-util.js';
+import { checkText, safeNumber, toUint64, wireDecode } from './codec-util.js';
 import { WireFormatError } from './errors.js';
-import { recordFromPb, recordToPb } from './record.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { REMOVED_MAX } from '../core/membership.js';
+import { RECORD_PB_LIMITS, recordFromPb, recordToPb } from './record.js';
 import * as pb from './replica.pb.js';
 
 /** Largest frame accepted or sent: a 1 MiB value record plus a batch of small messages, with headroom. */
 export const FRAME_BYTES_MAX = 4 * 1024 * 1024;
 /** Most messages in one frame: bounds per-frame decode work; a sender splits bigger batches. */
 export const FRAME_MESSAGES_MAX = 8192;
+
+/**
+ * Members one configuration list may name (voters, learners, previous voters, replaced seats). A LAN cluster
+ * has tens of devices; the bound only caps decode work before configProblem() looks at the list.
+ */
+export const CONFIG_MEMBERS_MAX = 1024;
+/** Addresses one member or join request may list: a few per interface and transport, IPv4 and IPv6. */
+export const MEMBER_ADDRS_MAX = 256;
+/** Records in one transfer message: senders cut batches at DEFAULTS.transferBatchRecords (1,024) and 1 MiB. */
+export const TRANSFER_RECORDS_MAX = 8192;
+/**
+ * Longest key in a message, in UTF-16 code units: at most DEFAULTS.keyBytesMax, since a key's UTF-8 form is
+ * never shorter than its UTF-16 one, so no key a client could write is refused.
+ */
+export const KEY_CHARS_MAX = DEFAULTS.keyBytesMax;
+
+const MEMBER_PB_LIMITS = { addrs: MEMBER_ADDRS_MAX };
+const CONFIG_PB_LIMITS = {
+  voters: CONFIG_MEMBERS_MAX,
+  voters$: MEMBER_PB_LIMITS,
+  learners: CONFIG_MEMBERS_MAX,
+  learners$: MEMBER_PB_LIMITS,
+  removed: REMOVED_MAX,
+  previousVoters: CONFIG_MEMBERS_MAX,
+  replaced: CONFIG_MEMBERS_MAX,
+};
+/** Limits on every repeated field of a message, applied while decoding (protons `limits`). */
+const MESSAGE_PB_LIMITS = {
+  record: RECORD_PB_LIMITS,
+  config: CONFIG_PB_LIMITS,
+  acceptedConfig: CONFIG_PB_LIMITS,
+  addrs: MEMBER_ADDRS_MAX,
+  records: TRANSFER_RECORDS_MAX,
+  records$: { record: RECORD_PB_LIMITS },
+};
 
 export interface FrameLimits {
   readonly frameBytesMax: number;
@@ -79,7 +116,7 @@ export function decodeFrame(bytes: Uint8Array, limits: FrameLimits = FRAME_LIMIT
     throw new WireFormatError(`frame of ${bytes.length} bytes exceeds ${limits.frameBytesMax}`);
   }
   return wireDecode('frame', () => {
-    const frame = pb.Frame.decode(bytes, { limits: { messages: limits.frameMessagesMax } });
+    const frame = pb.Frame.decode(bytes, { limits: { messages: limits.frameMessagesMax, messages$: MESSAGE_PB_LIMITS } });
     return frame.messages.map(messageFromPb);
   });
 }
@@ -177,6 +214,11 @@ function messageToPb(m: Message): pb.Message {
 }
 
 function messageFromPb(p: pb.Message): Message {
+  checkKey(p.key);
+  if (p.resumeAfter !== undefined) checkKey(p.resumeAfter);
+  checkText(p.error, 'an error');
+  checkText(p.store, 'a store id');
+  for (const a of p.addrs) checkText(a, 'an address');
   const opId = safeNumber(p.opId, 'opId');
   const epoch = safeNumber(p.epoch, 'epoch');
   switch (p.type) {
@@ -263,7 +305,14 @@ function optionalRecord(record: pb.VersionedRecord | undefined): VersionedRecord
   return record === undefined ? undefined : recordFromPb(record);
 }
 
+/** Refuses a key longer than any client could write (see KEY_CHARS_MAX). */
+export function checkKey(key: string): void {
+  if (key.length > KEY_CHARS_MAX) throw new WireFormatError(`a key of ${key.length} characters exceeds ${KEY_CHARS_MAX}`);
+  checkText(key, 'a key');
+}
+
 function keyedRecordFromPb(k: pb.KeyedRecord): KeyedRecord {
+  checkKey(k.key);
   return { key: k.key, record: requiredRecord(k.record, 'transfer entry') };
 }
 
@@ -296,11 +345,13 @@ function ballotToPb(b: Ballot): pb.Ballot {
 
 function requiredBallot(ballot: pb.Ballot | undefined, type: string): Ballot {
   if (ballot === undefined) throw new WireFormatError(`${type} message without a ballot`);
-  return { round: safeNumber(ballot.round, 'ballot round'), proposer: ballot.proposer };
+  return { round: safeNumber(ballot.round, 'ballot round'), proposer: checkText(ballot.proposer, 'a proposer') };
 }
 
 function requiredConfig(config: pb.MembershipConfig | undefined, type: string): MembershipConfig {
   if (config === undefined) throw new WireFormatError(`${type} message without a configuration`);
+  checkText(config.clusterId, 'a cluster id');
+  for (const list of [config.removed, config.previousVoters, config.replaced]) for (const id of list) checkText(id, 'a peer id');
   const out: MembershipConfig = {
     clusterId: config.clusterId,
     epoch: safeNumber(config.epoch, 'config epoch'),
@@ -324,6 +375,9 @@ function requiredConfig(config: pb.MembershipConfig | undefined, type: string): 
 }
 
 function memberFromPb(m: pb.MemberInfo): MemberInfo {
+  checkText(m.peerId, 'a peer id');
+  checkText(m.store, 'a store id');
+  for (const a of m.addrs) checkText(a, 'an address');
   return m.store === '' ? { peerId: m.peerId, addrs: m.addrs } : { peerId: m.peerId, addrs: m.addrs, store: m.store };
 }
 

@@ -12,10 +12,10 @@ import {
 } from '../core/anti-entropy.js';
 import type { Hash64 } from '../core/digest.js';
 import type { KeyedRecord } from '../core/messages.js';
-import { safeNumber, toUint64, wireDecode } from './codec-util.js';
+import { checkText, safeNumber, toUint64, wireDecode } from './codec-util.js';
 import { WireFormatError } from './errors.js';
-import { recordFromPb, recordToPb } from './record.js';
-import { FRAME_BYTES_MAX } from './replica.js';
+import { RECORD_PB_LIMITS, recordFromPb, recordToPb } from './record.js';
+import { FRAME_BYTES_MAX, checkKey } from './replica.js';
 import * as pb from './sync.pb.js';
 
 /** Messages per sync frame (a round has one request in flight, so frames are small in count). */
@@ -46,7 +46,13 @@ export function decodeSyncFrame(bytes: Uint8Array): SyncMessage[] {
     const frame = pb.SyncFrame.decode(bytes, {
       limits: {
         messages: SYNC_FRAME_MESSAGES_MAX,
-        messages$: { nodes: SEGMENTS_PER_REQUEST_MAX, keysListed: ENTRIES_PER_REQUEST_MAX, records: KEYS_PER_MESSAGE_MAX, want: KEYS_PER_MESSAGE_MAX },
+        messages$: {
+          nodes: SEGMENTS_PER_REQUEST_MAX,
+          keysListed: ENTRIES_PER_REQUEST_MAX,
+          records: KEYS_PER_MESSAGE_MAX,
+          records$: { record: RECORD_PB_LIMITS },
+          want: KEYS_PER_MESSAGE_MAX,
+        },
       },
     });
     return frame.messages.map(syncFromPb);
@@ -103,13 +109,15 @@ function syncToPb(m: SyncMessage): pb.SyncMessage {
     case 'pushAck':
       break;
     case 'refused':
-      out.reason = m.reason.slice(0, REASON_CHARS_MAX);
+      out.reason = shortReason(m.reason);
       break;
   }
   return out;
 }
 
 function syncFromPb(m: pb.SyncMessage): SyncMessage {
+  for (const key of m.keysListed) checkKey(key);
+  for (const key of m.want) checkKey(key);
   const session = safeNumber(m.session, 'session');
   const epoch = safeNumber(m.epoch, 'epoch'); // absent: 0 (ignored by pushAck and refused)
   switch (m.type) {
@@ -127,10 +135,18 @@ function syncFromPb(m: pb.SyncMessage): SyncMessage {
     case pb.SyncType.PUSH_ACK:
       return { type: 'pushAck', session };
     case pb.SyncType.REFUSED:
-      return { type: 'refused', session, reason: m.reason.slice(0, REASON_CHARS_MAX) };
+      return { type: 'refused', session, reason: shortReason(checkText(m.reason, 'a reason')) };
     default:
       throw new WireFormatError(`unknown sync message type ${String(m.type)}`);
   }
+}
+
+/** At most REASON_CHARS_MAX characters, never half of a surrogate pair. */
+function shortReason(reason: string): string {
+  if (reason.length <= REASON_CHARS_MAX) return reason;
+  const cut = reason.slice(0, REASON_CHARS_MAX);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
 }
 
 function recordOut(r: KeyedRecord): pb.SyncRecord {
@@ -138,6 +154,7 @@ function recordOut(r: KeyedRecord): pb.SyncRecord {
 }
 
 function recordIn(r: pb.SyncRecord): KeyedRecord {
+  checkKey(r.key);
   if (r.record === undefined) throw new WireFormatError(`sync record ${JSON.stringify(r.key.slice(0, 40))} has no record`);
   return { key: r.key, record: recordFromPb(r.record) };
 }

@@ -19,6 +19,8 @@ import {
   recordContains,
   recordWellFormed,
   recordsEqual,
+  withoutUnissued,
+  DOT_COUNTER_MAX,
 } from '../../src/core/record.js';
 import { type Dot, covers, dotKey, vvDescends, vvFromEntries, vvJoin } from '../../src/core/vv.js';
 import { ACTORS, type History, dotsOf, historyArb, histOf, pick, siblingsIdentical, truthProblem } from './gen.js';
@@ -167,10 +169,40 @@ describe('causality', () => {
     );
   });
 
-  it('asserts that a write dot is fresh', () => {
-    const r = applyWrite(EMPTY_RECORD, {}, { actor: 'a', counter: 2 }, bytes(1), { wallMs: 1, logical: 0 });
-    expect(() => applyWrite(r, {}, { actor: 'a', counter: 2 }, bytes(2), { wallMs: 2, logical: 0 })).toThrow(AssertionError);
-    expect(() => applyWrite(r, {}, { actor: 'a', counter: 1 }, bytes(2), { wallMs: 2, logical: 0 })).toThrow(AssertionError);
+  it('never trusts local coverage of the write dot and beyond: the writer never issued it (a forged record)', () => {
+    // A forged record covering writer `a` up to the largest counter, holding a forged version of `a` too.
+    const forged: VersionedRecord = {
+      context: { a: DOT_COUNTER_MAX, b: 3 },
+      siblings: [
+        { dot: { actor: 'b', counter: 3 }, value: bytes(3), hlc: { wallMs: 1, logical: 0 } },
+        { dot: { actor: 'a', counter: 9 }, value: bytes(9), hlc: { wallMs: 1, logical: 0 } },
+      ],
+    };
+    const r = applyWrite(forged, { a: DOT_COUNTER_MAX }, { actor: 'a', counter: 2 }, bytes(2), { wallMs: 2, logical: 0 });
+    expect(r.context).toEqual({ a: 2, b: 3 });
+    expect(r.siblings.map((s) => dotKey(s.dot))).toEqual(['a:2', 'b:3']); // b:3 stays: the client context does not cover it
+    expect(recordWellFormed(r)).toBe(true);
+    // The token handed back covers the new dot, not the forged coverage past it.
+    expect(contextAfterWrite(forged, { vv: { a: DOT_COUNTER_MAX }, unseen: [] }, { actor: 'a', counter: 2 }).vv).toEqual({ a: 2 });
+    // A dot counter that is not a positive integer is still a programmer error.
+    expect(() => applyWrite(EMPTY_RECORD, {}, { actor: 'a', counter: 0 }, bytes(2), { wallMs: 2, logical: 0 })).toThrow(AssertionError);
+  });
+
+  it('withoutUnissued cuts a writer at its highest issued counter and leaves everything else', () => {
+    const r: VersionedRecord = {
+      context: { a: 50, b: 7 },
+      siblings: [
+        { dot: { actor: 'a', counter: 4 }, value: bytes(4), hlc: { wallMs: 1, logical: 0 } },
+        { dot: { actor: 'a', counter: 40 }, value: bytes(40), hlc: { wallMs: 1, logical: 0 } },
+        { dot: { actor: 'b', counter: 7 }, value: bytes(7), hlc: { wallMs: 1, logical: 0 } },
+      ],
+    };
+    expect(withoutUnissued(r, 'a', 50)).toBe(r);
+    expect(withoutUnissued(r, 'c', 0)).toBe(r);
+    const cut = withoutUnissued(r, 'a', 10);
+    expect(cut.context).toEqual({ a: 10, b: 7 });
+    expect(cut.siblings.map((s) => dotKey(s.dot))).toEqual(['a:4', 'b:7']);
+    expect(withoutUnissued(r, 'a', 0).context).toEqual({ b: 7 });
   });
 });
 

@@ -4,11 +4,13 @@ import { WireFormatError } from '../../src/wire/errors.js';
 import { expect } from 'vitest';
 import type { ConfigProof, MemberInfo, MembershipConfig } from '../../src/core/membership.js';
 import type { Ballot } from '../../src/core/paxos.js';
+import type { SyncMessage } from '../../src/core/anti-entropy.js';
+import type { Hash64 } from '../../src/core/digest.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
-import { type Sibling, type VersionedRecord, compareSiblings } from '../../src/core/record.js';
+import { DOT_COUNTER_MAX, type Sibling, type VersionedRecord, compareSiblings } from '../../src/core/record.js';
 
 const actor = fc.string({ minLength: 1, maxLength: 12 }).filter((a) => a !== '__proto__');
-const counter = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+const counter = fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: DOT_COUNTER_MAX }));
 const uint = fc.oneof(fc.nat(), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }));
 const value = fc.option(fc.uint8Array({ maxLength: 64 }), { nil: null, freq: 3 });
 
@@ -122,6 +124,33 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   ),
   fc.record({ type: fc.constant('transferAck' as const), opId: uint, epoch: uint, seq: uint, resumeAfter: keyArb }, { requiredKeys: ['type', 'opId', 'epoch', 'seq'] }),
   fc.record({ type: fc.constant('transferRequest' as const), opId: uint, epoch: uint }),
+);
+
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const hashArb: fc.Arbitrary<Hash64> = fc.record({ hi: u32, lo: u32 });
+const session = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const syncEpoch = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const keyed = fc.record({ key: keyArb, record: recordArb });
+const entry = fc.record({ key: keyArb, hash: u32 });
+const purgedEntry = fc.record({ key: keyArb, hash: hashArb });
+
+/** Every anti-entropy message kind, with small lists. */
+export const syncArb: fc.Arbitrary<SyncMessage> = fc.oneof(
+  fc.record({ type: fc.constant('digest' as const), session, epoch: syncEpoch, root: hashArb, keys: fc.nat(), level: fc.nat(8), nodes: fc.array(u32, { maxLength: 20 }) }),
+  fc.record({ type: fc.constant('digestReply' as const), session, epoch: syncEpoch, root: hashArb, keys: fc.nat(), level: fc.nat(8), hashes: fc.array(u32, { maxLength: 40 }) }),
+  fc.record({ type: fc.constant('segments' as const), session, epoch: syncEpoch, segments: fc.array(u32, { maxLength: 20 }), entries: fc.array(entry, { maxLength: 10 }) }),
+  fc.record({
+    type: fc.constant('segmentsReply' as const),
+    session,
+    epoch: syncEpoch,
+    done: fc.nat(600),
+    records: fc.array(keyed, { maxLength: 4 }),
+    want: fc.array(keyArb, { maxLength: 5 }),
+    purged: fc.array(purgedEntry, { maxLength: 5 }),
+  }),
+  fc.record({ type: fc.constant('push' as const), session, epoch: syncEpoch, records: fc.array(keyed, { maxLength: 4 }), purged: fc.array(purgedEntry, { maxLength: 5 }) }),
+  fc.record({ type: fc.constant('pushAck' as const), session }),
+  fc.record({ type: fc.constant('refused' as const), session, reason: fc.string({ maxLength: 50 }) }),
 );
 
 /** Asserts that `decode` either succeeds or throws WireFormatError, never anything else. */

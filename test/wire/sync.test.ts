@@ -3,38 +3,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SyncMessage } from '../../src/core/anti-entropy.js';
-import type { Hash64 } from '../../src/core/digest.js';
 import { WireFormatError } from '../../src/wire/errors.js';
 import { decodeSyncFrame, encodeSyncEntry } from '../../src/wire/sync.js';
 import * as pb from '../../src/wire/sync.pb.js';
-import { expectOnlyWireErrors, recordArb } from './arbitraries.js';
-
-const u32 = fc.integer({ min: 0, max: 0xffffffff });
-const hashArb: fc.Arbitrary<Hash64> = fc.record({ hi: u32, lo: u32 });
-const session = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
-const epoch = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
-const keyArb = fc.string({ maxLength: 20 });
-const keyed = fc.record({ key: keyArb, record: recordArb });
-const entry = fc.record({ key: keyArb, hash: u32 });
-const purgedEntry = fc.record({ key: keyArb, hash: hashArb });
-
-const syncArb: fc.Arbitrary<SyncMessage> = fc.oneof(
-  fc.record({ type: fc.constant('digest' as const), session, epoch, root: hashArb, keys: fc.nat(), level: fc.nat(8), nodes: fc.array(u32, { maxLength: 20 }) }),
-  fc.record({ type: fc.constant('digestReply' as const), session, epoch, root: hashArb, keys: fc.nat(), level: fc.nat(8), hashes: fc.array(u32, { maxLength: 40 }) }),
-  fc.record({ type: fc.constant('segments' as const), session, epoch, segments: fc.array(u32, { maxLength: 20 }), entries: fc.array(entry, { maxLength: 10 }) }),
-  fc.record({
-    type: fc.constant('segmentsReply' as const),
-    session,
-    epoch,
-    done: fc.nat(600),
-    records: fc.array(keyed, { maxLength: 4 }),
-    want: fc.array(keyArb, { maxLength: 5 }),
-    purged: fc.array(purgedEntry, { maxLength: 5 }),
-  }),
-  fc.record({ type: fc.constant('push' as const), session, epoch, records: fc.array(keyed, { maxLength: 4 }), purged: fc.array(purgedEntry, { maxLength: 5 }) }),
-  fc.record({ type: fc.constant('pushAck' as const), session }),
-  fc.record({ type: fc.constant('refused' as const), session, reason: fc.string({ maxLength: 50 }) }),
-);
+import { expectOnlyWireErrors, syncArb } from './arbitraries.js';
 
 function frame(messages: readonly SyncMessage[]): Uint8Array {
   const parts = messages.map(encodeSyncEntry);
