@@ -37,7 +37,7 @@ function repairFrame(n: number): Uint8Array {
   };
   const msg: pb.Message = {
     type: pb.MessageType.REPAIR, opId: 0n, epoch: 1n, key: 'k', record, accepted: false, addrs: [], store: '', ok: false, error: '',
-    records: [], done: false, seq: 0n, unavailable: false,
+    records: [], done: false, seq: 0n, unavailable: false, chain: [], signature: '',
   };
   return pb.Frame.encode({ messages: [msg] });
 }
