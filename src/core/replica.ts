@@ -79,6 +79,11 @@ export type ClientResult =
       readonly acks: number;
       readonly required: number;
       readonly voters: number;
+      /**
+       * A write that missed its level but met its request's `accepted` level (see WriteRequest.accepted): the
+       * voter acknowledgements counted as that level counts them (learners never, previous voters while joint).
+       */
+      readonly accepted?: { readonly acks: number; readonly required: number };
     };
 
 export type Action =
@@ -171,6 +176,11 @@ export interface WriteRequest {
   readonly physicalMs: number;
   /** Deadline for the acks (default requestTimeoutMs). */
   readonly timeoutMs?: number;
+  /**
+   * A lower level at which the write still counts as accepted if `level` is not reached (a client's `w` under
+   * `wait=LEVEL`): a failure then says whether it was met, counted by the quorum rules (never by learner acks).
+   */
+  readonly accepted?: ConsistencyLevel;
 }
 
 export interface ReadRequest {
@@ -190,6 +200,8 @@ interface WriteOp {
   readonly key: string;
   readonly record: VersionedRecord;
   readonly level: ConsistencyLevel;
+  /** See WriteRequest.accepted. */
+  readonly accepted: ConsistencyLevel | undefined;
   readonly acked: Set<string>;
   readonly unreachable: Set<string>;
   readonly sentTo: Set<string>;
@@ -571,6 +583,7 @@ export class ReplicaCore {
       key: request.key,
       record,
       level: request.level,
+      accepted: request.accepted,
       acked: new Set(),
       unreachable: new Set(),
       sentTo: new Set([this.self]),
@@ -1720,7 +1733,26 @@ export class ReplicaCore {
       acks,
       required,
       voters,
+      ...(op.kind === 'write' ? this.acceptedAt(op) : {}),
     };
+  }
+
+  /**
+   * Whether a write that missed its level met its `accepted` level, counted like any write at that level: acks
+   * of voters (and the previous voters' majority while joint). A learner's ack is not one: a quorum read never
+   * asks a learner, so a write held by one voter and a learner is not on a read quorum.
+   */
+  private acceptedAt(op: WriteOp): { accepted?: { acks: number; required: number } } {
+    if (op.accepted === undefined) return {};
+    let need: Need;
+    try {
+      need = this.need(op.accepted);
+    } catch (error) {
+      if (!(error instanceof InvalidConsistencyError)) throw error;
+      return {};
+    }
+    const tally = this.count((p) => op.acked.has(p), op.unreachable, need);
+    return tally.met ? { accepted: { acks: tally.voters, required: need.voters } } : {};
   }
 
   /** Moves our clock up to a remote record's timestamps, except those too far ahead (see hlcAdopt). */
