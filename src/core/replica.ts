@@ -1604,12 +1604,13 @@ export class ReplicaCore {
   private maybeAdopt(config: MembershipConfig, local: LocalView, nowMs: number): Action[] {
     if (config.epoch <= this.epoch) return [];
     if (this.epoch > 0 && config.clusterId !== this.configCurrent.clusterId) return [];
+    const before = this.configCurrent;
     this.configCurrent = config;
     this.acceptor = acceptorFor(this.acceptor, config.epoch);
     // Once durable, we hear about it ourselves (onConfigDurable).
     const durable: Envelope = { to: this.self, msg: { type: 'config', epoch: config.epoch, config } };
     const actions: Action[] = [{ type: 'persistConfig', config, then: durable }];
-    this.retargetAll(config, local, nowMs, actions);
+    this.retargetAll(config, before, local, nowMs, actions);
     return actions;
   }
 
@@ -1627,7 +1628,9 @@ export class ReplicaCore {
   }
 
   /** Our configuration moved on: re-count operations under the new one and reach its new members. */
-  private retargetAll(config: MembershipConfig, local: LocalView, nowMs: number, actions: Action[]): void {
+  private retargetAll(config: MembershipConfig, before: MembershipConfig, local: LocalView, nowMs: number, actions: Action[]): void {
+    // Seats given to another store since `before`: what their old store acknowledged is gone with it.
+    const reseated = replicaIds(config).filter((p) => p !== this.self && storeChanged(before, config, p));
     for (const [opId, op] of [...this.ops]) {
       if (!this.ops.has(opId)) continue;
       switch (op.kind) {
@@ -1636,6 +1639,13 @@ export class ReplicaCore {
             this.ops.delete(opId);
             actions.push({ type: 'reply', result: this.failure(opId, op) });
             break;
+          }
+          // An ack says "this seat's store holds it": one from a store the seat no longer names counts for
+          // nothing (it would count a lost store as the new one). The new store gets the write instead.
+          for (const p of reseated) {
+            op.acked.delete(p);
+            op.sentTo.delete(p);
+            op.unreachable.delete(p);
           }
           this.sendWrite(opId, op, actions);
           this.progressWrite(opId, op, actions);
@@ -1784,6 +1794,13 @@ export function previousNeeded(config: MembershipConfig): number {
   if (!isJoint(config)) return 0;
   const left = livePreviousVoters(config).length;
   return Math.min(majority(config.previousVoters.length), left);
+}
+
+/** Whether `peer` holds a seat in both configurations, each named with another store. */
+function storeChanged(before: MembershipConfig, after: MembershipConfig, peer: string): boolean {
+  const a = seatOf(before, peer);
+  const b = seatOf(after, peer);
+  return a !== undefined && b !== undefined && a.store !== b.store;
 }
 
 /**
