@@ -462,6 +462,12 @@ export class Daemon {
         try {
           this.log.info({ member }, 'asking to join the cluster');
           await this.membership.requestJoin(member, this.listenAddrs(), DEFAULTS.joinTimeoutMs);
+          // A join answered OK with a configuration that does not seat this store (e.g. a seat admitted on a
+          // store this device has lost since) is no join: keep asking until this store holds its seat.
+          if (!this.runtime.core.seated()) {
+            this.joinError = 'the cluster answered the join, but its configuration does not seat this store yet';
+            continue;
+          }
           this.log.info({ epoch: this.runtime.config.epoch, role: isVoter(this.runtime.config, this.peerId) ? 'voter' : 'learner' }, 'joined the cluster');
           this.joinError = '';
           return;

@@ -228,7 +228,14 @@ export class MembershipService {
     return this.serialized(async () => {
       const { runtime } = this.options;
       const committed = await this.change((c) => {
-        if (isMember(c, member.peerId)) return undefined;
+        const seat = seatOf(c, member.peerId);
+        if (seat !== undefined) {
+          // Admitted meanwhile (another member's proposal won the epoch), maybe on a store it has lost since (it
+          // was wiped before it learned of its admission): give the seat to the store asking now. An OK answer
+          // with a seat on another store would leave the device unseated, and its join loop would stop asking.
+          if (member.store === undefined || seat.store === member.store) return undefined;
+          return withSeatReplaced(c, member.peerId, member.store, member.addrs);
+        }
         if (isRemoved(c, member.peerId)) throw new MembershipChangeError(`${member.peerId} was removed from the cluster and cannot be re-admitted`);
         return c.voters.length < this.options.maxVoters ? withVoterAdded(c, member) : withLearnerAdded(c, member);
       });
