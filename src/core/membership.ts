@@ -157,9 +157,10 @@ export function withSeatReplaced(config: MembershipConfig, peerId: string, store
   assert(seat !== undefined && seat.store !== store, 'only a member seat held by another store is replaced');
   const update = (m: MemberInfo): MemberInfo => (m.peerId === peerId ? { peerId, addrs: [...addrs], store } : m);
   if (isJoint(config)) {
-    // The store that was getting this seat was lost too (wiped again during its re-seating): the joint phase
-    // goes on for the newest store. Safe: every write of the phase also had the live previous majority.
-    assert(jointReplacement(config) === peerId, 'only a joint phase re-seating this device is re-targeted');
+    // The store that was getting this seat was lost too (wiped again during its re-seating, or the voter being
+    // added lost its store before its admission was finalized): the joint phase goes on for the newest store.
+    // Safe: every write of the phase also had the live previous majority, and the new store gets the sync.
+    assert(jointRetargetable(config, peerId), 'only a joint phase re-seating or adding this device is re-targeted');
     return { ...config, epoch: config.epoch + 1, voters: config.voters.map(update) };
   }
   assertChangeable(config);
@@ -171,6 +172,15 @@ export function withSeatReplaced(config: MembershipConfig, peerId: string, store
     previousVoters: voterIds(config),
     replaced: [peerId],
   };
+}
+
+/**
+ * Whether a joint configuration can give `peerId`'s seat to another store without ending first: the phase
+ * re-seats it, or adds it as a new voter (either way it is the phase's sync target, so the sync goes on for its
+ * newest store; finishing first would wait for a store that is gone).
+ */
+export function jointRetargetable(config: MembershipConfig, peerId: string): boolean {
+  return jointReplacement(config) === peerId || jointAddition(config) === peerId;
 }
 
 /** The voter whose seat a joint configuration gives to a new store, if it does. */

@@ -12,6 +12,7 @@ import {
   isMember,
   isRemoved,
   isVoter,
+  jointAddition,
   livePreviousVoters,
   quorumIds,
   replacedIds,
@@ -1810,7 +1811,10 @@ function storeChanged(before: MembershipConfig, after: MembershipConfig, peer: s
 function goneAcceptor(base: MembershipConfig, proposed: MembershipConfig): string | undefined {
   for (const m of base.voters) {
     const next = proposed.voters.find((v) => v.peerId === m.peerId);
-    if (next !== undefined && next.store !== m.store && replacedIds(proposed).includes(m.peerId)) return m.peerId;
+    if (next === undefined || next.store === m.store) continue;
+    if (replacedIds(proposed).includes(m.peerId)) return m.peerId;
+    // The voter a joint phase adds, given another store before the phase ends (its store was lost).
+    if (isJoint(base) && isJoint(proposed) && jointAddition(base) === m.peerId && jointAddition(proposed) === m.peerId) return m.peerId;
   }
   return undefined;
 }

@@ -14,7 +14,7 @@ import {
   isRemoved,
   isVoter,
   jointAddition,
-  jointReplacement,
+  jointRetargetable,
   livePreviousVoters,
   seatOf,
   voterIds,
@@ -256,13 +256,13 @@ export class MembershipService {
     return this.serialized(async () => {
       const { runtime } = this.options;
       this.options.log.warn({ peer: peerId }, 'a member came back with a new store (its storage was lost): giving its seat to the new store');
-      // A joint phase re-seating this very device (its previous new store was lost too) is re-targeted, not
-      // finished first: its sync would wait for a store that is gone.
-      const finishFirst = jointReplacement(runtime.config) !== peerId;
+      // A joint phase re-seating or adding this very device (the store it was getting the seat for was lost
+      // too) is re-targeted, not finished first: its sync would wait for a store that is gone.
+      const finishFirst = !jointRetargetable(runtime.config, peerId);
       const committed = await this.change((c) => {
         const seat = seatOf(c, peerId);
         if (seat === undefined) throw new MembershipChangeError(`${peerId} is no longer a member`);
-        if (isJoint(c) && jointReplacement(c) !== peerId) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
+        if (isJoint(c) && !jointRetargetable(c, peerId)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
         return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, addrs);
       }, finishFirst);
       if (isLearner(committed, peerId)) await runtime.sync([peerId]);
