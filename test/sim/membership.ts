@@ -21,6 +21,7 @@ import {
   withJointAborted,
   withLearnerAdded,
   withMemberRemoved,
+  jointRetargetable,
   withSeatReplaced,
   withVoterAdded,
 } from '../../src/core/membership.js';
@@ -144,7 +145,8 @@ export class DeviceMembership {
       if (i >= candidates.length || this.cluster.core(this.self).seated()) return this.joinPause();
       this.requestJoin(candidates[i] as string, (ok) => {
         if (this.stopped) return;
-        if (ok) {
+        // An OK answer whose configuration does not seat this store is no join: keep asking (src/node/daemon.ts).
+        if (ok && this.cluster.core(this.self).seated()) {
           this.joining = false;
           this.stats.joined += 1;
           return;
@@ -243,7 +245,12 @@ export class DeviceMembership {
       };
       this.change(
         (c) => {
-          if (isMember(c, member.peerId)) return undefined;
+          const seat = seatOf(c, member.peerId);
+          if (seat !== undefined) {
+            // Admitted meanwhile on a store it has lost since: the seat goes to the store asking now (src/node).
+            if (member.store === undefined || seat.store === member.store) return undefined;
+            return withSeatReplaced(c, member.peerId, member.store, member.addrs);
+          }
           let base = c;
           if (isRemoved(c, member.peerId)) {
             if (this.cluster.options.bug !== 'readmitRemoved') throw new QuorumdError('membership_change_failed', `${member.peerId} was removed from the cluster and cannot be re-admitted`);
@@ -275,13 +282,16 @@ export class DeviceMembership {
         done(error);
       };
       this.stats.replacements += 1;
+      // As src/node/membership.ts: a joint phase re-seating or adding this very device is re-targeted to its
+      // newest store, not finished first (its sync would wait for a store that is gone).
       this.change(
         (c) => {
           const seat = seatOf(c, peerId);
           if (seat === undefined) throw new QuorumdError('membership_change_failed', `${peerId} is no longer a member`);
+          if (isJoint(c) && !jointRetargetable(c, peerId)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
           return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, []);
         },
-        true,
+        !jointRetargetable(this.config, peerId),
         (failure, committed) => {
           if (failure !== undefined) return finish(failure.message);
           if (committed !== undefined && isLearner(committed, peerId)) {
