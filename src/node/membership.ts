@@ -231,9 +231,12 @@ export class MembershipService {
         const seat = seatOf(c, member.peerId);
         if (seat !== undefined) {
           // Admitted meanwhile (another member's proposal won the epoch), maybe on a store it has lost since (it
-          // was wiped before it learned of its admission): give the seat to the store asking now. An OK answer
-          // with a seat on another store would leave the device unseated, and its join loop would stop asking.
+          // was wiped before it learned of its admission): give the seat to the store asking now. Not when the
+          // device is heard running another store (its heartbeats): then this request (or an approval's
+          // remembered store) is the stale one, and re-seating would take the seat from a store that holds it.
           if (member.store === undefined || seat.store === member.store) return undefined;
+          const running = this.options.storeOf?.(member.peerId);
+          if (running !== undefined && running !== member.store) return undefined;
           return withSeatReplaced(c, member.peerId, member.store, member.addrs);
         }
         if (isRemoved(c, member.peerId)) throw new MembershipChangeError(`${member.peerId} was removed from the cluster and cannot be re-admitted`);
