@@ -67,4 +67,21 @@ describe('a write with wait=LEVEL answered "accepted at w" (202)', () => {
     runtime.stop();
     expect(outcome).toMatchObject({ complete: false, acks: 2, required: 3 });
   });
+
+  it('waits for w when the wait level is impossible (a voter is down): answered "accepted", not failed at once', async () => {
+    // C is down (its sends fail at once), so wait=all can never be met; B acks a little later. The write is
+    // on A and B, a majority: the client asked w=quorum and must get "accepted at w", not 503.
+    const { runtime } = await testRuntime('A', { config: cluster() });
+    runtime.attachTransport({
+      send: (to: string, msg: Message) => {
+        if (to === 'C') return false;
+        if (to === 'B' && msg.type === 'write') setTimeout(() => runtime.receive('B', { type: 'writeAck', opId: msg.opId, epoch: msg.epoch }), 20);
+        return true;
+      },
+      isConnected: () => true,
+    });
+    const outcome = await runtime.write('k', new TextEncoder().encode('v'), undefined, 'quorum', { level: 'all', timeoutMs: 1_000 });
+    runtime.stop();
+    expect(outcome).toMatchObject({ complete: false, acks: 2 });
+  });
 });
