@@ -1457,6 +1457,9 @@ export class ReplicaCore {
     // Fail fast, but only once our own durable write is in, so the reply's ack count is the truth.
     const localPending = quorumIds(this.configCurrent).includes(this.self) && !op.acked.has(this.self);
     if (!tally.possible && !localPending) {
+      // The level cannot be met any more, but the write may still be accepted at its own lower level (a
+      // client's w under wait=LEVEL): wait for that until it is met or impossible too (the deadline still holds).
+      if (op.accepted !== undefined && !this.acceptedSettled(op)) return;
       this.ops.delete(opId);
       this.hintMissing(op, actions);
       actions.push({ type: 'reply', result: this.failure(opId, op) });
@@ -1746,6 +1749,20 @@ export class ReplicaCore {
       voters,
       ...(op.kind === 'write' ? this.acceptedAt(op) : {}),
     };
+  }
+
+  /** Whether a write's `accepted` level is met or can no longer be (no need to wait for it). */
+  private acceptedSettled(op: WriteOp): boolean {
+    if (op.accepted === undefined) return true;
+    let need: Need;
+    try {
+      need = this.need(op.accepted);
+    } catch (error) {
+      if (!(error instanceof InvalidConsistencyError)) throw error;
+      return true;
+    }
+    const tally = this.count((p) => op.acked.has(p), op.unreachable, need);
+    return tally.met || !tally.possible;
   }
 
   /**
