@@ -627,6 +627,9 @@ export class Daemon {
       if (sentAt !== undefined) this.detector.rtt(from, performance.now() - sentAt);
       this.runtime.notePeerEpoch(from, msg.epoch);
     } else if (isJoinMessage(msg)) {
+      // A join request names the store the device runs now, like its heartbeats: the newest word wins (a
+      // re-seating queued for an older request then knows it is stale, see MembershipService.replaceSeat).
+      if (msg.type === 'joinRequest' && msg.store !== undefined && msg.store.length > 0) this.rememberStore(from, msg.store);
       this.membership.handle(from, msg);
     } else {
       this.runtime.receive(from, msg);

@@ -265,6 +265,11 @@ export class MembershipService {
       const committed = await this.change((c) => {
         const seat = seatOf(c, peerId);
         if (seat === undefined) throw new MembershipChangeError(`${peerId} is no longer a member`);
+        // The device was heard on another store since it asked (its heartbeats, a newer join request): this
+        // request is stale (it waited behind other changes, and the device was wiped again meanwhile). Giving
+        // the seat to a store that is gone would unseat the one that holds it, with its data, for good.
+        const running = this.options.storeOf?.(peerId);
+        if (running !== undefined && running !== store) throw new MembershipChangeError(`${peerId} runs another store than the one it asked for: a stale request`);
         if (isJoint(c) && !jointRetargetable(c, peerId)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
         return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, addrs);
       }, finishFirst);
