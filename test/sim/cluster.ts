@@ -171,6 +171,8 @@ class SimReplica implements LocalView {
   /** The store the data lives in (a wipe makes a new one), and the id the runtime hands the core. */
   storeId: string;
   coreStoreId: string;
+  /** The store each peer last said it runs on (heartbeats, join requests), as the daemon's map (in memory). */
+  readonly peerStores = new Map<string, string>();
   storesCreated = 1;
   /** Wall clock = WALL_BASE_MS + now + skew + this (clock steps, a boot at 1970). */
   clockOffsetMs = 0;
@@ -353,6 +355,11 @@ export class Cluster implements StoreView {
     return this.replica(node).storeId;
   }
 
+  /** The store `self` last heard `peer` say it runs on (heartbeats, join requests; undefined: not heard). */
+  heardStoreOf(self: string, peer: string): string | undefined {
+    return this.replica(self).peerStores.get(peer);
+  }
+
   /** The store id `node`'s runtime knows (sent in its join requests, handed to its core). */
   runtimeStoreOf(node: string): string {
     return this.replica(node).coreStoreId;
@@ -521,6 +528,7 @@ export class Cluster implements StoreView {
     if (!r.up) return;
     this.stats.crashes += 1;
     r.up = false;
+    r.peerStores.clear(); // the daemon's memory
     r.incarnation += 1;
     r.tickAt = undefined;
     r.aeTickAt = undefined;
@@ -743,7 +751,7 @@ export class Cluster implements StoreView {
     for (const peer of only === undefined ? this.nodes : [only]) {
       if (peer === r.id || !this.isAlive(r.id, peer)) continue;
       this.stats.heartbeats += 1;
-      this.network.send(r.id, peer, { type: 'heartbeat', opId: this.heartbeatSeq, epoch: r.core.epoch });
+      this.network.send(r.id, peer, { type: 'heartbeat', opId: this.heartbeatSeq, epoch: r.core.epoch, store: r.coreStoreId });
     }
   }
 
@@ -1028,9 +1036,11 @@ export class Cluster implements StoreView {
         return this.receiveSync(r, from, msg.inner);
       case 'heartbeat':
       case 'heartbeatAck':
+        if (msg.type === 'heartbeat' && msg.store !== undefined) r.peerStores.set(from, msg.store);
         return this.execute(r, r.core.peerEpoch(from, msg.epoch, this.scheduler.now));
       case 'joinRequest':
       case 'joinReply':
+        if (msg.type === 'joinRequest' && msg.store !== undefined && msg.store.length > 0) r.peerStores.set(from, msg.store);
         return r.service?.handle(from, msg);
       default:
         r.core.setPhysicalMs(this.wallMs(r.id)); // as the runtime does for every peer message

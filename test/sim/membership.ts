@@ -288,6 +288,12 @@ export class DeviceMembership {
         (c) => {
           const seat = seatOf(c, peerId);
           if (seat === undefined) throw new QuorumdError('membership_change_failed', `${peerId} is no longer a member`);
+          // As src/node: a device heard running another store (its heartbeats) made this request from a store it
+          // has lost since: stale, it re-seats nothing.
+          const running = this.cluster.heardStoreOf(this.self, peerId);
+          if (running !== undefined && running !== store) {
+            throw new QuorumdError('membership_change_failed', `${peerId} runs another store than the one it asked for: a stale request`);
+          }
           if (isJoint(c) && !jointRetargetable(c, peerId)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
           return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, []);
         },
