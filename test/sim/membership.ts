@@ -249,6 +249,8 @@ export class DeviceMembership {
           if (seat !== undefined) {
             // Admitted meanwhile on a store it has lost since: the seat goes to the store asking now (src/node).
             if (member.store === undefined || seat.store === member.store) return undefined;
+            const running = this.cluster.heardStoreOf(this.self, member.peerId);
+            if (running !== undefined && running !== member.store) return undefined;
             return withSeatReplaced(c, member.peerId, member.store, member.addrs);
           }
           let base = c;
