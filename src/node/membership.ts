@@ -339,9 +339,12 @@ export class MembershipService {
       throw new MembershipChangeError('this device is not a voter of the changing configuration');
     }
     const started = performance.now();
-    if (acceptedNextSlot(runtime.core.acceptorState, config.epoch)) {
+    const accepted = runtime.core.acceptorState.accepted;
+    if (acceptedNextSlot(runtime.core.acceptorState, config.epoch) && accepted !== undefined) {
       // A value for the next epoch is accepted here already: finish that decision, no sync first (paxos.ts).
-      await this.proposeFinalize(config, 0, started);
+      // Propose that very value: phase 1 recovers it only if our own promise is among the first majority, and
+      // a finalize of our own would then be chosen with no sync before it. The accepted value needed none.
+      await this.proposeFinalize(config, 0, started, accepted.config);
       return;
     }
     let keys: number;
@@ -358,11 +361,14 @@ export class MembershipService {
     await this.proposeFinalize(config, keys, started);
   }
 
-  /** Proposes the joint configuration's finalized successor (phase 1 completes any value already accepted). */
-  private async proposeFinalize(config: MembershipConfig, keys: number, started: number): Promise<void> {
+  /**
+   * Proposes the joint configuration's finalized successor (phase 1 completes any value already accepted), or
+   * `value`: a value this acceptor accepted for the next epoch.
+   */
+  private async proposeFinalize(config: MembershipConfig, keys: number, started: number, value: MembershipConfig = finalized(config)): Promise<void> {
     const { runtime } = this.options;
     try {
-      await runtime.changeConfig(finalized(config));
+      await runtime.changeConfig(value);
       this.options.log.info({ epoch: config.epoch + 1, keys, ms: Math.round(performance.now() - started) }, 'voter change synced and finalized');
     } catch (error) {
       // Someone else finalized it (or changed on): fine as long as we are past the joint epoch. A lost ballot
