@@ -369,8 +369,8 @@ export class DeviceMembership {
     if (!isVoter(config, this.self) && !config.previousVoters.includes(this.self)) {
       return done({ code: 'membership_change_failed', message: 'this device is not a voter of the changing configuration' });
     }
-    const proposeFinalize = (): void =>
-      this.propose(finalized(config), (committed) => {
+    const proposeFinalize = (value: MembershipConfig = finalized(config)): void =>
+      this.propose(value, (committed) => {
         if (committed?.type === 'configCommitted') {
           this.stats.finalized += 1;
           return done(undefined);
@@ -383,9 +383,11 @@ export class DeviceMembership {
         done(failureOf(committed));
       });
     // A value for the next epoch is accepted here already: finish that decision, no sync first (paxos.ts).
-    if (this.cluster.options.workarounds.includes('acceptedFinalize') && acceptedNextSlot(this.cluster.core(this.self).acceptorState, config.epoch)) {
+    const acceptor = this.cluster.core(this.self).acceptorState;
+    if (this.cluster.options.workarounds.includes('acceptedFinalize') && acceptedNextSlot(acceptor, config.epoch) && acceptor.accepted !== undefined) {
       this.stats.acceptedFinalizes += 1;
-      return proposeFinalize();
+      // The accepted value itself, as src/node: a finalize of our own could be chosen with no sync before it.
+      return proposeFinalize(acceptor.accepted.config);
     }
     this.cluster.sync(this.self, undefined, (result) => {
       if (this.stopped) return;
