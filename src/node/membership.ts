@@ -196,7 +196,7 @@ export class MembershipService {
       return reply(false, `waiting for approval: run \`quorumd approve ${candidate}\` on a member`);
     }
     try {
-      await this.admit({ peerId: candidate, addrs: [...addrs], store });
+      await this.admit({ peerId: candidate, addrs: [...addrs], store }, true);
       reply(true, '');
     } catch (error) {
       reply(false, error instanceof Error ? error.message : String(error));
@@ -224,7 +224,11 @@ export class MembershipService {
   }
 
   /** Adds `member` as a voter (while fewer than maxVoters) or a learner, and brings it up to date. */
-  admit(member: MemberInfo): Promise<MembershipConfig> {
+  /**
+   * `asked`: the device itself asked just now, naming the store it runs (a join request), not an approval of a
+   * store remembered from an earlier request: only then may an admission found made on another store re-seat.
+   */
+  admit(member: MemberInfo, asked = false): Promise<MembershipConfig> {
     return this.serialized(async () => {
       const { runtime } = this.options;
       const committed = await this.change((c) => {
@@ -234,7 +238,7 @@ export class MembershipService {
           // was wiped before it learned of its admission): give the seat to the store asking now. Not when the
           // device is heard running another store (its heartbeats): then this request (or an approval's
           // remembered store) is the stale one, and re-seating would take the seat from a store that holds it.
-          if (member.store === undefined || seat.store === member.store) return undefined;
+          if (!asked || member.store === undefined || seat.store === member.store) return undefined;
           const running = this.options.storeOf?.(member.peerId);
           if (running !== undefined && running !== member.store) return undefined;
           return withSeatReplaced(c, member.peerId, member.store, member.addrs);
