@@ -221,7 +221,7 @@ export class DeviceMembership {
       this.pending.set(candidate, store);
       return reply(false, `waiting for approval: run \`quorumd approve ${candidate}\` on a member`);
     }
-    this.admit({ peerId: candidate, addrs: [], store }, answer);
+    this.admit({ peerId: candidate, addrs: [], store }, answer, true);
   }
 
   /** The operator's `quorumd approve`: admits a candidate now; a removed device is refused. */
@@ -237,7 +237,8 @@ export class DeviceMembership {
     this.admit({ peerId, addrs: [], store: this.pending.get(peerId) ?? this.cluster.storeOf(peerId) }, done);
   }
 
-  private admit(member: MemberInfo, done: (error: string | undefined) => void): void {
+  /** `asked`: the device's own join request (see src/node/membership.ts admit). */
+  private admit(member: MemberInfo, done: (error: string | undefined) => void, asked = false): void {
     this.serialized((release) => {
       const finish = (error: string | undefined): void => {
         release();
@@ -248,7 +249,7 @@ export class DeviceMembership {
           const seat = seatOf(c, member.peerId);
           if (seat !== undefined) {
             // Admitted meanwhile on a store it has lost since: the seat goes to the store asking now (src/node).
-            if (member.store === undefined || seat.store === member.store) return undefined;
+            if (!asked || member.store === undefined || seat.store === member.store) return undefined;
             const running = this.cluster.heardStoreOf(this.self, member.peerId);
             if (running !== undefined && running !== member.store) return undefined;
             return withSeatReplaced(c, member.peerId, member.store, member.addrs);
