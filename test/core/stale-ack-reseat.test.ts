@@ -152,4 +152,32 @@ describe('a write in flight while a voter seat is given to a new store', () => {
       expect(text((answer as Extract<ClientResult, { type: 'read' }>).record)).toEqual(['v']);
     }
   });
+
+  it('does not count a late acknowledgement from the lost store either (sent before the loss, delivered after)', () => {
+    // As above, but C's ack from sC1 is still in the network when L learns of the re-seating; L re-sends the
+    // write to sC2, which is slow to answer. The old ack arrives (epoch 1) and must not count for the seat.
+    const net = new HoldNet();
+    for (const [id, store] of [['A', 'sA'], ['B', 'sB'], ['C', 'sC1'], ['L', 'sL']] as const) net.add(id, store, config1);
+    net.hold = (from, to, msg) => (from === 'L' && (to === 'A' || to === 'B') && msg.type === 'write') || (from === 'C' && to === 'L' && msg.type === 'writeAck');
+    const write = net.start('L', (d) =>
+      d.core.write({ key: 'k', value: new TextEncoder().encode('v'), context: undefined, level: 'quorum', dot: { actor: 'L', counter: 1 }, nowMs: 0, physicalMs: 1 }, d),
+    );
+    expect(net.dev('C').records.has('k')).toBe(true);
+    const c2 = net.add('C', 'sC2', { ...config1, epoch: 0, voters: [], learners: [], clusterId: '' });
+    net.exec(c2, c2.core.adoptConfig(config1, c2, 0));
+    net.run();
+    // From now on, whatever L sends the new store C is slow (held).
+    net.hold = (from, to, msg) => from === 'L' && to === 'C' && msg.type === 'write';
+    expect(net.result('A', net.start('A', (d) => d.core.proposeConfig(withSeatReplaced(config1, 'C', 'sC2', []), 0, d)))).toMatchObject({ type: 'configCommitted' });
+    expect(net.result('A', net.start('A', (d) => d.core.sync(0, d)))).toMatchObject({ type: 'synced' });
+    expect(net.result('A', net.start('A', (d) => d.core.proposeConfig(finalized(d.core.config), 0, d)))).toMatchObject({ type: 'configCommitted' });
+    expect(net.dev('L').core.config.epoch).toBe(3);
+    // The old store's ack (epoch 1) arrives now, then A's (after its `stale` answer and the re-send).
+    net.release((m) => m.from === 'C' && m.msg.type === 'writeAck');
+    net.release((m) => m.to === 'A');
+    const result = net.result('L', write);
+    if (result?.type === 'written') {
+      expect(['A', 'B', 'C'].filter((id) => net.dev(id).records.has('k')).length).toBeGreaterThanOrEqual(2);
+    }
+  });
 });
