@@ -203,6 +203,11 @@ interface WriteOp {
   readonly level: ConsistencyLevel;
   /** See WriteRequest.accepted. */
   readonly accepted: ConsistencyLevel | undefined;
+  /**
+   * Seats given to another store while the write was in flight -> the epoch that did it: an ack from an older
+   * epoch came from the lost store (sent before the loss, delivered after) and counts for nothing.
+   */
+  readonly reseatedAt: Map<string, number>;
   readonly acked: Set<string>;
   readonly unreachable: Set<string>;
   readonly sentTo: Set<string>;
@@ -585,6 +590,7 @@ export class ReplicaCore {
       record,
       level: request.level,
       accepted: request.accepted,
+      reseatedAt: new Map(),
       acked: new Set(),
       unreachable: new Set(),
       sentTo: new Set([this.self]),
@@ -776,7 +782,7 @@ export class ReplicaCore {
       case 'write':
         return this.onWrite(from, msg, local);
       case 'writeAck':
-        return this.onWriteAck(from, msg.opId);
+        return this.onWriteAck(from, msg.opId, msg.epoch);
       case 'read':
         return this.onRead(from, msg, local);
       case 'readReply':
@@ -1417,7 +1423,7 @@ export class ReplicaCore {
     }
   }
 
-  private onWriteAck(from: string, opId: number): Action[] {
+  private onWriteAck(from: string, opId: number, epoch: number): Action[] {
     const op = this.ops.get(opId);
     if (op === undefined) {
       const w = this.awaitingAcks.get(opId);
@@ -1428,6 +1434,7 @@ export class ReplicaCore {
       return [];
     }
     if (op.kind !== 'write') return [];
+    if (epoch < (op.reseatedAt.get(from) ?? 0)) return []; // from a store this seat no longer names
     op.acked.add(from);
     const actions: Action[] = [];
     this.progressWrite(opId, op, actions);
@@ -1650,6 +1657,7 @@ export class ReplicaCore {
             op.acked.delete(p);
             op.sentTo.delete(p);
             op.unreachable.delete(p);
+            op.reseatedAt.set(p, config.epoch);
           }
           this.sendWrite(opId, op, actions);
           this.progressWrite(opId, op, actions);
