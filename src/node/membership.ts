@@ -235,13 +235,12 @@ export class MembershipService {
         const seat = seatOf(c, member.peerId);
         if (seat !== undefined) {
           // Admitted meanwhile (another member's proposal won the epoch), maybe on a store it has lost since (it
-          // was wiped before it learned of its admission): give the seat to the store asking now. Not when the
-          // device is heard running another store (its heartbeats): then this request (or an approval's
-          // remembered store) is the stale one, and re-seating would take the seat from a store that holds it.
+          // was wiped before it learned of its admission). An OK answer would leave the asking store unseated;
+          // re-seating here could act on a stale request (queued while the device was admitted elsewhere and
+          // wiped again) and take the seat from the store that holds it. Refuse: the device asks again, and the
+          // re-seating path (replaceSeat) decides on its current store.
           if (!asked || member.store === undefined || seat.store === member.store) return undefined;
-          const running = this.options.storeOf?.(member.peerId);
-          if (running !== undefined && running !== member.store) return undefined;
-          return withSeatReplaced(c, member.peerId, member.store, member.addrs);
+          throw new MembershipChangeError(`${member.peerId} was admitted meanwhile on another store: ask again to get the seat for this one`);
         }
         if (isRemoved(c, member.peerId)) throw new MembershipChangeError(`${member.peerId} was removed from the cluster and cannot be re-admitted`);
         return c.voters.length < this.options.maxVoters ? withVoterAdded(c, member) : withLearnerAdded(c, member);
