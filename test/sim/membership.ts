@@ -249,10 +249,9 @@ export class DeviceMembership {
           const seat = seatOf(c, member.peerId);
           if (seat !== undefined) {
             // Admitted meanwhile on a store it has lost since: the seat goes to the store asking now (src/node).
+            // As src/node: refused, the device asks again and is re-seated on its current store (replaceSeat).
             if (!asked || member.store === undefined || seat.store === member.store) return undefined;
-            const running = this.cluster.heardStoreOf(this.self, member.peerId);
-            if (running !== undefined && running !== member.store) return undefined;
-            return withSeatReplaced(c, member.peerId, member.store, member.addrs);
+            throw new QuorumdError('membership_change_failed', `${member.peerId} was admitted meanwhile on another store: ask again`);
           }
           let base = c;
           if (isRemoved(c, member.peerId)) {
