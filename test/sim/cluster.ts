@@ -55,9 +55,13 @@ export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reu
  *   the wall clock stepped back were never taken as delivered, and handovers looped.
  * - silentPushTarget (src/core/replica.ts sync, fixed for syncs with another target: a silent push target is
  *   dropped at its own idle deadline and the sync falls back): the flag still keeps a device whose store is
- *   lost, or that is not a settled member yet, from being wiped again; without it seed 75 (flags
- *   takeoverAfterRestart,finalizeConflict,hintClockStep) ends with a wiped-during-admission device unseated at the
- *   final epoch and never asking again — to be diagnosed (this simulator's copy of the join loop, or src/).
+ *   lost, or that is not a settled member yet, from being wiped again. Without it (wipes at any moment) the
+ *   sweeps found these liveness bugs of src/node, fixed since: a device wiped before it learned of its admission
+ *   was answered "joined" on its lost store and stopped asking (seed 75); a voter being added that lost its store
+ *   while a previous voter lost its own left the joint phase unfinishable (900090: re-targeted now); a stale
+ *   re-seating request gave the seat back to a lost store (901565); and the first fix of seed 75 re-seated on a
+ *   queued stale admission request (903936: admissions found made on another store are refused now). Seeds
+ *   900000..904999 pass without the flag (2026-12-05).
  * - acceptedFinalize (src/node/membership.ts finishJoint, fixed: an acceptor holding a value for the next slot
  *   proposes at once, phase 1 recovers it): a finalize chosen by two acceptors, one of which was then wiped,
  *   was learned by nobody else; the others kept re-running the joint phase's sync, which waited for a previous
