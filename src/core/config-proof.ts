@@ -10,7 +10,7 @@ import {
   configsEqual,
   goneAcceptor,
   isJoint,
-  jointReplacement,
+  jointRetargetable,
   proofShapeProblem,
   voterIds,
   withSeatReplaced,
@@ -62,7 +62,7 @@ export function proofProblem(base: MembershipConfig, next: MembershipConfig, aut
     // The smaller quorum holds only for a change that gives `gone`'s seat to a new store and nothing else: a value
     // claiming it for more (a voter added or removed with it) would be decided by fewer than Paxos allows.
     const seat = next.voters.find((m) => m.peerId === gone);
-    if (isJoint(base) && jointReplacement(base) !== gone) return 'a seat replacement during another joint phase';
+    if (isJoint(base) && !jointRetargetable(base, gone)) return 'a seat replacement during another joint phase';
     const expected = seat?.store === undefined ? undefined : withSeatReplaced(base, gone, seat.store, seat.addrs);
     if (expected === undefined || !configsEqual(expected, next)) return `epoch ${next.epoch} is not a replacement of ${gone}'s store alone`;
   }

@@ -188,9 +188,10 @@ export function withSeatReplaced(config: MembershipConfig, peerId: string, store
   assert(seat !== undefined && seat.store !== store, 'only a member seat held by another store is replaced');
   const update = (m: MemberInfo): MemberInfo => (m.peerId === peerId ? { peerId, addrs: [...addrs], store } : m);
   if (isJoint(config)) {
-    // The store that was getting this seat was lost too (wiped again during its re-seating): the joint phase
-    // goes on for the newest store. Safe: every write of the phase also had the live previous majority.
-    assert(jointReplacement(config) === peerId, 'only a joint phase re-seating this device is re-targeted');
+    // The store that was getting this seat was lost too (wiped again during its re-seating, or the voter being
+    // added lost its store before its admission was finalized): the joint phase goes on for the newest store.
+    // Safe: every write of the phase also had the live previous majority, and the new store gets the sync.
+    assert(jointRetargetable(config, peerId), 'only a joint phase re-seating or adding this device is re-targeted');
     return { ...config, epoch: config.epoch + 1, voters: config.voters.map(update) };
   }
   assertChangeable(config);
@@ -202,6 +203,15 @@ export function withSeatReplaced(config: MembershipConfig, peerId: string, store
     previousVoters: voterIds(config),
     replaced: [peerId],
   };
+}
+
+/**
+ * Whether a joint configuration can give `peerId`'s seat to another store without ending first: the phase
+ * re-seats it, or adds it as a new voter (either way it is the phase's sync target, so the sync goes on for its
+ * newest store; finishing first would wait for a store that is gone).
+ */
+export function jointRetargetable(config: MembershipConfig, peerId: string): boolean {
+  return jointReplacement(config) === peerId || jointAddition(config) === peerId;
 }
 
 /** The voter whose seat a joint configuration gives to a new store, if it does. */
@@ -321,7 +331,10 @@ export function proofShapeProblem(proof: ConfigProof): string | undefined {
 export function goneAcceptor(base: MembershipConfig, proposed: MembershipConfig): string | undefined {
   for (const m of base.voters) {
     const next = proposed.voters.find((v) => v.peerId === m.peerId);
-    if (next !== undefined && next.store !== m.store && replacedIds(proposed).includes(m.peerId)) return m.peerId;
+    if (next === undefined || next.store === m.store) continue;
+    if (replacedIds(proposed).includes(m.peerId)) return m.peerId;
+    // The voter a joint phase adds, given another store before the phase ends (its store was lost).
+    if (isJoint(base) && isJoint(proposed) && jointAddition(base) === m.peerId && jointAddition(proposed) === m.peerId) return m.peerId;
   }
   return undefined;
 }

@@ -83,6 +83,11 @@ export type ClientResult =
       readonly acks: number;
       readonly required: number;
       readonly voters: number;
+      /**
+       * A write that missed its level but met its request's `accepted` level (see WriteRequest.accepted): the
+       * voter acknowledgements counted as that level counts them (learners never, previous voters while joint).
+       */
+      readonly accepted?: { readonly acks: number; readonly required: number };
     };
 
 export type Action =
@@ -194,6 +199,11 @@ export interface WriteRequest {
   readonly physicalMs: number;
   /** Deadline for the acks (default requestTimeoutMs). */
   readonly timeoutMs?: number;
+  /**
+   * A lower level at which the write still counts as accepted if `level` is not reached (a client's `w` under
+   * `wait=LEVEL`): a failure then says whether it was met, counted by the quorum rules (never by learner acks).
+   */
+  readonly accepted?: ConsistencyLevel;
 }
 
 export interface ReadRequest {
@@ -213,6 +223,13 @@ interface WriteOp {
   readonly key: string;
   readonly record: VersionedRecord;
   readonly level: ConsistencyLevel;
+  /** See WriteRequest.accepted. */
+  readonly accepted: ConsistencyLevel | undefined;
+  /**
+   * Seats given to another store while the write was in flight -> the epoch that did it: an ack from an older
+   * epoch came from the lost store (sent before the loss, delivered after) and counts for nothing.
+   */
+  readonly reseatedAt: Map<string, number>;
   readonly acked: Set<string>;
   readonly unreachable: Set<string>;
   readonly sentTo: Set<string>;
@@ -619,6 +636,8 @@ export class ReplicaCore {
       key: request.key,
       record,
       level: request.level,
+      accepted: request.accepted,
+      reseatedAt: new Map(),
       acked: new Set(),
       unreachable: new Set(),
       sentTo: new Set([this.self]),
@@ -834,7 +853,7 @@ export class ReplicaCore {
       case 'write':
         return this.onWrite(from, msg, local);
       case 'writeAck':
-        return this.onWriteAck(from, msg.opId);
+        return this.onWriteAck(from, msg.opId, msg.epoch);
       case 'read':
         return this.onRead(from, msg, local);
       case 'readReply':
@@ -1535,7 +1554,7 @@ export class ReplicaCore {
     }
   }
 
-  private onWriteAck(from: string, opId: number): Action[] {
+  private onWriteAck(from: string, opId: number, epoch: number): Action[] {
     const op = this.ops.get(opId);
     if (op === undefined) {
       const w = this.awaitingAcks.get(opId);
@@ -1546,6 +1565,7 @@ export class ReplicaCore {
       return [];
     }
     if (op.kind !== 'write') return [];
+    if (epoch < (op.reseatedAt.get(from) ?? 0)) return []; // from a store this seat no longer names
     op.acked.add(from);
     const actions: Action[] = [];
     this.progressWrite(opId, op, actions);
@@ -1575,6 +1595,9 @@ export class ReplicaCore {
     // Fail fast, but only once our own durable write is in, so the reply's ack count is the truth.
     const localPending = quorumIds(this.configCurrent).includes(this.self) && !op.acked.has(this.self);
     if (!tally.possible && !localPending) {
+      // The level cannot be met any more, but the write may still be accepted at its own lower level (a
+      // client's w under wait=LEVEL): wait for that until it is met or impossible too (the deadline still holds).
+      if (op.accepted !== undefined && !this.acceptedSettled(op)) return;
       this.ops.delete(opId);
       this.hintMissing(op, actions);
       actions.push({ type: 'reply', result: this.failure(opId, op) });
@@ -1729,6 +1752,7 @@ export class ReplicaCore {
   private maybeAdopt(config: MembershipConfig, local: LocalView, nowMs: number, chain: readonly MembershipConfig[] = []): Action[] {
     if (config.epoch <= this.epoch) return [];
     if (this.epoch > 0 && config.clusterId !== this.configCurrent.clusterId) return [];
+    const before = this.configCurrent;
     let target = config;
     if (this.epoch === 0) {
       this.history = [config];
@@ -1746,7 +1770,7 @@ export class ReplicaCore {
     // Once durable, we hear about it ourselves (onConfigDurable).
     const durable: Envelope = { to: this.self, msg: { type: 'config', epoch: target.epoch, config: target } };
     const actions: Action[] = [{ type: 'persistConfig', config: target, then: durable, history: this.history }];
-    this.retargetAll(target, local, nowMs, actions);
+    this.retargetAll(target, before, local, nowMs, actions);
     return actions;
   }
 
@@ -1781,7 +1805,9 @@ export class ReplicaCore {
   }
 
   /** Our configuration moved on: re-count operations under the new one and reach its new members. */
-  private retargetAll(config: MembershipConfig, local: LocalView, nowMs: number, actions: Action[]): void {
+  private retargetAll(config: MembershipConfig, before: MembershipConfig, local: LocalView, nowMs: number, actions: Action[]): void {
+    // Seats given to another store since `before`: what their old store acknowledged is gone with it.
+    const reseated = replicaIds(config).filter((p) => p !== this.self && storeChanged(before, config, p));
     for (const [opId, op] of [...this.ops]) {
       if (!this.ops.has(opId)) continue;
       switch (op.kind) {
@@ -1790,6 +1816,14 @@ export class ReplicaCore {
             this.ops.delete(opId);
             actions.push({ type: 'reply', result: this.failure(opId, op) });
             break;
+          }
+          // An ack says "this seat's store holds it": one from a store the seat no longer names counts for
+          // nothing (it would count a lost store as the new one). The new store gets the write instead.
+          for (const p of reseated) {
+            op.acked.delete(p);
+            op.sentTo.delete(p);
+            op.unreachable.delete(p);
+            op.reseatedAt.set(p, config.epoch);
           }
           this.sendWrite(opId, op, actions);
           this.progressWrite(opId, op, actions);
@@ -1887,7 +1921,40 @@ export class ReplicaCore {
       acks,
       required,
       voters,
+      ...(op.kind === 'write' ? this.acceptedAt(op) : {}),
     };
+  }
+
+  /** Whether a write's `accepted` level is met or can no longer be (no need to wait for it). */
+  private acceptedSettled(op: WriteOp): boolean {
+    if (op.accepted === undefined) return true;
+    let need: Need;
+    try {
+      need = this.need(op.accepted);
+    } catch (error) {
+      if (!(error instanceof InvalidConsistencyError)) throw error;
+      return true;
+    }
+    const tally = this.count((p) => op.acked.has(p), op.unreachable, need);
+    return tally.met || !tally.possible;
+  }
+
+  /**
+   * Whether a write that missed its level met its `accepted` level, counted like any write at that level: acks
+   * of voters (and the previous voters' majority while joint). A learner's ack is not one: a quorum read never
+   * asks a learner, so a write held by one voter and a learner is not on a read quorum.
+   */
+  private acceptedAt(op: WriteOp): { accepted?: { acks: number; required: number } } {
+    if (op.accepted === undefined) return {};
+    let need: Need;
+    try {
+      need = this.need(op.accepted);
+    } catch (error) {
+      if (!(error instanceof InvalidConsistencyError)) throw error;
+      return {};
+    }
+    const tally = this.count((p) => op.acked.has(p), op.unreachable, need);
+    return tally.met ? { accepted: { acks: tally.voters, required: need.voters } } : {};
   }
 
   /** Moves our clock up to a remote record's timestamps, except those too far ahead (see hlcAdopt). */
@@ -1922,6 +1989,13 @@ export function previousNeeded(config: MembershipConfig): number {
 }
 
 export { configQuorum } from './membership.js';
+
+/** Whether `peer` holds a seat in both configurations, each named with another store. */
+function storeChanged(before: MembershipConfig, after: MembershipConfig, peer: string): boolean {
+  const a = seatOf(before, peer);
+  const b = seatOf(after, peer);
+  return a !== undefined && b !== undefined && a.store !== b.store;
+}
 
 function streamKey(peer: string, opId: number): string {
   return `${peer}\n${opId}`;

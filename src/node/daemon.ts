@@ -471,6 +471,12 @@ export class Daemon {
         try {
           this.log.info({ member }, 'asking to join the cluster');
           await this.membership.requestJoin(member, this.listenAddrs(), DEFAULTS.joinTimeoutMs);
+          // A join answered OK with a configuration that does not seat this store (e.g. a seat admitted on a
+          // store this device has lost since) is no join: keep asking until this store holds its seat.
+          if (!this.runtime.core.seated()) {
+            this.joinError = 'the cluster answered the join, but its configuration does not seat this store yet';
+            continue;
+          }
           this.log.info({ epoch: this.runtime.config.epoch, role: isVoter(this.runtime.config, this.peerId) ? 'voter' : 'learner' }, 'joined the cluster');
           this.joinError = '';
           return;
@@ -637,6 +643,9 @@ export class Daemon {
       if (sentAt !== undefined) this.detector.rtt(from, performance.now() - sentAt);
       this.runtime.notePeerEpoch(from, msg.epoch);
     } else if (isJoinMessage(msg)) {
+      // A join request names the store the device runs now, like its heartbeats: the newest word wins (a
+      // re-seating queued for an older request then knows it is stale, see MembershipService.replaceSeat).
+      if (msg.type === 'joinRequest' && msg.store !== undefined && msg.store.length > 0) this.rememberStore(from, msg.store);
       this.membership.handle(from, msg);
     } else {
       this.runtime.receive(from, msg);

@@ -15,7 +15,7 @@ import {
   isRemoved,
   isVoter,
   jointAddition,
-  jointReplacement,
+  jointRetargetable,
   livePreviousVoters,
   seatOf,
   voterIds,
@@ -249,7 +249,7 @@ export class MembershipService {
     };
     if (!this.approved.has(candidate) && !this.admission.allows(config)) return waiting();
     try {
-      await this.admit({ peerId: candidate, addrs: [...addrs], store }, false);
+      await this.admit({ peerId: candidate, addrs: [...addrs], store }, false, true);
       this.pendingCandidates.delete(candidate);
       reply(true, '');
     } catch (error) {
@@ -284,13 +284,24 @@ export class MembershipService {
   /**
    * Adds `member` as a voter (while fewer than maxVoters) or a learner, and brings it up to date. Without an
    * operator's approval (`approved` false) the admission policy is checked again against the configuration the
-   * change derives from: a removal that won the epoch meanwhile closes it (AdmissionClosedError).
+   * change derives from: a removal that won the epoch meanwhile closes it (AdmissionClosedError). `asked`: the
+   * device itself asked just now, naming the store it runs (a join request), not an approval of a store
+   * remembered from an earlier request: only then may an admission found made on another store re-seat.
    */
-  admit(member: MemberInfo, approved: boolean): Promise<MembershipConfig> {
+  admit(member: MemberInfo, approved: boolean, asked = false): Promise<MembershipConfig> {
     return this.serialized(async () => {
       const { runtime } = this.options;
       const committed = await this.change((c) => {
-        if (isMember(c, member.peerId)) return undefined;
+        const seat = seatOf(c, member.peerId);
+        if (seat !== undefined) {
+          // Admitted meanwhile (another member's proposal won the epoch), maybe on a store it has lost since (it
+          // was wiped before it learned of its admission). An OK answer would leave the asking store unseated;
+          // re-seating here could act on a stale request (queued while the device was admitted elsewhere and
+          // wiped again) and take the seat from the store that holds it. Refuse: the device asks again, and the
+          // re-seating path (replaceSeat) decides on its current store.
+          if (!asked || member.store === undefined || seat.store === member.store) return undefined;
+          throw new MembershipChangeError(`${member.peerId} was admitted meanwhile on another store: ask again to get the seat for this one`);
+        }
         if (isRemoved(c, member.peerId)) throw new MembershipChangeError(`${member.peerId} was removed from the cluster and cannot be re-admitted`);
         if (!approved && !this.approved.has(member.peerId) && !this.admission.allows(c)) throw new AdmissionClosedError(member.peerId);
         return c.voters.length < this.options.maxVoters ? withVoterAdded(c, member) : withLearnerAdded(c, member);
@@ -312,13 +323,18 @@ export class MembershipService {
     return this.serialized(async () => {
       const { runtime } = this.options;
       this.options.log.warn({ peer: peerId }, 'a member came back with a new store (its storage was lost): giving its seat to the new store');
-      // A joint phase re-seating this very device (its previous new store was lost too) is re-targeted, not
-      // finished first: its sync would wait for a store that is gone.
-      const finishFirst = jointReplacement(runtime.config) !== peerId;
+      // A joint phase re-seating or adding this very device (the store it was getting the seat for was lost
+      // too) is re-targeted, not finished first: its sync would wait for a store that is gone.
+      const finishFirst = !jointRetargetable(runtime.config, peerId);
       const committed = await this.change((c) => {
         const seat = seatOf(c, peerId);
         if (seat === undefined) throw new MembershipChangeError(`${peerId} is no longer a member`);
-        if (isJoint(c) && jointReplacement(c) !== peerId) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
+        // The device was heard on another store since it asked (its heartbeats, a newer join request): this
+        // request is stale (it waited behind other changes, and the device was wiped again meanwhile). Giving
+        // the seat to a store that is gone would unseat the one that holds it, with its data, for good.
+        const running = this.options.storeOf?.(peerId);
+        if (running !== undefined && running !== store) throw new MembershipChangeError(`${peerId} runs another store than the one it asked for: a stale request`);
+        if (isJoint(c) && !jointRetargetable(c, peerId)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
         return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, addrs);
       }, finishFirst);
       if (isLearner(committed, peerId)) await runtime.sync([peerId]);
@@ -387,9 +403,12 @@ export class MembershipService {
       throw new MembershipChangeError('this device is not a voter of the changing configuration');
     }
     const started = performance.now();
-    if (acceptedNextSlot(runtime.core.acceptorState, config.epoch)) {
+    const accepted = runtime.core.acceptorState.accepted;
+    if (acceptedNextSlot(runtime.core.acceptorState, config.epoch) && accepted !== undefined) {
       // A value for the next epoch is accepted here already: finish that decision, no sync first (paxos.ts).
-      await this.proposeFinalize(config, 0, started);
+      // Propose that very value: phase 1 recovers it only if our own promise is among the first majority, and
+      // a finalize of our own would then be chosen with no sync before it. The accepted value needed none.
+      await this.proposeFinalize(config, 0, started, accepted.config);
       return;
     }
     let keys: number;
@@ -406,11 +425,14 @@ export class MembershipService {
     await this.proposeFinalize(config, keys, started);
   }
 
-  /** Proposes the joint configuration's finalized successor (phase 1 completes any value already accepted). */
-  private async proposeFinalize(config: MembershipConfig, keys: number, started: number): Promise<void> {
+  /**
+   * Proposes the joint configuration's finalized successor (phase 1 completes any value already accepted), or
+   * `value`: a value this acceptor accepted for the next epoch.
+   */
+  private async proposeFinalize(config: MembershipConfig, keys: number, started: number, value: MembershipConfig = finalized(config)): Promise<void> {
     const { runtime } = this.options;
     try {
-      await runtime.changeConfig(finalized(config));
+      await runtime.changeConfig(value);
       this.options.log.info({ epoch: config.epoch + 1, keys, ms: Math.round(performance.now() - started) }, 'voter change synced and finalized');
     } catch (error) {
       // Someone else finalized it (or changed on): fine as long as we are past the joint epoch. A lost ballot

@@ -6,7 +6,7 @@ import type { Hlc } from '../core/hlc.js';
 import type { MembershipConfig } from '../core/membership.js';
 import { isJoint, isMember, isVoter, replicaIds } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
-import { type ConsistencyLevel, requiredAcks, strongerLevel } from '../core/quorum.js';
+import { type ConsistencyLevel, strongerLevel } from '../core/quorum.js';
 import type { ClientContext, VersionedRecord } from '../core/record.js';
 import { AntiEntropy, type SyncAction, type SyncLocal, type SyncMessage } from '../core/anti-entropy.js';
 import { MerkleDigest } from '../core/digest.js';
@@ -391,7 +391,7 @@ export class Runtime {
     // `wait` only adds to `w`: the write is never answered before it is acknowledged at w (w=all&wait=one is w=all).
     const waitLevel = wait === undefined ? level : strongerLevel(level, wait.level, this.core.config.voters.length);
     const { opId, actions } = this.core.write(
-      { key, value, context: context?.vv, unseen: context?.unseen, level: waitLevel, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs(), timeoutMs: wait?.timeoutMs },
+      { key, value, context: context?.vv, unseen: context?.unseen, level: waitLevel, accepted: wait === undefined ? undefined : level, dot, nowMs: this.monotonicMs(), physicalMs: this.wallClockMs(), timeoutMs: wait?.timeoutMs },
       this.local,
     );
     // Staged before the record (same commit or an earlier one): whenever a timestamp issued here is durable
@@ -401,9 +401,10 @@ export class Runtime {
     if (result.type === 'written') return { record: result.record, context: seen, acks: result.acks, required: result.required, created, complete: true };
     const local = this.store.get(key);
     if (wait !== undefined && result.type === 'failed' && result.code === 'quorum_unavailable' && local !== undefined) {
-      // Not at the wait level in time, but at the write's own: accepted (the rest arrives by hints and gossip).
-      if (result.acks >= requiredAcks(level, this.core.config.voters.length, 'w')) {
-        return { record: local, context: seen, acks: result.acks, required: result.required, created, complete: false };
+      // Not at the wait level in time, but at the write's own (counted by the core's quorum rules: voters only,
+      // and the previous voters' majority while joint): accepted (the rest arrives by hints and gossip).
+      if (result.accepted !== undefined) {
+        return { record: local, context: seen, acks: result.accepted.acks, required: result.required, created, complete: false };
       }
     }
     throw this.toError(result);

@@ -110,11 +110,12 @@ describe('the checker catches broken runtimes', () => {
 
   it.each(SIM_BUGS)('%s is reported, with the seed and a replay command', (bug) => {
     let found: ReturnType<typeof runSimulation> | undefined;
-    for (let seed = 1; seed <= 300 && found === undefined; seed++) {
+    // noGrace needs the most seeds (first at 518 since only members are heard: fewer paths carry a purged value back).
+    for (let seed = 1; seed <= 600 && found === undefined; seed++) {
       const result = runSimulation(seed, { overrides: { bug, workarounds } });
       if (!result.ok) found = result;
     }
-    expect(found, `no seed in 1..300 exposed ${bug}`).toBeDefined();
+    expect(found, `no seed in 1..600 exposed ${bug}`).toBeDefined();
     expect(expected[bug]).toContain(found?.invariant);
     expect(found?.message).toContain(`seed ${found?.seed}`);
     expect(found?.message).toContain(`--seed ${found?.seed} --bug ${bug}`);

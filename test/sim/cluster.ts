@@ -56,9 +56,13 @@ export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reu
  *   the wall clock stepped back were never taken as delivered, and handovers looped.
  * - silentPushTarget (src/core/replica.ts sync, fixed for syncs with another target: a silent push target is
  *   dropped at its own idle deadline and the sync falls back): the flag still keeps a device whose store is
- *   lost, or that is not a settled member yet, from being wiped again; without it seed 75 (flags
- *   takeoverAfterRestart,finalizeConflict,hintClockStep) ends with a wiped-during-admission device unseated at the
- *   final epoch and never asking again — to be diagnosed (this simulator's copy of the join loop, or src/).
+ *   lost, or that is not a settled member yet, from being wiped again. Without it (wipes at any moment) the
+ *   sweeps found these liveness bugs of src/node, fixed since: a device wiped before it learned of its admission
+ *   was answered "joined" on its lost store and stopped asking (seed 75); a voter being added that lost its store
+ *   while a previous voter lost its own left the joint phase unfinishable (900090: re-targeted now); a stale
+ *   re-seating request gave the seat back to a lost store (901565); and the first fix of seed 75 re-seated on a
+ *   queued stale admission request (903936: admissions found made on another store are refused now). Seeds
+ *   900000..904999 pass without the flag (2026-12-05).
  * - acceptedFinalize (src/node/membership.ts finishJoint, fixed: an acceptor holding a value for the next slot
  *   proposes at once, phase 1 recovers it): a finalize chosen by two acceptors, one of which was then wiped,
  *   was learned by nobody else; the others kept re-running the joint phase's sync, which waited for a previous
@@ -174,6 +178,8 @@ class SimReplica implements LocalView {
   /** The store the data lives in (a wipe makes a new one), and the id the runtime hands the core. */
   storeId: string;
   coreStoreId: string;
+  /** The store each peer last said it runs on (heartbeats, join requests), as the daemon's map (in memory). */
+  readonly peerStores = new Map<string, string>();
   storesCreated = 1;
   /** Wall clock = WALL_BASE_MS + now + skew + this (clock steps, a boot at 1970). */
   clockOffsetMs = 0;
@@ -356,6 +362,11 @@ export class Cluster implements StoreView {
     return this.replica(node).storeId;
   }
 
+  /** The store `self` last heard `peer` say it runs on (heartbeats, join requests; undefined: not heard). */
+  heardStoreOf(self: string, peer: string): string | undefined {
+    return this.replica(self).peerStores.get(peer);
+  }
+
   /** The store id `node`'s runtime knows (sent in its join requests, handed to its core). */
   runtimeStoreOf(node: string): string {
     return this.replica(node).coreStoreId;
@@ -524,6 +535,7 @@ export class Cluster implements StoreView {
     if (!r.up) return;
     this.stats.crashes += 1;
     r.up = false;
+    r.peerStores.clear(); // the daemon's memory
     r.incarnation += 1;
     r.tickAt = undefined;
     r.aeTickAt = undefined;
@@ -749,7 +761,7 @@ export class Cluster implements StoreView {
     for (const peer of only === undefined ? this.nodes : [only]) {
       if (peer === r.id || !this.isAlive(r.id, peer)) continue;
       this.stats.heartbeats += 1;
-      this.network.send(r.id, peer, { type: 'heartbeat', opId: this.heartbeatSeq, epoch: r.core.epoch });
+      this.network.send(r.id, peer, { type: 'heartbeat', opId: this.heartbeatSeq, epoch: r.core.epoch, store: r.coreStoreId });
     }
   }
 
@@ -1034,9 +1046,11 @@ export class Cluster implements StoreView {
         return this.receiveSync(r, from, msg.inner);
       case 'heartbeat':
       case 'heartbeatAck':
+        if (msg.type === 'heartbeat' && msg.store !== undefined) r.peerStores.set(from, msg.store);
         return this.execute(r, r.core.peerEpoch(from, msg.epoch, this.scheduler.now));
       case 'joinRequest':
       case 'joinReply':
+        if (msg.type === 'joinRequest' && msg.store !== undefined && msg.store.length > 0) r.peerStores.set(from, msg.store);
         return r.service?.handle(from, msg);
       default:
         r.core.setPhysicalMs(this.wallMs(r.id)); // as the runtime does for every peer message

@@ -21,6 +21,7 @@ import {
   withJointAborted,
   withLearnerAdded,
   withMemberRemoved,
+  jointRetargetable,
   withSeatReplaced,
   withVoterAdded,
 } from '../../src/core/membership.js';
@@ -144,7 +145,8 @@ export class DeviceMembership {
       if (i >= candidates.length || this.cluster.core(this.self).seated()) return this.joinPause();
       this.requestJoin(candidates[i] as string, (ok) => {
         if (this.stopped) return;
-        if (ok) {
+        // An OK answer whose configuration does not seat this store is no join: keep asking (src/node/daemon.ts).
+        if (ok && this.cluster.core(this.self).seated()) {
           this.joining = false;
           this.stats.joined += 1;
           return;
@@ -220,7 +222,7 @@ export class DeviceMembership {
       this.pending.set(candidate, store);
       return reply(false, `waiting for approval: run \`quorumd approve ${candidate}\` on a member`);
     }
-    this.admit({ peerId: candidate, addrs: [], store }, answer);
+    this.admit({ peerId: candidate, addrs: [], store }, answer, true);
   }
 
   /** The operator's `quorumd approve`: admits a candidate now; a removed device is refused. */
@@ -236,7 +238,8 @@ export class DeviceMembership {
     this.admit({ peerId, addrs: [], store: this.pending.get(peerId) ?? this.cluster.storeOf(peerId) }, done);
   }
 
-  private admit(member: MemberInfo, done: (error: string | undefined) => void): void {
+  /** `asked`: the device's own join request (see src/node/membership.ts admit). */
+  private admit(member: MemberInfo, done: (error: string | undefined) => void, asked = false): void {
     this.serialized((release) => {
       const finish = (error: string | undefined): void => {
         release();
@@ -244,7 +247,13 @@ export class DeviceMembership {
       };
       this.change(
         (c) => {
-          if (isMember(c, member.peerId)) return undefined;
+          const seat = seatOf(c, member.peerId);
+          if (seat !== undefined) {
+            // Admitted meanwhile on a store it has lost since: the seat goes to the store asking now (src/node).
+            // As src/node: refused, the device asks again and is re-seated on its current store (replaceSeat).
+            if (!asked || member.store === undefined || seat.store === member.store) return undefined;
+            throw new QuorumdError('membership_change_failed', `${member.peerId} was admitted meanwhile on another store: ask again`);
+          }
           let base = c;
           if (isRemoved(c, member.peerId)) {
             if (this.cluster.options.bug !== 'readmitRemoved') throw new QuorumdError('membership_change_failed', `${member.peerId} was removed from the cluster and cannot be re-admitted`);
@@ -276,13 +285,22 @@ export class DeviceMembership {
         done(error);
       };
       this.stats.replacements += 1;
+      // As src/node/membership.ts: a joint phase re-seating or adding this very device is re-targeted to its
+      // newest store, not finished first (its sync would wait for a store that is gone).
       this.change(
         (c) => {
           const seat = seatOf(c, peerId);
           if (seat === undefined) throw new QuorumdError('membership_change_failed', `${peerId} is no longer a member`);
+          // As src/node: a device heard running another store (its heartbeats) made this request from a store it
+          // has lost since: stale, it re-seats nothing.
+          const running = this.cluster.heardStoreOf(this.self, peerId);
+          if (running !== undefined && running !== store) {
+            throw new QuorumdError('membership_change_failed', `${peerId} runs another store than the one it asked for: a stale request`);
+          }
+          if (isJoint(c) && !jointRetargetable(c, peerId)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
           return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, []);
         },
-        true,
+        !jointRetargetable(this.config, peerId),
         (failure, committed) => {
           if (failure !== undefined) return finish(failure.message);
           if (committed !== undefined && isLearner(committed, peerId)) {
@@ -352,8 +370,8 @@ export class DeviceMembership {
     if (!isVoter(config, this.self) && !config.previousVoters.includes(this.self)) {
       return done({ code: 'membership_change_failed', message: 'this device is not a voter of the changing configuration' });
     }
-    const proposeFinalize = (): void =>
-      this.propose(finalized(config), (committed) => {
+    const proposeFinalize = (value: MembershipConfig = finalized(config)): void =>
+      this.propose(value, (committed) => {
         if (committed?.type === 'configCommitted') {
           this.stats.finalized += 1;
           return done(undefined);
@@ -366,9 +384,11 @@ export class DeviceMembership {
         done(failureOf(committed));
       });
     // A value for the next epoch is accepted here already: finish that decision, no sync first (paxos.ts).
-    if (this.cluster.options.workarounds.includes('acceptedFinalize') && acceptedNextSlot(this.cluster.core(this.self).acceptorState, config.epoch)) {
+    const acceptor = this.cluster.core(this.self).acceptorState;
+    if (this.cluster.options.workarounds.includes('acceptedFinalize') && acceptedNextSlot(acceptor, config.epoch) && acceptor.accepted !== undefined) {
       this.stats.acceptedFinalizes += 1;
-      return proposeFinalize();
+      // The accepted value itself, as src/node: a finalize of our own could be chosen with no sync before it.
+      return proposeFinalize(acceptor.accepted.config);
     }
     this.cluster.sync(this.self, undefined, (result) => {
       if (this.stopped) return;
