@@ -55,8 +55,8 @@ export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reu
  * - hintClockStep (src/node/hints.ts, fixed: hints are confirmed against a renewal mark): hints created before
  *   the wall clock stepped back were never taken as delivered, and handovers looped.
  * - silentPushTarget (src/core/replica.ts sync, fixed for syncs with another target: a silent push target is
- *   dropped at its own idle deadline and the sync falls back): the flag still keeps a device whose store is
- *   lost, or that is not a settled member yet, from being wiped again. Without it (wipes at any moment) the
+ *   dropped at its own idle deadline and the sync falls back). The flag used to keep a device whose store is
+ *   lost, or that is not a settled member yet, from being wiped again; wipes now come at any moment, and the
  *   sweeps found these liveness bugs of src/node, fixed since: a device wiped before it learned of its admission
  *   was answered "joined" on its lost store and stopped asking (seed 75); a voter being added that lost its store
  *   while a previous voter lost its own left the joint phase unfinishable (900090: re-targeted now); a stale

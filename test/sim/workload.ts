@@ -160,7 +160,7 @@ export interface FaultOptions {
   readonly clockEveryMs: readonly [number, number];
   readonly downMs: readonly [number, number];
   readonly untilMs: number;
-  /** Workaround silentPushTarget (cluster.ts KnownBug): wipe only settled members and removed devices. */
+  /** Wipe only settled members and removed devices (off in the sweeps: wipes come at any moment). */
   readonly avoidRewipes: boolean;
 }
 
