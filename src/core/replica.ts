@@ -285,9 +285,10 @@ interface ConfigOp {
   readonly refused: Set<string>;
   /**
    * An acceptor whose store is known gone (the proposal gives its seat to a new store): it never votes in this
-   * slot again (its new store is unseated), so quorums of the others suffice (see configQuorum).
+   * slot again (its new store is unseated), so quorums of the others suffice (see configQuorum). Set again for
+   * phase 2 from the value sent: the smaller quorum proves a re-seat only (config-proof.ts).
    */
-  readonly gone: string | undefined;
+  gone: string | undefined;
   readonly deadlineMs: number;
 }
 
@@ -1202,6 +1203,10 @@ export class ReplicaCore {
     if (op.phase === 'prepare' && op.promises.size >= needed) {
       // Paxos: if any acceptor in this majority accepted a value, the highest-ballot one may already be chosen.
       op.value = highestAccepted(op.promises.values())?.config ?? op.proposed;
+      // The quorum phase 2 needs is the one the value's proof is checked with: a recovered value that is no
+      // re-seat needs a majority of all the voters even when our own proposal was one (else its proof falls
+      // short, every device refuses it, and the slot stays decided-but-unlearnable for good).
+      op.gone = goneAcceptor(op.base, op.value);
       op.phase = 'accept';
       const msg: Message = { type: 'configAccept', opId, epoch: op.base.epoch, ballot: op.ballot, config: op.value };
       for (const peer of voterIds(op.base)) if (peer !== op.gone) this.deliverTo(peer, msg, actions, local, nowMs);
