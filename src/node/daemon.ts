@@ -456,7 +456,11 @@ export class Daemon {
         await this.joinPause(DEFAULTS.joinRetryMs);
         continue;
       }
-      const candidates = [...this.transport.connectedPeers()];
+      // Before this device holds any configuration it cannot verify what it is told: it trusts the member it asks.
+      // With --join that is the pinned address only, never any key holder that happened to connect to it (one
+      // answering with a cluster of its own making would capture the device and every write its clients make).
+      const pinned = this.joinAddrs.length > 0 && this.runtime.config.epoch === 0;
+      const candidates = pinned ? [] : [...this.transport.connectedPeers()];
       if (this.joinAddrs.length > 0) {
         const addr = this.joinAddrs[attempt % this.joinAddrs.length] as string;
         try {
