@@ -544,6 +544,7 @@ export class Daemon {
     const config = this.runtime.config;
     if (!isMember(config, peer) && !config.previousVoters.includes(peer)) {
       this.addressBook.delete(peer);
+      this.peerStores.delete(peer);
       void forgetPeer(this.node, peer);
     }
   }
