@@ -32,6 +32,7 @@ describe('a key holder that is not a member', () => {
       listen: ['/ip4/127.0.0.1/tcp/0'],
       http: '127.0.0.1:0',
       join: [],
+      clusterKeyFile: undefined,
       mdns: false,
       logLevel: 'silent',
       autoAdmit: false,
@@ -56,7 +57,7 @@ describe('a key holder that is not a member', () => {
 
     // 4. Y disconnects: it is no member, so nothing of it stays (as its peer store and address book entries).
     await y.node.stop();
-    await waitFor('A to see Y gone', () => !a.transport.isConnected(y.peerId));
+    await waitFor('A to see Y gone', () => !a.isAlive(y.peerId));
     expect(a.storeOf(y.peerId)).toBeUndefined();
   }, 30_000);
 });
