@@ -276,11 +276,13 @@ export class Daemon {
         onMessage: (from, msg) => late.daemon?.onMessage(from, msg),
         onPeerConnect: (peer) => late.daemon?.onPeerConnect(peer),
         onPeerDisconnect: (peer) => late.daemon?.onPeerDisconnect(peer),
+        trusted: (peer) => late.daemon?.trustsFrames(peer) ?? true,
         log: (obj, msg) => log.warn(obj, msg),
       });
       runtime.attachTransport(transport);
       const syncTransport = new SyncTransport(node, {
         onMessage: (from, msg) => runtime.receiveSync(from, msg),
+        trusted: (peer) => late.daemon?.trustsFrames(peer) ?? true,
         log: (obj, msg) => log.warn({ ...obj, protocol: 'sync' }, msg),
       });
       const membership = new MembershipService({
@@ -522,6 +524,18 @@ export class Daemon {
     this.peerStores.delete(peer);
     this.peerStores.set(peer, store);
     while (this.peerStores.size > PEERS_TRACKED_MAX) this.peerStores.delete(this.peerStores.keys().next().value as string);
+  }
+
+  /**
+   * Whether `peer`'s frames are decoded without limit (see FrameTransportOptions.trusted): a member of our
+   * configuration (or a previous voter of a joint phase). Before we are a member of anything, everyone: the member
+   * we asked to join sends us its configuration and data, and we hold nothing to protect yet.
+   */
+  trustsFrames(peer: string): boolean {
+    const config = this.runtime.config;
+    if (config.epoch === 0) return true;
+    if (isRemoved(config, peer)) return false;
+    return isMember(config, peer) || config.previousVoters.includes(peer);
   }
 
   /** The store `peer` last said it runs on (undefined: not heard yet). */
