@@ -57,6 +57,10 @@ export const SYNC_CODEC: FrameCodec<SyncMessage> = {
   streamsOutboundMax: REPLICA_STREAMS_OUTBOUND_MAX,
 };
 
+/** Refused-frame log lines written per interval at most (the rest are counted in the next line). */
+const REFUSAL_LOG_LINES_MAX = 8;
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
 export interface FrameTransportOptions<M> {
   /** Called once per received message, in the order the peer sent them; `from` is the connection's peer. */
   readonly onMessage: (from: string, msg: M) => void;
@@ -116,6 +120,9 @@ export class FrameTransport<M extends { readonly type: string }> {
   private readonly dirty = new Set<Outbox>();
   private readonly inbound = new Set<Stream>();
   private flushTimer: ReturnType<typeof setImmediate> | undefined;
+  private refusalLogWindowAtMs = -Infinity;
+  private refusalLinesInWindow = 0;
+  private refusalsNotLogged = 0;
   /** Decode budget of untrusted peers together (bytes, refilled at UNTRUSTED_DECODE_BYTES_PER_SEC). */
   private untrustedBytes = UNTRUSTED_DECODE_BYTES_PER_SEC;
   private untrustedAtMs = 0;
@@ -381,15 +388,35 @@ export class FrameTransport<M extends { readonly type: string }> {
       this.counters.badFrames += 1;
       if (err instanceof FrameBudgetError) {
         this.counters.framesOverBudget += 1;
-        this.log({ err, peer: from, budget: err.budget, limitBytes: err.limitBytes }, 'frame buffer budget used up: resetting the stream');
+        this.logRefusal({ err, peer: from, budget: err.budget, limitBytes: err.limitBytes }, 'frame buffer budget used up: resetting the stream');
       } else if (err instanceof UntrustedFrameError) {
-        this.log({ err, peer: from }, 'frame from a peer that is not a member refused: resetting the stream');
+        this.logRefusal({ err, peer: from }, 'frame from a peer that is not a member refused: resetting the stream');
       } else {
-        this.log({ err, peer: from }, 'malformed replica frame: resetting the stream');
+        this.logRefusal({ err, peer: from }, 'malformed replica frame: resetting the stream');
       }
       decoder.dispose();
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /**
+   * Logs a refused frame, at most REFUSAL_LOG_LINES_MAX lines per REFUSAL_LOG_INTERVAL_MS (a key holder can make
+   * us refuse frames as fast as it opens streams); the next line logged says how many were left out.
+   */
+  private logRefusal(obj: object, msg: string): void {
+    const now = performance.now();
+    if (now - this.refusalLogWindowAtMs >= REFUSAL_LOG_INTERVAL_MS) {
+      this.refusalLogWindowAtMs = now;
+      this.refusalLinesInWindow = 0;
+    }
+    if (this.refusalLinesInWindow >= REFUSAL_LOG_LINES_MAX) {
+      this.refusalsNotLogged += 1;
+      return;
+    }
+    this.refusalLinesInWindow += 1;
+    const notLogged = this.refusalsNotLogged;
+    this.refusalsNotLogged = 0;
+    this.log(notLogged > 0 ? { ...obj, refusalsNotLogged: notLogged } : obj, msg);
   }
 
   /** Throws UntrustedFrameError when a frame of `bytes` from `from` (not a member) may not be decoded now. */
