@@ -16,6 +16,18 @@ export const FRAME_BUFFER_BYTES_PER_CONNECTION_MAX = 3 * FRAME_BYTES_MAX;
  * connections.
  */
 export const FRAME_BUFFER_BYTES_PER_NODE_MAX = 16 * FRAME_BYTES_MAX;
+/**
+ * Largest frame decoded from a peer the receiver does not count as a member (FrameTransportOptions.trusted): its
+ * messages are dropped after decoding anyway, except a join request, heartbeats and a configuration with its
+ * chain, all a few KiB. Decoding costs far more than receiving (a 4 MiB frame of configuration announcements
+ * held the event loop ~1 s): 256 KiB keeps one such frame to tens of milliseconds.
+ */
+export const UNTRUSTED_FRAME_BYTES_MAX = 256 * 1024;
+/**
+ * Frame bytes decoded per second from every such peer together (one budget per protocol), with as much again
+ * as a burst: a key holder flooding us costs a bounded share of one core, whatever the number of identities.
+ */
+export const UNTRUSTED_DECODE_BYTES_PER_SEC = 512 * 1024;
 /** First allocation of a partial frame: doubled as bytes arrive (never more than twice what arrived). */
 export const FRAME_BUFFER_INITIAL_BYTES = 64 * 1024;
 

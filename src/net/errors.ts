@@ -52,3 +52,10 @@ export class FrameBudgetError extends QuorumdError {
     this.limitBytes = limitBytes;
   }
 }
+
+/** A frame from a peer that is not a member, refused before decoding (too large, or over the shared rate). */
+export class UntrustedFrameError extends QuorumdError {
+  constructor(message: string) {
+    super('untrusted_frame', message);
+  }
+}

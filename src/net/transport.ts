@@ -17,9 +17,11 @@ import {
   STREAM_OPEN_TIMEOUT_MS,
   SYNC_PROTOCOL,
   SYNC_QUEUED_BYTES_PER_PEER_MAX,
+  UNTRUSTED_DECODE_BYTES_PER_SEC,
+  UNTRUSTED_FRAME_BYTES_MAX,
 } from './constants.js';
 import { frameBudgets } from './budget.js';
-import { DialError, FrameBudgetError } from './errors.js';
+import { DialError, FrameBudgetError, UntrustedFrameError } from './errors.js';
 import { FrameDecoder, framePrefix } from './frame-decoder.js';
 
 /** Largest length prefix of a frame (a varint of FRAME_BYTES_MAX). */
@@ -55,6 +57,10 @@ export const SYNC_CODEC: FrameCodec<SyncMessage> = {
   streamsOutboundMax: REPLICA_STREAMS_OUTBOUND_MAX,
 };
 
+/** Refused-frame log lines written per interval at most (the rest are counted in the next line). */
+const REFUSAL_LOG_LINES_MAX = 8;
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
 export interface FrameTransportOptions<M> {
   /** Called once per received message, in the order the peer sent them; `from` is the connection's peer. */
   readonly onMessage: (from: string, msg: M) => void;
@@ -62,6 +68,12 @@ export interface FrameTransportOptions<M> {
   readonly onPeerDisconnect?: (peerId: string) => void;
   /** Structured log sink (pino style) for dropped messages, bad frames and stream failures. */
   readonly log?: (obj: object, msg: string) => void;
+  /**
+   * Whether frames from `peer` are decoded without limit (a member). Frames from anyone else are refused (the
+   * stream reset) over UNTRUSTED_FRAME_BYTES_MAX, or beyond UNTRUSTED_DECODE_BYTES_PER_SEC for all of them
+   * together. Default: every peer is trusted.
+   */
+  readonly trusted?: (peer: string) => boolean;
   /** Encoded bytes queued for one peer before send() refuses (default QUEUED_BYTES_PER_PEER_MAX_DEFAULT). */
   readonly maxQueuedBytesPerPeer?: number;
 }
@@ -108,6 +120,12 @@ export class FrameTransport<M extends { readonly type: string }> {
   private readonly dirty = new Set<Outbox>();
   private readonly inbound = new Set<Stream>();
   private flushTimer: ReturnType<typeof setImmediate> | undefined;
+  private refusalLogWindowAtMs = -Infinity;
+  private refusalLinesInWindow = 0;
+  private refusalsNotLogged = 0;
+  /** Decode budget of untrusted peers together (bytes, refilled at UNTRUSTED_DECODE_BYTES_PER_SEC). */
+  private untrustedBytes = UNTRUSTED_DECODE_BYTES_PER_SEC;
+  private untrustedAtMs = 0;
   private state: 'new' | 'started' | 'stopped' = 'new';
   private stopping: Promise<void> | undefined;
   private readonly counters: TransportStats = {
@@ -359,6 +377,7 @@ export class FrameTransport<M extends { readonly type: string }> {
       for (const chunk of chunks) {
         this.counters.bytesReceived += chunk.length;
         for (const frame of decoder.push(chunk)) {
+          this.checkUntrusted(from, frame.length);
           const messages = this.codec.decodeFrame(frame);
           this.counters.framesReceived += 1;
           this.counters.messagesReceived += messages.length;
@@ -369,13 +388,46 @@ export class FrameTransport<M extends { readonly type: string }> {
       this.counters.badFrames += 1;
       if (err instanceof FrameBudgetError) {
         this.counters.framesOverBudget += 1;
-        this.log({ err, peer: from, budget: err.budget, limitBytes: err.limitBytes }, 'frame buffer budget used up: resetting the stream');
+        this.logRefusal({ err, peer: from, budget: err.budget, limitBytes: err.limitBytes }, 'frame buffer budget used up: resetting the stream');
+      } else if (err instanceof UntrustedFrameError) {
+        this.logRefusal({ err, peer: from }, 'frame from a peer that is not a member refused: resetting the stream');
       } else {
-        this.log({ err, peer: from }, 'malformed replica frame: resetting the stream');
+        this.logRefusal({ err, peer: from }, 'malformed replica frame: resetting the stream');
       }
       decoder.dispose();
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /**
+   * Logs a refused frame, at most REFUSAL_LOG_LINES_MAX lines per REFUSAL_LOG_INTERVAL_MS (a key holder can make
+   * us refuse frames as fast as it opens streams); the next line logged says how many were left out.
+   */
+  private logRefusal(obj: object, msg: string): void {
+    const now = performance.now();
+    if (now - this.refusalLogWindowAtMs >= REFUSAL_LOG_INTERVAL_MS) {
+      this.refusalLogWindowAtMs = now;
+      this.refusalLinesInWindow = 0;
+    }
+    if (this.refusalLinesInWindow >= REFUSAL_LOG_LINES_MAX) {
+      this.refusalsNotLogged += 1;
+      return;
+    }
+    this.refusalLinesInWindow += 1;
+    const notLogged = this.refusalsNotLogged;
+    this.refusalsNotLogged = 0;
+    this.log(notLogged > 0 ? { ...obj, refusalsNotLogged: notLogged } : obj, msg);
+  }
+
+  /** Throws UntrustedFrameError when a frame of `bytes` from `from` (not a member) may not be decoded now. */
+  private checkUntrusted(from: string, bytes: number): void {
+    if (this.opts.trusted === undefined || this.opts.trusted(from)) return;
+    if (bytes > UNTRUSTED_FRAME_BYTES_MAX) throw new UntrustedFrameError(`a frame of ${bytes} bytes from a peer that is not a member (at most ${UNTRUSTED_FRAME_BYTES_MAX})`);
+    const now = performance.now();
+    this.untrustedBytes = Math.min(UNTRUSTED_DECODE_BYTES_PER_SEC, this.untrustedBytes + ((now - this.untrustedAtMs) / 1000) * UNTRUSTED_DECODE_BYTES_PER_SEC);
+    this.untrustedAtMs = now;
+    if (bytes > this.untrustedBytes) throw new UntrustedFrameError(`peers that are not members sent more than ${UNTRUSTED_DECODE_BYTES_PER_SEC} bytes a second`);
+    this.untrustedBytes -= bytes;
   }
 
   private deliver(from: string, msg: M): void {

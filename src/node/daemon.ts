@@ -276,11 +276,13 @@ export class Daemon {
         onMessage: (from, msg) => late.daemon?.onMessage(from, msg),
         onPeerConnect: (peer) => late.daemon?.onPeerConnect(peer),
         onPeerDisconnect: (peer) => late.daemon?.onPeerDisconnect(peer),
+        trusted: (peer) => late.daemon?.trustsFrames(peer) ?? true,
         log: (obj, msg) => log.warn(obj, msg),
       });
       runtime.attachTransport(transport);
       const syncTransport = new SyncTransport(node, {
         onMessage: (from, msg) => runtime.receiveSync(from, msg),
+        trusted: (peer) => late.daemon?.trustsFrames(peer) ?? true,
         log: (obj, msg) => log.warn({ ...obj, protocol: 'sync' }, msg),
       });
       const membership = new MembershipService({
@@ -456,7 +458,11 @@ export class Daemon {
         await this.joinPause(DEFAULTS.joinRetryMs);
         continue;
       }
-      const candidates = [...this.transport.connectedPeers()];
+      // Before this device holds any configuration it cannot verify what it is told: it trusts the member it asks.
+      // With --join that is the pinned address only, never any key holder that happened to connect to it (one
+      // answering with a cluster of its own making would capture the device and every write its clients make).
+      const pinned = this.joinAddrs.length > 0 && this.runtime.config.epoch === 0;
+      const candidates = pinned ? [] : [...this.transport.connectedPeers()];
       if (this.joinAddrs.length > 0) {
         const addr = this.joinAddrs[attempt % this.joinAddrs.length] as string;
         try {
@@ -520,6 +526,18 @@ export class Daemon {
     while (this.peerStores.size > PEERS_TRACKED_MAX) this.peerStores.delete(this.peerStores.keys().next().value as string);
   }
 
+  /**
+   * Whether `peer`'s frames are decoded without limit (see FrameTransportOptions.trusted): a member of our
+   * configuration (or a previous voter of a joint phase). Before we are a member of anything, everyone: the member
+   * we asked to join sends us its configuration and data, and we hold nothing to protect yet.
+   */
+  trustsFrames(peer: string): boolean {
+    const config = this.runtime.config;
+    if (config.epoch === 0) return true;
+    if (isRemoved(config, peer)) return false;
+    return isMember(config, peer) || config.previousVoters.includes(peer);
+  }
+
   /** The store `peer` last said it runs on (undefined: not heard yet). */
   storeOf(peer: string): string | undefined {
     return this.peerStores.get(peer);
@@ -540,6 +558,7 @@ export class Daemon {
     const config = this.runtime.config;
     if (!isMember(config, peer) && !config.previousVoters.includes(peer)) {
       this.addressBook.delete(peer);
+      this.peerStores.delete(peer);
       void forgetPeer(this.node, peer);
     }
   }

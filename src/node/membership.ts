@@ -29,6 +29,7 @@ import type { Message } from '../core/messages.js';
 import { acceptedNextSlot } from '../core/paxos.js';
 import { AdmissionPolicy, type AdmissionState } from './admission.js';
 import type { Runtime, RuntimeLogger } from './runtime.js';
+import { CONFIG_MEMBERS_MAX } from '../wire/replica.js';
 
 type JoinMessage = Extract<Message, { type: 'joinRequest' | 'joinReply' }>;
 
@@ -304,7 +305,13 @@ export class MembershipService {
         }
         if (isRemoved(c, member.peerId)) throw new MembershipChangeError(`${member.peerId} was removed from the cluster and cannot be re-admitted`);
         if (!approved && !this.approved.has(member.peerId) && !this.admission.allows(c)) throw new AdmissionClosedError(member.peerId);
-        return c.voters.length < this.options.maxVoters ? withVoterAdded(c, member) : withLearnerAdded(c, member);
+        const asVoter = c.voters.length < this.options.maxVoters;
+        // A list longer than the wire carries would make a configuration no device can decode (every key holder
+        // is admitted before the first removal: one minting identities would get there in minutes).
+        if ((asVoter ? c.voters : c.learners).length >= CONFIG_MEMBERS_MAX) {
+          throw new MembershipChangeError(`the cluster has ${CONFIG_MEMBERS_MAX} ${asVoter ? 'voters' : 'learners'}, the most a configuration carries: remove a device first`);
+        }
+        return asVoter ? withVoterAdded(c, member) : withLearnerAdded(c, member);
       });
       if (isLearner(committed, member.peerId)) {
         this.options.log.info({ peer: member.peerId }, 'new learner: sending it the data');

@@ -25,6 +25,10 @@ export const FRAME_MESSAGES_MAX = 8192;
 export const CONFIG_MEMBERS_MAX = 1024;
 /** Addresses one member or join request may list: a few per interface and transport, IPv4 and IPv6. */
 export const MEMBER_ADDRS_MAX = 256;
+/** Longest store id: a store names itself with 32 hex characters (a peer keeps the last one it heard of every peer). */
+export const STORE_ID_CHARS_MAX = 128;
+/** Longest address: a multiaddr with a DNS name and a /p2p/ peer ID is under 300 characters. */
+export const ADDR_CHARS_MAX = 1024;
 /** Records in one transfer message: senders cut batches at DEFAULTS.transferBatchRecords (1,024) and 1 MiB. */
 export const TRANSFER_RECORDS_MAX = 8192;
 /**
@@ -217,8 +221,8 @@ function messageFromPb(p: pb.Message): Message {
   checkKey(p.key);
   if (p.resumeAfter !== undefined) checkKey(p.resumeAfter);
   checkText(p.error, 'an error');
-  checkText(p.store, 'a store id');
-  for (const a of p.addrs) checkText(a, 'an address');
+  checkStore(p.store);
+  for (const a of p.addrs) checkAddr(a);
   const opId = safeNumber(p.opId, 'opId');
   const epoch = safeNumber(p.epoch, 'epoch');
   switch (p.type) {
@@ -374,10 +378,22 @@ function requiredConfig(config: pb.MembershipConfig | undefined, type: string): 
   return out;
 }
 
+/** Refuses a store id no store has (what a peer sends is kept: see STORE_ID_CHARS_MAX). */
+function checkStore(store: string): void {
+  if (store.length > STORE_ID_CHARS_MAX) throw new WireFormatError(`a store id of ${store.length} characters exceeds ${STORE_ID_CHARS_MAX}`);
+  checkText(store, 'a store id');
+}
+
+/** Refuses an address longer than any multiaddr (pending join requests and the address book keep them). */
+function checkAddr(addr: string): void {
+  if (addr.length > ADDR_CHARS_MAX) throw new WireFormatError(`an address of ${addr.length} characters exceeds ${ADDR_CHARS_MAX}`);
+  checkText(addr, 'an address');
+}
+
 function memberFromPb(m: pb.MemberInfo): MemberInfo {
   checkText(m.peerId, 'a peer id');
-  checkText(m.store, 'a store id');
-  for (const a of m.addrs) checkText(a, 'an address');
+  checkStore(m.store);
+  for (const a of m.addrs) checkAddr(a);
   return m.store === '' ? { peerId: m.peerId, addrs: m.addrs } : { peerId: m.peerId, addrs: m.addrs, store: m.store };
 }
 
