@@ -824,9 +824,22 @@ export class ReplicaCore {
     // answered). Anyone else holding the cluster key gets the join protocol (handled by the runtime) and
     // nothing here: no data, no acknowledgement, no configuration. A configuration is the one exception: it is
     // taken from anyone, but only with proof that the voters chose it (see maybeAdopt).
-    if (from !== this.self && !this.hears(from, msg)) return [];
+    if (from !== this.self && !this.hears(from, msg)) return this.tellRemoved(from, msg, nowMs);
     const actions = this.dispatch(from, msg, local, nowMs);
     if (from !== this.self && this.fromMember(from)) this.tellIfStale(from, msg.epoch, nowMs, actions);
+    return actions;
+  }
+
+  /**
+   * A device our configuration removed, speaking from an older epoch (it was down when its removal was
+   * announced), is told the configuration that removed it, with its proof chain: it held the membership, so that
+   * tells it nothing new, and until it knows it keeps serving its stale copy to its local clients (seed 516684:
+   * a purged delete's value read back there) instead of showing role `removed`. Nothing else is answered.
+   */
+  private tellRemoved(from: string, msg: Message, nowMs: number): Action[] {
+    if (from === this.self || !isRemoved(this.configCurrent, from)) return [];
+    const actions: Action[] = [];
+    this.tellIfStale(from, msg.epoch, nowMs, actions);
     return actions;
   }
 
@@ -894,8 +907,9 @@ export class ReplicaCore {
    */
   peerEpoch(from: string, epoch: number, nowMs: number): Action[] {
     const actions: Action[] = [];
-    // Only a member is told our configuration: it is none of a non-member's business.
-    if (from !== this.self && this.fromMember(from)) this.tellIfStale(from, epoch, nowMs, actions);
+    // Only a member is told our configuration (it is none of a non-member's business), and a removed device
+    // its removal (tellRemoved).
+    if (from !== this.self && (this.fromMember(from) || isRemoved(this.configCurrent, from))) this.tellIfStale(from, epoch, nowMs, actions);
     return actions;
   }
 

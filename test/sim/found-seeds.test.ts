@@ -18,6 +18,11 @@ const FOUND: ReadonlyArray<{ seed: number; what: string }> = [
     what: 'a finalize chosen by two acceptors, one then wiped, was learned by nobody; the joint sync waited for ever',
   },
   { seed: 306793, what: 'the same, with clock steps' },
+  {
+    seed: 516684,
+    what: 'a voter removed while it was down restarted at its old epoch; members no longer answered a non-member, ' +
+      'so it never learned of its removal and served a purged delete\'s value from its stale copy (level=one read)',
+  },
 ];
 
 describe('seeds that once failed', () => {
