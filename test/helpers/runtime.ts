@@ -2,6 +2,7 @@
 // test shares, each overridable.
 import { NO_CONFIG } from '../../src/core/membership.js';
 import { DotAllocator } from '../../src/node/dots.js';
+import { MembershipService, type MembershipOptions } from '../../src/node/membership.js';
 import { Runtime, type RuntimeLogger, type RuntimeOptions } from '../../src/node/runtime.js';
 import { MemoryStore } from '../../src/storage/memory.js';
 
@@ -34,4 +35,22 @@ export async function testRuntime(
     ...rest,
   });
   return { runtime, store };
+}
+
+/** A MembershipService for device A of `runtime` with test settings (store-A, autoAdmit, 5 voters at most); `overrides` as each test needs. */
+export function testMembership(runtime: Runtime, overrides: Partial<MembershipOptions> = {}): MembershipService {
+  return new MembershipService({
+    runtime,
+    storeId: 'store-A',
+    send: () => true,
+    log: silentLog,
+    autoAdmit: true,
+    maxVoters: 5,
+    jointTakeoverMs: 60_000,
+    changeAttemptsMax: 3,
+    addrsOf: () => [],
+    isAlive: () => true,
+    opIdBase: 1_000,
+    ...overrides,
+  });
 }

@@ -18,8 +18,7 @@
 import { describe, expect, it } from 'vitest';
 import { type MembershipConfig, seatOf, withVoterAdded } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
-import { MembershipService } from '../../src/node/membership.js';
-import { silentLog, testRuntime } from '../helpers/runtime.js';
+import { testMembership, testRuntime } from '../helpers/runtime.js';
 
 const epoch3: MembershipConfig = {
   clusterId: 'c',
@@ -65,21 +64,12 @@ describe('a device wiped before it learned of its own admission', () => {
       },
       isConnected: () => true,
     });
-    const membership = new MembershipService({
-      runtime,
-      storeId: 'store-A',
+    const membership = testMembership(runtime, {
       send: (to, msg) => {
         if (to === 'D' && msg.type === 'joinReply') replies.push(msg);
         return true;
       },
-      log: silentLog,
-      autoAdmit: true,
-      maxVoters: 5,
-      jointTakeoverMs: 60_000,
       changeAttemptsMax: 5,
-      addrsOf: () => [],
-      isAlive: () => true,
-      opIdBase: 1_000,
     });
     membership.handle('D', { type: 'joinRequest', opId: 7, epoch: 0, addrs: [], store: 'sD2' });
     for (let i = 0; i < 100 && replies.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));

@@ -6,10 +6,9 @@ import type { MembershipConfig } from '../../src/core/membership.js';
 import { withSeatReplaced } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
 import { applyWrite, EMPTY_RECORD } from '../../src/core/record.js';
-import { MembershipService, type MembershipOptions } from '../../src/node/membership.js';
 import { META_ACCEPTOR, META_MEMBERSHIP, type Runtime } from '../../src/node/runtime.js';
 import type { MemoryStore } from '../../src/storage/memory.js';
-import { silentLog, testRuntime } from '../helpers/runtime.js';
+import { testMembership, testRuntime } from '../helpers/runtime.js';
 
 
 function cluster(): MembershipConfig {
@@ -37,23 +36,6 @@ async function wipedDevice(): Promise<{ runtime: Runtime; store: MemoryStore; se
 
 const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
 
-/** A MembershipService for device A of `runtime`, with test settings; `overrides` as each test needs. */
-function membershipOf(runtime: Runtime, overrides: Partial<MembershipOptions>): MembershipService {
-  return new MembershipService({
-    runtime,
-    storeId: 'store-A',
-    send: () => true,
-    log: silentLog,
-    autoAdmit: true,
-    maxVoters: 5,
-    jointTakeoverMs: 60_000,
-    changeAttemptsMax: 3,
-    addrsOf: () => [],
-    isAlive: () => true,
-    opIdBase: 1_000,
-    ...overrides,
-  });
-}
 
 describe('a wiped device (new store, old peer ID) driven through the real runtime', () => {
   it('stores no promise and answers a prepare with a refusal', async () => {
@@ -118,7 +100,7 @@ describe('operator approval', () => {
     const { runtime } = await testRuntime('A', { config });
 
     runtime.attachTransport({ send: () => true, isConnected: () => true });
-    const membership = membershipOf(runtime, { autoAdmit: false, jointTakeoverMs: 10_000, addrsOf: () => ['/ip4/127.0.0.1/tcp/9/p2p/C'] });
+    const membership = testMembership(runtime, { autoAdmit: false, jointTakeoverMs: 10_000, addrsOf: () => ['/ip4/127.0.0.1/tcp/9/p2p/C'] });
     await expect(membership.approve('C')).rejects.toThrow(/removed/);
     expect(runtime.config.epoch).toBe(7);
     membership.stop();
@@ -138,7 +120,7 @@ describe('learner promotion', () => {
     };
     const { runtime } = await testRuntime('A', { config: { ...config, epoch: 2, learners: [] } });
     runtime.attachTransport({ send: () => true, isConnected: () => true });
-    const membership = membershipOf(runtime, { storeOf: () => learnerStoreSeen });
+    const membership = testMembership(runtime, { storeOf: () => learnerStoreSeen });
     runtime.adoptConfig(config); // a learner and a free voter seat: the first voter proposes the promotion
     await new Promise((resolve) => setTimeout(resolve, 300));
     const epoch = runtime.config.epoch;
@@ -172,7 +154,7 @@ describe('a device that restarts in a joint phase', () => {
     const { runtime } = await testRuntime('A', { config: joint });
     const sent: Message[] = [];
     runtime.attachTransport({ send: (_to, msg) => (sent.push(msg), true), isConnected: () => true });
-    const membership = membershipOf(runtime, { jointTakeoverMs: 40 });
+    const membership = testMembership(runtime, { jointTakeoverMs: 40 });
     await new Promise((resolve) => setTimeout(resolve, 200));
     // It finishes the phase itself: the sync pushes the data to the new voter B.
     expect(sent.some((m) => m.type === 'transfer')).toBe(true);
@@ -204,7 +186,7 @@ describe('finishing a joint phase whose finalize this device already accepted', 
     const { runtime } = await testRuntime('A', { config: joint, acceptor });
     const sent: Message[] = [];
     runtime.attachTransport({ send: (_to, msg) => (sent.push(msg), true), isConnected: () => true });
-    const membership = membershipOf(runtime, { jointTakeoverMs: 40 });
+    const membership = testMembership(runtime, { jointTakeoverMs: 40 });
     await new Promise((resolve) => setTimeout(resolve, 200));
     const first = sent.findIndex((m) => m.type === 'configPrepare');
     expect(first).toBeGreaterThanOrEqual(0);

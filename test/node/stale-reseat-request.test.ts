@@ -11,8 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MembershipConfig } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
-import { MembershipService } from '../../src/node/membership.js';
-import { silentLog, testRuntime } from '../helpers/runtime.js';
+import { testMembership, testRuntime } from '../helpers/runtime.js';
 
 const epoch8: MembershipConfig = {
   clusterId: 'c',
@@ -33,23 +32,14 @@ describe('a join request from a store the device no longer runs', () => {
     const sent: Message[] = [];
     runtime.attachTransport({ send: (_to, msg) => (sent.push(msg), true), isConnected: () => true });
     const replies: Array<Extract<Message, { type: 'joinReply' }>> = [];
-    const membership = new MembershipService({
-      runtime,
-      storeId: 'store-A',
+    const membership = testMembership(runtime, {
       send: (to, msg) => {
         if (to === 'D' && msg.type === 'joinReply') replies.push(msg);
         return true;
       },
-      log: silentLog,
-      autoAdmit: true,
-      maxVoters: 5,
-      jointTakeoverMs: 60_000,
       changeAttemptsMax: 2,
-      addrsOf: () => [],
-      isAlive: () => true,
       // D's heartbeats say it runs sD4 (the store its seat names).
       storeOf: (peer) => (peer === 'D' ? 'sD4' : undefined),
-      opIdBase: 1_000,
     });
     membership.handle('D', { type: 'joinRequest', opId: 3, epoch: 0, addrs: [], store: 'sD3' });
     await new Promise((resolve) => setTimeout(resolve, 200));
