@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join as joinPath, resolve as resolvePath } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULTS } from '../config/defaults.js';
+import { DAEMON_FILE } from '../config/files.js';
 import { TOKEN_FILE } from '../http/access.js';
 import { CONFIG_FILE, SETTINGS, type SettingName, SettingsError, type TextValues, flagName, resolveSettings, settingsHelp } from '../config/settings.js';
 import { VERSION } from '../node/version.js';
@@ -303,7 +304,7 @@ function apiBase(values: Record<string, unknown>): string {
   if (explicit !== undefined) return explicit.replace(/\/+$/, '');
   const dataDir = dataDirOf(values);
   try {
-    const daemon = JSON.parse(readFileSync(joinPath(dataDir, 'daemon.json'), 'utf8')) as { http?: string };
+    const daemon = JSON.parse(readFileSync(joinPath(dataDir, DAEMON_FILE), 'utf8')) as { http?: string };
     if (typeof daemon.http === 'string') return daemon.http;
   } catch {
     // no running daemon recorded there: fall back to the default address

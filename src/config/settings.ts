@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { z } from 'zod';
 import { DEFAULTS, tombstoneGraceMinMs } from './defaults.js';
+import { CONFIG_FILE } from './files.js';
 
 /** The optional configuration file, in the data dir (JSON; keys are the setting names below). */
-export const CONFIG_FILE = 'quorumd.json';
+export { CONFIG_FILE };
 
 /** Largest config file read (it holds a few dozen settings). */
 const CONFIG_FILE_BYTES_MAX = 64 * 1024;

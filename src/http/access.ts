@@ -7,10 +7,11 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join as joinPath } from 'node:path';
 import type http from 'node:http';
+import { TOKEN_FILE } from '../config/files.js';
 import { HttpError } from './errors.js';
 
 /** The API token, in the data dir (mode 0600); `quorumd token` prints it. */
-export const TOKEN_FILE = 'api.token';
+export { TOKEN_FILE };
 
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32,128}$/;
 

@@ -6,9 +6,10 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { IdentityError } from './errors.js';
+import { PEER_KEY_FILE } from '../config/files.js';
 import { createFileDurably, errnoCode } from './files.js';
 
-export const PEER_KEY_FILE = 'peer.key';
+export { PEER_KEY_FILE };
 
 export interface Identity {
   readonly privateKey: PrivateKey;

@@ -3,8 +3,9 @@
 // Two files at most (audit.log and audit.log.1), so it never outgrows AUDIT_BYTES_MAX twice.
 import { appendFileSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
+import { AUDIT_FILE, AUDIT_ROTATED_SUFFIX } from '../config/files.js';
 
-export const AUDIT_FILE = 'audit.log';
+export { AUDIT_FILE };
 /** Size at which audit.log becomes audit.log.1 (replacing the previous one): ~5,000 entries. */
 export const AUDIT_BYTES_MAX = 1024 * 1024;
 /** Repeated events of one kind (quorum failures, refused requests) are written at most this often, with a count. */
@@ -50,7 +51,7 @@ export class AuditLog {
     const line = `${JSON.stringify({ at: new Date(this.nowMs()).toISOString(), kind, ...fields })}\n`;
     try {
       if (this.size + line.length > AUDIT_BYTES_MAX) {
-        renameSync(this.path, `${this.path}.1`);
+        renameSync(this.path, `${this.path}${AUDIT_ROTATED_SUFFIX}`);
         this.size = 0;
       }
       appendFileSync(this.path, line, { mode: 0o600 });
@@ -77,7 +78,7 @@ export class AuditLog {
   /** The newest `limit` entries (oldest first), optionally only those of `kind`. */
   read(limit: number, kind?: AuditKind): AuditEntry[] {
     const entries: AuditEntry[] = [];
-    for (const file of [`${this.path}.1`, this.path]) {
+    for (const file of [`${this.path}${AUDIT_ROTATED_SUFFIX}`, this.path]) {
       let text: string;
       try {
         text = readFileSync(file, 'utf8');

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join as joinPath, resolve as resolvePath } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import { DEFAULTS } from '../config/defaults.js';
+import { CLUSTER_KEY_FILE, DAEMON_FILE, DATABASE_FILE, databaseFiles } from '../config/files.js';
 import type { Hash64 } from '../core/digest.js';
 import { FAILURE_DETECTOR_DEFAULTS, FailureDetector } from '../core/failure-detector.js';
 import {
@@ -84,9 +85,6 @@ export class StartupError extends Error {
   }
 }
 
-const CLUSTER_KEY_FILE = 'cluster.key';
-const DATABASE_FILE = 'quorumd.db';
-const DAEMON_FILE = 'daemon.json';
 /** Time allowed to each network shutdown step (we must exit within 5 s of SIGTERM). */
 const NETWORK_STOP_MS = 1_000;
 const META_ADDRESS_BOOK = 'addressBook';
@@ -1134,9 +1132,9 @@ function streamStatus(stream: StreamProgress, nowMs: number) {
 /** Bytes of the SQLite database files (main, WAL, shared memory) in `dataDir`. */
 function databaseBytes(dataDir: string): number {
   let bytes = 0;
-  for (const suffix of ['', '-wal', '-shm']) {
+  for (const file of databaseFiles()) {
     try {
-      bytes += statSync(joinPath(dataDir, `${DATABASE_FILE}${suffix}`)).size;
+      bytes += statSync(joinPath(dataDir, file)).size;
     } catch {
       // absent (no WAL right now): nothing to count
     }

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, openSync } from 'node:fs';
 import { setImmediate } from 'node:timers';
 import { DEFAULTS } from '../config/defaults.js';
+import { DATABASE_SIDE_FILE_SUFFIXES } from '../config/files.js';
 import { assert } from '../core/assert.js';
 import { type VersionedRecord, isDeleted } from '../core/record.js';
 import { decodeRecord, encodeRecord } from '../wire/record.js';
@@ -70,7 +71,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   try {
     prepareSchema(db, path);
     // Files from before this rule (or made by another program) are narrowed too; -wal/-shm exist by now.
-    if (onDisk) for (const file of [path, `${path}-wal`, `${path}-shm`]) restrictMode(file);
+    if (onDisk) for (const file of [path, ...DATABASE_SIDE_FILE_SUFFIXES.map((s) => `${path}${s}`)]) restrictMode(file);
     return new SqliteStore(db, path, options);
   } catch (err) {
     db.close();

@@ -14,6 +14,7 @@ import {
 } from './netns.js';
 import { BIN } from './procs.js';
 import { waitFor } from './wait.js';
+import { CLUSTER_KEY_FILE, DATABASE_FILE, TOKEN_FILE } from '../../src/config/files.js';
 
 export type Health = 'alive' | 'suspect' | 'down';
 
@@ -171,7 +172,7 @@ export class LanCluster {
   private constructor(bed: Testbed, root: string) {
     this.bed = bed;
     this.root = root;
-    this.keyFile = join(root, 'cluster.key');
+    this.keyFile = join(root, CLUSTER_KEY_FILE);
   }
 
   static async create(devices: number): Promise<LanCluster> {
@@ -226,7 +227,7 @@ export class LanCluster {
   /** First start in an empty data dir without a key: founds a cluster; its key is copied to `keyFile`. */
   async found(device: Device, extraArgs: string[] = []): Promise<DaemonIn> {
     const daemon = await this.spawn(device, extraArgs);
-    await copyFile(join(this.dataDir(device), 'cluster.key'), this.keyFile);
+    await copyFile(join(this.dataDir(device), CLUSTER_KEY_FILE), this.keyFile);
     return daemon;
   }
 
@@ -272,7 +273,7 @@ export class LanCluster {
 
   /** The device's API token: its API listens on the LAN, so every request needs it. */
   token(device: Device): string {
-    return readFileSync(join(this.dataDir(device), 'api.token'), 'utf8').trim();
+    return readFileSync(join(this.dataDir(device), TOKEN_FILE), 'utf8').trim();
   }
 
   async status(device: Device): Promise<Status> {
@@ -412,7 +413,7 @@ export class LanCluster {
    * (read-only; no request reaches the cluster, so nothing is repaired by looking).
    */
   localRecords(device: Device): Map<string, string[]> {
-    const db = new Database(join(this.dataDir(device), 'quorumd.db'), { readonly: true, fileMustExist: true });
+    const db = new Database(join(this.dataDir(device), DATABASE_FILE), { readonly: true, fileMustExist: true });
     try {
       const rows = db.prepare('SELECT key, record FROM kv WHERE live = 1').all() as { key: string; record: Buffer }[];
       const out = new Map<string, string[]>();

@@ -6,6 +6,7 @@ import { accessSync, constants } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { BIN, type DaemonInfo, type DeviceProcess, type ExecResult, runProcess } from './procs.js';
+import { DAEMON_FILE } from '../../src/config/files.js';
 
 export type { ExecResult } from './procs.js';
 import { waitFor } from './wait.js';
@@ -455,7 +456,7 @@ export function spawnIn(device: Device, argv: string[], opts: { env?: NodeJS.Pro
  * `extraArgs` has its own `--http` / `--listen`. Resolves when `<dataDir>/daemon.json` names this process.
  */
 export async function spawnDaemonIn(device: Device, dataDir: string, extraArgs: string[] = [], readyTimeoutMs = 20_000): Promise<DaemonIn> {
-  await rm(join(dataDir, 'daemon.json'), { force: true });
+  await rm(join(dataDir, DAEMON_FILE), { force: true });
   const defaults = [
     ...(extraArgs.includes('--http') ? [] : ['--http', `${device.ip}:${DAEMON_HTTP_PORT}`]),
     ...(extraArgs.includes('--listen') ? [] : ['--listen', `/ip4/${device.ip}/tcp/${DAEMON_P2P_PORT}`]),
@@ -470,7 +471,7 @@ export async function spawnDaemonIn(device: Device, dataDir: string, extraArgs: 
         if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
           throw new Error(`daemon exited with ${proc.child.exitCode ?? proc.child.signalCode}: ${proc.output().slice(-2000)}`);
         }
-        const parsed = JSON.parse(await readFile(join(dataDir, 'daemon.json'), 'utf8')) as DaemonInfo;
+        const parsed = JSON.parse(await readFile(join(dataDir, DAEMON_FILE), 'utf8')) as DaemonInfo;
         return parsed.pid === proc.pid ? parsed : undefined;
       },
       readyTimeoutMs,

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { waitFor } from './wait.js';
+import { DAEMON_FILE } from '../../src/config/files.js';
 
 export const BIN = resolve(import.meta.dirname, '../../bin/quorumd');
 
@@ -24,7 +25,7 @@ export interface DeviceProcess {
 const children = new Set<ChildProcess>();
 
 export async function spawnDevice(dataDir: string, args: string[], readyTimeoutMs = 20_000): Promise<DeviceProcess> {
-  await rm(join(dataDir, 'daemon.json'), { force: true });
+  await rm(join(dataDir, DAEMON_FILE), { force: true });
   const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--no-mdns', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, QUORUMD_LOG_LEVEL: 'info' },
@@ -38,7 +39,7 @@ export async function spawnDevice(dataDir: string, args: string[], readyTimeoutM
     `daemon in ${dataDir} to be ready`,
     async () => {
       if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${output.slice(-2000)}`);
-      const parsed = JSON.parse(await readFile(join(dataDir, 'daemon.json'), 'utf8')) as DaemonInfo;
+      const parsed = JSON.parse(await readFile(join(dataDir, DAEMON_FILE), 'utf8')) as DaemonInfo;
       return parsed.pid === child.pid ? parsed : undefined;
     },
     readyTimeoutMs,

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessPolicy, TOKEN_FILE, isLoopbackHost, loadOrCreateToken, readToken } from '../../src/http/access.js';
 import { HttpError } from '../../src/http/errors.js';
 import { Daemon } from '../../src/node/daemon.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -143,7 +144,7 @@ describe('a daemon\'s API checks the Host and the token', () => {
       listen: ['/ip4/127.0.0.1/tcp/0'],
       http: '127.0.0.1:0',
       join: ['/ip4/127.0.0.1/tcp/9/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'],
-      clusterKeyFile: join(dir, 'cluster.key'),
+      clusterKeyFile: join(dir, CLUSTER_KEY_FILE),
       mdns: false,
       logLevel: 'silent',
     });

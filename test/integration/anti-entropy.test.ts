@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/node/daemon.js';
 import { call, del, get, put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import { CLUSTER_KEY_FILE, DATABASE_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 const running = new Set<Daemon>();
@@ -63,7 +64,7 @@ async function threeDevices(
 ): Promise<{ a: Daemon; b: Daemon; c: Daemon; dirs: [string, string, string]; keyFile: string }> {
   const [dirA, dirB, dirC] = ['a', 'b', 'c'].map((n) => join(root, n)) as [string, string, string];
   const a = await startDevice(dirA, extra);
-  const keyFile = join(dirA, 'cluster.key');
+  const keyFile = join(dirA, CLUSTER_KEY_FILE);
   const b = await startDevice(dirB, { ...extra, join: [a.listenAddrs()[0] as string], clusterKeyFile: keyFile });
   await waitFor('B to become a voter', async () => (await status(b.httpEndpoint)).role === 'voter');
   const c = await startDevice(dirC, { ...extra, join: [a.listenAddrs()[0] as string], clusterKeyFile: keyFile });
@@ -216,7 +217,7 @@ describe('anti-entropy between real devices', () => {
     // files are kept aside: the "SD card" comes back later.
     const oldCard = join(root, 'old-card');
     await mkdir(oldCard);
-    for (const file of await readdir(d[2])) if (file.startsWith('quorumd.db')) await rename(join(d[2], file), join(oldCard, file));
+    for (const file of await readdir(d[2])) if (file.startsWith(DATABASE_FILE)) await rename(join(d[2], file), join(oldCard, file));
     const startedAt = performance.now();
     const c2 = await startDevice(d[2], { join: [a.listenAddrs()[0] as string] });
     expect(c2.peerId).toBe(cId);
@@ -247,7 +248,7 @@ describe('anti-entropy between real devices', () => {
     // The old card put back: its store was seated once and its seat went to another store. It stays out (its
     // data may hold values whose deletes were purged since) and says why.
     await stopDevice(c2);
-    for (const file of await readdir(d[2])) if (file.startsWith('quorumd.db')) await rm(join(d[2], file));
+    for (const file of await readdir(d[2])) if (file.startsWith(DATABASE_FILE)) await rm(join(d[2], file));
     for (const file of await readdir(oldCard)) await rename(join(oldCard, file), join(d[2], file));
     const a2 = await startDevice(d[0], { restart: true });
     const old = await startDevice(d[2], { join: [a2.listenAddrs()[0] as string] });
@@ -271,7 +272,7 @@ describe('anti-entropy between real devices', () => {
       expect((await put(a.httpEndpoint, `data/${i}`, `value-${i}`.padEnd(100, '.'))).status).toBe(201);
     });
     const dirD = join(root, 'd');
-    const d = await startDevice(dirD, { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', 'cluster.key') });
+    const d = await startDevice(dirD, { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', CLUSTER_KEY_FILE) });
     interface Progress {
       role: string;
       catchUp: { state: string; keysHeld: number; totalKeys: number | null; percent: number | null; records: number; bytes: number; bytesPerSec: number } | null;
@@ -324,7 +325,7 @@ describe('anti-entropy between real devices', () => {
       expect((await put(i % 2 === 0 ? a.httpEndpoint : b.httpEndpoint, `data/${i}`, `value-${i}`.padEnd(100, '.'))).status).toBe(201);
     });
     const dirD = join(root, 'd');
-    const d = await startDevice(dirD, { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', 'cluster.key') });
+    const d = await startDevice(dirD, { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', CLUSTER_KEY_FILE) });
     const halfway = await waitFor(
       'D to be receiving the data, a tenth of it in',
       async () => {

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/node/daemon.js';
 import { call, get, openWatch, put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 const running = new Set<Daemon>();
@@ -47,7 +48,7 @@ describe('a three-device cluster in one process', () => {
     dirs.push(root);
     const [dirA, dirB, dirC] = ['a', 'b', 'c'].map((n) => join(root, n)) as [string, string, string];
     const a = await startDevice(dirA);
-    const keyFile = join(dirA, 'cluster.key');
+    const keyFile = join(dirA, CLUSTER_KEY_FILE);
     expect((await status(a.httpEndpoint)).epoch).toBe(1);
     // Data written before anyone joins: a joiner receives it before it counts in quorums.
     for (let i = 0; i < 300; i++) expect((await put(a.httpEndpoint, `early/${i}`, `v${i}`)).status).toBe(201);
@@ -126,7 +127,7 @@ describe('a three-device cluster in one process', () => {
     const root = await mkdtemp(join(tmpdir(), 'quorumd-int-'));
     dirs.push(root);
     const a = await startDevice(join(root, 'a'));
-    const waiting = await startDevice(join(root, 'w'), { clusterKeyFile: join(root, 'a', 'cluster.key') });
+    const waiting = await startDevice(join(root, 'w'), { clusterKeyFile: join(root, 'a', CLUSTER_KEY_FILE) });
     const seen = await status(waiting.httpEndpoint);
     expect(seen).toMatchObject({ epoch: 0, role: 'waiting', clusterId: null });
     const refused = await put(waiting.httpEndpoint, 'k', 'v');
@@ -144,7 +145,7 @@ describe('a three-device cluster in one process', () => {
     dirs.push(root);
     const opts = { autoRemoveAfterMs: 2_000, maxVoters: 3 };
     const a = await startDevice(join(root, 'a'), opts);
-    const key = join(root, 'a', 'cluster.key');
+    const key = join(root, 'a', CLUSTER_KEY_FILE);
     const joinVia = { ...opts, join: [a.listenAddrs()[0] as string], clusterKeyFile: key };
     const b = await startDevice(join(root, 'b'), joinVia);
     await waitFor('B voter', async () => (await status(b.httpEndpoint)).role === 'voter');
@@ -171,7 +172,7 @@ describe('a three-device cluster in one process', () => {
     const root = await mkdtemp(join(tmpdir(), 'quorumd-int-'));
     dirs.push(root);
     const a = await startDevice(join(root, 'a'));
-    const joinVia = { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', 'cluster.key') };
+    const joinVia = { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', CLUSTER_KEY_FILE) };
     const b = await startDevice(join(root, 'b'), joinVia);
     await waitFor('B voter', async () => (await status(b.httpEndpoint)).role === 'voter');
     const digest = async (d: Daemon): Promise<{ root: string; keys: number }> => (await status(d.httpEndpoint)).digest as { root: string; keys: number };
@@ -195,7 +196,7 @@ describe('a three-device cluster in one process', () => {
     const root = await mkdtemp(join(tmpdir(), 'quorumd-int-'));
     dirs.push(root);
     const a = await startDevice(join(root, 'a'));
-    const b = await startDevice(join(root, 'b'), { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', 'cluster.key') });
+    const b = await startDevice(join(root, 'b'), { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', CLUSTER_KEY_FILE) });
     await waitFor('B voter', async () => (await status(b.httpEndpoint)).role === 'voter');
     const watcher = await openWatch(b.httpEndpoint, '?prefix=remote%2F');
     try {
@@ -216,7 +217,7 @@ describe('a three-device cluster in one process', () => {
     const root = await mkdtemp(join(tmpdir(), 'quorumd-int-'));
     dirs.push(root);
     const a = await startDevice(join(root, 'a'));
-    const b = await startDevice(join(root, 'b'), { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', 'cluster.key') });
+    const b = await startDevice(join(root, 'b'), { join: [a.listenAddrs()[0] as string], clusterKeyFile: join(root, 'a', CLUSTER_KEY_FILE) });
     await waitFor('B voter', async () => (await status(b.httpEndpoint)).role === 'voter');
     await stopDevice(b);
     await waitFor('A to see B down', async () => !(await status(a.httpEndpoint)).quorum.writable);

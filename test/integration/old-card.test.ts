@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/node/daemon.js';
 import { del, get, put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import { CLUSTER_KEY_FILE, DATABASE_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 const running = new Set<Daemon>();
@@ -55,7 +56,7 @@ describe('an old store put back after the device was re-seated', () => {
     dirs.push(root);
     const [dirA, dirB, dirC, dirD] = ['a', 'b', 'c', 'd'].map((n) => join(root, n)) as [string, string, string, string];
     const a = await startDevice(dirA);
-    const keyFile = join(dirA, 'cluster.key');
+    const keyFile = join(dirA, CLUSTER_KEY_FILE);
     const joinA = [a.listenAddrs()[0] as string];
     const b = await startDevice(dirB, { join: joinA, clusterKeyFile: keyFile });
     await waitFor('B to become a voter', async () => (await status(b.httpEndpoint)).role === 'voter');
@@ -67,7 +68,7 @@ describe('an old store put back after the device was re-seated', () => {
     await stopDevice(c);
     const oldCard = join(root, 'old-card');
     await mkdir(oldCard);
-    for (const file of await readdir(dirC)) if (file.startsWith('quorumd.db')) await rename(join(dirC, file), join(oldCard, file));
+    for (const file of await readdir(dirC)) if (file.startsWith(DATABASE_FILE)) await rename(join(dirC, file), join(oldCard, file));
     let c2 = await startDevice(dirC, { join: joinA });
     await waitFor('C re-seated under its new store with the data', async () => {
       const s = await seatStatus(c2);
@@ -92,7 +93,7 @@ describe('an old store put back after the device was re-seated', () => {
 
     // The old card goes back in (the new one is pulled).
     await stopDevice(c2);
-    for (const file of await readdir(dirC)) if (file.startsWith('quorumd.db')) await rm(join(dirC, file));
+    for (const file of await readdir(dirC)) if (file.startsWith(DATABASE_FILE)) await rm(join(dirC, file));
     for (const file of await readdir(oldCard)) await rename(join(oldCard, file), join(dirC, file));
     const old = await startDevice(dirC, { restart: true });
     await new Promise((resolve) => setTimeout(resolve, 4_000)); // many heartbeats and anti-entropy rounds

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { canReach, type Device, type FetchInResponse, netnsSupport } from '../helpers/netns.js';
 import { LanCluster, type MemberView, type Status, converged, describeStatus, measure, shortId } from '../helpers/lan-cluster.js';
 import { waitFor } from '../helpers/wait.js';
+import { DATABASE_FILE } from '../../src/config/files.js';
 
 const support = netnsSupport();
 if (!support.ok) console.warn(`skipping the LAN membership tests: ${support.reason}`);
@@ -448,7 +449,7 @@ describe.skipIf(!support.ok)('membership on a LAN of network namespaces (mDNS on
       // Nor does a restart that forgot the membership (same identity and key, no database): it can only ask
       // to join, and no member lets it connect.
       await c.kill(d4);
-      await rm(join(c.dataDir(d4), 'quorumd.db'), { force: true });
+      await rm(join(c.dataDir(d4), DATABASE_FILE), { force: true });
       await rm(join(c.dataDir(d4), 'quorumd.db-wal'), { force: true });
       await rm(join(c.dataDir(d4), 'quorumd.db-shm'), { force: true });
       await c.spawn(d4, ['--cluster-key', c.keyFile]);

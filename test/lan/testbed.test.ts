@@ -10,6 +10,7 @@ import {
   canReach, type DaemonIn, type Device, execIn, fetchIn, netnsSupport, spawnDaemonIn, spawnIn, type Testbed, createTestbed,
 } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait.js';
+import { TOKEN_FILE } from '../../src/config/files.js';
 
 const support = netnsSupport();
 if (!support.ok) console.warn(`skipping the LAN testbed tests: ${support.reason}`);
@@ -190,7 +191,7 @@ describe.skipIf(!support.ok)('network-namespace LAN testbed', () => {
     const anonymous = await fetchIn(d2, `${daemon.info.http}/kv/${encodeURIComponent('no such key')}`);
     expect(anonymous.status).toBe(401);
     expect(anonymous.json).toMatchObject({ error: 'unauthorized' });
-    const headers = { Authorization: `Bearer ${readFileSync(join(root, 'd1', 'api.token'), 'utf8').trim()}` };
+    const headers = { Authorization: `Bearer ${readFileSync(join(root, 'd1', TOKEN_FILE), 'utf8').trim()}` };
     const missing = await fetchIn(d2, `${daemon.info.http}/kv/${encodeURIComponent('no such key')}`, { headers });
     expect(missing.status).toBe(404);
     const missingNode = await fetchIn(d2, `${daemon.info.http}/kv/${encodeURIComponent('no such key')}`, { client: 'node', headers });

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createClusterKey, parseClusterKey, readClusterKey } from '../../src/net/clusterkey.js';
 import { ClusterKeyError, IdentityError } from '../../src/net/errors.js';
 import { PEER_KEY_FILE, loadOrCreateIdentity } from '../../src/net/identity.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -45,7 +46,7 @@ describe('identity', () => {
 
 describe('cluster key', () => {
   it('round-trips through a 0600 file and refuses to overwrite it', async () => {
-    const path = join(dir, 'cluster.key');
+    const path = join(dir, CLUSTER_KEY_FILE);
     const key = await createClusterKey(path);
     expect(await modeOf(path)).toBe(0o600);
     expect(await readClusterKey(path)).toEqual(key);
@@ -60,7 +61,7 @@ describe('cluster key', () => {
   });
 
   it('tolerates a trailing newline and CRLF line ends', async () => {
-    const path = join(dir, 'cluster.key');
+    const path = join(dir, CLUSTER_KEY_FILE);
     const key = await createClusterKey(path);
     const text = new TextDecoder().decode(key);
     expect(parseClusterKey(new TextEncoder().encode(`${text.replaceAll('\n', '\r\n')}\r\n`))).toEqual(key);

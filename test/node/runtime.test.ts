@@ -14,6 +14,7 @@ import { DotAllocator } from '../../src/node/dots.js';
 import { Runtime } from '../../src/node/runtime.js';
 import type { StoragePort } from '../../src/storage/port.js';
 import { openSqliteStore } from '../../src/storage/sqlite.js';
+import { DATABASE_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -61,7 +62,7 @@ async function writeHlc(runtime: Runtime, key: string): Promise<Hlc> {
 function tempStore(): { path: string; open: () => StoragePort } {
   const dir = mkdtempSync(join(tmpdir(), 'quorumd-clock-'));
   dirs.push(dir);
-  const path = join(dir, 'quorumd.db');
+  const path = join(dir, DATABASE_FILE);
   return { path, open: () => openSqliteStore(path) };
 }
 

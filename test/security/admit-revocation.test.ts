@@ -10,6 +10,7 @@ import { Daemon } from '../../src/node/daemon.js';
 import { call, get, put, status } from '../helpers/http.js';
 import { runCli } from '../helpers/procs.js';
 import { waitFor } from '../helpers/wait.js';
+import { CLUSTER_KEY_FILE, databaseFiles, PEER_KEY_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 const running = new Set<Daemon>();
@@ -36,7 +37,7 @@ async function stopDevice(daemon: Daemon): Promise<void> {
 
 /** Deletes the store (quorumd.db and its -wal/-shm); with `identity`, the peer.key too (a new identity). */
 async function wipe(dataDir: string, identity: boolean): Promise<void> {
-  for (const file of ['quorumd.db', 'quorumd.db-wal', 'quorumd.db-shm', ...(identity ? ['peer.key'] : [])]) {
+  for (const file of [...databaseFiles(), ...(identity ? [PEER_KEY_FILE] : [])]) {
     await rm(join(dataDir, file), { force: true });
   }
 }
@@ -55,7 +56,7 @@ describe('revocation by peer ID holds against a removed device with a new peer.k
     dirs.push(root);
     const [dirA, dirB, dirW] = ['a', 'b', 'w'].map((n) => join(root, n)) as [string, string, string];
     const a = await startDevice(dirA);
-    const keyFile = join(dirA, 'cluster.key');
+    const keyFile = join(dirA, CLUSTER_KEY_FILE);
     const joinA = [a.listenAddrs()[0] as string];
     // A fresh cluster admits key holders by itself (the README's setup): no device was ever removed.
     expect((await status(a.httpEndpoint)).admission).toEqual({ open: true, reason: 'genesis', until: null });

@@ -18,6 +18,7 @@ import { Daemon } from '../../src/node/daemon.js';
 import { get, put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { Cleanup, startPeer } from '../net/helpers.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 const running = new Set<Daemon>();
@@ -54,7 +55,7 @@ describe('a key holder waiting for approval', () => {
     dirs.push(root);
     const [dirA, dirB] = [join(root, 'a'), join(root, 'b')];
     let a = await startDevice(dirA);
-    const keyFile = join(dirA, 'cluster.key');
+    const keyFile = join(dirA, CLUSTER_KEY_FILE);
     const b = await startDevice(dirB, { join: [a.listenAddrs()[0] as string], clusterKeyFile: keyFile });
     await waitFor('B to ask to join', () => a.membership.pending.some((p) => p.peerId === b.peerId));
     await a.membership.approve(b.peerId);

@@ -14,6 +14,7 @@ import { Daemon } from '../../src/node/daemon.js';
 import { put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { Cleanup, startPeer } from '../net/helpers.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 const running = new Set<Daemon>();
@@ -47,7 +48,7 @@ describe('a device joining through a pinned --join address', () => {
     dirs.push(root);
     // 1. A founds the cluster (no automatic admission: a new device waits for `quorumd approve`).
     const a = await startDevice(join(root, 'a'));
-    const keyFile = join(root, 'a', 'cluster.key');
+    const keyFile = join(root, 'a', CLUSTER_KEY_FILE);
     // 2. D starts with the cluster key and --join pinned to A, and waits for approval there.
     const d = await startDevice(join(root, 'd'), { join: [a.listenAddrs()[0] as string], clusterKeyFile: keyFile });
     await waitFor('D to wait for approval at A', () => a.membership.pending.some((p) => p.peerId === d.peerId));

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/node/daemon.js';
 import { call, get, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -29,7 +30,7 @@ beforeAll(async () => {
   if (!available) return;
   dir = await mkdtemp(joinPath(tmpdir(), 'quorumd-csrf-browser-'));
   const start = (name: string, join: string[]): Promise<Daemon> =>
-    Daemon.start({ dataDir: joinPath(dir, name), listen: ['/ip4/127.0.0.1/tcp/0'], http: '127.0.0.1:0', join, clusterKeyFile: join.length === 0 ? undefined : joinPath(dir, 'a', 'cluster.key'), mdns: false, logLevel: 'silent' });
+    Daemon.start({ dataDir: joinPath(dir, name), listen: ['/ip4/127.0.0.1/tcp/0'], http: '127.0.0.1:0', join, clusterKeyFile: join.length === 0 ? undefined : joinPath(dir, 'a', CLUSTER_KEY_FILE), mdns: false, logLevel: 'silent' });
   founder = await start('a', []);
   daemon = await start('b', [founder.listenAddrs()[0] as string]);
   await waitFor('B to become a voter', async () => (await status(daemon.httpEndpoint)).role === 'voter');

@@ -8,6 +8,7 @@ import { strongerLevel } from '../../src/core/quorum.js';
 import { Daemon } from '../../src/node/daemon.js';
 import { call, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const running = new Set<Daemon>();
 let root = '';
@@ -45,7 +46,7 @@ describe('wait and w', () => {
   it('w=all&wait=one with a voter down is refused (503), as w=all is; wait above w still answers 202', async () => {
     root = await mkdtemp(join(tmpdir(), 'quorumd-wait-'));
     const a = await start(join(root, 'a'));
-    const b = await start(join(root, 'b'), a.listenAddrs()[0], join(root, 'a', 'cluster.key'));
+    const b = await start(join(root, 'b'), a.listenAddrs()[0], join(root, 'a', CLUSTER_KEY_FILE));
     await waitFor('B to become a voter', async () => (await status(b.httpEndpoint)).role === 'voter');
     running.delete(b);
     await b.stop();

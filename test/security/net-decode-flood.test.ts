@@ -18,6 +18,7 @@ import { Daemon } from '../../src/node/daemon.js';
 import { encodeFrame } from '../../src/wire/replica.js';
 import { get } from '../helpers/http.js';
 import { Cleanup, startPeer } from '../net/helpers.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 const running = new Set<Daemon>();
@@ -69,7 +70,7 @@ describe('frames from a key holder that is not a member', () => {
       autoAdmit: false,
     });
     running.add(a);
-    const x = await startPeer(cleanup, await readClusterKey(join(root, 'a', 'cluster.key')));
+    const x = await startPeer(cleanup, await readClusterKey(join(root, 'a', CLUSTER_KEY_FILE)));
     await x.transport.dial(a.listenAddrs()[0] as string);
 
     // 3. Measure the longest stall of the event loop while X sends three such frames on a replica stream.

@@ -10,6 +10,7 @@ import { readClusterKey } from '../../src/net/clusterkey.js';
 import { createNetNode, forgetPeer, type NetNode } from '../../src/net/node.js';
 import { Daemon } from '../../src/node/daemon.js';
 import { waitFor } from '../net/helpers.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 const daemons: Daemon[] = [];
@@ -31,7 +32,7 @@ describe('non-member state', () => {
     dirs.push(dir);
     const daemon = await Daemon.start({ dataDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], http: '127.0.0.1:0', join: [], clusterKeyFile: undefined, mdns: false, logLevel: 'silent' });
     daemons.push(daemon);
-    const clusterKey = await readClusterKey(join(dir, 'cluster.key'));
+    const clusterKey = await readClusterKey(join(dir, CLUSTER_KEY_FILE));
     const { node } = internals(daemon);
     const addr = multiaddr(daemon.listenAddrs().find((a) => a.includes('/ip4/127.0.0.1/')) as string);
     const strangers: string[] = [];

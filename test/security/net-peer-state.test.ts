@@ -11,6 +11,7 @@ import { readClusterKey } from '../../src/net/clusterkey.js';
 import { Daemon } from '../../src/node/daemon.js';
 import { waitFor } from '../helpers/wait.js';
 import { Cleanup, startPeer } from '../net/helpers.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];
 const running = new Set<Daemon>();
@@ -38,7 +39,7 @@ describe('a key holder that is not a member', () => {
       autoAdmit: false,
     });
     running.add(a);
-    const key = await readClusterKey(join(root, 'a', 'cluster.key'));
+    const key = await readClusterKey(join(root, 'a', CLUSTER_KEY_FILE));
 
     // 2. X (the cluster key, a fresh identity) connects and sends a heartbeat whose store id is 1 MiB long.
     const x = await startPeer(cleanup, key);

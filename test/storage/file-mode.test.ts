@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/storage/sqlite.js';
 import { rec } from './contract.js';
+import { DATABASE_FILE } from '../../src/config/files.js';
 
 const modeOf = (file: string): number => statSync(file).mode & 0o777;
 
@@ -25,7 +26,7 @@ describe('SqliteStore file modes', () => {
   });
 
   it('creates quorumd.db, -wal and -shm 0600 in a 0755 directory', async () => {
-    const path = join(dir, 'quorumd.db');
+    const path = join(dir, DATABASE_FILE);
     const store = openSqliteStore(path);
     await store.put('k', rec(['A', 1, 'v']));
     for (const file of [path, `${path}-wal`, `${path}-shm`]) expect(modeOf(file).toString(8)).toBe('600');
@@ -33,7 +34,7 @@ describe('SqliteStore file modes', () => {
   });
 
   it('narrows files an earlier version left 0644', async () => {
-    const path = join(dir, 'quorumd.db');
+    const path = join(dir, DATABASE_FILE);
     const first = openSqliteStore(path);
     await first.put('k', rec(['A', 1, 'v']));
     await first.close();

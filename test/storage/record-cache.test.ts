@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config/defaults.js';
 import { applyWrite, EMPTY_RECORD, type VersionedRecord } from '../../src/core/record.js';
 import { openSqliteStore, type SqliteStore } from '../../src/storage/sqlite.js';
+import { DATABASE_FILE } from '../../src/config/files.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -42,7 +43,7 @@ describe('SqliteStore record cache', () => {
   });
 
   it('retains at most about its byte budget after 160 values of 1 MiB are written and read back', async () => {
-    store = openSqliteStore(join(dir, 'quorumd.db'));
+    store = openSqliteStore(join(dir, DATABASE_FILE));
     const before = retainedBytes();
     const count = 160;
     for (let i = 0; i < count; i++) await store.put(`big/${i}`, bigRecord(i, MiB));
@@ -56,7 +57,7 @@ describe('SqliteStore record cache', () => {
 
   it('keeps its accounting within a small budget under mixed sizes, overwrites and removals', async () => {
     const budget = 64 * 1024;
-    store = openSqliteStore(join(dir, 'quorumd.db'), { cacheBytesMax: budget, cacheEntriesMax: 1_000 });
+    store = openSqliteStore(join(dir, DATABASE_FILE), { cacheBytesMax: budget, cacheEntriesMax: 1_000 });
     for (let round = 0; round < 3; round++) {
       const writes: Array<Promise<void>> = [];
       for (let i = 0; i < 300; i++) {

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { get, put, status } from '../helpers/http.js';
 import { BIN, killAll, runCli, runProcess, spawnDevice, waitExit } from '../helpers/procs.js';
 import { waitFor } from '../helpers/wait.js';
+import { CLUSTER_KEY_FILE, PEER_KEY_FILE } from '../../src/config/files.js';
 
 let root = '';
 
@@ -21,9 +22,9 @@ describe('daemons started from the CLI', () => {
     root = await mkdtemp(join(tmpdir(), 'quorumd-sys-'));
     const dir = (name: string): string => join(root, name);
     const a = await spawnDevice(dir('a'), ['--listen', '/ip4/127.0.0.1/tcp/0']);
-    const keyFile = join(dir('a'), 'cluster.key');
+    const keyFile = join(dir('a'), CLUSTER_KEY_FILE);
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
-    expect((await stat(join(dir('a'), 'peer.key'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir('a'), PEER_KEY_FILE))).mode & 0o777).toBe(0o600);
     const joinArgs = ['--listen', '/ip4/127.0.0.1/tcp/0', '--join', a.info.listen[0] as string, '--cluster-key', keyFile];
     const b = await spawnDevice(dir('b'), joinArgs);
     await waitFor('B voter', async () => (await status(b.info.http)).role === 'voter');
@@ -151,7 +152,7 @@ describe('daemons started from the CLI', () => {
     const stranger = await spawnDevice(join(root, 'x-stranger'), [
       '--listen', '/ip4/127.0.0.1/tcp/0',
       '--join', a.info.listen[0] as string,
-      '--cluster-key', join(root, 'x-other', 'cluster.key'),
+      '--cluster-key', join(root, 'x-other', CLUSTER_KEY_FILE),
     ]);
     const seen = await waitFor('the join attempt to fail', async () => {
       const s = await status(stranger.info.http);

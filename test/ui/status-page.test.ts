@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/node/daemon.js';
 import { put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 export const SCREENSHOT = resolve(import.meta.dirname, '../../test-artifacts/status-page.png');
@@ -37,7 +38,7 @@ describe.skipIf(!available)('status page in a browser', () => {
     dirs.push(root);
     const a = await startDevice(join(root, 'a'));
     const via = [a.listenAddrs()[0] as string];
-    const key = join(root, 'a', 'cluster.key');
+    const key = join(root, 'a', CLUSTER_KEY_FILE);
     const b = await startDevice(join(root, 'b'), via, key);
     await waitFor('B voter', async () => (await status(b.httpEndpoint)).role === 'voter');
     const c = await startDevice(join(root, 'c'), via, key);
