@@ -16,7 +16,6 @@ import {
   type MemberInfo,
   type MembershipConfig,
   NO_CONFIG,
-  configProblem,
   foundingConfig,
   isJoint,
   isMember,
@@ -47,7 +46,8 @@ import { DotAllocator } from './dots.js';
 import { createLogger, type Logger } from './log.js';
 import { MembershipService, isJoinMessage } from './membership.js';
 import type { AdmissionState } from './admission.js';
-import { META_ACCEPTOR, META_MEMBERSHIP, Runtime } from './runtime.js';
+import { Runtime } from './runtime.js';
+import { META, type MetaEntry, MetaDecodeError, readMeta, writeMeta } from '../storage/meta.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -87,22 +87,14 @@ export class StartupError extends Error {
 
 /** Time allowed to each network shutdown step (we must exit within 5 s of SIGTERM). */
 const NETWORK_STOP_MS = 1_000;
-const META_ADDRESS_BOOK = 'addressBook';
 /** First incarnation of a fresh store: random in [2^20, 2^40) so a wiped device never reuses an actor (kv679). */
 const FRESH_INCARNATION_MIN = 2 ** 20;
 const FRESH_INCARNATION_SPAN = 2 ** 40 - 2 ** 20;
 /** Delay before the first anti-entropy round with a peer that just connected (its streams settle first). */
 const SYNC_AFTER_CONNECT_MS = 200;
-/** Dot-actor incarnation, and whether the last run closed the store cleanly (see nextDotActor). */
-const META_INCARNATION = 'incarnation';
-const META_CLEAN_SHUTDOWN = 'cleanShutdown';
-/** This store's id (MemberInfo.store): random, taken when the store is created, never changed. */
-const META_STORE_ID = 'storeId';
 /** Heartbeats acknowledged (for the round-trip time): one in this many, i.e. one every 2 s per peer. */
 const RTT_SAMPLE_EVERY = 4;
 
-/** The concrete listen addresses (ports resolved) of the last start, reused when --listen is not given. */
-const META_LISTEN = 'listen';
 /** Peers whose last contact time is remembered (members and candidates; far above any cluster size). */
 const PEERS_TRACKED_MAX = 1024;
 /** How long a leaving device repeats its removal to the remaining voters before exiting anyway. */
@@ -220,8 +212,7 @@ export class Daemon {
       const { storeId, legacySeat } = await loadOrCreateStoreId(store, config);
 
       const acceptor = loadAcceptor(store);
-      const lastListen = store.getMeta(META_LISTEN);
-      const listen = options.listen ?? (lastListen === undefined ? DEFAULTS.listen : (JSON.parse(lastListen) as string[]));
+      const listen = options.listen ?? readMeta(store, META.listen) ?? DEFAULTS.listen;
       const late: { daemon?: Daemon; runtime?: Runtime } = {}; // handlers run only after construction
       const node = await createNetNode({
         privateKey: identity.privateKey,
@@ -238,7 +229,7 @@ export class Daemon {
       if (founding && config.epoch === 0) {
         const founded = foundingConfig(randomUUID(), { peerId: identity.peerId, addrs: dialableAddrs(node), store: storeId });
         config = withGenesisProof(founded, identity.peerId, auth);
-        await store.setMeta(META_MEMBERSHIP, JSON.stringify(config));
+        await writeMeta(store, META.membership, config);
         log.info({ clusterId: config.clusterId }, 'founded a new cluster');
       }
       const opIdBase = randomInt(0, 2 ** 47);
@@ -350,7 +341,7 @@ export class Daemon {
       });
       late.daemon = daemon;
       daemon.autoRemoveAfterMs = options.autoRemoveAfterMs ?? DEFAULTS.autoRemoveAfterMs;
-      await store.setMeta(META_LISTEN, JSON.stringify(boundListenSpecs(listen, node)));
+      await writeMeta(store, META.listen, boundListenSpecs(listen, node));
       await daemon.boot(httpAddr, options);
       return daemon;
     } catch (error) {
@@ -360,10 +351,7 @@ export class Daemon {
   }
 
   private async boot(httpAddr: { host: string; port: number }, options: DaemonOptions): Promise<void> {
-    const book = this.store.getMeta(META_ADDRESS_BOOK);
-    if (book !== undefined) {
-      for (const [peer, addrs] of Object.entries(JSON.parse(book) as Record<string, string[]>)) this.addressBook.set(peer, addrs);
-    }
+    for (const [peer, addrs] of Object.entries(readMeta(this.store, META.addressBook) ?? {})) this.addressBook.set(peer, addrs);
     this.node.addEventListener('peer:identify', (event) => {
       const peer = event.detail.peerId.toString();
       const addrs = event.detail.listenAddrs.map((a) => a.encapsulate(`/p2p/${peer}`).toString());
@@ -618,8 +606,7 @@ export class Daemon {
     if (known !== undefined && known.join(' ') === addrs.join(' ')) return;
     this.addressBook.set(peer, addrs);
     if (!isMember(this.runtime.config, peer)) return;
-    void this.store
-      .setMeta(META_ADDRESS_BOOK, JSON.stringify(Object.fromEntries(this.addressBook)))
+    void writeMeta(this.store, META.addressBook, Object.fromEntries(this.addressBook))
       .catch((error: unknown) => this.log.warn({ err: String(error) }, 'could not persist the address book'));
   }
 
@@ -983,7 +970,7 @@ export class Daemon {
     this.httpServer.closeAllConnections();
     await closed;
     // Close the store before the network: a slow libp2p stop must not cost us the clean-shutdown mark.
-    await this.store.setMeta(META_CLEAN_SHUTDOWN, 'true');
+    await writeMeta(this.store, META.cleanShutdown, true);
     await this.store.close();
     await withTimeout(Promise.all([this.transport.stop(), this.syncTransport.stop()]), NETWORK_STOP_MS);
     await withTimeout(Promise.resolve(this.node.stop()), NETWORK_STOP_MS);
@@ -1000,11 +987,10 @@ export class Daemon {
  * data was wiped (same peer ID, dots already issued): its first incarnation is random, never `peer` or `peer~1`.
  */
 export async function nextDotActor(store: StoragePort, peerId: string, random: () => number = Math.random): Promise<string> {
-  const stored = store.getMeta(META_INCARNATION);
-  let incarnation = stored === undefined ? FRESH_INCARNATION_MIN + Math.floor(random() * FRESH_INCARNATION_SPAN) : Number(stored);
-  if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw new StartupError(`corrupt incarnation ${JSON.stringify(stored)}`);
-  if (stored !== undefined && store.getMeta(META_CLEAN_SHUTDOWN) !== 'true') incarnation += 1;
-  await Promise.all([store.setMeta(META_INCARNATION, String(incarnation)), store.setMeta(META_CLEAN_SHUTDOWN, 'false')]);
+  const stored = readStartupMeta(store, META.incarnation, (problem) => problem);
+  let incarnation = stored ?? FRESH_INCARNATION_MIN + Math.floor(random() * FRESH_INCARNATION_SPAN);
+  if (stored !== undefined && readMeta(store, META.cleanShutdown) !== true) incarnation += 1;
+  await Promise.all([writeMeta(store, META.incarnation, incarnation), writeMeta(store, META.cleanShutdown, false)]);
   return incarnation === 0 ? peerId : `${peerId}~${incarnation}`;
 }
 
@@ -1013,34 +999,29 @@ export async function nextDotActor(store: StoragePort, peerId: string, random: (
  * membership keeps its seats (legacySeat): they were given to this very store.
  */
 async function loadOrCreateStoreId(store: StoragePort, config: MembershipConfig): Promise<{ storeId: string; legacySeat: boolean }> {
-  const stored = store.getMeta(META_STORE_ID);
-  if (stored !== undefined) {
-    if (!/^[0-9a-f]{32}$/.test(stored)) throw new StartupError(`corrupt store id ${JSON.stringify(stored)}`);
-    return { storeId: stored, legacySeat: false };
-  }
+  const stored = readStartupMeta(store, META.storeId, (problem) => problem);
+  if (stored !== undefined) return { storeId: stored, legacySeat: false };
   const storeId = randomBytes(16).toString('hex');
-  await store.setMeta(META_STORE_ID, storeId);
+  await writeMeta(store, META.storeId, storeId);
   return { storeId, legacySeat: config.epoch > 0 };
 }
 
 function loadMembership(store: StoragePort): MembershipConfig {
-  const text = store.getMeta(META_MEMBERSHIP);
-  if (text === undefined) return NO_CONFIG;
-  // Configurations written before joint phases existed have no previousVoters.
-  const config = { previousVoters: [], ...(JSON.parse(text) as Partial<MembershipConfig>) } as MembershipConfig;
-  const problem = configProblem(config);
-  if (problem !== undefined) throw new StartupError(`stored membership is invalid: ${problem}`);
-  return config;
+  return readStartupMeta(store, META.membership, (problem) => `stored membership is invalid: ${problem}`) ?? NO_CONFIG;
 }
 
 function loadAcceptor(store: StoragePort): AcceptorState | undefined {
-  const text = store.getMeta(META_ACCEPTOR);
-  if (text === undefined) return undefined;
-  const state = JSON.parse(text) as AcceptorState;
-  if (!Number.isSafeInteger(state.slot) || typeof state.promised?.round !== 'number') {
-    throw new StartupError('stored membership acceptor state is invalid');
+  return readStartupMeta(store, META.acceptor, () => 'stored membership acceptor state is invalid');
+}
+
+/** readMeta at start-up: an unreadable value is a StartupError with the message `describe(problem)`. */
+function readStartupMeta<T>(store: StoragePort, entry: MetaEntry<T>, describe: (problem: string) => string): T | undefined {
+  try {
+    return readMeta(store, entry);
+  } catch (error) {
+    if (error instanceof MetaDecodeError) throw new StartupError(describe(error.problem));
+    throw error;
   }
-  return state;
 }
 
 /** Memory of this process (bytes): resident set, V8 heap used and reserved, memory outside the heap. */

@@ -3,9 +3,8 @@
 // (a reused dot silently loses writes: Riak's kv679).
 import { assert } from '../core/assert.js';
 import type { Dot } from '../core/vv.js';
+import { META, readMeta, writeMeta } from '../storage/meta.js';
 import type { StoragePort } from '../storage/port.js';
-
-const META_DOT_RESERVED = 'dotReserved';
 
 export class DotAllocator {
   private readonly store: StoragePort;
@@ -29,9 +28,7 @@ export class DotAllocator {
   /** Opens the allocator: every counter at or below the stored reservation is treated as used. */
   static async open(store: StoragePort, actor: string, blockSize: number): Promise<DotAllocator> {
     assert(Number.isSafeInteger(blockSize) && blockSize >= 2, 'dot reservation block holds at least 2');
-    const text = store.getMeta(META_DOT_RESERVED);
-    const start = text === undefined ? 0 : Number(text);
-    if (!Number.isSafeInteger(start) || start < 0) throw new Error(`corrupt dot reservation ${JSON.stringify(text)}`);
+    const start = readMeta(store, META.dotReserved) ?? 0;
     const allocator = new DotAllocator(store, actor, blockSize, start);
     await allocator.reserve();
     return allocator;
@@ -62,7 +59,7 @@ export class DotAllocator {
     if (this.reserving !== undefined) return this.reserving;
     const to = Math.max(this.counter, this.reservedDurable) + this.blockSize;
     this.reservingTo = to;
-    this.reserving = this.store.setMeta(META_DOT_RESERVED, String(to)).then(
+    this.reserving = writeMeta(this.store, META.dotReserved, to).then(
       () => {
         this.reservedDurable = Math.max(this.reservedDurable, this.reservingTo);
         this.reserving = undefined;

@@ -2,9 +2,10 @@
 // as meta values `hint:<peer>:<key>` = creation time, bounded in number and in age. Delivery (the current
 // record of each key, pushed over /quorumd/sync) is the anti-entropy core's; see src/core/anti-entropy.ts.
 import { assert } from '../core/assert.js';
+import { META_HINT_PREFIX } from '../storage/meta.js';
 import type { StoragePort } from '../storage/port.js';
 
-const PREFIX = 'hint:';
+const PREFIX = META_HINT_PREFIX;
 
 export interface HintBookOptions {
   /** Hints kept at most (all peers together); further misses are left to anti-entropy (counted as dropped). */

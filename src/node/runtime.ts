@@ -2,7 +2,6 @@
 // core, and executes the actions it returns against storage (persist, then acknowledge) and the network.
 import { DEFAULTS } from '../config/defaults.js';
 import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
-import type { Hlc } from '../core/hlc.js';
 import type { MembershipConfig } from '../core/membership.js';
 import { isJoint, isMember, isVoter, replicaIds } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
@@ -13,8 +12,17 @@ import { MerkleDigest } from '../core/digest.js';
 import { EMPTY_RECORD, contextAfterWrite, recordsEqual } from '../core/record.js';
 import type { AcceptorState } from '../core/paxos.js';
 import type { ConfigAuth } from '../core/config-proof.js';
-import { configProblem } from '../core/membership.js';
 import { type Action, type ClientResult, type Envelope, type LocalView, OPS_IN_FLIGHT_MAX, type ProbeReply, ReplicaCore } from '../core/replica.js';
+import {
+  META,
+  META_ACCEPTOR,
+  META_CONFIG_HISTORY,
+  META_HLC,
+  META_JOIN_TRANSFER,
+  META_MEMBERSHIP,
+  META_TRANSFER_RESUME,
+  readMetaOrUndefined,
+} from '../storage/meta.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
 import { HintBook, type HintBookOptions } from './hints.js';
@@ -22,27 +30,8 @@ import { ChangeFeed } from './changes.js';
 import { GarbageCollector } from './memory.js';
 import { guardMessage, guardSyncMessage } from './record-guard.js';
 
-export const META_MEMBERSHIP = 'membership';
-/** The committed configurations kept with their proofs, oldest first, JSON (ReplicaCoreOptions.history). */
-export const META_CONFIG_HISTORY = 'configHistory';
-/** The Paxos acceptor state for the next epoch's decision (src/core/paxos.ts), JSON. */
-export const META_ACCEPTOR = 'acceptor';
-/** How far data-sync pushes of an epoch are durable here, JSON {epoch, after}: a later push resumes after it. */
-export const META_TRANSFER_RESUME = 'transferResume';
-/**
- * 'pending' from the moment a new device is admitted until a complete push of the cluster's data reached it;
- * 'done' after (or once catch-up rounds took over). Absent: not a joined device (founder, older store).
- */
-export const META_JOIN_TRANSFER = 'joinTransfer';
-/**
- * The hybrid logical clock, JSON {wallMs, logical}: staged before the record of every write coordinated here
- * (same commit or an earlier one), so a record durable here never carries a timestamp above the clock durable
- * here, and a restart continues from it whatever the wall clock says. Not a scan of the records for their
- * highest timestamp: stored records include remote ones this clock refused to follow (far ahead), and own
- * versions since superseded or purged. Left open: a write whose local commit a crash lost may already be on
- * peers with a later timestamp; only the last-writer-wins order among concurrent siblings could notice.
- */
-export const META_HLC = 'hlc';
+// The durable meta names and their codecs live in src/storage/meta.ts; re-exported here for existing importers.
+export { META_ACCEPTOR, META_CONFIG_HISTORY, META_HLC, META_JOIN_TRANSFER, META_MEMBERSHIP, META_TRANSFER_RESUME };
 
 /** What the runtime needs from the network (ReplicaTransport in production, fakes in tests). */
 export interface MessageTransport {
@@ -251,13 +240,13 @@ export class Runtime {
       opIdBase: options.opIdBase,
       store: options.storeId,
       legacySeat: options.legacySeat,
-      hlc: parseHlc(store.getMeta(META_HLC)),
+      hlc: readMetaOrUndefined(store, META.hlc),
       hlcDriftMaxMs: options.hlcDriftMaxMs ?? DEFAULTS.hlcDriftMaxMs,
       auth: options.auth,
-      history: parseConfigHistory(store.getMeta(META_CONFIG_HISTORY)),
+      history: readMetaOrUndefined(store, META.configHistory) ?? [],
     });
     this.wasSeated = this.core.seated();
-    const resume = parseTransferResume(store.getMeta(META_TRANSFER_RESUME));
+    const resume = readMetaOrUndefined(store, META.transferResume);
     if (resume !== undefined) this.core.setTransferResume(resume.epoch, resume.after);
   }
 
@@ -806,46 +795,5 @@ export class Runtime {
   /** Whether this device counts in quorums right now. */
   isVoter(): boolean {
     return isVoter(this.core.config, this.self);
-  }
-}
-
-/** The stored clock (META_HLC); undefined if absent or unreadable (the clock then starts from the wall clock). */
-function parseHlc(text: string | undefined): Hlc | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const { wallMs, logical } = parsed as { wallMs?: unknown; logical?: unknown };
-    const safe = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
-    return safe(wallMs) && safe(logical) ? { wallMs, logical } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function parseTransferResume(text: string | undefined): { epoch: number; after: string } | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const { epoch, after } = parsed as { epoch?: unknown; after?: unknown };
-    return typeof epoch === 'number' && Number.isSafeInteger(epoch) && typeof after === 'string' ? { epoch, after } : undefined;
-  } catch {
-    return undefined; // an unreadable resume point only costs a full transfer
-  }
-}
-
-/**
- * The kept configurations (META_CONFIG_HISTORY); anything unreadable is dropped, not fatal: the history only
- * helps peers that are behind, and the current configuration is stored on its own.
- */
-function parseConfigHistory(text: string | undefined): MembershipConfig[] {
-  if (text === undefined) return [];
-  try {
-    const parsed = JSON.parse(text) as unknown;
-    if (!Array.isArray(parsed)) return [];
-    return (parsed as MembershipConfig[]).filter((c) => typeof c === 'object' && c !== null && Array.isArray(c.previousVoters) && configProblem(c) === undefined);
-  } catch {
-    return [];
   }
 }
