@@ -1,4 +1,5 @@
 // Protocol identifiers, limits and network defaults for the replica transport, each with its reason.
+import { DEFAULTS } from '../config/defaults.js';
 import { FRAME_BYTES_MAX } from '../wire/replica.js';
 export { FRAME_BYTES_MAX, FRAME_MESSAGES_MAX } from '../wire/replica.js';
 
@@ -39,8 +40,8 @@ export const SYNC_PROTOCOL = '/quorumd/sync/1.0.0';
 /** Sync bytes queued per peer: one round moves at most a few 512 KiB replies at a time. */
 export const SYNC_QUEUED_BYTES_PER_PEER_MAX = 8 * 1024 * 1024;
 
-/** Dial budget: a live peer on a LAN upgrades in < 100 ms; an unreachable address may otherwise hang ~6 s. */
-export const DIAL_TIMEOUT_MS_DEFAULT = 2_000;
+/** Dial budget when the caller gives none: the daemon's default (src/config/defaults.ts says why). */
+export const DIAL_TIMEOUT_MS_DEFAULT = DEFAULTS.dialTimeoutMs;
 /**
  * Inbound upgrade budget (TCP accept to handshake and muxer done): bounds how long a silent or slow socket holds
  * a pending-upgrade slot. A LAN upgrade takes two round trips and a few ms of X25519 (measured 60-140 ms on a
