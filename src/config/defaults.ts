@@ -6,7 +6,10 @@ export const DEFAULTS = {
   dataDir: './data',
   /** libp2p listen address: all IPv4 interfaces so LAN peers can reach us; 7400 is quorumd's port. */
   listen: ['/ip4/0.0.0.0/tcp/7400'] as readonly string[],
-  /** Local status/API HTTP endpoint: loopback only, since it has no authentication yet. */
+  /**
+   * Local status/API HTTP endpoint: loopback only, so only this device's own clients reach it by default (off
+   * loopback every request but liveness and the page's static files needs the bearer token; src/http/access.ts).
+   */
   http: '127.0.0.1:7401',
   /** Client operation deadline: a LAN round trip is ~1 ms, an fsync ~0.2 ms; 3 s rides out a slow SD card. */
   requestTimeoutMs: 3_000,
@@ -39,7 +42,7 @@ export const DEFAULTS = {
   /**
    * Records per data-stream batch (syncs after a membership change); six batches are in flight per stream, so
    * the sender reads the next while the receiver fsyncs one. Measured on 100,000 small records: 1,024 joined a
-   * device in 5.6–6.9 s, 2,048 in 6.2–6.6 s, 4,096 in 7.5 s (bigger batches overlap less), with three in flight.
+   * device in 5.6–6.9 s, 2,048 in 6.2–6.6 s, 4,096 in 7.5 s (bigger batches overlap less); measured when three were in flight.
    */
   transferBatchRecords: 1_024,
   /** Bytes per data-stream batch (kept well under the 4 MiB wire frame limit). */
