@@ -4,8 +4,8 @@
 
 /** Group name -> the folders of test/ whose *.test.ts files belong to it. */
 export const TEST_GROUPS = {
-  // Fast, in-process, no daemons: the pure core, codecs, adapters and short fuzz runs (FUZZ_RUNS unset).
-  unit: ['core', 'config', 'wire', 'storage', 'http', 'net', 'fuzz'],
+  // Fast, in-process, no daemons: the pure core, codecs, adapters, short fuzz runs (FUZZ_RUNS unset), lint rules.
+  unit: ['core', 'config', 'wire', 'storage', 'http', 'net', 'fuzz', 'lint'],
   // The deterministic simulator's seeds and checker.
   sim: ['sim'],
   // Real daemons and runtimes on 127.0.0.1: node, end-to-end, security, browser UI, device units.
