@@ -14,7 +14,7 @@ import { type Receipt, isDeleted } from '../core/receipt.js';
 import type { AccessPolicy } from './access.js';
 import { type ApiMetrics, type Operation, consistencyLabel } from './metrics.js';
 import { type LocalRecords, WatchSlots, listKeys, watch } from './browse.js';
-import { HttpError } from './errors.js';
+import { HttpError, STATUS_BY_CODE } from './errors.js';
 import { checkJsonContentType, checkKey, noQuery, parseContextHeader, parseKey, parseQuery, parseTarget, parseWrite, readQuery } from './parse.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import type { ChangeFeed } from '../node/changes.js';
@@ -451,22 +451,7 @@ function sendError(res: http.ServerResponse, error: unknown): void {
     });
   }
   if (error instanceof QuorumdError) {
-    const status = STATUS_BY_CODE[error.code] ?? 400;
-    return sendJson(res, status, { error: error.code, message: error.message });
+    return sendJson(res, STATUS_BY_CODE[error.code], { error: error.code, message: error.message });
   }
   sendJson(res, 500, { error: 'internal', message: error instanceof Error ? error.message : String(error) });
 }
-
-const STATUS_BY_CODE: Record<string, number> = {
-  invalid_consistency: 400,
-  invalid_context: 400,
-  not_member: 503,
-  overloaded: 503,
-  shutting_down: 503,
-  storage_failed: 503,
-  membership_change_failed: 409,
-  membership_conflict: 409,
-  too_many_siblings: 409,
-  sync_failed: 503,
-  quorum_unavailable: 503,
-};
