@@ -5,6 +5,7 @@
 import type { Ballot } from './paxos.js';
 import {
   type MembershipConfig,
+  type SeatClaim,
   configCanonical,
   configQuorum,
   configsEqual,
@@ -38,6 +39,32 @@ export const CHAIN_SENT_MAX = 16;
 
 const enc = new TextEncoder();
 const DOMAIN = 'quorumd/config-accept/1';
+const CLAIM_DOMAIN = 'quorumd/seat-claim/1';
+
+/**
+ * What a device signs to ask for its seat on a new store (MemberInfo.claim): its peer ID, the store, and the
+ * newest epoch it was told of. A store id is random per store, so a claim names one store of one device; `since`
+ * keeps it from proving a re-seat from a configuration older than the one it was signed against.
+ */
+export function seatClaimPayload(peerId: string, store: string, since: number): Uint8Array {
+  return enc.encode(JSON.stringify([CLAIM_DOMAIN, peerId, store, since]));
+}
+
+/** The claim `peerId` (this device, signing with `auth`) makes on `store` against epoch `since`. */
+export function signSeatClaim(auth: ConfigAuth, peerId: string, store: string, since: number): SeatClaim {
+  return { since, signature: auth.sign(seatClaimPayload(peerId, store, since)) };
+}
+
+/**
+ * Why `claim` does not prove that `peerId` asked for its seat on `store` in a change from epoch `baseEpoch`, or
+ * undefined when it does.
+ */
+export function seatClaimProblem(peerId: string, store: string, claim: SeatClaim | undefined, baseEpoch: number, auth: ConfigAuth): string | undefined {
+  if (claim === undefined) return `no claim of ${peerId} on store ${store}`;
+  if (claim.since > baseEpoch) return `${peerId}'s claim on store ${store} is for epoch ${claim.since} on, not ${baseEpoch}`;
+  if (!auth.verify(peerId, seatClaimPayload(peerId, store, claim.since), claim.signature)) return `bad claim of ${peerId} on store ${store}`;
+  return undefined;
+}
 
 /** What an acceptor signs when it accepts `config` at `ballot`: everything the configuration says, and the ballot. */
 export function acceptPayload(config: MembershipConfig, ballot: Ballot): Uint8Array {
@@ -63,8 +90,15 @@ export function proofProblem(base: MembershipConfig, next: MembershipConfig, aut
     // claiming it for more (a voter added or removed with it) would be decided by fewer than Paxos allows.
     const seat = next.voters.find((m) => m.peerId === gone);
     if (isJoint(base) && !jointRetargetable(base, gone)) return 'a seat replacement during another joint phase';
-    const expected = seat?.store === undefined ? undefined : withSeatReplaced(base, gone, seat.store, seat.addrs);
-    if (expected === undefined || !configsEqual(expected, next)) return `epoch ${next.epoch} is not a replacement of ${gone}'s store alone`;
+    const expected = seat?.store === undefined ? undefined : withSeatReplaced(base, gone, seat.store, seat.addrs, seat.claim);
+    if (seat?.store === undefined || expected === undefined || !configsEqual(expected, next)) {
+      return `epoch ${next.epoch} is not a replacement of ${gone}'s store alone`;
+    }
+    // Only the device itself asks for its seat on a new store: with an even number of voters the smaller quorum
+    // is fewer than a majority (one of two), and a voter removed later, still an acceptor of an old epoch for a
+    // device that was away, could otherwise give another's seat to a store of its naming and cut that device off.
+    const claimed = seatClaimProblem(gone, seat.store, seat.claim, base.epoch, auth);
+    if (claimed !== undefined) return claimed;
   }
   const acceptors = voterIds(base).filter((p) => p !== gone);
   const { needed } = configQuorum(base, gone);

@@ -1,8 +1,40 @@
 // Typed errors for expected failures that callers handle (bad consistency levels, missing quorum, stale
 // epochs). Each has a stable machine-readable `code` used in HTTP `{error, message}` bodies and the CLI.
+//
+// ErrorCode lists every code any QuorumdError (here or in an adapter) carries: the HTTP layer maps each to a
+// status (src/http/errors.ts STATUS_BY_CODE), so a new code does not compile until it has one.
+
+/** Every QuorumdError code, by where it is raised. */
+export type ErrorCode =
+  // core: client requests and membership changes (see FailureCode in replica.ts)
+  | 'invalid_consistency'
+  | 'invalid_context'
+  | 'quorum_unavailable'
+  | 'not_member'
+  | 'too_many_siblings'
+  | 'membership_change_failed'
+  | 'membership_conflict'
+  | 'sync_failed'
+  | 'shutting_down'
+  | 'storage_failed'
+  // node: the runtime's admission limit and the join handshake
+  | 'overloaded'
+  | 'join_refused'
+  // storage (src/storage/errors.ts)
+  | 'storage_corrupt'
+  | 'storage_open_failed'
+  // net and wire (src/net/errors.ts, src/wire/errors.ts)
+  | 'cluster_key'
+  | 'identity'
+  | 'dial_failed'
+  | 'cluster_key_mismatch'
+  | 'frame_budget'
+  | 'untrusted_frame'
+  | 'wire_format';
+
 export class QuorumdError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
     super(message);
     this.code = code;
     this.name = new.target.name;

@@ -16,6 +16,21 @@ export interface MemberInfo {
    * withSeatReplaced and docs/membership.md). Undefined: a seat from before store ids (see ReplicaCore).
    */
   readonly store?: string | undefined;
+  /**
+   * The device's own signature (its peer key) saying that `store` is its store, from epoch `since` on
+   * (src/core/config-proof.ts seatClaimPayload). Set by the change that gives a voter's seat to a new store
+   * (withSeatReplaced): such a change is decided by fewer acceptors than a majority when the cluster has an even
+   * number of voters (configQuorum), and only the seated device can ask for it. Undefined on other seats.
+   */
+  readonly claim?: SeatClaim | undefined;
+}
+
+/** A device's signed word that a store is its own (see MemberInfo.claim). */
+export interface SeatClaim {
+  /** The newest epoch the device was told of when it signed: the claim proves no change from an older base. */
+  readonly since: number;
+  /** Base64 signature over seatClaimPayload(peerId, store, since) (src/core/config-proof.ts). */
+  readonly signature: string;
 }
 
 /** One acceptor's signature over acceptPayload(config, ballot) (src/core/config-proof.ts). */
@@ -183,10 +198,17 @@ export function withLearnerAdded(config: MembershipConfig, member: MemberInfo): 
  * the old seat counts in no previous-voter majority and is no sync source (its data is gone), the new store
  * receives the data sync, and finalized() ends it. A learner's is a plain change (it counts in no quorum).
  */
-export function withSeatReplaced(config: MembershipConfig, peerId: string, store: string, addrs: readonly string[]): MembershipConfig {
+export function withSeatReplaced(
+  config: MembershipConfig,
+  peerId: string,
+  store: string,
+  addrs: readonly string[],
+  claim?: SeatClaim,
+): MembershipConfig {
   const seat = seatOf(config, peerId);
   assert(seat !== undefined && seat.store !== store, 'only a member seat held by another store is replaced');
-  const update = (m: MemberInfo): MemberInfo => (m.peerId === peerId ? { peerId, addrs: [...addrs], store } : m);
+  const fresh: MemberInfo = claim === undefined ? { peerId, addrs: [...addrs], store } : { peerId, addrs: [...addrs], store, claim };
+  const update = (m: MemberInfo): MemberInfo => (m.peerId === peerId ? fresh : m);
   if (isJoint(config)) {
     // The store that was getting this seat was lost too (wiped again during its re-seating, or the voter being
     // added lost its store before its admission was finalized): the joint phase goes on for the newest store.
@@ -285,7 +307,10 @@ export function configCanonical(c: MembershipConfig): unknown {
 }
 
 function canonical(c: MembershipConfig): unknown {
-  const seat = (m: MemberInfo): unknown => [m.peerId, m.addrs, m.store ?? ''];
+  // A claim is appended only where there is one: configurations without claims keep the form (and the accept
+  // signatures) they had before claims existed.
+  const seat = (m: MemberInfo): unknown =>
+    m.claim === undefined ? [m.peerId, m.addrs, m.store ?? ''] : [m.peerId, m.addrs, m.store ?? '', m.claim.since, m.claim.signature];
   return [c.clusterId, c.epoch, c.voters.map(seat), c.learners.map(seat), c.removed, c.previousVoters, replacedIds(c)];
 }
 
@@ -305,6 +330,7 @@ export function configProblem(config: MembershipConfig): string | undefined {
     if (m.peerId.length === 0) return 'empty peer id';
     if (ids.has(m.peerId)) return `duplicate member ${m.peerId}`;
     ids.add(m.peerId);
+    if (m.claim !== undefined && seatClaimShapeProblem(m.claim) !== undefined) return `bad seat claim of ${m.peerId}`;
   }
   for (const p of config.previousVoters) if (p.length === 0) return 'empty previous voter id';
   // Sets, not list scans: a configuration from the wire may list 1,024 replaced seats and previous voters, and a
@@ -328,14 +354,24 @@ export function proofShapeProblem(proof: ConfigProof): string | undefined {
   return undefined;
 }
 
+/** Shape checks of a seat claim from the wire or disk (its signature is checked by config-proof.ts). */
+export function seatClaimShapeProblem(claim: SeatClaim): string | undefined {
+  if (!Number.isSafeInteger(claim.since) || claim.since < 0) return 'bad seat claim epoch';
+  if (claim.signature.length === 0 || claim.signature.length > SIGNATURE_CHARS_MAX) return 'bad seat claim signature';
+  return undefined;
+}
+
 /**
- * The voter of `base` whose store `proposed` replaces (withSeatReplaced), if any: its old store is gone, and its
- * new store never votes in this slot (it is not seated in `base`).
+ * The voter of `base` whose store `proposed` replaces (withSeatReplaced) with the device's signed claim on its
+ * new store, if any: its old store is gone, and its new store never votes in this slot (it is not seated in
+ * `base`), so the smaller quorum of configQuorum decides it. A replacement without a claim is decided (and
+ * proven) by a majority of all of base's voters, like any other change: in a two-voter cluster one voter alone
+ * could otherwise move the other's seat to a store of its naming (docs/security.md).
  */
 export function goneAcceptor(base: MembershipConfig, proposed: MembershipConfig): string | undefined {
   for (const m of base.voters) {
     const next = proposed.voters.find((v) => v.peerId === m.peerId);
-    if (next === undefined || next.store === m.store) continue;
+    if (next === undefined || next.store === m.store || next.claim === undefined) continue;
     if (replacedIds(proposed).includes(m.peerId)) return m.peerId;
     // The voter a joint phase adds, given another store before the phase ends (its store was lost).
     if (isJoint(base) && isJoint(proposed) && jointAddition(base) === m.peerId && jointAddition(proposed) === m.peerId) return m.peerId;

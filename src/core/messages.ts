@@ -1,7 +1,7 @@
 // Messages exchanged between replica cores: replication, membership decisions and data streams. One-way
 // messages correlated by the coordinator's opId; every message carries the sender's membership epoch. The
 // wire codec (src/wire) is append-only.
-import type { MembershipConfig } from './membership.js';
+import type { MembershipConfig, SeatClaim } from './membership.js';
 import type { AcceptedValue, Ballot } from './paxos.js';
 import type { VersionedRecord } from './record.js';
 
@@ -82,6 +82,11 @@ export type Message =
       readonly addrs: readonly string[];
       /** The candidate's store id (MemberInfo.store); undefined from a device of an older version. */
       readonly store?: string | undefined;
+      /**
+       * The candidate's signed claim on `store` (MemberInfo.claim): a member re-seats a device back with a new
+       * store only on it. Undefined from a device of an older version.
+       */
+      readonly claim?: SeatClaim | undefined;
     }
   /** Member -> candidate: outcome of a join; on success `config` includes the candidate as a voter. */
   | { readonly type: 'joinReply'; readonly opId: number; readonly epoch: number; readonly ok: boolean; readonly error: string; readonly config: MembershipConfig | undefined }

@@ -287,6 +287,7 @@ export class Daemon {
         isAlive: (peer) => late.daemon?.isAlive(peer) ?? false,
         storeOf: (peer) => late.daemon?.storeOf(peer),
         opIdBase: opIdBase + 2 ** 48,
+        auth,
       });
       const apiToken = loadOrCreateToken(dataDir);
       const audit = new AuditLog(dataDir, (error) => log.warn({ err: String(error) }, 'cannot write the audit log'));

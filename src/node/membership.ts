@@ -8,6 +8,7 @@ import { MembershipChangeError, QuorumdError } from '../core/errors.js';
 import {
   type MemberInfo,
   type MembershipConfig,
+  type SeatClaim,
   finalized,
   isJoint,
   isLearner,
@@ -25,6 +26,7 @@ import {
   withSeatReplaced,
   withVoterAdded,
 } from '../core/membership.js';
+import { type ConfigAuth, seatClaimPayload, signSeatClaim } from '../core/config-proof.js';
 import type { Message } from '../core/messages.js';
 import { acceptedNextSlot } from '../core/paxos.js';
 import { AdmissionPolicy, type AdmissionState } from './admission.js';
@@ -42,6 +44,15 @@ export function isJoinMessage(msg: Message): msg is JoinMessage {
  * of the configuration, e.g. it crashed right after its admission).
  */
 export const ALREADY_MEMBER = 'already a member';
+
+/**
+ * The error of a join reply refusing a seat claim signed against an older epoch than the member's (its `epoch`
+ * field says which): the candidate signs again against that epoch and asks again at once.
+ */
+export const SEAT_CLAIM_STALE = 'the claim on the new store is older than the configuration: sign it again';
+
+/** Join requests a candidate sends to one member in one requestJoin (each stale claim costs one more). */
+const CLAIM_ATTEMPTS_MAX = 4;
 
 export interface MembershipOptions {
   readonly runtime: Runtime;
@@ -69,6 +80,13 @@ export interface MembershipOptions {
   /** The store a peer last said it runs on (heartbeats); a learner is promoted only on its seat's store. */
   readonly storeOf?: (peer: string) => string | undefined;
   readonly opIdBase: number;
+  /**
+   * This device's peer-key signer and verifier (src/node/config-auth.ts; the daemon always has one). With it, a
+   * join request carries the device's signed claim on its store, and a member re-seats a device on a claim
+   * only once it verified it. Without it (tests of other concerns, like ReplicaCore without auth) claims are
+   * neither made nor checked.
+   */
+  readonly auth?: ConfigAuth | undefined;
 }
 
 /** A candidate waiting for `quorumd approve` (autoAdmit off). */
@@ -165,7 +183,7 @@ export class MembershipService {
       }
       return;
     }
-    void this.onJoinRequest(from, msg.opId, msg.addrs, msg.store).catch((error: unknown) => {
+    void this.onJoinRequest(from, msg.opId, msg.addrs, msg.store, msg.claim).catch((error: unknown) => {
       this.options.log.warn({ peer: from, err: String(error) }, 'join request failed');
     });
   }
@@ -185,6 +203,23 @@ export class MembershipService {
    * configuration is adopted); rejects with the member's reason (e.g. waiting for approval) or on timeout.
    */
   async requestJoin(member: string, addrs: readonly string[], timeoutMs: number): Promise<void> {
+    let since = 0;
+    for (let attempt = 1; ; attempt += 1) {
+      const msg = await this.askToJoin(member, addrs, since, timeoutMs);
+      // A device back with a new store signs its claim against the newest epoch it knows; the member tells it a
+      // newer one when its claim is older than the member's configuration (a claim proves no older change).
+      if (!msg.ok && msg.error === SEAT_CLAIM_STALE && msg.epoch > since && attempt < CLAIM_ATTEMPTS_MAX) {
+        since = msg.epoch;
+        continue;
+      }
+      if (!msg.ok || msg.config === undefined) throw new QuorumdError('join_refused', msg.error || 'join refused');
+      this.options.runtime.adoptConfig(msg.config, member);
+      return;
+    }
+  }
+
+  /** Sends one join request to `member` (its claim on our store signed against epoch `since`) and awaits the reply. */
+  private async askToJoin(member: string, addrs: readonly string[], since: number, timeoutMs: number): Promise<Extract<Message, { type: 'joinReply' }>> {
     const opId = this.allocateOpId();
     let timer: NodeJS.Timeout | undefined;
     const reply = new Promise<Extract<Message, { type: 'joinReply' }>>((resolve, reject) => {
@@ -195,15 +230,16 @@ export class MembershipService {
       this.joinWaiter = { member, opId, resolve, reject };
     });
     this.options.runtime.askingToJoin(member);
-    if (!this.options.send(member, { type: 'joinRequest', opId, epoch: 0, addrs: [...addrs], store: this.options.storeId })) {
+    const { auth, storeId } = this.options;
+    const claim = auth === undefined ? undefined : signSeatClaim(auth, this.options.runtime.self, storeId, since);
+    const request: Message = { type: 'joinRequest', opId, epoch: 0, addrs: [...addrs], store: storeId, ...(claim === undefined ? {} : { claim }) };
+    if (!this.options.send(member, request)) {
       clearTimeout(timer);
       this.joinWaiter = undefined;
       throw new Error(`not connected to ${member}`);
     }
     try {
-      const msg = await reply;
-      if (!msg.ok || msg.config === undefined) throw new QuorumdError('join_refused', msg.error || 'join refused');
-      this.options.runtime.adoptConfig(msg.config, member);
+      return await reply;
     } finally {
       clearTimeout(timer);
     }
@@ -211,7 +247,13 @@ export class MembershipService {
 
   // ---------------------------------------------------------------- member side
 
-  private async onJoinRequest(candidate: string, requestOpId: number, addrs: readonly string[], store: string | undefined): Promise<void> {
+  private async onJoinRequest(
+    candidate: string,
+    requestOpId: number,
+    addrs: readonly string[],
+    store: string | undefined,
+    claim: SeatClaim | undefined,
+  ): Promise<void> {
     const { runtime } = this.options;
     const reply = (ok: boolean, error: string): void => {
       const config = ok ? runtime.config : undefined;
@@ -227,9 +269,18 @@ export class MembershipService {
     if (seat !== undefined && seat.store === store) return reply(true, ALREADY_MEMBER);
     if (seat !== undefined) {
       // A member asks to join with another store: its storage was wiped or re-flashed. The peer key proves it
-      // is the seat's device; the seat goes to the new store by a data sync (no operator needed).
+      // is the seat's device; the seat goes to the new store by a data sync (no operator needed). Its signed
+      // claim on the new store lets the change be decided by the smaller quorum of a re-seat (configQuorum): it is
+      // checked here, so no value that devices would refuse is ever proposed.
+      const { auth } = this.options;
+      if (claim !== undefined && auth !== undefined) {
+        if (!auth.verify(candidate, seatClaimPayload(candidate, store, claim.since), claim.signature)) {
+          return reply(false, 'the claim on the new store is not signed by the device');
+        }
+        if (claim.since < config.epoch) return reply(false, SEAT_CLAIM_STALE);
+      }
       try {
-        await this.replaceSeat(candidate, store, addrs);
+        await this.replaceSeat(candidate, store, addrs, claim);
         reply(true, '');
       } catch (error) {
         reply(false, error instanceof Error ? error.message : String(error));
@@ -326,7 +377,7 @@ export class MembershipService {
    * Gives `peerId`'s seat to the store `store` (the device came back with a new store) and brings it up to date:
    * a voter's by the joint phase's data sync (change() finishes it), a learner's by a sync to it.
    */
-  replaceSeat(peerId: string, store: string, addrs: readonly string[]): Promise<MembershipConfig> {
+  replaceSeat(peerId: string, store: string, addrs: readonly string[], claim?: SeatClaim): Promise<MembershipConfig> {
     return this.serialized(async () => {
       const { runtime } = this.options;
       this.options.log.warn({ peer: peerId }, 'a member came back with a new store (its storage was lost): giving its seat to the new store');
@@ -342,7 +393,10 @@ export class MembershipService {
         const running = this.options.storeOf?.(peerId);
         if (running !== undefined && running !== store) throw new MembershipChangeError(`${peerId} runs another store than the one it asked for: a stale request`);
         if (isJoint(c) && !jointRetargetable(c, peerId)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
-        return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, addrs);
+        // A claim signed against an epoch newer than ours proves nothing from our configuration (every device
+        // would refuse the change's proof): this device is behind; the device asks a member that is not.
+        if (claim !== undefined && claim.since > c.epoch) throw new MembershipChangeError(`this device is behind ${peerId}'s claim (epoch ${claim.since})`);
+        return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, addrs, claim);
       }, finishFirst);
       if (isLearner(committed, peerId)) await runtime.sync([peerId]);
       this.options.log.info({ peer: peerId, epoch: runtime.config.epoch }, 'seat given to the new store');

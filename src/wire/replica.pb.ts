@@ -175,6 +175,7 @@ export interface MemberInfo {
   peerId: string
   addrs: string[]
   store: string
+  claim?: SeatClaim
 }
 
 export namespace MemberInfo {
@@ -202,6 +203,11 @@ export namespace MemberInfo {
         if ((obj.store != null && obj.store !== '')) {
           w.uint32(26)
           w.string(obj.store)
+        }
+
+        if (obj.claim != null) {
+          w.uint32(34)
+          SeatClaim.codec().encode(obj.claim, w)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -234,6 +240,12 @@ export namespace MemberInfo {
             }
             case 3: {
               obj.store = reader.string()
+              break
+            }
+            case 4: {
+              obj.claim = SeatClaim.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.claim
+              })
               break
             }
             default: {
@@ -284,6 +296,13 @@ export namespace MemberInfo {
               }
               break
             }
+            case 4: {
+              yield * SeatClaim.codec().stream(reader, reader.uint32(), `${prefix}.claim`, {
+                limits: opts.limits?.claim
+              })
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -312,6 +331,16 @@ export namespace MemberInfo {
     value: string
   }
 
+  export interface MemberInfoClaimSinceFieldEvent {
+    field: '$.claim.since'
+    value: bigint
+  }
+
+  export interface MemberInfoClaimSignatureFieldEvent {
+    field: '$.claim.signature'
+    value: string
+  }
+
   export function encode (obj: Partial<MemberInfo>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, MemberInfo.codec())
   }
@@ -320,8 +349,120 @@ export namespace MemberInfo {
     return decodeMessage(buf, MemberInfo.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MemberInfo>): Generator<MemberInfoPeerIdFieldEvent | MemberInfoAddrsFieldEvent | MemberInfoStoreFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MemberInfo>): Generator<MemberInfoPeerIdFieldEvent | MemberInfoAddrsFieldEvent | MemberInfoStoreFieldEvent | MemberInfoClaimSinceFieldEvent | MemberInfoClaimSignatureFieldEvent> {
     return streamMessage(buf, MemberInfo.codec(), opts)
+  }
+}
+
+export interface SeatClaim {
+  since: bigint
+  signature: string
+}
+
+export namespace SeatClaim {
+  let _codec: Codec<SeatClaim>
+
+  export const codec = (): Codec<SeatClaim> => {
+    if (_codec == null) {
+      _codec = message<SeatClaim>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.since != null && obj.since !== 0n)) {
+          w.uint32(8)
+          w.uint64(obj.since)
+        }
+
+        if ((obj.signature != null && obj.signature !== '')) {
+          w.uint32(18)
+          w.string(obj.signature)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          since: 0n,
+          signature: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.since = reader.uint64()
+              break
+            }
+            case 2: {
+              obj.signature = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.since`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.signature`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SeatClaimSinceFieldEvent {
+    field: '$.since'
+    value: bigint
+  }
+
+  export interface SeatClaimSignatureFieldEvent {
+    field: '$.signature'
+    value: string
+  }
+
+  export function encode (obj: Partial<SeatClaim>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SeatClaim.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SeatClaim>): SeatClaim {
+    return decodeMessage(buf, SeatClaim.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SeatClaim>): Generator<SeatClaimSinceFieldEvent | SeatClaimSignatureFieldEvent> {
+    return streamMessage(buf, SeatClaim.codec(), opts)
   }
 }
 
@@ -899,6 +1040,18 @@ export namespace MembershipConfig {
     index: number
   }
 
+  export interface MembershipConfigVotersClaimSinceFieldEvent {
+    field: '$.voters[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface MembershipConfigVotersClaimSignatureFieldEvent {
+    field: '$.voters[].claim.signature'
+    value: string
+    index: number
+  }
+
   export interface MembershipConfigLearnersPeerIdFieldEvent {
     field: '$.learners[].peerId'
     value: string
@@ -913,6 +1066,18 @@ export namespace MembershipConfig {
 
   export interface MembershipConfigLearnersStoreFieldEvent {
     field: '$.learners[].store'
+    value: string
+    index: number
+  }
+
+  export interface MembershipConfigLearnersClaimSinceFieldEvent {
+    field: '$.learners[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface MembershipConfigLearnersClaimSignatureFieldEvent {
+    field: '$.learners[].claim.signature'
     value: string
     index: number
   }
@@ -965,7 +1130,7 @@ export namespace MembershipConfig {
     return decodeMessage(buf, MembershipConfig.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MembershipConfig>): Generator<MembershipConfigClusterIdFieldEvent | MembershipConfigEpochFieldEvent | MembershipConfigVotersPeerIdFieldEvent | MembershipConfigVotersAddrsFieldEvent | MembershipConfigVotersStoreFieldEvent | MembershipConfigLearnersPeerIdFieldEvent | MembershipConfigLearnersAddrsFieldEvent | MembershipConfigLearnersStoreFieldEvent | MembershipConfigRemovedFieldEvent | MembershipConfigPreviousVotersFieldEvent | MembershipConfigReplacedFieldEvent | MembershipConfigProofBallotRoundFieldEvent | MembershipConfigProofBallotProposerFieldEvent | MembershipConfigProofSignaturesPeerIdFieldEvent | MembershipConfigProofSignaturesSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MembershipConfig>): Generator<MembershipConfigClusterIdFieldEvent | MembershipConfigEpochFieldEvent | MembershipConfigVotersPeerIdFieldEvent | MembershipConfigVotersAddrsFieldEvent | MembershipConfigVotersStoreFieldEvent | MembershipConfigVotersClaimSinceFieldEvent | MembershipConfigVotersClaimSignatureFieldEvent | MembershipConfigLearnersPeerIdFieldEvent | MembershipConfigLearnersAddrsFieldEvent | MembershipConfigLearnersStoreFieldEvent | MembershipConfigLearnersClaimSinceFieldEvent | MembershipConfigLearnersClaimSignatureFieldEvent | MembershipConfigRemovedFieldEvent | MembershipConfigPreviousVotersFieldEvent | MembershipConfigReplacedFieldEvent | MembershipConfigProofBallotRoundFieldEvent | MembershipConfigProofBallotProposerFieldEvent | MembershipConfigProofSignaturesPeerIdFieldEvent | MembershipConfigProofSignaturesSignatureFieldEvent> {
     return streamMessage(buf, MembershipConfig.codec(), opts)
   }
 }
@@ -1144,6 +1309,7 @@ export interface Message {
   store: string
   chain: MembershipConfig[]
   signature: string
+  claim?: SeatClaim
 }
 
 export namespace Message {
@@ -1275,6 +1441,11 @@ export namespace Message {
         if ((obj.signature != null && obj.signature !== '')) {
           w.uint32(186)
           w.string(obj.signature)
+        }
+
+        if (obj.claim != null) {
+          w.uint32(194)
+          SeatClaim.codec().encode(obj.claim, w)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -1423,6 +1594,12 @@ export namespace Message {
             }
             case 23: {
               obj.signature = reader.string()
+              break
+            }
+            case 24: {
+              obj.claim = SeatClaim.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.claim
+              })
               break
             }
             default: {
@@ -1637,6 +1814,13 @@ export namespace Message {
               }
               break
             }
+            case 24: {
+              yield * SeatClaim.codec().stream(reader, reader.uint32(), `${prefix}.claim`, {
+                limits: opts.limits?.claim
+              })
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1739,6 +1923,18 @@ export namespace Message {
     index: number
   }
 
+  export interface MessageConfigVotersClaimSinceFieldEvent {
+    field: '$.config.voters[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface MessageConfigVotersClaimSignatureFieldEvent {
+    field: '$.config.voters[].claim.signature'
+    value: string
+    index: number
+  }
+
   export interface MessageConfigLearnersPeerIdFieldEvent {
     field: '$.config.learners[].peerId'
     value: string
@@ -1753,6 +1949,18 @@ export namespace Message {
 
   export interface MessageConfigLearnersStoreFieldEvent {
     field: '$.config.learners[].store'
+    value: string
+    index: number
+  }
+
+  export interface MessageConfigLearnersClaimSinceFieldEvent {
+    field: '$.config.learners[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface MessageConfigLearnersClaimSignatureFieldEvent {
+    field: '$.config.learners[].claim.signature'
     value: string
     index: number
   }
@@ -1929,6 +2137,18 @@ export namespace Message {
     index: number
   }
 
+  export interface MessageAcceptedConfigVotersClaimSinceFieldEvent {
+    field: '$.acceptedConfig.voters[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface MessageAcceptedConfigVotersClaimSignatureFieldEvent {
+    field: '$.acceptedConfig.voters[].claim.signature'
+    value: string
+    index: number
+  }
+
   export interface MessageAcceptedConfigLearnersPeerIdFieldEvent {
     field: '$.acceptedConfig.learners[].peerId'
     value: string
@@ -1943,6 +2163,18 @@ export namespace Message {
 
   export interface MessageAcceptedConfigLearnersStoreFieldEvent {
     field: '$.acceptedConfig.learners[].store'
+    value: string
+    index: number
+  }
+
+  export interface MessageAcceptedConfigLearnersClaimSinceFieldEvent {
+    field: '$.acceptedConfig.learners[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface MessageAcceptedConfigLearnersClaimSignatureFieldEvent {
+    field: '$.acceptedConfig.learners[].claim.signature'
     value: string
     index: number
   }
@@ -2042,6 +2274,18 @@ export namespace Message {
     index: number
   }
 
+  export interface MessageChainVotersClaimSinceFieldEvent {
+    field: '$.chain[].voters[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface MessageChainVotersClaimSignatureFieldEvent {
+    field: '$.chain[].voters[].claim.signature'
+    value: string
+    index: number
+  }
+
   export interface MessageChainLearnersPeerIdFieldEvent {
     field: '$.chain[].learners[].peerId'
     value: string
@@ -2056,6 +2300,18 @@ export namespace Message {
 
   export interface MessageChainLearnersStoreFieldEvent {
     field: '$.chain[].learners[].store'
+    value: string
+    index: number
+  }
+
+  export interface MessageChainLearnersClaimSinceFieldEvent {
+    field: '$.chain[].learners[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface MessageChainLearnersClaimSignatureFieldEvent {
+    field: '$.chain[].learners[].claim.signature'
     value: string
     index: number
   }
@@ -2107,6 +2363,16 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageClaimSinceFieldEvent {
+    field: '$.claim.since'
+    value: bigint
+  }
+
+  export interface MessageClaimSignatureFieldEvent {
+    field: '$.claim.signature'
+    value: string
+  }
+
   export function encode (obj: Partial<Message>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Message.codec())
   }
@@ -2115,7 +2381,7 @@ export namespace Message {
     return decodeMessage(buf, Message.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigVotersStoreFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigLearnersStoreFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageConfigReplacedFieldEvent | MessageConfigProofBallotRoundFieldEvent | MessageConfigProofBallotProposerFieldEvent | MessageConfigProofSignaturesPeerIdFieldEvent | MessageConfigProofSignaturesSignatureFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigVotersStoreFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigLearnersStoreFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageAcceptedConfigReplacedFieldEvent | MessageAcceptedConfigProofBallotRoundFieldEvent | MessageAcceptedConfigProofBallotProposerFieldEvent | MessageAcceptedConfigProofSignaturesPeerIdFieldEvent | MessageAcceptedConfigProofSignaturesSignatureFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent | MessageStoreFieldEvent | MessageChainClusterIdFieldEvent | MessageChainEpochFieldEvent | MessageChainVotersPeerIdFieldEvent | MessageChainVotersAddrsFieldEvent | MessageChainVotersStoreFieldEvent | MessageChainLearnersPeerIdFieldEvent | MessageChainLearnersAddrsFieldEvent | MessageChainLearnersStoreFieldEvent | MessageChainRemovedFieldEvent | MessageChainPreviousVotersFieldEvent | MessageChainReplacedFieldEvent | MessageChainProofBallotRoundFieldEvent | MessageChainProofBallotProposerFieldEvent | MessageChainProofSignaturesPeerIdFieldEvent | MessageChainProofSignaturesSignatureFieldEvent | MessageSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigVotersStoreFieldEvent | MessageConfigVotersClaimSinceFieldEvent | MessageConfigVotersClaimSignatureFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigLearnersStoreFieldEvent | MessageConfigLearnersClaimSinceFieldEvent | MessageConfigLearnersClaimSignatureFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageConfigReplacedFieldEvent | MessageConfigProofBallotRoundFieldEvent | MessageConfigProofBallotProposerFieldEvent | MessageConfigProofSignaturesPeerIdFieldEvent | MessageConfigProofSignaturesSignatureFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigVotersStoreFieldEvent | MessageAcceptedConfigVotersClaimSinceFieldEvent | MessageAcceptedConfigVotersClaimSignatureFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigLearnersStoreFieldEvent | MessageAcceptedConfigLearnersClaimSinceFieldEvent | MessageAcceptedConfigLearnersClaimSignatureFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageAcceptedConfigReplacedFieldEvent | MessageAcceptedConfigProofBallotRoundFieldEvent | MessageAcceptedConfigProofBallotProposerFieldEvent | MessageAcceptedConfigProofSignaturesPeerIdFieldEvent | MessageAcceptedConfigProofSignaturesSignatureFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent | MessageStoreFieldEvent | MessageChainClusterIdFieldEvent | MessageChainEpochFieldEvent | MessageChainVotersPeerIdFieldEvent | MessageChainVotersAddrsFieldEvent | MessageChainVotersStoreFieldEvent | MessageChainVotersClaimSinceFieldEvent | MessageChainVotersClaimSignatureFieldEvent | MessageChainLearnersPeerIdFieldEvent | MessageChainLearnersAddrsFieldEvent | MessageChainLearnersStoreFieldEvent | MessageChainLearnersClaimSinceFieldEvent | MessageChainLearnersClaimSignatureFieldEvent | MessageChainRemovedFieldEvent | MessageChainPreviousVotersFieldEvent | MessageChainReplacedFieldEvent | MessageChainProofBallotRoundFieldEvent | MessageChainProofBallotProposerFieldEvent | MessageChainProofSignaturesPeerIdFieldEvent | MessageChainProofSignaturesSignatureFieldEvent | MessageSignatureFieldEvent | MessageClaimSinceFieldEvent | MessageClaimSignatureFieldEvent> {
     return streamMessage(buf, Message.codec(), opts)
   }
 }
@@ -2310,6 +2576,18 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesConfigVotersClaimSinceFieldEvent {
+    field: '$.messages[].config.voters[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesConfigVotersClaimSignatureFieldEvent {
+    field: '$.messages[].config.voters[].claim.signature'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesConfigLearnersPeerIdFieldEvent {
     field: '$.messages[].config.learners[].peerId'
     value: string
@@ -2324,6 +2602,18 @@ export namespace Frame {
 
   export interface FrameMessagesConfigLearnersStoreFieldEvent {
     field: '$.messages[].config.learners[].store'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesConfigLearnersClaimSinceFieldEvent {
+    field: '$.messages[].config.learners[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesConfigLearnersClaimSignatureFieldEvent {
+    field: '$.messages[].config.learners[].claim.signature'
     value: string
     index: number
   }
@@ -2514,6 +2804,18 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesAcceptedConfigVotersClaimSinceFieldEvent {
+    field: '$.messages[].acceptedConfig.voters[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigVotersClaimSignatureFieldEvent {
+    field: '$.messages[].acceptedConfig.voters[].claim.signature'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent {
     field: '$.messages[].acceptedConfig.learners[].peerId'
     value: string
@@ -2528,6 +2830,18 @@ export namespace Frame {
 
   export interface FrameMessagesAcceptedConfigLearnersStoreFieldEvent {
     field: '$.messages[].acceptedConfig.learners[].store'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigLearnersClaimSinceFieldEvent {
+    field: '$.messages[].acceptedConfig.learners[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigLearnersClaimSignatureFieldEvent {
+    field: '$.messages[].acceptedConfig.learners[].claim.signature'
     value: string
     index: number
   }
@@ -2634,6 +2948,18 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesChainVotersClaimSinceFieldEvent {
+    field: '$.messages[].chain[].voters[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesChainVotersClaimSignatureFieldEvent {
+    field: '$.messages[].chain[].voters[].claim.signature'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesChainLearnersPeerIdFieldEvent {
     field: '$.messages[].chain[].learners[].peerId'
     value: string
@@ -2648,6 +2974,18 @@ export namespace Frame {
 
   export interface FrameMessagesChainLearnersStoreFieldEvent {
     field: '$.messages[].chain[].learners[].store'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesChainLearnersClaimSinceFieldEvent {
+    field: '$.messages[].chain[].learners[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesChainLearnersClaimSignatureFieldEvent {
+    field: '$.messages[].chain[].learners[].claim.signature'
     value: string
     index: number
   }
@@ -2700,6 +3038,18 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesClaimSinceFieldEvent {
+    field: '$.messages[].claim.since'
+    value: bigint
+    index: number
+  }
+
+  export interface FrameMessagesClaimSignatureFieldEvent {
+    field: '$.messages[].claim.signature'
+    value: string
+    index: number
+  }
+
   export function encode (obj: Partial<Frame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Frame.codec())
   }
@@ -2708,7 +3058,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigVotersStoreFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigLearnersStoreFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesConfigReplacedFieldEvent | FrameMessagesConfigProofBallotRoundFieldEvent | FrameMessagesConfigProofBallotProposerFieldEvent | FrameMessagesConfigProofSignaturesPeerIdFieldEvent | FrameMessagesConfigProofSignaturesSignatureFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigVotersStoreFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersStoreFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesAcceptedConfigReplacedFieldEvent | FrameMessagesAcceptedConfigProofBallotRoundFieldEvent | FrameMessagesAcceptedConfigProofBallotProposerFieldEvent | FrameMessagesAcceptedConfigProofSignaturesPeerIdFieldEvent | FrameMessagesAcceptedConfigProofSignaturesSignatureFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent | FrameMessagesStoreFieldEvent | FrameMessagesChainClusterIdFieldEvent | FrameMessagesChainEpochFieldEvent | FrameMessagesChainVotersPeerIdFieldEvent | FrameMessagesChainVotersAddrsFieldEvent | FrameMessagesChainVotersStoreFieldEvent | FrameMessagesChainLearnersPeerIdFieldEvent | FrameMessagesChainLearnersAddrsFieldEvent | FrameMessagesChainLearnersStoreFieldEvent | FrameMessagesChainRemovedFieldEvent | FrameMessagesChainPreviousVotersFieldEvent | FrameMessagesChainReplacedFieldEvent | FrameMessagesChainProofBallotRoundFieldEvent | FrameMessagesChainProofBallotProposerFieldEvent | FrameMessagesChainProofSignaturesPeerIdFieldEvent | FrameMessagesChainProofSignaturesSignatureFieldEvent | FrameMessagesSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigVotersStoreFieldEvent | FrameMessagesConfigVotersClaimSinceFieldEvent | FrameMessagesConfigVotersClaimSignatureFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigLearnersStoreFieldEvent | FrameMessagesConfigLearnersClaimSinceFieldEvent | FrameMessagesConfigLearnersClaimSignatureFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesConfigReplacedFieldEvent | FrameMessagesConfigProofBallotRoundFieldEvent | FrameMessagesConfigProofBallotProposerFieldEvent | FrameMessagesConfigProofSignaturesPeerIdFieldEvent | FrameMessagesConfigProofSignaturesSignatureFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigVotersStoreFieldEvent | FrameMessagesAcceptedConfigVotersClaimSinceFieldEvent | FrameMessagesAcceptedConfigVotersClaimSignatureFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersStoreFieldEvent | FrameMessagesAcceptedConfigLearnersClaimSinceFieldEvent | FrameMessagesAcceptedConfigLearnersClaimSignatureFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesAcceptedConfigReplacedFieldEvent | FrameMessagesAcceptedConfigProofBallotRoundFieldEvent | FrameMessagesAcceptedConfigProofBallotProposerFieldEvent | FrameMessagesAcceptedConfigProofSignaturesPeerIdFieldEvent | FrameMessagesAcceptedConfigProofSignaturesSignatureFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent | FrameMessagesStoreFieldEvent | FrameMessagesChainClusterIdFieldEvent | FrameMessagesChainEpochFieldEvent | FrameMessagesChainVotersPeerIdFieldEvent | FrameMessagesChainVotersAddrsFieldEvent | FrameMessagesChainVotersStoreFieldEvent | FrameMessagesChainVotersClaimSinceFieldEvent | FrameMessagesChainVotersClaimSignatureFieldEvent | FrameMessagesChainLearnersPeerIdFieldEvent | FrameMessagesChainLearnersAddrsFieldEvent | FrameMessagesChainLearnersStoreFieldEvent | FrameMessagesChainLearnersClaimSinceFieldEvent | FrameMessagesChainLearnersClaimSignatureFieldEvent | FrameMessagesChainRemovedFieldEvent | FrameMessagesChainPreviousVotersFieldEvent | FrameMessagesChainReplacedFieldEvent | FrameMessagesChainProofBallotRoundFieldEvent | FrameMessagesChainProofBallotProposerFieldEvent | FrameMessagesChainProofSignaturesPeerIdFieldEvent | FrameMessagesChainProofSignaturesSignatureFieldEvent | FrameMessagesSignatureFieldEvent | FrameMessagesClaimSinceFieldEvent | FrameMessagesClaimSignatureFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }

@@ -1,7 +1,7 @@
 // Codec for replication FRAMES: a batch of core Messages in one protobuf (replica.proto). Owns the frame
 // limits and the validation of everything a peer sends; malformed input only ever throws WireFormatError.
 import { assert, unreachable } from '../core/assert.js';
-import { type MemberInfo, type MembershipConfig, configProblem } from '../core/membership.js';
+import { type MemberInfo, type MembershipConfig, type SeatClaim, configProblem, seatClaimShapeProblem } from '../core/membership.js';
 import { CHAIN_SENT_MAX } from '../core/config-proof.js';
 import type { Ballot } from '../core/paxos.js';
 import type { KeyedRecord, Message, MessageType } from '../core/messages.js';
@@ -199,6 +199,7 @@ function messageToPb(m: Message): pb.Message {
     case 'joinRequest':
       out.addrs = [...m.addrs];
       out.store = m.store ?? '';
+      if (m.claim !== undefined) out.claim = claimToPb(m.claim);
       break;
     case 'joinReply':
       out.ok = m.ok;
@@ -278,7 +279,14 @@ function messageFromPb(p: pb.Message): Message {
     case pb.MessageType.CONFIG:
       return { type: 'config', epoch, config: requiredConfig(p.config, 'config'), ...chainFromPb(p.chain) };
     case pb.MessageType.JOIN_REQUEST:
-      return { type: 'joinRequest', opId, epoch, addrs: p.addrs, ...(p.store === '' ? {} : { store: p.store }) };
+      return {
+        type: 'joinRequest',
+        opId,
+        epoch,
+        addrs: p.addrs,
+        ...(p.store === '' ? {} : { store: p.store }),
+        ...(p.claim === undefined ? {} : { claim: claimFromPb(p.claim) }),
+      };
     case pb.MessageType.JOIN_REPLY:
       return { type: 'joinReply', opId, epoch, ok: p.ok, error: p.error, config: optionalConfig(p.config) };
     case pb.MessageType.TRANSFER:
@@ -321,7 +329,12 @@ function keyedRecordFromPb(k: pb.KeyedRecord): KeyedRecord {
 }
 
 function configToPb(c: MembershipConfig): pb.MembershipConfig {
-  const member = (m: MemberInfo): pb.MemberInfo => ({ peerId: m.peerId, addrs: [...m.addrs], store: m.store ?? '' });
+  const member = (m: MemberInfo): pb.MemberInfo => ({
+    peerId: m.peerId,
+    addrs: [...m.addrs],
+    store: m.store ?? '',
+    ...(m.claim === undefined ? {} : { claim: claimToPb(m.claim) }),
+  });
   return {
     clusterId: c.clusterId,
     epoch: toUint64(c.epoch, 'config epoch'),
@@ -394,7 +407,19 @@ function memberFromPb(m: pb.MemberInfo): MemberInfo {
   checkText(m.peerId, 'a peer id');
   checkStore(m.store);
   for (const a of m.addrs) checkAddr(a);
-  return m.store === '' ? { peerId: m.peerId, addrs: m.addrs } : { peerId: m.peerId, addrs: m.addrs, store: m.store };
+  const seat: MemberInfo = m.store === '' ? { peerId: m.peerId, addrs: m.addrs } : { peerId: m.peerId, addrs: m.addrs, store: m.store };
+  return m.claim === undefined ? seat : { ...seat, claim: claimFromPb(m.claim) };
+}
+
+function claimToPb(c: SeatClaim): pb.SeatClaim {
+  return { since: toUint64(c.since, 'claim epoch'), signature: c.signature };
+}
+
+function claimFromPb(c: pb.SeatClaim): SeatClaim {
+  const claim: SeatClaim = { since: safeNumber(c.since, 'claim epoch'), signature: checkText(c.signature, 'a claim signature') };
+  const problem = seatClaimShapeProblem(claim);
+  if (problem !== undefined) throw new WireFormatError(problem);
+  return claim;
 }
 
 function optionalConfig(config: pb.MembershipConfig | undefined): MembershipConfig | undefined {

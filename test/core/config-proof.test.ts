@@ -5,8 +5,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type ConfigAuth, acceptPayload, proofProblem, provenChain } from '../../src/core/config-proof.js';
-import { type MembershipConfig, withLearnerAdded, withMemberRemoved } from '../../src/core/membership.js';
+import { type ConfigAuth, acceptPayload, proofProblem, provenChain, signSeatClaim } from '../../src/core/config-proof.js';
+import { type MembershipConfig, withLearnerAdded, withMemberRemoved, withSeatReplaced } from '../../src/core/membership.js';
 import { configAuth } from '../../src/node/config-auth.js';
 
 interface Key {
@@ -76,6 +76,31 @@ describe('proofProblem', () => {
       { numRuns: 200 },
     );
     expect(proofProblem(base(), next, verifier)).toBeUndefined();
+  });
+});
+
+describe('a re-seat in a two-voter cluster (one acceptor decides it)', () => {
+  // Voters 0 and 1; 1's store is gone and the change gives its seat to store 's1b'. Only 0 can accept.
+  const two = (): MembershipConfig => ({ ...base(), voters: base().voters.slice(0, 2) });
+
+  it('is proven by the other voter alone only with the re-seated device\'s own claim on its new store', () => {
+    const verifier = keys[3]!.auth;
+    const claimed = withSeatReplaced(two(), keys[1]!.id, 's1b', [], signSeatClaim(keys[1]!.auth, keys[1]!.id, 's1b', 7));
+    expect(proofProblem(two(), prove(claimed, [0]), verifier)).toBeUndefined();
+    // Without a claim it is an ordinary change: a majority of both voters (1's key signs for its old seat).
+    const bare = withSeatReplaced(two(), keys[1]!.id, 's1b', []);
+    expect(proofProblem(two(), prove(bare, [0]), verifier)).toMatch(/1 of the 2/);
+    expect(proofProblem(two(), prove(bare, [0, 1]), verifier)).toBeUndefined();
+  });
+
+  it('refuses a claim signed by anyone else, for another store, or against a newer epoch than the change\'s base', () => {
+    const verifier = keys[3]!.auth;
+    const forged = withSeatReplaced(two(), keys[1]!.id, 's1b', [], signSeatClaim(keys[0]!.auth, keys[1]!.id, 's1b', 7));
+    expect(proofProblem(two(), prove(forged, [0]), verifier)).toMatch(/bad claim/);
+    const otherStore = signSeatClaim(keys[1]!.auth, keys[1]!.id, 's1c', 7);
+    expect(proofProblem(two(), prove(withSeatReplaced(two(), keys[1]!.id, 's1b', [], otherStore), [0]), verifier)).toMatch(/bad claim/);
+    const newer = withSeatReplaced(two(), keys[1]!.id, 's1b', [], signSeatClaim(keys[1]!.auth, keys[1]!.id, 's1b', 8));
+    expect(proofProblem(two(), prove(newer, [0]), verifier)).toMatch(/for epoch 8 on/);
   });
 });
 

@@ -16,7 +16,7 @@
 import { describe, expect, it } from 'vitest';
 import { finalized, isJoint, withSeatReplaced, withVoterAdded } from '../../src/core/membership.js';
 import type { ClientResult } from '../../src/core/replica.js';
-import { Net, seats, text } from './seat-net.js';
+import { Net, seats, text, CLAIMED } from './seat-net.js';
 
 describe('a voter being added loses its store during its joint phase while a previous voter loses its own', () => {
   it('the joint phase goes on for the added device\'s new store, then the wiped previous voter is re-seated', () => {
@@ -45,7 +45,7 @@ describe('a voter being added loses its store during its joint phase while a pre
     expect(net.propose('A', finalized(joint))).toMatchObject({ type: 'failed' });
 
     // 3. D asks to join with sD2: its seat goes to sD2, still joint (A and B decide: D's old acceptor is gone).
-    expect(net.propose('A', withSeatReplaced(net.dev('A').core.config, 'D', 'sD2', []))).toMatchObject({ type: 'configCommitted' });
+    expect(net.propose('A', withSeatReplaced(net.dev('A').core.config, 'D', 'sD2', [], CLAIMED))).toMatchObject({ type: 'configCommitted' });
     net.run();
     expect(net.dev('D').core.seated()).toBe(true);
     expect(net.sync('A')).toMatchObject({ type: 'synced' });
@@ -55,7 +55,7 @@ describe('a voter being added loses its store during its joint phase while a pre
     // 4. Then C gets its seat back the ordinary way.
     const done = net.dev('A').core.config;
     expect(isJoint(done)).toBe(false);
-    expect(net.propose('A', withSeatReplaced(done, 'C', 'sC2', []))).toMatchObject({ type: 'configCommitted' });
+    expect(net.propose('A', withSeatReplaced(done, 'C', 'sC2', [], CLAIMED))).toMatchObject({ type: 'configCommitted' });
     net.run();
     expect(net.sync('A')).toMatchObject({ type: 'synced' });
     expect(net.propose('A', finalized(net.dev('A').core.config))).toMatchObject({ type: 'configCommitted' });

@@ -9,7 +9,7 @@ import { HLC_ZERO } from '../../src/core/hlc.js';
 import { type MembershipConfig, finalized, withSeatReplaced } from '../../src/core/membership.js';
 import { EMPTY_RECORD, type VersionedRecord, applyWrite, isDeleted } from '../../src/core/record.js';
 import type { ClientResult } from '../../src/core/replica.js';
-import { Device, Net, seats, text } from './seat-net.js';
+import { Device, Net, seats, text, CLAIMED } from './seat-net.js';
 
 const config1 = seats(1, [['A', 'sA'], ['B', 'sB'], ['C', 'sC1']]);
 
@@ -212,7 +212,7 @@ describe('a two-voter cluster (two devices) whose second device is re-flashed', 
     expect(net.write('A', 'k', 'v1')).toMatchObject({ type: 'written' });
     net.wipe('B', 'sB2');
     net.announce('A', 'B', config);
-    const replaced = net.propose('A', withSeatReplaced(config, 'B', 'sB2', []));
+    const replaced = net.propose('A', withSeatReplaced(config, 'B', 'sB2', [], CLAIMED));
     expect(replaced).toMatchObject({ type: 'configCommitted' });
   });
 });

@@ -16,7 +16,7 @@ import {
 } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
 import { type ClientResult, previousNeeded } from '../../src/core/replica.js';
-import { Net, seats, text } from './seat-net.js';
+import { Net, seats, text, CLAIMED } from './seat-net.js';
 
 /** A, B and W voters with stores sA, sB, sW; y written while B was unreachable (acked by A and W only). */
 function clusterWithY(): { net: Net; config: MembershipConfig } {
@@ -193,14 +193,14 @@ describe('two voters (two devices at home)', () => {
     net.wipe('B', 'sB2');
     net.announce('A', 'B', config);
     // Slot 2's acceptors are A and B's old store, which is gone: A alone decides (configQuorum).
-    expect(net.propose('A', withSeatReplaced(config, 'B', 'sB2', []))).toMatchObject({ type: 'configCommitted' });
+    expect(net.propose('A', withSeatReplaced(config, 'B', 'sB2', [], CLAIMED))).toMatchObject({ type: 'configCommitted' });
     net.run();
     const joint = net.dev('A').core.config;
     // Wiped again before the sync reached it: the joint phase is re-targeted to the newest store.
     const b3 = net.wipe('B', 'sB3');
     net.announce('A', 'B', joint);
     expect(b3.core.seated()).toBe(false);
-    expect(net.propose('A', withSeatReplaced(joint, 'B', 'sB3', []))).toMatchObject({ type: 'configCommitted' });
+    expect(net.propose('A', withSeatReplaced(joint, 'B', 'sB3', [], CLAIMED))).toMatchObject({ type: 'configCommitted' });
     net.run();
     expect(b3.core.seated()).toBe(true);
     expect(net.sync('A')).toMatchObject({ type: 'synced' });

@@ -6,7 +6,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { describe, expect, it } from 'vitest';
-import { CHAIN_SENT_MAX, type ConfigAuth, acceptPayload, genesisProblem, proofProblem, withGenesisProof } from '../../src/core/config-proof.js';
+import { CHAIN_SENT_MAX, type ConfigAuth, acceptPayload, genesisProblem, proofProblem, signSeatClaim, withGenesisProof } from '../../src/core/config-proof.js';
 import {
   type MembershipConfig,
   NO_CONFIG,
@@ -180,7 +180,8 @@ describe('configuration proofs', () => {
     net.add(w!.id, 'sW', start, { auth: w!.auth });
     const wd = net.wipe(w!.id, 'sW2', { auth: w!.auth });
     expect(wd.core.epoch).toBe(0);
-    voterChange(net, a!.id, withSeatReplaced(net.dev(a!.id).core.config, w!.id, 'sW2', []));
+    // W asks with its claim on its new store (its peer key survived the wipe), signed against epoch 1.
+    voterChange(net, a!.id, withSeatReplaced(net.dev(a!.id).core.config, w!.id, 'sW2', [], signSeatClaim(w!.auth, w!.id, 'sW2', 1)));
     expect(wd.core.seated()).toBe(true);
     // The learner, away through it, verifies both steps: the joint one proven by A alone (W's old store gone).
     net.down.delete(l!.id);
@@ -192,13 +193,15 @@ describe('configuration proofs', () => {
   it('the smaller quorum of a re-seat proves a re-seat only: one voter of two cannot sign anything else with it', async () => {
     const [a, b, x] = await keys(3);
     const start = seats(1, [[a!.id, 'sA'], [b!.id, 'sB']]);
-    const reseat = withSeatReplaced(start, a!.id, 'sA-forged', []);
+    const reseat = withSeatReplaced(start, a!.id, 'sA-forged', [], signSeatClaim(a!.auth, a!.id, 'sA-forged', 1));
     const sign = (config: MembershipConfig): MembershipConfig => {
       const ballot = { round: 1, proposer: b!.id };
       return { ...config, proof: { ballot, signatures: [{ peerId: b!.id, signature: b!.auth.sign(acceptPayload(config, ballot)) }] } };
     };
-    // B alone may re-seat A (the two-voter rule: A's old store is gone and never votes in this slot again) ...
+    // B alone may re-seat A on A's claim (the two-voter rule: A's old store is gone and never votes in this slot
+    // again), and on nothing less: without the claim a re-seat is an ordinary change that needs both voters ...
     expect(proofProblem(start, sign(reseat), a!.auth)).toBeUndefined();
+    expect(proofProblem(start, sign(withSeatReplaced(start, a!.id, 'sA-forged', [])), a!.auth)).toMatch(/1 of the 2/);
     // ... but not re-seat A and add itself a partner, or remove someone, under cover of it.
     const withX = { ...reseat, voters: [...reseat.voters, { peerId: x!.id, addrs: [], store: 'sX' }] };
     expect(proofProblem(start, sign(withX), a!.auth)).toMatch(/not a replacement/);

@@ -1353,7 +1353,7 @@ export function describeMessage(msg: Message): string {
  * Configuration proofs in the simulation: a deterministic stand-in for Ed25519 (the signer's ID and a hash of the
  * payload), so every membership change is proven and checked as on devices; forging is not what is simulated.
  */
-function simAuth(self: string): ConfigAuth {
+export function simAuth(self: string): ConfigAuth {
   const digest = (payload: Uint8Array): string => {
     let h = 0x811c9dc5;
     for (const byte of payload) h = Math.imul(h ^ byte, 0x01000193) >>> 0;

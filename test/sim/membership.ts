@@ -9,6 +9,7 @@ import { QuorumdError } from '../../src/core/errors.js';
 import {
   type MemberInfo,
   type MembershipConfig,
+  type SeatClaim,
   finalized,
   isJoint,
   isLearner,
@@ -27,7 +28,9 @@ import {
 } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
 import type { ClientResult } from '../../src/core/replica.js';
-import type { Cluster } from './cluster.js';
+import { type Cluster, simAuth } from './cluster.js';
+import { seatClaimPayload, signSeatClaim } from '../../src/core/config-proof.js';
+import { SEAT_CLAIM_STALE } from '../../src/node/membership.js';
 import type { Rng } from './rng.js';
 import { acceptedNextSlot } from '../../src/core/paxos.js';
 
@@ -128,7 +131,7 @@ export class DeviceMembership {
       if (this.joinWaiter !== undefined && this.joinWaiter.member === from && this.joinWaiter.opId === msg.opId) this.joinWaiter.resolve(msg);
       return;
     }
-    this.onJoinRequest(from, msg.opId, msg.store);
+    this.onJoinRequest(from, msg.opId, msg.store, msg.claim);
   }
 
   // ---------------------------------------------------------------- candidate side (the daemon's join loop)
@@ -169,8 +172,11 @@ export class DeviceMembership {
     this.after(this.cluster.timings.joinRetryMs, `join retry ${this.self}`, resume);
   }
 
-  /** Asks `member` to add us; `done(true)` once its answer's configuration is adopted. */
-  private requestJoin(member: string, done: (ok: boolean) => void): void {
+  /**
+   * Asks `member` to add us; `done(true)` once its answer's configuration is adopted. As src/node: the request
+   * carries our claim on our store signed against epoch `since`; a member newer than that asks us to sign again.
+   */
+  private requestJoin(member: string, done: (ok: boolean) => void, since = 0, attempt = 1): void {
     const opId = this.opIdNext++;
     let settled = false;
     const finish = (ok: boolean): void => {
@@ -183,6 +189,12 @@ export class DeviceMembership {
       member,
       opId,
       resolve: (msg) => {
+        if (!msg.ok && msg.error === SEAT_CLAIM_STALE && msg.epoch > since && attempt < 4) {
+          if (settled || this.stopped) return;
+          settled = true;
+          this.joinWaiter = undefined;
+          return this.requestJoin(member, done, msg.epoch, attempt + 1);
+        }
         if (!msg.ok || msg.config === undefined) return finish(false);
         this.cluster.adoptConfig(this.self, msg.config, member);
         finish(true);
@@ -191,13 +203,14 @@ export class DeviceMembership {
     this.stats.joinRequests += 1;
     const store = this.cluster.runtimeStoreOf(this.self);
     this.cluster.core(this.self).admissionFrom(member);
-    if (!this.cluster.sendPlain(this.self, member, { type: 'joinRequest', opId, epoch: 0, addrs: [], store })) return finish(false);
+    const claim = signSeatClaim(simAuth(this.self), this.self, store, since);
+    if (!this.cluster.sendPlain(this.self, member, { type: 'joinRequest', opId, epoch: 0, addrs: [], store, claim })) return finish(false);
     this.after(this.cluster.timings.joinTimeoutMs, `join timeout ${this.self} op=${opId}`, () => finish(false));
   }
 
   // ---------------------------------------------------------------- member side
 
-  private onJoinRequest(candidate: string, requestOpId: number, store: string | undefined): void {
+  private onJoinRequest(candidate: string, requestOpId: number, store: string | undefined, claim: SeatClaim | undefined): void {
     const reply = (ok: boolean, error: string): void => {
       if (this.stopped) return;
       const config = this.config;
@@ -216,7 +229,14 @@ export class DeviceMembership {
       return reply(true, ALREADY_MEMBER);
     }
     const answer = (error: string | undefined): void => reply(error === undefined, error ?? '');
-    if (seat !== undefined) return this.replaceSeat(candidate, store, answer);
+    if (seat !== undefined) {
+      // As src/node: the device's signed claim on its new store, checked before any proposal.
+      if (claim !== undefined) {
+        if (!simAuth(candidate).verify(candidate, seatClaimPayload(candidate, store, claim.since), claim.signature)) return reply(false, 'bad claim');
+        if (claim.since < config.epoch) return reply(false, SEAT_CLAIM_STALE);
+      }
+      return this.replaceSeat(candidate, store, answer, claim);
+    }
     if (!this.cluster.options.autoAdmit && !this.approved.has(candidate)) {
       this.stats.joinsWaitingApproval += 1;
       this.pending.set(candidate, store);
@@ -278,7 +298,7 @@ export class DeviceMembership {
   }
 
   /** Gives `peerId`'s seat to the store `store` (its storage was wiped) and brings the new store up to date. */
-  private replaceSeat(peerId: string, store: string, done: (error: string | undefined) => void): void {
+  private replaceSeat(peerId: string, store: string, done: (error: string | undefined) => void, claim: SeatClaim | undefined): void {
     this.serialized((release) => {
       const finish = (error: string | undefined): void => {
         release();
@@ -298,7 +318,8 @@ export class DeviceMembership {
             throw new QuorumdError('membership_change_failed', `${peerId} runs another store than the one it asked for: a stale request`);
           }
           if (isJoint(c) && !jointRetargetable(c, peerId)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
-          return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, []);
+          if (claim !== undefined && claim.since > c.epoch) throw new QuorumdError('membership_change_failed', `behind ${peerId}'s claim`);
+          return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, [], claim);
         },
         !jointRetargetable(this.config, peerId),
         (failure, committed) => {

@@ -30,13 +30,17 @@ export const recordArb: fc.Arbitrary<VersionedRecord> = fc
     }),
   );
 
+/** A seat claim (MemberInfo.claim, joinRequest.claim): any epoch, a signature string of a plausible length. */
+const claimArb = fc.record({ since: uint, signature: fc.string({ minLength: 1, maxLength: 100 }) });
+
 const memberArb: fc.Arbitrary<MemberInfo> = fc
   .record({
     peerId: fc.string({ minLength: 1, maxLength: 10 }),
     addrs: fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }),
     store: fc.option(fc.string({ minLength: 1, maxLength: 32 }), { nil: undefined }),
+    claim: fc.option(claimArb, { nil: undefined }),
   })
-  .map(({ store, ...m }) => (store === undefined ? m : { ...m, store }));
+  .map(({ store, claim, ...m }) => ({ ...m, ...(store === undefined ? {} : { store }), ...(claim === undefined ? {} : { claim }) }));
 
 const proofArb: fc.Arbitrary<ConfigProof> = fc.record({
   ballot: fc.record({ round: fc.nat(), proposer: fc.string({ maxLength: 10 }) }),
@@ -115,8 +119,9 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
       epoch: uint,
       addrs: fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }),
       store: fc.option(fc.string({ minLength: 1, maxLength: 32 }), { nil: undefined }),
+      claim: fc.option(claimArb, { nil: undefined }),
     })
-    .map(({ store, ...m }) => (store === undefined ? m : { ...m, store })),
+    .map(({ store, claim, ...m }) => ({ ...m, ...(store === undefined ? {} : { store }), ...(claim === undefined ? {} : { claim }) })),
   fc.record({ type: fc.constant('joinReply' as const), opId: uint, epoch: uint, ok: fc.boolean(), error: fc.string({ maxLength: 20 }), config: fc.option(configArb, { nil: undefined }) }),
   fc.record(
     { type: fc.constant('transfer' as const), opId: uint, epoch: uint, seq: uint, records: fc.array(keyedArb, { maxLength: 3 }), done: fc.boolean(), total: uint },
