@@ -188,7 +188,7 @@ async function start(values: Record<string, unknown>, positionals: string[]): Pr
   }
   const { settings } = resolved;
   // Loaded here, not at the top: client commands then start in ~100 ms instead of loading libp2p.
-  const { Daemon } = await import('../node/daemon.js');
+  const { Daemon } = await import('../app/daemon.js');
   const daemon = await Daemon.start({
     dataDir,
     // Listening addresses given nowhere: the daemon reuses the ones it recorded, else the default.

@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readClusterKey } from '../../src/net/clusterkey.js';
 import { createNetNode, forgetPeer, type NetNode } from '../../src/net/node.js';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { waitFor } from '../net/helpers.js';
 
 const dirs: string[] = [];
