@@ -66,79 +66,79 @@ export interface DaemonOptions {
 
 /** A running device: the node and its HTTP API. */
 export class Daemon {
-  private readonly node: NodeDaemon;
+  private readonly daemon: NodeDaemon;
 
-  private constructor(node: NodeDaemon) {
-    this.node = node;
+  private constructor(daemon: NodeDaemon) {
+    this.daemon = daemon;
   }
 
   get peerId(): string {
-    return this.node.peerId;
+    return this.daemon.peerId;
   }
 
   get dataDir(): string {
-    return this.node.dataDir;
+    return this.daemon.dataDir;
   }
 
   get startedAtMs(): number {
-    return this.node.startedAtMs;
+    return this.daemon.startedAtMs;
   }
 
   get runtime(): Runtime {
-    return this.node.runtime;
+    return this.daemon.runtime;
   }
 
   get membership(): MembershipService {
-    return this.node.membership;
+    return this.daemon.membership;
   }
 
   /** Resolves when the daemon asks its owner to exit (after `leave`). */
   get exitRequested(): Promise<void> {
-    return this.node.exitRequested;
+    return this.daemon.exitRequested;
   }
 
   get httpEndpoint(): string {
-    return this.node.httpEndpoint;
+    return this.daemon.httpEndpoint;
   }
 
   listenAddrs(): string[] {
-    return this.node.listenAddrs();
+    return this.daemon.listenAddrs();
   }
 
   /** The store `peer` last said it runs on (undefined: not heard yet). */
   storeOf(peer: string): string | undefined {
-    return this.node.storeOf(peer);
+    return this.daemon.storeOf(peer);
   }
 
   isAlive(peer: string): boolean {
-    return this.node.isAlive(peer);
+    return this.daemon.isAlive(peer);
   }
 
   knownAddrs(peer: string): readonly string[] {
-    return this.node.knownAddrs(peer);
+    return this.daemon.knownAddrs(peer);
   }
 
   status(): StatusView {
-    return this.node.status();
+    return this.daemon.status();
   }
 
   /** Why this device is not ready to serve (empty: ready): for /readyz. */
   readiness(): string[] {
-    return this.node.readiness();
+    return this.daemon.readiness();
   }
 
   metricsSnapshot(): NodeMetrics {
-    return this.node.metricsSnapshot();
+    return this.daemon.metricsSnapshot();
   }
 
   /** Removes this device from the cluster, then asks the owner to exit (see NodeDaemon.leave). */
   leave(): Promise<MembershipConfig> {
-    return this.node.leave();
+    return this.daemon.leave();
   }
 
   /** Stops accepting, finishes in-flight requests (bounded), closes the network and the database. */
   stop(): Promise<void> {
-    return this.node.stop();
+    return this.daemon.stop();
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {

@@ -22,7 +22,8 @@ afterEach(async () => {
 
 /** The daemon's libp2p node and address book (private: observed, not used). */
 function internals(daemon: Daemon): { node: NetNode; addressBook: Map<string, string[]> } {
-  return daemon as unknown as { node: NetNode; addressBook: Map<string, string[]> };
+  const inner = (daemon as unknown as { daemon: { node: NetNode; peers: { addressBook: Map<string, string[]> } } }).daemon;
+  return { node: inner.node, addressBook: inner.peers.addressBook };
 }
 
 describe('non-member state', () => {
