@@ -29,9 +29,9 @@ import {
   prepareClusterKey,
 } from '../node/data-dir.js';
 import { DotAllocator } from '../node/dots.js';
-import { createLogger } from '../node/log.js';
-import { MembershipService } from '../node/membership.js';
-import { META_MEMBERSHIP, Runtime } from '../node/runtime.js';
+import { type Logger, createLogger } from '../node/log.js';
+import { type MembershipOptions, MembershipService } from '../node/membership.js';
+import { META_MEMBERSHIP, Runtime, type RuntimeOptions } from '../node/runtime.js';
 import type { NodeMetrics, StatusView } from '../node/status.js';
 import { createApiServer, frontEndOf } from './api.js';
 
@@ -186,30 +186,7 @@ export class Daemon {
       const opIdBase = randomInt(0, 2 ** 47);
       const actor = await nextDotActor(store, identity.peerId);
       const dots = await DotAllocator.open(store, actor, DEFAULTS.dotReserveBlock);
-      const runtime = new Runtime({
-        self: identity.peerId,
-        store,
-        dots,
-        config,
-        acceptor,
-        requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
-        transferIdleMs: DEFAULTS.transferIdleMs,
-        transferBatchRecords: options.transferBatchRecords ?? DEFAULTS.transferBatchRecords,
-        transferBatchBytes: DEFAULTS.transferBatchBytes,
-        opsInFlightMax: DEFAULTS.opsInFlightMax,
-        opIdBase,
-        storeId,
-        legacySeat,
-        antiEntropy: {
-          intervalMs: options.antiEntropyIntervalMs ?? DEFAULTS.antiEntropyIntervalMs,
-          bytesPerSec: options.antiEntropyBytesPerSec ?? DEFAULTS.antiEntropyBytesPerSec,
-          requestTimeoutMs: DEFAULTS.antiEntropyRequestTimeoutMs,
-          tombstoneGraceMs: options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs,
-        },
-        hints: { hintsMax: DEFAULTS.hintsMax, hintTtlMs: DEFAULTS.hintTtlMs },
-        log,
-        auth,
-      });
+      const runtime = createRuntime(options, { self: identity.peerId, store, dots, config, acceptor, opIdBase, storeId, legacySeat, log, auth });
       late.runtime = runtime;
       runtime.resumeJoinTransfer(); // an admission whose data transfer a restart interrupted
       const transport = new ReplicaTransport(net, {
@@ -225,19 +202,13 @@ export class Daemon {
         trusted: (peer) => late.node?.trustsFrames(peer) ?? true,
         log: (obj, msg) => log.warn({ ...obj, protocol: 'sync' }, msg),
       });
-      const membership = new MembershipService({
+      const membership = createMembership(options, {
         runtime,
         storeId,
         send: (to, msg) => transport.send(to, msg),
         log,
-        autoAdmit: options.autoAdmit ?? DEFAULTS.autoAdmit,
-        maxVoters: options.maxVoters ?? DEFAULTS.maxVoters,
-        jointTakeoverMs: DEFAULTS.jointTakeoverMs,
-        changeAttemptsMax: DEFAULTS.changeAttemptsMax,
-        addrsOf: (peer) => late.node?.knownAddrs(peer) ?? [],
-        isAlive: (peer) => late.node?.isAlive(peer) ?? false,
-        storeOf: (peer) => late.node?.storeOf(peer),
-        opIdBase: opIdBase + 2 ** 48,
+        opIdBase,
+        node: () => late.node,
       });
       const token = loadOrCreateToken(dataDir);
       const audit = new AuditLog(dataDir, (error) => log.warn({ err: String(error) }, 'cannot write the audit log'));
@@ -275,6 +246,57 @@ export class Daemon {
       throw error;
     }
   }
+}
+
+/** The runtime (core + storage + transport driver) with the settings of `options` and the defaults. */
+function createRuntime(
+  options: DaemonOptions,
+  parts: Pick<RuntimeOptions, 'self' | 'store' | 'dots' | 'config' | 'acceptor' | 'opIdBase' | 'storeId' | 'legacySeat' | 'log' | 'auth'>,
+): Runtime {
+  return new Runtime({
+    ...parts,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+    transferIdleMs: DEFAULTS.transferIdleMs,
+    transferBatchRecords: options.transferBatchRecords ?? DEFAULTS.transferBatchRecords,
+    transferBatchBytes: DEFAULTS.transferBatchBytes,
+    opsInFlightMax: DEFAULTS.opsInFlightMax,
+    antiEntropy: {
+      intervalMs: options.antiEntropyIntervalMs ?? DEFAULTS.antiEntropyIntervalMs,
+      bytesPerSec: options.antiEntropyBytesPerSec ?? DEFAULTS.antiEntropyBytesPerSec,
+      requestTimeoutMs: DEFAULTS.antiEntropyRequestTimeoutMs,
+      tombstoneGraceMs: options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs,
+    },
+    hints: { hintsMax: DEFAULTS.hintsMax, hintTtlMs: DEFAULTS.hintTtlMs },
+  });
+}
+
+/** The membership service; what it asks of the node (addresses, liveness, stores) goes to `node()` once it exists. */
+function createMembership(
+  options: DaemonOptions,
+  parts: {
+    runtime: Runtime;
+    storeId: string;
+    send: MembershipOptions['send'];
+    log: Logger;
+    opIdBase: number;
+    node: () => NodeDaemon | undefined;
+  },
+): MembershipService {
+  const { node } = parts;
+  return new MembershipService({
+    runtime: parts.runtime,
+    storeId: parts.storeId,
+    send: parts.send,
+    log: parts.log,
+    autoAdmit: options.autoAdmit ?? DEFAULTS.autoAdmit,
+    maxVoters: options.maxVoters ?? DEFAULTS.maxVoters,
+    jointTakeoverMs: DEFAULTS.jointTakeoverMs,
+    changeAttemptsMax: DEFAULTS.changeAttemptsMax,
+    addrsOf: (peer) => node()?.knownAddrs(peer) ?? [],
+    isAlive: (peer) => node()?.isAlive(peer) ?? false,
+    storeOf: (peer) => node()?.storeOf(peer),
+    opIdBase: parts.opIdBase + 2 ** 48,
+  });
 }
 
 /** The listen specs with port 0 replaced by the port actually bound (matched by address family and IP). */
