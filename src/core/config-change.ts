@@ -257,6 +257,19 @@ export class ConfigChange {
     if (ballot.round > this.roundSeen) this.roundSeen = ballot.round;
   }
 
+  /** Our configuration moved on: a change from an older base is over (committed if its value won, else a conflict). */
+  retarget(opId: number, op: ConfigOp, config: MembershipConfig, actions: Action[]): void {
+    if (config.epoch > op.base.epoch) {
+      this.ops.delete(opId);
+      const won = op.value !== undefined && configsEqual(config, op.proposed);
+      if (won && config.epoch === op.base.epoch + 1) {
+        actions.push({ type: 'reply', result: { type: 'configCommitted', opId, config } });
+      } else {
+        actions.push({ type: 'reply', result: this.failure(opId, op, 'membership_conflict') });
+      }
+    }
+  }
+
   /** The failure a membership change reports (a conflict: another value won the epoch). */
   failure(opId: number, op: ConfigOp, code?: FailureCode): ClientResult {
     const conflict = code === 'membership_conflict';

@@ -352,6 +352,39 @@ export class Coordinators {
     return actions;
   }
 
+  /** Our configuration moved on (see ReplicaCore.retargetAll): re-send a write under it and count it again. */
+  retargetWrite(opId: number, op: WriteOp, config: MembershipConfig, reseated: readonly string[], actions: Action[]): void {
+    if (!this.host.seated(config) && !config.previousVoters.includes(this.self)) {
+      this.ops.delete(opId);
+      actions.push({ type: 'reply', result: this.failure(opId, op) });
+      return;
+    }
+    // An ack says "this seat's store holds it": one from a store the seat no longer names counts for
+    // nothing (it would count a lost store as the new one). The new store gets the write instead.
+    for (const p of reseated) {
+      op.acked.delete(p);
+      op.sentTo.delete(p);
+      op.unreachable.delete(p);
+      op.reseatedAt.set(p, config.epoch);
+    }
+    this.sendWrite(opId, op, actions);
+    this.progressWrite(opId, op, actions);
+  }
+
+  /** Our configuration moved on: a read not answered yet starts over under it. */
+  retargetRead(opId: number, op: ReadOp, config: MembershipConfig, local: LocalView, actions: Action[]): void {
+    if (op.replied) return;
+    // Replies are snapshots: one taken before the new configuration's sync says nothing about what the
+    // sync brought. Start the collection over under the new configuration.
+    op.replies.clear();
+    op.unreachable.clear();
+    op.askedTo.clear();
+    op.askedTo.add(this.self);
+    if (quorumIds(config).includes(this.self) && this.host.seated(config)) op.replies.set(this.self, local.get(op.key));
+    this.sendRead(opId, op, actions);
+    this.progressRead(opId, op, local, actions);
+  }
+
   /** The failure a write or read reports (its deadline passed, or its level cannot be met). */
   failure(opId: number, op: WriteOp | ReadOp): ClientResult {
     const voters = this.host.config().voters.length;

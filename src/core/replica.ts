@@ -8,14 +8,14 @@
 // coordinators.ts (client writes, reads, probes), serving.ts (answering replica requests), config-change.ts
 // (Paxos proposer and acceptor), streams.ts (data syncs and their streams). actions.ts is the Ready contract.
 import type { Action, ClientResult, Envelope, FailureCode, LocalView, ReadRequest, ReplicaCoreOptions, StreamProgress, WriteRequest } from './actions.js';
-import { assert, unreachable } from './assert.js';
+import { AssertionError, assert, unreachable } from './assert.js';
 import { ConfigChange } from './config-change.js';
-import { CHAIN_SENT_MAX, CONFIG_HISTORY_MAX, provenChain } from './config-proof.js';
+import { CHAIN_SENT_MAX, CONFIG_HISTORY_MAX, type ConfigAuth, provenChain } from './config-proof.js';
 import { Coordinators } from './coordinators.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { NotMemberError } from './errors.js';
 import { type Hlc, HLC_ZERO, hlcAdopt, hlcTick } from './hlc.js';
-import { type MembershipConfig, configsEqual, isMember, isRemoved, quorumIds, replicaIds, seatOf } from './membership.js';
+import { type MembershipConfig, isMember, isRemoved, replicaIds, seatOf } from './membership.js';
 import type { Message } from './messages.js';
 import type { Op, ProbeOp, ReplicaHost } from './ops.js';
 import { type AcceptorState, acceptorFor, emptyAcceptor } from './paxos.js';
@@ -68,6 +68,8 @@ export class ReplicaCore {
   private strangerConfigCheckAtMs = -Infinity;
   /** Committed configurations in epoch order, ending with the current one, with their proofs (bounded). */
   private history: MembershipConfig[];
+  /** Verifies the proofs of configurations we adopt (see ReplicaCoreOptions.auth); signs our accepts. */
+  private readonly auth: ConfigAuth | undefined;
   private readonly coordinators: Coordinators;
   private readonly serving: Serving;
   private readonly configChange: ConfigChange;
@@ -85,6 +87,7 @@ export class ReplicaCore {
     this.legacySeat = options.legacySeat ?? false;
     // Devices pass src/config/defaults.ts's hlcDriftMaxMs; cores built without one (tests) get the same default.
     this.hlcDriftMaxMs = options.hlcDriftMaxMs ?? DEFAULTS.hlcDriftMaxMs;
+    this.auth = options.auth;
     const kept = (options.history ?? []).filter((c) => c.epoch < options.config.epoch && c.clusterId === options.config.clusterId);
     this.history = options.config.epoch === 0 ? [] : [...kept, options.config].slice(-CONFIG_HISTORY_MAX);
     const host: ReplicaHost = {
@@ -110,8 +113,9 @@ export class ReplicaCore {
     this.coordinators = new Coordinators(host, options.requestTimeoutMs);
     this.serving = new Serving(host);
     const acceptor = acceptorFor(options.acceptor ?? emptyAcceptor(options.config.epoch), options.config.epoch);
-    this.configChange = new ConfigChange(host, acceptor, options.membershipTimeoutMs ?? options.requestTimeoutMs, options.auth);
-    this.dataStreams = new DataStreams(host, { epoch: options.config.epoch, ...options });
+    this.configChange = new ConfigChange(host, acceptor, options.membershipTimeoutMs ?? options.requestTimeoutMs, this.auth);
+    const { transferIdleMs, transferBatchRecords, transferBatchBytes } = options;
+    this.dataStreams = new DataStreams(host, { epoch: options.config.epoch, transferIdleMs, transferBatchRecords, transferBatchBytes });
   }
 
   /** The configurations kept with their proofs (see the persistConfig action), oldest first. */
@@ -306,7 +310,9 @@ export class ReplicaCore {
       case 'joinReply':
       case 'heartbeat':
       case 'heartbeatAck':
-        assert(false, `${msg.type} is handled by the runtime, not the replica core`);
+        throw new AssertionError(`${msg.type} is handled by the runtime, not the replica core`);
+      default:
+        return unreachable(msg);
     }
   }
 
@@ -425,7 +431,7 @@ export class ReplicaCore {
     } else if (!this.fromMember(from)) {
       // Unproven configurations (no auth: tests only) are taken from members only. With proofs, anyone may
       // bring one: a member of a configuration we have not adopted yet is not a member to us until we have.
-      if (this.configChange.auth === undefined || config.epoch <= this.epoch) return [];
+      if (this.auth === undefined || config.epoch <= this.epoch) return [];
       // Checking a proof costs signature verifications (~0.3 ms each): a non-member gets one check per
       // STRANGER_CONFIG_CHECK_INTERVAL_MS, all non-members together, so a key holder cannot spend our CPU.
       // Members (most of whom outlive any configuration we may be behind) are not limited.
@@ -453,10 +459,10 @@ export class ReplicaCore {
     let target = config;
     if (this.epoch === 0) {
       this.history = [config];
-    } else if (this.configChange.auth === undefined) {
+    } else if (this.auth === undefined) {
       this.history = [...this.history, config].slice(-CONFIG_HISTORY_MAX);
     } else {
-      const proven = provenChain(this.configCurrent, [...chain, config], this.configChange.auth);
+      const proven = provenChain(this.configCurrent, [...chain, config], this.auth);
       const last = proven[proven.length - 1];
       if (last === undefined) return [];
       target = last;
@@ -473,7 +479,7 @@ export class ReplicaCore {
 
   /** The kept configurations a peer at `peerEpoch` needs before ours, oldest first (at most CHAIN_SENT_MAX). */
   private chainFor(peerEpoch: number): MembershipConfig[] | undefined {
-    if (this.configChange.auth === undefined || peerEpoch <= 0 || peerEpoch >= this.epoch - 1) return undefined;
+    if (this.auth === undefined || peerEpoch <= 0 || peerEpoch >= this.epoch - 1) return undefined;
     const chain = this.history.filter((c) => c.epoch > peerEpoch && c.epoch < this.epoch).slice(0, CHAIN_SENT_MAX);
     return chain.length === 0 ? undefined : chain;
   }
@@ -509,54 +515,21 @@ export class ReplicaCore {
       if (!this.ops.has(opId)) continue;
       switch (op.kind) {
         case 'write':
-          if (!this.seated(config) && !config.previousVoters.includes(this.self)) {
-            this.ops.delete(opId);
-            actions.push({ type: 'reply', result: this.failure(opId, op) });
-            break;
-          }
-          // An ack says "this seat's store holds it": one from a store the seat no longer names counts for
-          // nothing (it would count a lost store as the new one). The new store gets the write instead.
-          for (const p of reseated) {
-            op.acked.delete(p);
-            op.sentTo.delete(p);
-            op.unreachable.delete(p);
-            op.reseatedAt.set(p, config.epoch);
-          }
-          this.coordinators.sendWrite(opId, op, actions);
-          this.coordinators.progressWrite(opId, op, actions);
+          this.coordinators.retargetWrite(opId, op, config, reseated, actions);
           break;
         case 'read':
-          if (op.replied) break;
-          // Replies are snapshots: one taken before the new configuration's sync says nothing about what the
-          // sync brought. Start the collection over under the new configuration.
-          op.replies.clear();
-          op.unreachable.clear();
-          op.askedTo.clear();
-          op.askedTo.add(this.self);
-          if (quorumIds(config).includes(this.self) && this.seated(config)) op.replies.set(this.self, local.get(op.key));
-          this.coordinators.sendRead(opId, op, actions);
-          this.coordinators.progressRead(opId, op, local, actions);
+          this.coordinators.retargetRead(opId, op, config, local, actions);
           break;
         case 'config':
-          if (config.epoch > op.base.epoch) {
-            this.ops.delete(opId);
-            const won = op.value !== undefined && configsEqual(config, op.proposed);
-            if (won && config.epoch === op.base.epoch + 1) {
-              actions.push({ type: 'reply', result: { type: 'configCommitted', opId, config } });
-            } else {
-              actions.push({ type: 'reply', result: this.failure(opId, op, 'membership_conflict') });
-            }
-          }
+          this.configChange.retarget(opId, op, config, actions);
           break;
         case 'sync':
-          if (config.epoch > op.epoch) {
-            this.ops.delete(opId);
-            for (const peer of op.pushing) this.dataStreams.outStreams.delete(streamKey(peer, opId));
-            actions.push({ type: 'reply', result: this.failure(opId, op, 'membership_conflict') });
-          }
+          this.dataStreams.retarget(opId, op, config, actions);
           break;
         case 'probe':
           break; // it reports on the replicas it asked; a new device shows up in the next probe
+        default:
+          unreachable(op);
       }
     }
     // Streams serving an older epoch's gather are moot: the requester moved on too.

@@ -4,7 +4,7 @@ import type { Action, ClientResult, FailureCode, LocalView, StreamProgress } fro
 import { DEFAULTS } from '../config/defaults.js';
 import { assert } from './assert.js';
 import { compareKeys } from './keys.js';
-import { isJoint, isMember, isRemoved, isVoter, livePreviousVoters, replacedIds, voterIds } from './membership.js';
+import { type MembershipConfig, isJoint, isMember, isRemoved, isVoter, livePreviousVoters, replacedIds, voterIds } from './membership.js';
 import type { KeyedRecord, Message } from './messages.js';
 import type { Op, ReplicaHost, SyncOp } from './ops.js';
 import { majority } from './quorum.js';
@@ -475,6 +475,15 @@ export class DataStreams {
         voters: this.host.config().voters.length,
       },
     });
+  }
+
+  /** Our configuration moved past a sync's epoch: the sync fails as a conflict (the runtime starts another). */
+  retarget(opId: number, op: SyncOp, config: MembershipConfig, actions: Action[]): void {
+    if (config.epoch > op.epoch) {
+      this.ops.delete(opId);
+      for (const peer of op.pushing) this.outStreams.delete(streamKey(peer, opId));
+      actions.push({ type: 'reply', result: this.failure(opId, op, 'membership_conflict') });
+    }
   }
 
   /** The failure a data sync reports (its deadline passed, or the configuration moved past its epoch). */
