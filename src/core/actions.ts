@@ -113,8 +113,9 @@ export interface ReplicaCoreOptions {
   readonly requestTimeoutMs: number;
   /** Deadline for a membership decision (two round trips and two durable writes); default requestTimeoutMs. */
   readonly membershipTimeoutMs?: number;
-  /** A data stream (sync) without progress for this long fails. */
+  /** A data stream (sync) without progress for this long fails; default DEFAULTS.transferIdleMs. */
   readonly transferIdleMs?: number;
+  /** Records and bytes per data-stream batch; defaults DEFAULTS.transferBatchRecords and transferBatchBytes. */
   readonly transferBatchRecords?: number;
   readonly transferBatchBytes?: number;
   /** First operation id; the runtime passes a random base so ids from before a restart cannot collide. */
@@ -135,7 +136,7 @@ export interface ReplicaCoreOptions {
    * store ids) is this store's. A device whose store is new never holds such a seat.
    */
   readonly legacySeat?: boolean;
-  /** A remote timestamp further than this ahead of our physical time is not adopted (src/config/defaults.ts). */
+  /** A remote timestamp further than this ahead of our physical time is not adopted; default DEFAULTS.hlcDriftMaxMs. */
   readonly hlcDriftMaxMs?: number;
   /**
    * Signs this device's Paxos accepts and verifies other devices' (src/node/config-auth.ts: Ed25519 peer keys).
