@@ -18,7 +18,7 @@ export class Coordinators {
    * Writes already answered whose other replicas have not all acknowledged: each silent one at the deadline
    * gets a hint. In deadline order (every deadline is its start plus the same request timeout).
    */
-  readonly awaitingAcks = new Map<number, { readonly key: string; readonly pending: Set<string>; readonly deadlineMs: number }>();
+  private readonly awaitingAcks = new Map<number, { readonly key: string; readonly pending: Set<string>; readonly deadlineMs: number }>();
 
   constructor(
     private readonly host: ReplicaHost,
@@ -383,6 +383,29 @@ export class Coordinators {
     if (quorumIds(config).includes(this.self) && this.host.seated(config)) op.replies.set(this.self, local.get(op.key));
     this.sendRead(opId, op, actions);
     this.progressRead(opId, op, local, actions);
+  }
+
+  /** When the first answered write's remaining acknowledgements are due (undefined: none awaited). */
+  nextAwaitingDeadlineMs(): number | undefined {
+    const awaiting = this.awaitingAcks.values().next();
+    return awaiting.done ? undefined : awaiting.value.deadlineMs;
+  }
+
+  /** Answered writes past their deadline: every replica still silent gets a hint. */
+  tickAnswered(nowMs: number, actions: Action[]): void {
+    for (const [opId, w] of this.awaitingAcks) {
+      if (w.deadlineMs > nowMs) break;
+      this.awaitingAcks.delete(opId);
+      for (const peer of w.pending) actions.push({ type: 'hint', peer, key: w.key });
+    }
+  }
+
+  /** The write of an answered operation could not be sent to `to`: it gets a hint now. */
+  answeredWriteFailed(to: string, opId: number): Action[] {
+    const w = this.awaitingAcks.get(opId);
+    if (w === undefined || !w.pending.delete(to)) return [];
+    if (w.pending.size === 0) this.awaitingAcks.delete(opId);
+    return [{ type: 'hint', peer: to, key: w.key }];
   }
 
   /** The failure a write or read reports (its deadline passed, or its level cannot be met). */

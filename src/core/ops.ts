@@ -46,7 +46,6 @@ export interface ReadOp {
   required: number;
 }
 
-
 /** Asks every replica (voters and learners) for its copy of a key, to tell who holds which version. No repair. */
 export interface ProbeOp {
   readonly kind: 'probe';
@@ -106,7 +105,6 @@ export interface SyncOp {
 }
 
 export type Op = WriteOp | ReadOp | ConfigOp | SyncOp | ProbeOp;
-
 
 /**
  * The replica core's shared state and entry points, as the sub-machines (coordinators.ts, config-change.ts,

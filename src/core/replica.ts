@@ -21,7 +21,7 @@ import type { Op, ProbeOp, ReplicaHost } from './ops.js';
 import { type AcceptorState, acceptorFor, emptyAcceptor } from './paxos.js';
 import type { VersionedRecord } from './record.js';
 import { Serving } from './serving.js';
-import { DataStreams, streamKey } from './streams.js';
+import { DataStreams } from './streams.js';
 
 // Every name this module exported before it was split, so importers need no change.
 export type { Action, ClientResult, Envelope, FailureCode, LocalView, ProbeReply, ReadRequest, ReplicaCoreOptions, StreamProgress, WriteRequest } from './actions.js';
@@ -198,11 +198,10 @@ export class ReplicaCore {
     for (const op of this.ops.values()) {
       if (next === undefined || op.deadlineMs < next) next = op.deadlineMs;
     }
-    for (const s of this.dataStreams.outStreams.values()) {
-      if (next === undefined || s.deadlineMs < next) next = s.deadlineMs;
-    }
-    const awaiting = this.coordinators.awaitingAcks.values().next();
-    if (!awaiting.done && (next === undefined || awaiting.value.deadlineMs < next)) next = awaiting.value.deadlineMs;
+    const streams = this.dataStreams.nextDeadlineMs();
+    if (streams !== undefined && (next === undefined || streams < next)) next = streams;
+    const awaiting = this.coordinators.nextAwaitingDeadlineMs();
+    if (awaiting !== undefined && (next === undefined || awaiting < next)) next = awaiting;
     return next;
   }
 
@@ -333,17 +332,11 @@ export class ReplicaCore {
     if (!('opId' in msg)) return [];
     const actions: Action[] = [];
     if (msg.type === 'transfer' || msg.type === 'transferAck') {
-      const stream = this.dataStreams.outStreams.get(streamKey(to, msg.opId));
-      if (msg.type === 'transfer' && stream !== undefined) this.dataStreams.dropStream(stream, local, nowMs, actions);
+      if (msg.type === 'transfer') this.dataStreams.transferFailed(to, msg.opId, local, nowMs, actions);
       return actions;
     }
     const op = this.ops.get(msg.opId);
-    if (op === undefined) {
-      const w = msg.type === 'write' ? this.coordinators.awaitingAcks.get(msg.opId) : undefined;
-      if (w === undefined || !w.pending.delete(to)) return [];
-      if (w.pending.size === 0) this.coordinators.awaitingAcks.delete(msg.opId);
-      return [{ type: 'hint', peer: to, key: w.key }];
-    }
+    if (op === undefined) return msg.type === 'write' ? this.coordinators.answeredWriteFailed(to, msg.opId) : [];
     if (op.kind === 'write' && msg.type === 'write') {
       op.unreachable.add(to);
       this.coordinators.progressWrite(msg.opId, op, actions);
@@ -385,14 +378,8 @@ export class ReplicaCore {
       if (op.kind === 'write') this.coordinators.hintMissing(op, actions);
       actions.push({ type: 'reply', result: this.failure(opId, op) });
     }
-    for (const [opId, w] of this.coordinators.awaitingAcks) {
-      if (w.deadlineMs > nowMs) break;
-      this.coordinators.awaitingAcks.delete(opId);
-      for (const peer of w.pending) actions.push({ type: 'hint', peer, key: w.key });
-    }
-    for (const stream of [...this.dataStreams.outStreams.values()]) {
-      if (stream.deadlineMs <= nowMs) this.dataStreams.dropStream(stream, local, nowMs, actions);
-    }
+    this.coordinators.tickAnswered(nowMs, actions);
+    this.dataStreams.dropIdle(nowMs, local, actions);
     return actions;
   }
 
@@ -532,10 +519,7 @@ export class ReplicaCore {
           unreachable(op);
       }
     }
-    // Streams serving an older epoch's gather are moot: the requester moved on too.
-    for (const stream of [...this.dataStreams.outStreams.values()]) {
-      if (stream.syncOpId === undefined && !isMember(config, stream.peer)) this.dataStreams.dropStream(stream, local, nowMs, actions);
-    }
+    this.dataStreams.dropMoot(config, local, nowMs, actions);
   }
 
   // ---------------------------------------------------------------- helpers

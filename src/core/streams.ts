@@ -96,7 +96,7 @@ const SIBLING_OVERHEAD_BYTES = 64;
 export class DataStreams {
   private readonly self: string;
   private readonly ops: Map<number, Op>;
-  readonly outStreams = new Map<string, OutStream>();
+  private readonly outStreams = new Map<string, OutStream>();
   private readonly inStreams = new Map<string, InStream>();
   /** How far pushes of an epoch are durable here (see the transferProgress action). */
   private transferResume: { epoch: number; after: string } | undefined;
@@ -421,7 +421,7 @@ export class DataStreams {
     actions.push({ type: 'flush', then: { to: stream.peer, msg } });
   }
 
-  dropStream(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
+  private dropStream(stream: OutStream, local: LocalView, nowMs: number, actions: Action[]): void {
     this.outStreams.delete(streamKey(stream.peer, stream.opId));
     if (stream.syncOpId === undefined) return;
     const op = this.ops.get(stream.syncOpId);
@@ -486,6 +486,35 @@ export class DataStreams {
     }
   }
 
+  /** The earliest deadline of an outgoing stream (undefined: none). */
+  nextDeadlineMs(): number | undefined {
+    let next: number | undefined;
+    for (const s of this.outStreams.values()) {
+      if (next === undefined || s.deadlineMs < next) next = s.deadlineMs;
+    }
+    return next;
+  }
+
+  /** A batch of the stream `opId` to `to` could not be sent: the stream is dropped. */
+  transferFailed(to: string, opId: number, local: LocalView, nowMs: number, actions: Action[]): void {
+    const stream = this.outStreams.get(streamKey(to, opId));
+    if (stream !== undefined) this.dropStream(stream, local, nowMs, actions);
+  }
+
+  /** Drops outgoing streams idle past their deadline. */
+  dropIdle(nowMs: number, local: LocalView, actions: Action[]): void {
+    for (const stream of [...this.outStreams.values()]) {
+      if (stream.deadlineMs <= nowMs) this.dropStream(stream, local, nowMs, actions);
+    }
+  }
+
+  /** Our configuration moved on: streams serving an older epoch's gather are moot (the requester moved on too). */
+  dropMoot(config: MembershipConfig, local: LocalView, nowMs: number, actions: Action[]): void {
+    for (const stream of [...this.outStreams.values()]) {
+      if (stream.syncOpId === undefined && !isMember(config, stream.peer)) this.dropStream(stream, local, nowMs, actions);
+    }
+  }
+
   /** The failure a data sync reports (its deadline passed, or the configuration moved past its epoch). */
   failure(opId: number, op: SyncOp, code?: FailureCode): ClientResult {
     const voters = this.host.config().voters.length;
@@ -501,7 +530,7 @@ export class DataStreams {
   }
 }
 
-export function streamKey(peer: string, opId: number): string {
+function streamKey(peer: string, opId: number): string {
   return `${peer}\n${opId}`;
 }
 
