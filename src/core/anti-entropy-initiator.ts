@@ -21,11 +21,11 @@ import {
   hashHalf,
 } from './anti-entropy-messages.js';
 import type { Tombstones } from './anti-entropy-tombstones.js';
-import { type MembershipConfig, isMember, replicaIds } from './membership.js';
+import { type MembershipConfig, isMember, isRemoved, replicaIds } from './membership.js';
 import type { KeyedRecord } from './messages.js';
 
 /** The budget may run this far ahead (a burst), so a small round is never delayed. */
-export const BUDGET_BURST_MS = 1_000;
+const BUDGET_BURST_MS = 1_000;
 
 /** What this device knows about its exchanges with one member (the /status sync view). */
 export interface PeerSyncView {
@@ -106,13 +106,13 @@ export class Initiator {
   readonly sizeOf: (msg: SyncMessage) => number;
   private readonly peers = new Map<string, PeerState>();
   /** The round running (at most one). */
-  session: Session | undefined;
+  private session: Session | undefined;
   /** The next session number (rounds and handovers share them). */
-  nextSessionId = 1;
+  private nextSessionId = 1;
   /** When the next round is due (undefined: before the first tick). */
-  nextRoundMs: number | undefined;
+  private nextRoundMs: number | undefined;
   /** Generic cell rate: the time the budget is spent up to. */
-  budgetAtMs = 0;
+  private budgetAtMs = 0;
   readonly counters = { rounds: 0, matchedRounds: 0, failedRounds: 0, keysRepaired: 0, bytes: 0 };
 
   constructor(
@@ -124,7 +124,92 @@ export class Initiator {
     this.sizeOf = sizeOf;
   }
 
-  pickPeer(config: MembershipConfig, isAlive: (peer: string) => boolean, random: number): string | undefined {
+  /** Whether a round is running. */
+  get running(): boolean {
+    return this.session !== undefined;
+  }
+
+  /** A session number for a push outside any round (a hint handover). */
+  allocateSessionId(): number {
+    return this.nextSessionId++;
+  }
+
+  /** Ends the running round if its request timed out; sends its next request if that waited for the budget. */
+  tickRound(nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
+    const s = this.session;
+    if (s !== undefined && s.pending !== undefined && nowMs - s.sentAtMs >= this.opts.requestTimeoutMs) {
+      this.endSession(s, nowMs, 'failed');
+    }
+    if (this.session !== undefined && this.session.pending === undefined) this.continueSession(this.session, nowMs, epoch, local, actions);
+  }
+
+  /** Starts a round with a live member when one is due (the first call only schedules it). */
+  startDueRound(nowMs: number, random: number, config: MembershipConfig, isAlive: (peer: string) => boolean, local: SyncLocal, actions: SyncAction[]): void {
+    if (this.nextRoundMs === undefined) this.nextRoundMs = nowMs + this.opts.intervalMs * (0.5 + random);
+    if (this.session === undefined && nowMs >= this.nextRoundMs) {
+      this.nextRoundMs = nowMs + this.opts.intervalMs * (0.5 + random);
+      const peer = this.pickPeer(config, isAlive, random);
+      if (peer !== undefined) this.startSession(peer, nowMs, config.epoch, local, actions);
+    }
+  }
+
+  /** Starts a round with `peer` now (if none is running and both are members). */
+  startRound(peer: string, nowMs: number, config: MembershipConfig, local: SyncLocal, actions: SyncAction[]): void {
+    if (this.session === undefined && peer !== this.opts.self && isMember(config, peer) && isMember(config, this.opts.self)) {
+      this.startSession(peer, nowMs, config.epoch, local, actions);
+    }
+  }
+
+  /** Ends the running round (counted as failed). */
+  abortRound(nowMs: number): void {
+    if (this.session !== undefined) this.endSession(this.session, nowMs, 'failed');
+  }
+
+  /** Makes the next round due now. */
+  wake(nowMs: number): void {
+    this.nextRoundMs = Math.min(this.nextRoundMs ?? nowMs, nowMs);
+  }
+
+  /** When tickRound or startDueRound next has something to do (monotonic ms). */
+  nextDeadlineMs(): number | undefined {
+    const s = this.session;
+    if (s !== undefined) return s.pending === undefined ? Math.max(this.budgetAtMs - BUDGET_BURST_MS, s.sentAtMs) : s.sentAtMs + this.opts.requestTimeoutMs;
+    return this.nextRoundMs;
+  }
+
+  /** A reply on the sync protocol that is no handover's: the running round takes it if it answers its request. */
+  onReplyMessage(
+    from: string,
+    msg: Extract<SyncMessage, { type: 'digestReply' | 'segmentsReply' | 'pushAck' | 'refused' }>,
+    nowMs: number,
+    config: MembershipConfig,
+    local: SyncLocal,
+    actions: SyncAction[],
+  ): void {
+    const s = this.session;
+    if (s === undefined || s.id !== msg.session || s.peer !== from || s.pending === undefined) return; // late or duplicate
+    // A reply from a peer that is no longer a member is not merged.
+    if (!isMember(config, from) || isRemoved(config, from)) {
+      this.endSession(s, nowMs, 'failed');
+      return;
+    }
+    if (msg.type !== 'pushAck' && msg.type !== 'refused') {
+      this.tombstones.notePeerEpoch(msg.epoch);
+      if (msg.epoch !== config.epoch) {
+        this.endSession(s, nowMs, 'failed'); // nothing is merged from another epoch (see the responder)
+        return;
+      }
+    }
+    this.onReply(s, msg, nowMs, config.epoch, local, actions);
+  }
+
+  /** The request of the running round could not be sent to `to`: end the round. */
+  sendFailed(to: string, msg: SyncMessage, nowMs: number): void {
+    const s = this.session;
+    if (s !== undefined && s.peer === to && s.id === msg.session) this.endSession(s, nowMs, 'failed');
+  }
+
+  private pickPeer(config: MembershipConfig, isAlive: (peer: string) => boolean, random: number): string | undefined {
     if (!isMember(config, this.opts.self)) return undefined;
     const candidates = replicaIds(config).filter((p) => p !== this.opts.self && isAlive(p));
     if (candidates.length === 0) return undefined;
@@ -149,7 +234,7 @@ export class Initiator {
     return this.opts.intervalMs * Math.min(FAILED_PEER_BACKOFF_INTERVALS_MAX, 2 ** Math.min(streak - 2, 30));
   }
 
-  startSession(peer: string, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
+  private startSession(peer: string, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
     // The session number's parity picks the hash half compared below the root: alternate it per peer, so a
     // 32-bit collision with one peer is looked at with the other half in the next round with that peer.
     const state = this.peer(peer);
@@ -192,7 +277,7 @@ export class Initiator {
     this.budgetAtMs = Math.max(this.budgetAtMs, nowMs - BUDGET_BURST_MS) + (bytes * 1000) / this.opts.bytesPerSec;
   }
 
-  onReply(s: Session, msg: SyncMessage, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
+  private onReply(s: Session, msg: SyncMessage, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
     const pending = s.pending;
     assert(pending !== undefined, 'a reply answers the pending request');
     s.pending = undefined;
@@ -232,7 +317,7 @@ export class Initiator {
   }
 
   /** Sends the session's next request when the budget allows, or ends it when nothing is left. */
-  continueSession(s: Session, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
+  private continueSession(s: Session, nowMs: number, epoch: number, local: SyncLocal, actions: SyncAction[]): void {
     if (this.budgetAtMs - BUDGET_BURST_MS > nowMs) return; // tick() resumes at nextDeadlineMs()
     if (s.pushQueue.length > 0 || s.purgedToReport.length > 0) {
       const records: KeyedRecord[] = [];
@@ -343,7 +428,7 @@ export class Initiator {
   }
 
   /** Ends the round: `matched` (digests equal), `repaired` (differences exchanged) or `failed`. */
-  endSession(s: Session, nowMs: number, outcome: 'matched' | 'repaired' | 'failed'): void {
+  private endSession(s: Session, nowMs: number, outcome: 'matched' | 'repaired' | 'failed'): void {
     assert(this.session === s, 'the running session ends');
     this.session = undefined;
     const failed = outcome === 'failed';

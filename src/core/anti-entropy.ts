@@ -19,10 +19,10 @@ import {
   estimateRecordBytes,
   estimateSyncBytes,
 } from './anti-entropy-messages.js';
-import { BUDGET_BURST_MS, Initiator, type PeerSyncView } from './anti-entropy-initiator.js';
+import { Initiator, type PeerSyncView } from './anti-entropy-initiator.js';
 import { answerDigest, answerPush, answerSegments, refusal } from './anti-entropy-responder.js';
 import { type HeldUpTo, Tombstones } from './anti-entropy-tombstones.js';
-import { type MembershipConfig, isMember, isRemoved } from './membership.js';
+import { type MembershipConfig, isMember } from './membership.js';
 import type { KeyedRecord } from './messages.js';
 import type { VersionedRecord } from './record.js';
 
@@ -86,27 +86,16 @@ export class AntiEntropy {
   tick(nowMs: number, random: number, config: MembershipConfig, isAlive: (peer: string) => boolean, local: SyncLocal): SyncAction[] {
     const actions: SyncAction[] = [];
     for (const [session, h] of this.handovers) if (nowMs - h.sentAtMs >= this.opts.requestTimeoutMs) this.handovers.delete(session);
-    const s = this.initiator.session;
-    if (s !== undefined && s.pending !== undefined && nowMs - s.sentAtMs >= this.opts.requestTimeoutMs) {
-      this.initiator.endSession(s, nowMs, 'failed');
-    }
-    if (this.initiator.session !== undefined && this.initiator.session.pending === undefined) this.initiator.continueSession(this.initiator.session, nowMs, config.epoch, local, actions);
+    this.initiator.tickRound(nowMs, config.epoch, local, actions);
     this.tombstones.purgeStable(nowMs, config, local, this.heldUpTo, actions);
-    if (this.initiator.nextRoundMs === undefined) this.initiator.nextRoundMs = nowMs + this.opts.intervalMs * (0.5 + random);
-    if (this.initiator.session === undefined && nowMs >= this.initiator.nextRoundMs) {
-      this.initiator.nextRoundMs = nowMs + this.opts.intervalMs * (0.5 + random);
-      const peer = this.initiator.pickPeer(config, isAlive, random);
-      if (peer !== undefined) this.initiator.startSession(peer, nowMs, config.epoch, local, actions);
-    }
+    this.initiator.startDueRound(nowMs, random, config, isAlive, local, actions);
     return actions;
   }
 
   /** Starts a round with `peer` now (if none is running), e.g. when it just came back. */
   startRound(peer: string, nowMs: number, config: MembershipConfig, local: SyncLocal): SyncAction[] {
     const actions: SyncAction[] = [];
-    if (this.initiator.session === undefined && peer !== this.opts.self && isMember(config, peer) && isMember(config, this.opts.self)) {
-      this.initiator.startSession(peer, nowMs, config.epoch, local, actions);
-    }
+    this.initiator.startRound(peer, nowMs, config, local, actions);
     return actions;
   }
 
@@ -131,7 +120,7 @@ export class AntiEntropy {
       records.push({ key, record });
       bytes += estimateRecordBytes(key, record);
     }
-    const session = this.initiator.nextSessionId++;
+    const session = this.initiator.allocateSessionId();
     const msg: SyncMessage = { type: 'push', session, epoch: config.epoch, records, purged: [] };
     this.handovers.set(session, { peer, keys: taken, sentAtMs: nowMs });
     this.handoverCounters.pushes += 1;
@@ -147,19 +136,17 @@ export class AntiEntropy {
 
   /** Ends the running round (counted as failed), e.g. because the same data now arrives another way. */
   abortRound(nowMs: number): void {
-    if (this.initiator.session !== undefined) this.initiator.endSession(this.initiator.session, nowMs, 'failed');
+    this.initiator.abortRound(nowMs);
   }
 
   /** Makes the next round due now (e.g. a device catching up just became a member). */
   wake(nowMs: number): void {
-    this.initiator.nextRoundMs = Math.min(this.initiator.nextRoundMs ?? nowMs, nowMs);
+    this.initiator.wake(nowMs);
   }
 
   /** When tick() next has something to do (monotonic ms). */
   nextDeadlineMs(): number | undefined {
-    const s = this.initiator.session;
-    if (s !== undefined) return s.pending === undefined ? Math.max(this.initiator.budgetAtMs - BUDGET_BURST_MS, s.sentAtMs) : s.sentAtMs + this.opts.requestTimeoutMs;
-    return this.initiator.nextRoundMs;
+    return this.initiator.nextDeadlineMs();
   }
 
   /** A message from `from` (authenticated) on the sync protocol. */
@@ -202,21 +189,7 @@ export class AntiEntropy {
           }
           return actions;
         }
-        const s = this.initiator.session;
-        if (s === undefined || s.id !== msg.session || s.peer !== from || s.pending === undefined) return actions; // late or duplicate
-        // A reply from a peer that is no longer a member is not merged.
-        if (!isMember(config, from) || isRemoved(config, from)) {
-          this.initiator.endSession(s, nowMs, 'failed');
-          return actions;
-        }
-        if (msg.type !== 'pushAck' && msg.type !== 'refused') {
-          this.tombstones.notePeerEpoch(msg.epoch);
-          if (msg.epoch !== config.epoch) {
-            this.initiator.endSession(s, nowMs, 'failed'); // nothing is merged from another epoch (see the responder)
-            return actions;
-          }
-        }
-        this.initiator.onReply(s, msg, nowMs, config.epoch, local, actions);
+        this.initiator.onReplyMessage(from, msg, nowMs, config, local, actions);
         return actions;
       }
       default:
@@ -227,8 +200,7 @@ export class AntiEntropy {
   /** The request of the running round could not be sent: end the round. */
   sendFailed(to: string, msg: SyncMessage, nowMs: number): void {
     if (this.handovers.get(msg.session)?.peer === to) this.handovers.delete(msg.session);
-    const s = this.initiator.session;
-    if (s !== undefined && s.peer === to && s.id === msg.session) this.initiator.endSession(s, nowMs, 'failed');
+    this.initiator.sendFailed(to, msg, nowMs);
   }
 
   // ---------------------------------------------------------------- views
@@ -250,6 +222,6 @@ export class AntiEntropy {
 
   get stats(): Readonly<AntiEntropyStats> {
     const { rounds, matchedRounds, failedRounds, keysRepaired, bytes } = this.initiator.counters;
-    return { rounds, matchedRounds, failedRounds, keysRepaired, tombstonesPurged: this.tombstones.purgedCount, bytes, running: this.initiator.session !== undefined };
+    return { rounds, matchedRounds, failedRounds, keysRepaired, tombstonesPurged: this.tombstones.purgedCount, bytes, running: this.initiator.running };
   }
 }
