@@ -45,6 +45,7 @@ export class Coordinators {
       kind: 'write',
       key: request.key,
       record,
+      dot: request.dot,
       level: request.level,
       accepted: request.accepted,
       reseatedAt: new Map(),
@@ -153,7 +154,7 @@ export class Coordinators {
     for (const peer of replicaIds(this.host.config())) {
       if (op.sentTo.has(peer)) continue;
       op.sentTo.add(peer);
-      actions.push({ type: 'send', to: peer, msg: { type: 'write', opId, epoch: this.host.epoch(), key: op.key, record: op.record } });
+      actions.push({ type: 'send', to: peer, msg: { type: 'write', opId, epoch: this.host.epoch(), key: op.key, record: op.record, dot: op.dot } });
     }
   }
 

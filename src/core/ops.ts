@@ -7,6 +7,7 @@ import type { AcceptedValue, Ballot } from './paxos.js';
 import type { ConsistencyLevel } from './quorum.js';
 import type { VersionedRecord } from './record.js';
 import type { Hlc } from './hlc.js';
+import type { Dot } from './vv.js';
 
 /** Acknowledgements an operation needs: from voters, and (joint phase, quorum level) from previous voters. */
 export interface Need {
@@ -18,6 +19,8 @@ export interface WriteOp {
   readonly kind: 'write';
   readonly key: string;
   readonly record: VersionedRecord;
+  /** The write's own dot (its sibling in `record`): what a replica's ack says it holds. */
+  readonly dot: Dot;
   readonly level: ConsistencyLevel;
   /** See WriteRequest.accepted. */
   readonly accepted: ConsistencyLevel | undefined;

@@ -4,7 +4,8 @@ import type { Action, LocalView } from './actions.js';
 import { isMember, isRemoved } from './membership.js';
 import type { Message } from './messages.js';
 import type { ReplicaHost } from './ops.js';
-import { EMPTY_RECORD, mergeRecords, recordsEqual } from './record.js';
+import { EMPTY_RECORD, holdsSibling, mergeRecords, recordsEqual } from './record.js';
+import { type Dot, dotEqual } from './vv.js';
 
 /** Answers replica requests; keeps no state of its own (everything it needs is the host's). */
 export class Serving {
@@ -22,7 +23,15 @@ export class Serving {
     this.host.observe(msg.record);
     const merged = mergeRecords(local.get(msg.key) ?? EMPTY_RECORD, msg.record);
     const ack: Message = { type: 'writeAck', opId: msg.opId, epoch: this.host.epoch() };
-    return [{ type: 'persist', key: msg.key, record: merged, then: { to: from, msg: ack } }];
+    // An ack says "this store holds the write": the write's own sibling, not a record that merely covers its dot.
+    // A member may forge a record covering another writer's dots far ahead (only the writer knows what it
+    // issued); a replica holding one would take that writer's next writes for superseded, drop them and, with an
+    // ack, lose them while the writer counts them durable. So no ack unless the sibling itself is held; the rare
+    // honest case (a successor written after this write was read elsewhere arrived here first) only leaves this
+    // replica out of the write's count.
+    const sibling = msg.dot === undefined ? undefined : msg.record.siblings.find((s) => dotEqual(s.dot, msg.dot as Dot));
+    const held = msg.dot === undefined || (sibling !== undefined && holdsSibling(merged, sibling));
+    return [{ type: 'persist', key: msg.key, record: merged, then: held ? { to: from, msg: ack } : undefined }];
   }
 
   onRead(from: string, msg: Extract<Message, { type: 'read' }>, local: LocalView): Action[] {
