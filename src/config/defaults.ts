@@ -6,10 +6,7 @@ export const DEFAULTS = {
   dataDir: './data',
   /** libp2p listen address: all IPv4 interfaces so LAN peers can reach us; 7400 is quorumd's port. */
   listen: ['/ip4/0.0.0.0/tcp/7400'] as readonly string[],
-  /**
-   * Local status/API HTTP endpoint: loopback only, so only this device's own clients reach it by default (off
-   * loopback every request but liveness and the page's static files needs the bearer token; src/http/access.ts).
-   */
+  /** Local status/API HTTP endpoint: loopback by default; beyond it, requests need the API token (src/http/access.ts). */
   http: '127.0.0.1:7401',
   /** Client operation deadline: a LAN round trip is ~1 ms, an fsync ~0.2 ms; 3 s rides out a slow SD card. */
   requestTimeoutMs: 3_000,
@@ -40,9 +37,10 @@ export const DEFAULTS = {
   /** Client operations in flight per device before new ones get 503 (bounded memory). */
   opsInFlightMax: 10_000,
   /**
-   * Records per data-stream batch (syncs after a membership change); six batches are in flight per stream, so
-   * the sender reads the next while the receiver fsyncs one. Measured on 100,000 small records: 1,024 joined a
-   * device in 5.6–6.9 s, 2,048 in 6.2–6.6 s, 4,096 in 7.5 s (bigger batches overlap less); measured when three were in flight.
+   * Records per data-stream batch (syncs after a membership change); six batches are in flight per stream
+   * (STREAM_WINDOW, src/core/streams.ts), so the sender reads the next while the receiver fsyncs one. Measured on
+   * 100,000 small records when the window was three batches: 1,024 joined a device in 5.6–6.9 s, 2,048 in
+   * 6.2–6.6 s, 4,096 in 7.5 s (bigger batches overlap less). Cores built without a value (tests) use it too.
    */
   transferBatchRecords: 1_024,
   /** Bytes per data-stream batch (kept well under the 4 MiB wire frame limit). */

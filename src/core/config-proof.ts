@@ -2,7 +2,7 @@
 // all for one ballot, over the configuration's canonical form; the checks that verify such a proof (one step,
 // or a chain of steps for a device many epochs behind) and the founder's signature on epoch 1. Pure: signing and
 // verification are ports (ConfigAuth) the runtime implements with the devices' Ed25519 peer keys.
-import type { Ballot } from './paxos.js';
+import type { Ballot } from './ballot.js';
 import {
   type MembershipConfig,
   type SeatClaim,

@@ -1,7 +1,7 @@
 // Membership configuration as data: which devices vote in quorums at which epoch, and the pure transforms
 // that produce the next configuration (one voter added or removed per epoch; a joint phase while data syncs).
 import { assert } from './assert.js';
-import type { Ballot } from './paxos.js';
+import type { Ballot } from './ballot.js';
 import { majority } from './quorum.js';
 
 export interface MemberInfo {

@@ -4,6 +4,7 @@
 import type { MembershipConfig, SeatClaim } from './membership.js';
 import type { AcceptedValue, Ballot } from './paxos.js';
 import type { VersionedRecord } from './record.js';
+import type { Dot } from './vv.js';
 
 export interface KeyedRecord {
   readonly key: string;
@@ -12,7 +13,18 @@ export interface KeyedRecord {
 
 export type Message =
   /** Coordinator -> replica: merge `record` into your copy of `key`, acknowledge once it is durable. */
-  | { readonly type: 'write'; readonly opId: number; readonly epoch: number; readonly key: string; readonly record: VersionedRecord }
+  | {
+      readonly type: 'write';
+      readonly opId: number;
+      readonly epoch: number;
+      readonly key: string;
+      readonly record: VersionedRecord;
+      /**
+       * The dot of the write (a sibling of `record`): the replica acknowledges only once it holds that very
+       * sibling (src/core/serving.ts onWrite). Undefined from a device of an older version.
+       */
+      readonly dot?: Dot | undefined;
+    }
   /** Replica -> coordinator: the write with this opId is durable here. */
   | { readonly type: 'writeAck'; readonly opId: number; readonly epoch: number }
   /** Coordinator -> replica: send me your copy of `key`. */

@@ -1,21 +1,12 @@
 // Single-decree Paxos state for deciding the next membership configuration (one register per epoch, as in
-// CASPaxos): ballots, and the acceptor's durable promise/accept state with its pure transitions.
+// CASPaxos): the acceptor's durable promise/accept state with its pure transitions (ballots: ballot.ts).
 import { assert } from './assert.js';
+import { BALLOT_ZERO, type Ballot, ballotCompare } from './ballot.js';
 import type { MembershipConfig } from './membership.js';
 
-/** A proposal number: ordered by round, then by proposer ID, so two proposers never share a ballot. */
-export interface Ballot {
-  readonly round: number;
-  readonly proposer: string;
-}
-
-export const BALLOT_ZERO: Ballot = { round: 0, proposer: '' };
-
-export function ballotCompare(a: Ballot, b: Ballot): number {
-  if (a.round !== b.round) return a.round < b.round ? -1 : 1;
-  if (a.proposer === b.proposer) return 0;
-  return a.proposer < b.proposer ? -1 : 1;
-}
+// Ballots live in ballot.ts, which imports nothing: a module this one imports (membership.ts) names them from
+// there, not from here, or the two import each other.
+export { BALLOT_ZERO, type Ballot, ballotCompare } from './ballot.js';
 
 export interface AcceptedValue {
   readonly ballot: Ballot;

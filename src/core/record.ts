@@ -224,6 +224,20 @@ export function compareSiblings(a: Sibling, b: Sibling): number {
   return compareDots(a.dot, b.dot);
 }
 
+/**
+ * Whether `record` holds `sibling` itself: a sibling with its dot, its value and its HLC. A record that covers the
+ * dot without holding it saw the write superseded (or was forged to cover it); one holding another sibling under
+ * the same dot holds another write (a forged or reused dot), not this one.
+ */
+export function holdsSibling(record: VersionedRecord, sibling: Sibling): boolean {
+  const held = record.siblings.find((s) => dotEqual(s.dot, sibling.dot));
+  if (held === undefined || hlcCompare(held.hlc, sibling.hlc) !== 0) return false;
+  if (held.value === null || sibling.value === null) return held.value === sibling.value;
+  if (held.value.length !== sibling.value.length) return false;
+  for (let i = 0; i < held.value.length; i++) if (held.value[i] !== sibling.value[i]) return false;
+  return true;
+}
+
 /** By actor, then counter. */
 export function compareDots(a: Dot, b: Dot): number {
   if (a.actor !== b.actor) return a.actor < b.actor ? -1 : 1;

@@ -354,6 +354,118 @@ export namespace MemberInfo {
   }
 }
 
+export interface WriteDot {
+  actor: string
+  counter: bigint
+}
+
+export namespace WriteDot {
+  let _codec: Codec<WriteDot>
+
+  export const codec = (): Codec<WriteDot> => {
+    if (_codec == null) {
+      _codec = message<WriteDot>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.actor != null && obj.actor !== '')) {
+          w.uint32(10)
+          w.string(obj.actor)
+        }
+
+        if ((obj.counter != null && obj.counter !== 0n)) {
+          w.uint32(16)
+          w.uint64(obj.counter)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          actor: '',
+          counter: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.actor = reader.string()
+              break
+            }
+            case 2: {
+              obj.counter = reader.uint64()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.actor`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.counter`,
+                value: reader.uint64()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface WriteDotActorFieldEvent {
+    field: '$.actor'
+    value: string
+  }
+
+  export interface WriteDotCounterFieldEvent {
+    field: '$.counter'
+    value: bigint
+  }
+
+  export function encode (obj: Partial<WriteDot>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, WriteDot.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<WriteDot>): WriteDot {
+    return decodeMessage(buf, WriteDot.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<WriteDot>): Generator<WriteDotActorFieldEvent | WriteDotCounterFieldEvent> {
+    return streamMessage(buf, WriteDot.codec(), opts)
+  }
+}
+
 export interface SeatClaim {
   since: bigint
   signature: string
@@ -1310,6 +1422,7 @@ export interface Message {
   chain: MembershipConfig[]
   signature: string
   claim?: SeatClaim
+  dot?: WriteDot
 }
 
 export namespace Message {
@@ -1446,6 +1559,11 @@ export namespace Message {
         if (obj.claim != null) {
           w.uint32(194)
           SeatClaim.codec().encode(obj.claim, w)
+        }
+
+        if (obj.dot != null) {
+          w.uint32(202)
+          WriteDot.codec().encode(obj.dot, w)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -1599,6 +1717,12 @@ export namespace Message {
             case 24: {
               obj.claim = SeatClaim.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.claim
+              })
+              break
+            }
+            case 25: {
+              obj.dot = WriteDot.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.dot
               })
               break
             }
@@ -1817,6 +1941,13 @@ export namespace Message {
             case 24: {
               yield * SeatClaim.codec().stream(reader, reader.uint32(), `${prefix}.claim`, {
                 limits: opts.limits?.claim
+              })
+
+              break
+            }
+            case 25: {
+              yield * WriteDot.codec().stream(reader, reader.uint32(), `${prefix}.dot`, {
+                limits: opts.limits?.dot
               })
 
               break
@@ -2373,6 +2504,16 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageDotActorFieldEvent {
+    field: '$.dot.actor'
+    value: string
+  }
+
+  export interface MessageDotCounterFieldEvent {
+    field: '$.dot.counter'
+    value: bigint
+  }
+
   export function encode (obj: Partial<Message>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Message.codec())
   }
@@ -2381,7 +2522,7 @@ export namespace Message {
     return decodeMessage(buf, Message.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigVotersStoreFieldEvent | MessageConfigVotersClaimSinceFieldEvent | MessageConfigVotersClaimSignatureFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigLearnersStoreFieldEvent | MessageConfigLearnersClaimSinceFieldEvent | MessageConfigLearnersClaimSignatureFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageConfigReplacedFieldEvent | MessageConfigProofBallotRoundFieldEvent | MessageConfigProofBallotProposerFieldEvent | MessageConfigProofSignaturesPeerIdFieldEvent | MessageConfigProofSignaturesSignatureFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigVotersStoreFieldEvent | MessageAcceptedConfigVotersClaimSinceFieldEvent | MessageAcceptedConfigVotersClaimSignatureFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigLearnersStoreFieldEvent | MessageAcceptedConfigLearnersClaimSinceFieldEvent | MessageAcceptedConfigLearnersClaimSignatureFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageAcceptedConfigReplacedFieldEvent | MessageAcceptedConfigProofBallotRoundFieldEvent | MessageAcceptedConfigProofBallotProposerFieldEvent | MessageAcceptedConfigProofSignaturesPeerIdFieldEvent | MessageAcceptedConfigProofSignaturesSignatureFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent | MessageStoreFieldEvent | MessageChainClusterIdFieldEvent | MessageChainEpochFieldEvent | MessageChainVotersPeerIdFieldEvent | MessageChainVotersAddrsFieldEvent | MessageChainVotersStoreFieldEvent | MessageChainVotersClaimSinceFieldEvent | MessageChainVotersClaimSignatureFieldEvent | MessageChainLearnersPeerIdFieldEvent | MessageChainLearnersAddrsFieldEvent | MessageChainLearnersStoreFieldEvent | MessageChainLearnersClaimSinceFieldEvent | MessageChainLearnersClaimSignatureFieldEvent | MessageChainRemovedFieldEvent | MessageChainPreviousVotersFieldEvent | MessageChainReplacedFieldEvent | MessageChainProofBallotRoundFieldEvent | MessageChainProofBallotProposerFieldEvent | MessageChainProofSignaturesPeerIdFieldEvent | MessageChainProofSignaturesSignatureFieldEvent | MessageSignatureFieldEvent | MessageClaimSinceFieldEvent | MessageClaimSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigVotersStoreFieldEvent | MessageConfigVotersClaimSinceFieldEvent | MessageConfigVotersClaimSignatureFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigLearnersStoreFieldEvent | MessageConfigLearnersClaimSinceFieldEvent | MessageConfigLearnersClaimSignatureFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageConfigReplacedFieldEvent | MessageConfigProofBallotRoundFieldEvent | MessageConfigProofBallotProposerFieldEvent | MessageConfigProofSignaturesPeerIdFieldEvent | MessageConfigProofSignaturesSignatureFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigVotersStoreFieldEvent | MessageAcceptedConfigVotersClaimSinceFieldEvent | MessageAcceptedConfigVotersClaimSignatureFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigLearnersStoreFieldEvent | MessageAcceptedConfigLearnersClaimSinceFieldEvent | MessageAcceptedConfigLearnersClaimSignatureFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageAcceptedConfigReplacedFieldEvent | MessageAcceptedConfigProofBallotRoundFieldEvent | MessageAcceptedConfigProofBallotProposerFieldEvent | MessageAcceptedConfigProofSignaturesPeerIdFieldEvent | MessageAcceptedConfigProofSignaturesSignatureFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent | MessageStoreFieldEvent | MessageChainClusterIdFieldEvent | MessageChainEpochFieldEvent | MessageChainVotersPeerIdFieldEvent | MessageChainVotersAddrsFieldEvent | MessageChainVotersStoreFieldEvent | MessageChainVotersClaimSinceFieldEvent | MessageChainVotersClaimSignatureFieldEvent | MessageChainLearnersPeerIdFieldEvent | MessageChainLearnersAddrsFieldEvent | MessageChainLearnersStoreFieldEvent | MessageChainLearnersClaimSinceFieldEvent | MessageChainLearnersClaimSignatureFieldEvent | MessageChainRemovedFieldEvent | MessageChainPreviousVotersFieldEvent | MessageChainReplacedFieldEvent | MessageChainProofBallotRoundFieldEvent | MessageChainProofBallotProposerFieldEvent | MessageChainProofSignaturesPeerIdFieldEvent | MessageChainProofSignaturesSignatureFieldEvent | MessageSignatureFieldEvent | MessageClaimSinceFieldEvent | MessageClaimSignatureFieldEvent | MessageDotActorFieldEvent | MessageDotCounterFieldEvent> {
     return streamMessage(buf, Message.codec(), opts)
   }
 }
@@ -3050,6 +3191,18 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesDotActorFieldEvent {
+    field: '$.messages[].dot.actor'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesDotCounterFieldEvent {
+    field: '$.messages[].dot.counter'
+    value: bigint
+    index: number
+  }
+
   export function encode (obj: Partial<Frame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Frame.codec())
   }
@@ -3058,7 +3211,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigVotersStoreFieldEvent | FrameMessagesConfigVotersClaimSinceFieldEvent | FrameMessagesConfigVotersClaimSignatureFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigLearnersStoreFieldEvent | FrameMessagesConfigLearnersClaimSinceFieldEvent | FrameMessagesConfigLearnersClaimSignatureFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesConfigReplacedFieldEvent | FrameMessagesConfigProofBallotRoundFieldEvent | FrameMessagesConfigProofBallotProposerFieldEvent | FrameMessagesConfigProofSignaturesPeerIdFieldEvent | FrameMessagesConfigProofSignaturesSignatureFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigVotersStoreFieldEvent | FrameMessagesAcceptedConfigVotersClaimSinceFieldEvent | FrameMessagesAcceptedConfigVotersClaimSignatureFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersStoreFieldEvent | FrameMessagesAcceptedConfigLearnersClaimSinceFieldEvent | FrameMessagesAcceptedConfigLearnersClaimSignatureFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesAcceptedConfigReplacedFieldEvent | FrameMessagesAcceptedConfigProofBallotRoundFieldEvent | FrameMessagesAcceptedConfigProofBallotProposerFieldEvent | FrameMessagesAcceptedConfigProofSignaturesPeerIdFieldEvent | FrameMessagesAcceptedConfigProofSignaturesSignatureFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent | FrameMessagesStoreFieldEvent | FrameMessagesChainClusterIdFieldEvent | FrameMessagesChainEpochFieldEvent | FrameMessagesChainVotersPeerIdFieldEvent | FrameMessagesChainVotersAddrsFieldEvent | FrameMessagesChainVotersStoreFieldEvent | FrameMessagesChainVotersClaimSinceFieldEvent | FrameMessagesChainVotersClaimSignatureFieldEvent | FrameMessagesChainLearnersPeerIdFieldEvent | FrameMessagesChainLearnersAddrsFieldEvent | FrameMessagesChainLearnersStoreFieldEvent | FrameMessagesChainLearnersClaimSinceFieldEvent | FrameMessagesChainLearnersClaimSignatureFieldEvent | FrameMessagesChainRemovedFieldEvent | FrameMessagesChainPreviousVotersFieldEvent | FrameMessagesChainReplacedFieldEvent | FrameMessagesChainProofBallotRoundFieldEvent | FrameMessagesChainProofBallotProposerFieldEvent | FrameMessagesChainProofSignaturesPeerIdFieldEvent | FrameMessagesChainProofSignaturesSignatureFieldEvent | FrameMessagesSignatureFieldEvent | FrameMessagesClaimSinceFieldEvent | FrameMessagesClaimSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigVotersStoreFieldEvent | FrameMessagesConfigVotersClaimSinceFieldEvent | FrameMessagesConfigVotersClaimSignatureFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigLearnersStoreFieldEvent | FrameMessagesConfigLearnersClaimSinceFieldEvent | FrameMessagesConfigLearnersClaimSignatureFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesConfigReplacedFieldEvent | FrameMessagesConfigProofBallotRoundFieldEvent | FrameMessagesConfigProofBallotProposerFieldEvent | FrameMessagesConfigProofSignaturesPeerIdFieldEvent | FrameMessagesConfigProofSignaturesSignatureFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigVotersStoreFieldEvent | FrameMessagesAcceptedConfigVotersClaimSinceFieldEvent | FrameMessagesAcceptedConfigVotersClaimSignatureFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersStoreFieldEvent | FrameMessagesAcceptedConfigLearnersClaimSinceFieldEvent | FrameMessagesAcceptedConfigLearnersClaimSignatureFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesAcceptedConfigReplacedFieldEvent | FrameMessagesAcceptedConfigProofBallotRoundFieldEvent | FrameMessagesAcceptedConfigProofBallotProposerFieldEvent | FrameMessagesAcceptedConfigProofSignaturesPeerIdFieldEvent | FrameMessagesAcceptedConfigProofSignaturesSignatureFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent | FrameMessagesStoreFieldEvent | FrameMessagesChainClusterIdFieldEvent | FrameMessagesChainEpochFieldEvent | FrameMessagesChainVotersPeerIdFieldEvent | FrameMessagesChainVotersAddrsFieldEvent | FrameMessagesChainVotersStoreFieldEvent | FrameMessagesChainVotersClaimSinceFieldEvent | FrameMessagesChainVotersClaimSignatureFieldEvent | FrameMessagesChainLearnersPeerIdFieldEvent | FrameMessagesChainLearnersAddrsFieldEvent | FrameMessagesChainLearnersStoreFieldEvent | FrameMessagesChainLearnersClaimSinceFieldEvent | FrameMessagesChainLearnersClaimSignatureFieldEvent | FrameMessagesChainRemovedFieldEvent | FrameMessagesChainPreviousVotersFieldEvent | FrameMessagesChainReplacedFieldEvent | FrameMessagesChainProofBallotRoundFieldEvent | FrameMessagesChainProofBallotProposerFieldEvent | FrameMessagesChainProofSignaturesPeerIdFieldEvent | FrameMessagesChainProofSignaturesSignatureFieldEvent | FrameMessagesSignatureFieldEvent | FrameMessagesClaimSinceFieldEvent | FrameMessagesClaimSignatureFieldEvent | FrameMessagesDotActorFieldEvent | FrameMessagesDotCounterFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }

@@ -5,7 +5,8 @@ import { type MemberInfo, type MembershipConfig, type SeatClaim, configProblem, 
 import { CHAIN_SENT_MAX } from '../core/config-proof.js';
 import type { Ballot } from '../core/paxos.js';
 import type { KeyedRecord, Message, MessageType } from '../core/messages.js';
-import type { VersionedRecord } from '../core/record.js';
+import { ACTOR_CHARS_MAX, DOT_COUNTER_MAX, type VersionedRecord } from '../core/record.js';
+import type { Dot } from '../core/vv.js';
 import { checkText, safeNumber, toUint64, wireDecode } from './codec-util.js';
 import { WireFormatError } from './errors.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -160,6 +161,10 @@ function messageToPb(m: Message): pb.Message {
       out.key = m.key;
       break;
     case 'write':
+      out.key = m.key;
+      out.record = recordToPb(m.record);
+      if (m.dot !== undefined) out.dot = { actor: m.dot.actor, counter: toUint64(m.dot.counter, 'write dot counter') };
+      break;
     case 'repair':
       out.key = m.key;
       out.record = recordToPb(m.record);
@@ -228,7 +233,14 @@ function messageFromPb(p: pb.Message): Message {
   const epoch = safeNumber(p.epoch, 'epoch');
   switch (p.type) {
     case pb.MessageType.WRITE:
-      return { type: 'write', opId, epoch, key: p.key, record: requiredRecord(p.record, 'write') };
+      return {
+        type: 'write',
+        opId,
+        epoch,
+        key: p.key,
+        record: requiredRecord(p.record, 'write'),
+        ...(p.dot === undefined ? {} : { dot: writeDotFromPb(p.dot) }),
+      };
     case pb.MessageType.WRITE_ACK:
       return { type: 'writeAck', opId, epoch };
     case pb.MessageType.READ:
@@ -409,6 +421,14 @@ function memberFromPb(m: pb.MemberInfo): MemberInfo {
   for (const a of m.addrs) checkAddr(a);
   const seat: MemberInfo = m.store === '' ? { peerId: m.peerId, addrs: m.addrs } : { peerId: m.peerId, addrs: m.addrs, store: m.store };
   return m.claim === undefined ? seat : { ...seat, claim: claimFromPb(m.claim) };
+}
+
+/** A write's dot: the limits of a sibling's (src/core/record.ts ACTOR_CHARS_MAX, DOT_COUNTER_MAX). */
+function writeDotFromPb(d: pb.WriteDot): Dot {
+  if (d.actor.length === 0 || d.actor.length > ACTOR_CHARS_MAX) throw new WireFormatError(`a write dot's writer of ${d.actor.length} characters`);
+  const counter = safeNumber(d.counter, 'write dot counter');
+  if (counter < 1 || counter > DOT_COUNTER_MAX) throw new WireFormatError(`a write dot counter of ${counter}`);
+  return { actor: checkText(d.actor, 'a writer'), counter };
 }
 
 function claimToPb(c: SeatClaim): pb.SeatClaim {

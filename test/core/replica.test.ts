@@ -121,8 +121,8 @@ describe('write coordination', () => {
     expect(persist.then).toEqual({ to: 'A', msg: writeAck(opId) });
     expect(dots(persist.record)).toEqual([dotKey(dot)]);
     expect(sends(actions)).toEqual([
-      { to: 'B', msg: { type: 'write', opId, epoch: 1, key: 'k', record: persist.record } },
-      { to: 'C', msg: { type: 'write', opId, epoch: 1, key: 'k', record: persist.record } },
+      { to: 'B', msg: { type: 'write', opId, epoch: 1, key: 'k', record: persist.record, dot: { actor: 'A', counter: 1 } } },
+      { to: 'C', msg: { type: 'write', opId, epoch: 1, key: 'k', record: persist.record, dot: { actor: 'A', counter: 1 } } },
     ]);
     expect(replies(actions)).toEqual([]);
     expect(a!.core.opsInFlight).toBe(1);

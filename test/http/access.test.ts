@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessPolicy, TOKEN_FILE, isLoopbackHost, loadOrCreateToken, readToken } from '../../src/http/access.js';
 import { HttpError } from '../../src/http/errors.js';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
 const dirs: string[] = [];

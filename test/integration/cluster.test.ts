@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { call, get, openWatch, put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { CLUSTER_KEY_FILE } from '../../src/config/files.js';

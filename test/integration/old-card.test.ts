@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { del, get, put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { CLUSTER_KEY_FILE, DATABASE_FILE } from '../../src/config/files.js';

@@ -2,7 +2,7 @@
 // through a member that has not seen the admission yet. That member's admit() loses its epoch to the chosen
 // admission (Paxos phase 1 recovers it), re-derives from the winner, finds the device "already a member" and
 // answers the join OK — with a configuration whose seat names the device's OLD store. The device adopts it, is
-// unseated there, and its join loop (src/node/daemon.ts runJoinLoop) returns after any successful join: it never
+// unseated there, and its join loop (src/node/join.ts runJoinLoop) returns after any successful join: it never
 // asks again, so nobody gives the seat to its store. Unseated for good (found by the simulator, seed 75 without
 // the silentPushTarget workaround: "n5 (epoch 5, store n5.s2, not seated)").
 //

@@ -4,7 +4,7 @@ import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { put } from '../helpers/http.js';
 
 let daemon: Daemon | undefined;

@@ -14,7 +14,7 @@ import type { Message } from '../../src/core/messages.js';
 import { EMPTY_RECORD, applyWrite } from '../../src/core/record.js';
 import { readClusterKey } from '../../src/net/clusterkey.js';
 import { configAuth } from '../../src/node/config-auth.js';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { get, put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { Cleanup, startPeer } from '../net/helpers.js';

@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { MembershipConfig } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
 import { readClusterKey } from '../../src/net/clusterkey.js';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { put, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { Cleanup, startPeer } from '../net/helpers.js';

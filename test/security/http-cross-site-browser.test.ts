@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { call, get, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { CLUSTER_KEY_FILE } from '../../src/config/files.js';

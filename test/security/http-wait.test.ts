@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { strongerLevel } from '../../src/core/quorum.js';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { call, status } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { CLUSTER_KEY_FILE } from '../../src/config/files.js';

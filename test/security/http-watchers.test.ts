@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WatchSlots } from '../../src/http/browse.js';
 import { WATCHERS_MAX } from '../../src/node/changes.js';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { openWatch, put } from '../helpers/http.js';
 import { rawSocket, timeUntil } from '../helpers/http-raw.js';
 

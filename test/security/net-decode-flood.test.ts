@@ -14,7 +14,7 @@ import type { MembershipConfig } from '../../src/core/membership.js';
 import { readClusterKey } from '../../src/net/clusterkey.js';
 import { REPLICA_PROTOCOL } from '../../src/net/constants.js';
 import { framePrefix } from '../../src/net/frame-decoder.js';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { encodeFrame } from '../../src/wire/replica.js';
 import { get } from '../helpers/http.js';
 import { Cleanup, startPeer } from '../net/helpers.js';

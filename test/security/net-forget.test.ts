@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readClusterKey } from '../../src/net/clusterkey.js';
 import { createNetNode, forgetPeer, type NetNode } from '../../src/net/node.js';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { waitFor } from '../net/helpers.js';
 import { CLUSTER_KEY_FILE } from '../../src/config/files.js';
 
@@ -23,7 +23,8 @@ afterEach(async () => {
 
 /** The daemon's libp2p node and address book (private: observed, not used). */
 function internals(daemon: Daemon): { node: NetNode; addressBook: Map<string, string[]> } {
-  return daemon as unknown as { node: NetNode; addressBook: Map<string, string[]> };
+  const inner = (daemon as unknown as { daemon: { node: NetNode; peers: { addressBook: Map<string, string[]> } } }).daemon;
+  return { node: inner.node, addressBook: inner.peers.addressBook };
 }
 
 describe('non-member state', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { readClusterKey } from '../../src/net/clusterkey.js';
-import { Daemon } from '../../src/node/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { waitFor } from '../helpers/wait.js';
 import { Cleanup, startPeer } from '../net/helpers.js';
 import { CLUSTER_KEY_FILE } from '../../src/config/files.js';

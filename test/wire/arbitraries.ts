@@ -74,7 +74,9 @@ const keyArb = fc.string({ maxLength: 20 });
 const keyedArb: fc.Arbitrary<KeyedRecord> = fc.record({ key: keyArb, record: recordArb });
 
 export const messageArb: fc.Arbitrary<Message> = fc.oneof(
-  fc.record({ type: fc.constant('write' as const), opId: uint, epoch: uint, key: keyArb, record: recordArb }),
+  fc
+    .record({ type: fc.constant('write' as const), opId: uint, epoch: uint, key: keyArb, record: recordArb, dot: fc.option(fc.record({ actor, counter }), { nil: undefined }) })
+    .map(({ dot, ...m }) => (dot === undefined ? m : { ...m, dot })),
   fc.record({ type: fc.constant('writeAck' as const), opId: uint, epoch: uint }),
   fc.record({ type: fc.constant('read' as const), opId: uint, epoch: uint, key: keyArb }),
   fc.record({ type: fc.constant('readReply' as const), opId: uint, epoch: uint, key: keyArb, record: fc.option(recordArb, { nil: undefined }) }),
