@@ -3,8 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { DEFAULTS } from '../config/defaults.js';
-import { DAEMON_FILE } from '../config/files.js';
-import { TOKEN_FILE } from '../http/access.js';
+import { DAEMON_FILE, TOKEN_FILE } from '../config/files.js';
 
 /** Parsed flags of one command. */
 export type Values = Record<string, unknown>;

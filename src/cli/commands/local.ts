@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { join as joinPath, resolve as resolvePath } from 'node:path';
 import { CONFIG_FILE, SETTINGS, type SettingName, SettingsError, resolveSettings } from '../../config/settings.js';
-import { TOKEN_FILE } from '../../http/access.js';
+import { TOKEN_FILE } from '../../config/files.js';
 import { dataDirOf, type Values } from '../api.js';
 import { UsageError } from '../usage.js';
 
