@@ -46,12 +46,14 @@ export function isJoinMessage(msg: Message): msg is JoinMessage {
 export const ALREADY_MEMBER = 'already a member';
 
 /**
- * The error of a join reply refusing a seat claim signed against an older epoch than the member's (its `epoch`
- * field says which): the candidate signs again against that epoch and asks again at once.
+ * The error of a join reply asking a device back with a new store for its signed claim (MemberInfo.claim): it
+ * came without one, or one signed against an older configuration or another store of the seat. The reply
+ * carries the member's configuration; the device signs a claim moving its seat from the store it names, against
+ * its epoch, and asks again at once. (A device of a version before claims cannot: it needs upgrading.)
  */
-export const SEAT_CLAIM_STALE = 'the claim on the new store is older than the configuration: sign it again';
+export const SEAT_CLAIM_NEEDED = 'a device back with a new store asks with its signed claim on it, against this configuration (upgrade a device that does not)';
 
-/** Join requests a candidate sends to one member in one requestJoin (each stale claim costs one more). */
+/** Join requests a candidate sends to one member in one requestJoin (each claim asked for costs one more). */
 const CLAIM_ATTEMPTS_MAX = 4;
 
 export interface MembershipOptions {
@@ -203,13 +205,16 @@ export class MembershipService {
    * configuration is adopted); rejects with the member's reason (e.g. waiting for approval) or on timeout.
    */
   async requestJoin(member: string, addrs: readonly string[], timeoutMs: number): Promise<void> {
-    let since = 0;
+    let claim: SeatClaim | undefined;
     for (let attempt = 1; ; attempt += 1) {
-      const msg = await this.askToJoin(member, addrs, since, timeoutMs);
-      // A device back with a new store signs its claim against the newest epoch it knows; the member tells it a
-      // newer one when its claim is older than the member's configuration (a claim proves no older change).
-      if (!msg.ok && msg.error === SEAT_CLAIM_STALE && msg.epoch > since && attempt < CLAIM_ATTEMPTS_MAX) {
-        since = msg.epoch;
+      const msg = await this.askToJoin(member, addrs, claim, timeoutMs);
+      // A device back with a new store learns from the member which store its seat names, and at which epoch, and
+      // asks again with its claim to move the seat from there (a claim proves no older change, and no change of
+      // a seat that has moved on since).
+      const seat = msg.config === undefined ? undefined : seatOf(msg.config, this.options.runtime.self);
+      const { auth, storeId } = this.options;
+      if (!msg.ok && msg.error === SEAT_CLAIM_NEEDED && seat !== undefined && auth !== undefined && attempt < CLAIM_ATTEMPTS_MAX) {
+        claim = signSeatClaim(auth, this.options.runtime.self, seat.store ?? '', storeId, msg.config?.epoch ?? 0);
         continue;
       }
       if (!msg.ok || msg.config === undefined) throw new QuorumdError('join_refused', msg.error || 'join refused');
@@ -218,8 +223,13 @@ export class MembershipService {
     }
   }
 
-  /** Sends one join request to `member` (its claim on our store signed against epoch `since`) and awaits the reply. */
-  private async askToJoin(member: string, addrs: readonly string[], since: number, timeoutMs: number): Promise<Extract<Message, { type: 'joinReply' }>> {
+  /** Sends one join request to `member` (with our claim on our store, if a member asked for it) and awaits the reply. */
+  private async askToJoin(
+    member: string,
+    addrs: readonly string[],
+    claim: SeatClaim | undefined,
+    timeoutMs: number,
+  ): Promise<Extract<Message, { type: 'joinReply' }>> {
     const opId = this.allocateOpId();
     let timer: NodeJS.Timeout | undefined;
     const reply = new Promise<Extract<Message, { type: 'joinReply' }>>((resolve, reject) => {
@@ -230,8 +240,7 @@ export class MembershipService {
       this.joinWaiter = { member, opId, resolve, reject };
     });
     this.options.runtime.askingToJoin(member);
-    const { auth, storeId } = this.options;
-    const claim = auth === undefined ? undefined : signSeatClaim(auth, this.options.runtime.self, storeId, since);
+    const { storeId } = this.options;
     const request: Message = { type: 'joinRequest', opId, epoch: 0, addrs: [...addrs], store: storeId, ...(claim === undefined ? {} : { claim }) };
     if (!this.options.send(member, request)) {
       clearTimeout(timer);
@@ -255,8 +264,10 @@ export class MembershipService {
     claim: SeatClaim | undefined,
   ): Promise<void> {
     const { runtime } = this.options;
-    const reply = (ok: boolean, error: string): void => {
-      const config = ok ? runtime.config : undefined;
+    // The configuration goes to a device that joined, or to the seat's own device asked for its claim (the peer
+    // key proves it is the seat's device): nobody else is told it.
+    const reply = (ok: boolean, error: string, withConfig = ok): void => {
+      const config = withConfig ? runtime.config : undefined;
       this.options.send(candidate, { type: 'joinReply', opId: requestOpId, epoch: runtime.config.epoch, ok, error, config });
     };
     const config = runtime.config;
@@ -273,11 +284,12 @@ export class MembershipService {
       // claim on the new store lets the change be decided by the smaller quorum of a re-seat (configQuorum): it is
       // checked here, so no value that devices would refuse is ever proposed.
       const { auth } = this.options;
-      if (claim !== undefined && auth !== undefined) {
-        if (!auth.verify(candidate, seatClaimPayload(candidate, store, claim.since), claim.signature)) {
+      if (auth !== undefined) {
+        const from = seat.store ?? '';
+        if (claim === undefined || claim.since < config.epoch || claim.from !== from) return reply(false, SEAT_CLAIM_NEEDED, true);
+        if (!auth.verify(candidate, seatClaimPayload(candidate, from, store, claim.since), claim.signature)) {
           return reply(false, 'the claim on the new store is not signed by the device');
         }
-        if (claim.since < config.epoch) return reply(false, SEAT_CLAIM_STALE);
       }
       try {
         await this.replaceSeat(candidate, store, addrs, claim);
@@ -396,6 +408,8 @@ export class MembershipService {
         // A claim signed against an epoch newer than ours proves nothing from our configuration (every device
         // would refuse the change's proof): this device is behind; the device asks a member that is not.
         if (claim !== undefined && claim.since > c.epoch) throw new MembershipChangeError(`this device is behind ${peerId}'s claim (epoch ${claim.since})`);
+        // The seat moved on since the device signed (another re-seat won meanwhile): the claim proves nothing now.
+        if (claim !== undefined && claim.from !== (seat.store ?? '')) throw new MembershipChangeError(`${peerId}'s seat moved since its claim: ask again`);
         return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, addrs, claim);
       }, finishFirst);
       if (isLearner(committed, peerId)) await runtime.sync([peerId]);

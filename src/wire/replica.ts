@@ -432,11 +432,15 @@ function writeDotFromPb(d: pb.WriteDot): Dot {
 }
 
 function claimToPb(c: SeatClaim): pb.SeatClaim {
-  return { since: toUint64(c.since, 'claim epoch'), signature: c.signature };
+  return { since: toUint64(c.since, 'claim epoch'), signature: c.signature, from: c.from };
 }
 
 function claimFromPb(c: pb.SeatClaim): SeatClaim {
-  const claim: SeatClaim = { since: safeNumber(c.since, 'claim epoch'), signature: checkText(c.signature, 'a claim signature') };
+  const claim: SeatClaim = {
+    from: checkText(c.from, 'a claim store'),
+    since: safeNumber(c.since, 'claim epoch'),
+    signature: checkText(c.signature, 'a claim signature'),
+  };
   const problem = seatClaimShapeProblem(claim);
   if (problem !== undefined) throw new WireFormatError(problem);
   return claim;

@@ -30,7 +30,7 @@ import type { Message } from '../../src/core/messages.js';
 import type { ClientResult } from '../../src/core/replica.js';
 import { type Cluster, simAuth } from './cluster.js';
 import { seatClaimPayload, signSeatClaim } from '../../src/core/config-proof.js';
-import { SEAT_CLAIM_STALE } from '../../src/node/membership.js';
+import { SEAT_CLAIM_NEEDED } from '../../src/node/membership.js';
 import type { Rng } from './rng.js';
 import { acceptedNextSlot } from '../../src/core/paxos.js';
 
@@ -176,7 +176,7 @@ export class DeviceMembership {
    * Asks `member` to add us; `done(true)` once its answer's configuration is adopted. As src/node: the request
    * carries our claim on our store signed against epoch `since`; a member newer than that asks us to sign again.
    */
-  private requestJoin(member: string, done: (ok: boolean) => void, since = 0, attempt = 1): void {
+  private requestJoin(member: string, done: (ok: boolean) => void, claim: SeatClaim | undefined = undefined, attempt = 1): void {
     const opId = this.opIdNext++;
     let settled = false;
     const finish = (ok: boolean): void => {
@@ -189,11 +189,13 @@ export class DeviceMembership {
       member,
       opId,
       resolve: (msg) => {
-        if (!msg.ok && msg.error === SEAT_CLAIM_STALE && msg.epoch > since && attempt < 4) {
+        const seat = msg.config === undefined ? undefined : seatOf(msg.config, this.self);
+        if (!msg.ok && msg.error === SEAT_CLAIM_NEEDED && seat !== undefined && attempt < 4) {
           if (settled || this.stopped) return;
           settled = true;
           this.joinWaiter = undefined;
-          return this.requestJoin(member, done, msg.epoch, attempt + 1);
+          const signed = signSeatClaim(simAuth(this.self), this.self, seat.store ?? '', this.cluster.runtimeStoreOf(this.self), msg.config?.epoch ?? 0);
+          return this.requestJoin(member, done, signed, attempt + 1);
         }
         if (!msg.ok || msg.config === undefined) return finish(false);
         this.cluster.adoptConfig(this.self, msg.config, member);
@@ -203,18 +205,17 @@ export class DeviceMembership {
     this.stats.joinRequests += 1;
     const store = this.cluster.runtimeStoreOf(this.self);
     this.cluster.core(this.self).admissionFrom(member);
-    const claim = signSeatClaim(simAuth(this.self), this.self, store, since);
-    if (!this.cluster.sendPlain(this.self, member, { type: 'joinRequest', opId, epoch: 0, addrs: [], store, claim })) return finish(false);
+    if (!this.cluster.sendPlain(this.self, member, { type: 'joinRequest', opId, epoch: 0, addrs: [], store, ...(claim === undefined ? {} : { claim }) })) return finish(false);
     this.after(this.cluster.timings.joinTimeoutMs, `join timeout ${this.self} op=${opId}`, () => finish(false));
   }
 
   // ---------------------------------------------------------------- member side
 
   private onJoinRequest(candidate: string, requestOpId: number, store: string | undefined, claim: SeatClaim | undefined): void {
-    const reply = (ok: boolean, error: string): void => {
+    const reply = (ok: boolean, error: string, withConfig = ok): void => {
       if (this.stopped) return;
       const config = this.config;
-      this.cluster.sendPlain(this.self, candidate, { type: 'joinReply', opId: requestOpId, epoch: config.epoch, ok, error, config: ok ? config : undefined });
+      this.cluster.sendPlain(this.self, candidate, { type: 'joinReply', opId: requestOpId, epoch: config.epoch, ok, error, config: withConfig ? config : undefined });
     };
     const config = this.config;
     if (config.epoch === 0 || !this.cluster.core(this.self).seated()) return reply(false, 'this device is not a member of a cluster');
@@ -231,10 +232,9 @@ export class DeviceMembership {
     const answer = (error: string | undefined): void => reply(error === undefined, error ?? '');
     if (seat !== undefined) {
       // As src/node: the device's signed claim on its new store, checked before any proposal.
-      if (claim !== undefined) {
-        if (!simAuth(candidate).verify(candidate, seatClaimPayload(candidate, store, claim.since), claim.signature)) return reply(false, 'bad claim');
-        if (claim.since < config.epoch) return reply(false, SEAT_CLAIM_STALE);
-      }
+      const from = seat.store ?? '';
+      if (claim === undefined || claim.since < config.epoch || claim.from !== from) return reply(false, SEAT_CLAIM_NEEDED, true);
+      if (!simAuth(candidate).verify(candidate, seatClaimPayload(candidate, from, store, claim.since), claim.signature)) return reply(false, 'bad claim');
       return this.replaceSeat(candidate, store, answer, claim);
     }
     if (!this.cluster.options.autoAdmit && !this.approved.has(candidate)) {
@@ -319,6 +319,7 @@ export class DeviceMembership {
           }
           if (isJoint(c) && !jointRetargetable(c, peerId)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
           if (claim !== undefined && claim.since > c.epoch) throw new QuorumdError('membership_change_failed', `behind ${peerId}'s claim`);
+          if (claim !== undefined && claim.from !== (seat.store ?? '')) throw new QuorumdError('membership_change_failed', `${peerId}'s seat moved since its claim`);
           return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, [], claim);
         },
         !jointRetargetable(this.config, peerId),
