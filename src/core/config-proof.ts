@@ -104,10 +104,7 @@ export function proofProblem(base: MembershipConfig, next: MembershipConfig, aut
     if (seat?.store === undefined || expected === undefined || !configsEqual(expected, next)) {
       return `epoch ${next.epoch} is not a replacement of ${gone}'s store alone`;
     }
-    // Only the device itself asks for its seat on a new store: with an even number of voters the smaller quorum
-    // is fewer than a majority (one of two), and a voter removed later, still an acceptor of an old epoch for a
-    // device that was away, could otherwise give another's seat to a store of its naming and cut that device off.
-    const claimed = seatClaimProblem(gone, seatOf(base, gone)?.store ?? '', seat.store, seat.claim, base.epoch, auth);
+    const claimed = reseatClaimProblem(base, next, auth);
     if (claimed !== undefined) return claimed;
   }
   const acceptors = voterIds(base).filter((p) => p !== gone);
@@ -122,6 +119,21 @@ export function proofProblem(base: MembershipConfig, next: MembershipConfig, aut
     if (signed.size >= needed) return undefined;
   }
   return `epoch ${next.epoch} has ${signed.size} of the ${needed} accept signatures of epoch ${base.epoch}'s voters it needs`;
+}
+
+/**
+ * Why the re-seat `next` makes of `base` (goneAcceptor) is not proven to be the re-seated device's own request,
+ * or undefined when it is (or `next` is no re-seat). Only the device itself asks for its seat on a new store: with
+ * an even number of voters the smaller quorum is fewer than a majority (one of two), and a voter removed later,
+ * still an acceptor of an old epoch for a device that was away, could otherwise give another's seat to a store of
+ * its naming and cut that device off. Acceptors check it too, so no such value is ever decided.
+ */
+export function reseatClaimProblem(base: MembershipConfig, next: MembershipConfig, auth: ConfigAuth): string | undefined {
+  const gone = goneAcceptor(base, next);
+  if (gone === undefined) return undefined;
+  const seat = next.voters.find((m) => m.peerId === gone);
+  if (seat?.store === undefined) return `epoch ${next.epoch} gives ${gone}'s seat to no store`;
+  return seatClaimProblem(gone, seatOf(base, gone)?.store ?? '', seat.store, seat.claim, base.epoch, auth);
 }
 
 /**
