@@ -8,7 +8,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { describe, expect, it } from 'vitest';
 import { type ConfigAuth, acceptPayload, proofProblem, signSeatClaim } from '../../src/core/config-proof.js';
-import { type MembershipConfig, finalized, withMemberRemoved, withSeatReplaced } from '../../src/core/membership.js';
+import { type MembershipConfig, finalized, withMemberRemoved, withSeatReplaced, withVoterAdded } from '../../src/core/membership.js';
 import { configAuth } from '../../src/node/config-auth.js';
 import { Net, seats } from '../core/seat-net.js';
 
@@ -120,5 +120,42 @@ describe('a removed voter replaying a genuine seat claim', () => {
     expect(ld.core.config.epoch).toBe(6);
     expect(ld.core.config.voters.find((m) => m.peerId === d.id)?.store).toBe('sD2');
     expect(ld.core.config.voters.map((m) => m.peerId)).toContain(r.id);
+  });
+
+  // Same BUG, through a learner: claims are dropped when a learner is promoted (withVoterAdded keeps the
+  // learner's store, not its claim), so "refuse a claim older than the claim on the seat it replaces" alone
+  // would not close it; binding the replaced store in the claim would.
+  it.fails('cannot do it either with the claim of a learner wiped twice and promoted since', async () => {
+    const [r, d, l] = await Promise.all([newKey(), newKey(), newKey()]);
+    const net = new Net();
+    // 1. Voter R; learners D and L.
+    const start: MembershipConfig = {
+      ...seats(1, [[r.id, 'sR']]),
+      learners: [
+        { peerId: d.id, addrs: [], store: 'sD1' },
+        { peerId: l.id, addrs: [], store: 'sL' },
+      ],
+    };
+    net.add(r.id, 'sR', start, { auth: r.auth });
+    net.add(d.id, 'sD1', start, { auth: d.auth });
+    const ld = net.add(l.id, 'sL', start, { auth: l.auth });
+    // 2. D (a learner) wiped twice: re-seated on sD2 (claim since 1, epoch 2), then on sD3 (claim since 2, epoch 3).
+    net.wipe(d.id, 'sD2', { auth: d.auth });
+    const oldClaim = signSeatClaim(d.auth, d.id, 'sD2', 1);
+    commit(net, r.id, withSeatReplaced(net.dev(r.id).core.config, d.id, 'sD2', [], oldClaim));
+    net.wipe(d.id, 'sD3', { auth: d.auth });
+    commit(net, r.id, withSeatReplaced(net.dev(r.id).core.config, d.id, 'sD3', [], signSeatClaim(d.auth, d.id, 'sD3', 2)));
+    // 3. D promoted to voter on sD3: epochs 4 (joint) and 5. L follows.
+    voterChange(net, r.id, withVoterAdded(net.dev(r.id).core.config, { peerId: d.id, addrs: [], store: 'sD3' }));
+    const epoch5 = net.dev(r.id).core.config;
+    expect(epoch5.epoch).toBe(5);
+    expect(ld.core.epoch).toBe(5);
+    // 4. L away; R removed: epochs 6, 7.
+    net.down.add(l.id);
+    voterChange(net, d.id, withMemberRemoved(epoch5, r.id));
+    net.down.add(r.id);
+    // 5. R's epoch 6: D's seat back to sD2 on the learner-era claim, signed by R alone.
+    const forged = signedBy(withSeatReplaced(epoch5, d.id, 'sD2', [], oldClaim), r);
+    expect(proofProblem(epoch5, forged, l.auth)).toBeDefined();
   });
 });
