@@ -75,11 +75,10 @@ describe('an old-version device (no claim) back with a new store in a two-voter 
     expect(config.epoch).toBe(8);
   });
 
-  // BUG (minor, open): the member answers "another membership change won epoch 9; retry from epoch 8" (the
-  // unseated store's refusal counts as a conflict in ConfigChange.progressConfig), and the device retries forever.
-  // src/node/membership.ts onJoinRequest could refuse at once when the re-seat needs the device's own seat
-  // (claim undefined and configQuorum(c, undefined) cannot be met without it) with an "upgrade the device" error.
-  it.fails('is told to upgrade, not that another change won', async () => {
+  // Found by review: the member used to answer "another membership change won epoch 9; retry from epoch 8" (the
+  // unseated store's refusal counted as a conflict) and the device retried for ever. A member asks a device back
+  // with a new store for its claim before proposing anything; the answer says to upgrade a device that cannot.
+  it('is told to upgrade, not that another change won', async () => {
     const [a, d] = await Promise.all([newKey(), newKey()]);
     const { replies } = await ask(a, d, undefined);
     expect(replies[0]?.error).toMatch(/upgrade|claim/i);

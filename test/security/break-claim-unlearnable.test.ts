@@ -24,39 +24,21 @@ async function newKey(): Promise<Key> {
 }
 
 describe('a re-seat value whose claim proves nothing', () => {
-  // OPEN (hardening): ConfigChange.onAccept (src/core/config-change.ts) accepts it, so two honest voters of four
-  // decide it with one misbehaving voter, for a seat whose store is not even gone. Fix idea: an acceptor refuses
-  // a value for which goneAcceptor(base, value) is defined but seatClaimProblem(...) is not undefined (the same
-  // check as proofProblem, before signing), and proposeConfig refuses to propose one.
-  it.fails('is not accepted by honest voters, so membership can still change afterwards', async () => {
+  // Found by review: ConfigChange.onAccept accepted it, so two honest voters of four decided it with one voter not
+  // following the protocol, for a seat whose store was not even gone, and no device could adopt it: the slot was
+  // stuck for good. Acceptors check the claim now (config-proof.ts reseatClaimProblem), as proofs do.
+  it('is not accepted by honest voters, so membership can still change afterwards', async () => {
     const [a, b, c, d] = await Promise.all([newKey(), newKey(), newKey(), newKey()]);
     const net = new Net();
     const start = seats(1, [[a.id, 'sA'], [b.id, 'sB'], [c.id, 'sC'], [d.id, 'sD']]);
     for (const [k, s] of [[a, 'sA'], [b, 'sB'], [c, 'sC'], [d, 'sD']] as const) net.add(k.id, s, start, { auth: k.auth });
     // A proposes "D's seat goes to sX" with a claim A signed itself (D is fine and was never wiped).
-    const bogus = withSeatReplaced(start, d.id, 'sX', [], signSeatClaim(a.auth, d.id, 'sX', 1));
+    const bogus = withSeatReplaced(start, d.id, 'sX', [], signSeatClaim(a.auth, d.id, 'sD', 'sX', 1));
     net.propose(a.id, bogus);
     net.run();
     // No device adopts it (its proof is refused) ...
     for (const id of [a.id, b.id, c.id, d.id]) expect(net.dev(id).core.epoch).toBe(1);
     // ... and yet it must not hold the slot: B, honest, can still remove A.
     expect(net.propose(b.id, withMemberRemoved(start, a.id))).toMatchObject({ type: 'configCommitted' });
-  });
-
-  it('today: two honest acceptors of four accept it, nobody adopts it, and epoch 2 is stuck for good', async () => {
-    const [a, b, c, d] = await Promise.all([newKey(), newKey(), newKey(), newKey()]);
-    const net = new Net();
-    const start = seats(1, [[a.id, 'sA'], [b.id, 'sB'], [c.id, 'sC'], [d.id, 'sD']]);
-    for (const [k, s] of [[a, 'sA'], [b, 'sB'], [c, 'sC'], [d, 'sD']] as const) net.add(k.id, s, start, { auth: k.auth });
-    const bogus = withSeatReplaced(start, d.id, 'sX', [], signSeatClaim(a.auth, d.id, 'sX', 1));
-    net.propose(a.id, bogus);
-    net.run();
-    for (const id of [a.id, b.id, c.id, d.id]) expect(net.dev(id).core.epoch).toBe(1);
-    expect(net.dev(b.id).core.acceptorState.accepted?.config.voters.find((m) => m.peerId === d.id)?.store).toBe('sX');
-    // Every honest proposal recovers the chosen bogus value and decides it again, unprovably.
-    for (const proposer of [b.id, c.id, d.id]) {
-      expect(net.propose(proposer, withMemberRemoved(start, a.id))).toMatchObject({ type: 'failed' });
-      expect(net.dev(proposer).core.epoch).toBe(1);
-    }
   });
 });

@@ -7,7 +7,7 @@ import { type ConfigAuth, acceptPayload, proofProblem, signSeatClaim } from '../
 import { type MembershipConfig, NO_CONFIG, finalized, withMemberRemoved, withSeatReplaced } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
 import { configAuth } from '../../src/node/config-auth.js';
-import { SEAT_CLAIM_STALE } from '../../src/node/membership.js';
+import { SEAT_CLAIM_NEEDED } from '../../src/node/membership.js';
 import { Net, seats } from '../core/seat-net.js';
 import { testMembership, testRuntime } from '../helpers/runtime.js';
 
@@ -48,7 +48,7 @@ describe('a removed voter replaying a genuine claim inside its window', () => {
     net.down.add(l.id);
     // D wiped, re-seated on its claim (since 1): epochs 2, 3. Then R removed: epochs 4, 5.
     net.wipe(d.id, 'sD2', { auth: d.auth });
-    const claim = signSeatClaim(d.auth, d.id, 'sD2', 1);
+    const claim = signSeatClaim(d.auth, d.id, 'sD1', 'sD2', 1);
     voterChange(net, r.id, withSeatReplaced(start, d.id, 'sD2', ['/ip4/10.0.0.2/tcp/4001'], claim));
     voterChange(net, d.id, withMemberRemoved(net.dev(d.id).core.config, r.id));
     expect(net.dev(d.id).core.config.epoch).toBe(5);
@@ -71,13 +71,14 @@ describe('a removed voter replaying a genuine claim inside its window', () => {
 });
 
 describe('a wiped device asking a removed voter to join (mDNS, or a --join address that names it)', () => {
-  // Residual (not fixed by 74bb54d, not documented): the first join request carries a claim signed against
-  // epoch 0, which proves a re-seat from every base epoch, and the member's STALE answer names any epoch it
-  // likes. A wiped device cannot know better (its configuration is gone with its store). Whoever it asks first
-  // can then re-seat it, alone in a two-voter epoch, for a device that was away (the attack of
-  // auth-removed-reseat-forgery.test.ts).
-  it('hands that voter a claim that proves a re-seat from any epoch', async () => {
+  // Residual (docs/security.md, "A removed peer"): a wiped device has no configuration (it went with its store), so
+  // it signs its claim against the configuration the member it asks shows it. A removed voter asked first shows an
+  // old genuine one and gets a claim that proves, in that old epoch, the move of the device's seat to its new store:
+  // alone in a two-voter epoch, it can re-seat the device there for a device that was away since (and cut that one
+  // off from the cluster's real chain). What it cannot get is a claim from a store the device never left.
+  it('hands that voter a claim for the configuration it shows', async () => {
     const [r, d, l] = await Promise.all([newKey(), newKey(), newKey()]);
+    const epoch1 = { ...seats(1, [[r.id, 'sR'], [d.id, 'sD1']]), learners: [{ peerId: l.id, addrs: [], store: 'sL' }] };
     const { runtime } = await testRuntime(d.id, { config: NO_CONFIG, storeId: 'sD2', auth: d.auth });
     const requests: Array<Extract<Message, { type: 'joinRequest' }>> = [];
     const membership = testMembership(runtime, {
@@ -86,20 +87,23 @@ describe('a wiped device asking a removed voter to join (mDNS, or a --join addre
       send: (to, msg) => {
         if (to !== r.id || msg.type !== 'joinRequest') return true;
         requests.push(msg);
-        // R answers the first request "stale, sign against epoch 3", and refuses the second.
-        const error = requests.length === 1 ? SEAT_CLAIM_STALE : 'no';
-        queueMicrotask(() => membership.handle(r.id, { type: 'joinReply', opId: msg.opId, epoch: 3, ok: false, error, config: undefined }));
+        // R answers the first request "sign a claim" with the old epoch 1, and refuses the second.
+        const first = requests.length === 1;
+        queueMicrotask(() =>
+          membership.handle(r.id, { type: 'joinReply', opId: msg.opId, epoch: 1, ok: false, error: first ? SEAT_CLAIM_NEEDED : 'no', config: first ? epoch1 : undefined }),
+        );
         return true;
       },
     });
     await expect(membership.requestJoin(r.id, [], 1_000)).rejects.toThrow();
     membership.stop();
     runtime.stop();
-    expect(requests.map((m) => m.claim?.since)).toEqual([0, 3]);
-
-    // L is at epoch 1 ({R, D}); the cluster has moved on long since. R's re-seat of D from epoch 1 verifies.
-    const epoch1 = { ...seats(1, [[r.id, 'sR'], [d.id, 'sD1']]), learners: [{ peerId: l.id, addrs: [], store: 'sL' }] };
-    const forged = signedBy(withSeatReplaced(epoch1, d.id, 'sD2', [], requests[0]!.claim), r);
+    // The first request carries no claim; the second one a claim from sD1 against epoch 1.
+    expect(requests.map((m) => m.claim === undefined ? undefined : [m.claim.from, m.claim.since])).toEqual([undefined, ['sD1', 1]]);
+    const forged = signedBy(withSeatReplaced(epoch1, d.id, 'sD2', [], requests[1]!.claim), r);
     expect(proofProblem(epoch1, forged, l.auth)).toBeUndefined();
+    // A store the device never left: no claim from it.
+    const elsewhere = { ...epoch1, voters: [epoch1.voters[0]!, { peerId: d.id, addrs: [], store: 'sD0' }] };
+    expect(proofProblem(elsewhere, signedBy(withSeatReplaced(elsewhere, d.id, 'sD2', [], requests[1]!.claim), r), l.auth)).toMatch(/from store sD1, not sD0/);
   });
 });

@@ -46,11 +46,12 @@ describe('seat claims on the wire', () => {
   const sig = 'A'.repeat(88);
   it('refuses odd claims with WireFormatError only', () => {
     const bad: Array<[string, pb.SeatClaim]> = [
-      ['since 2^53', { since: 2n ** 53n, signature: sig }],
-      ['since 2^64 - 1', { since: 2n ** 64n - 1n, signature: sig }],
-      ['an empty claim message', { since: 0n, signature: '' }],
-      ['a signature of 257 characters', { since: 1n, signature: 'A'.repeat(257) }],
-      ['a lone surrogate', { since: 1n, signature: 'A\ud800' }],
+      ['since 2^53', { from: 's1', since: 2n ** 53n, signature: sig }],
+      ['since 2^64 - 1', { from: 's1', since: 2n ** 64n - 1n, signature: sig }],
+      ['an empty claim message', { from: 's1', since: 0n, signature: '' }],
+      ['a signature of 257 characters', { from: 's1', since: 1n, signature: 'A'.repeat(257) }],
+      ['a lone surrogate', { from: 's1', since: 1n, signature: 'A\ud800' }],
+      ['a from-store of 65 characters', { from: 'a'.repeat(65), since: 1n, signature: sig }],
     ];
     for (const [what, claim] of bad) {
       for (const bytes of [joinRequest(claim), seatConfig(claim)]) {
@@ -58,14 +59,14 @@ describe('seat claims on the wire', () => {
       }
     }
     // The largest safe epoch is a claim's shape; it proves nothing before that epoch (seatClaimProblem).
-    const [msg] = decodeFrame(joinRequest({ since: BigInt(Number.MAX_SAFE_INTEGER), signature: sig }));
+    const [msg] = decodeFrame(joinRequest({ from: 's1', since: BigInt(Number.MAX_SAFE_INTEGER), signature: sig }));
     expect(msg).toMatchObject({ type: 'joinRequest', claim: { since: Number.MAX_SAFE_INTEGER } });
   });
 
   it('refuses a signature of bytes that are no UTF-8 (WireFormatError)', async () => {
     const d = await newKey();
-    const good = signSeatClaim(d.auth, d.id, 's2', 1);
-    for (const bytes of [joinRequest({ since: 1n, signature: good.signature }), seatConfig({ since: 1n, signature: good.signature })]) {
+    const good = signSeatClaim(d.auth, d.id, 's1', 's2', 1);
+    for (const bytes of [joinRequest({ from: 's1', since: 1n, signature: good.signature }), seatConfig({ from: 's1', since: 1n, signature: good.signature })]) {
       expect(decodeFrame(bytes)).toHaveLength(1);
       // Overwrite the signature's first two bytes with 0xff 0xfe (no UTF-8).
       const at = Buffer.from(bytes).indexOf(Buffer.from(good.signature));
@@ -80,7 +81,7 @@ describe('seat claims on the wire', () => {
     const base: MembershipConfig = {
       clusterId: 'c', epoch: 1, voters: [{ peerId: x.id, addrs: [], store: 'sx' }, { peerId: d.id, addrs: [], store: 's1' }], learners: [], removed: [], previousVoters: [],
     };
-    const next = withSeatReplaced(base, d.id, 's2', [], signSeatClaim(d.auth, d.id, 's2', 1));
+    const next = withSeatReplaced(base, d.id, 's2', [], signSeatClaim(d.auth, d.id, 's1', 's2', 1));
     const ballot = { round: 1, proposer: x.id };
     const proven = { ...next, proof: { ballot, signatures: [{ peerId: x.id, signature: x.auth.sign(acceptPayload(next, ballot)) }] } };
     const [msg] = decodeFrame(encodeFrame([{ type: 'config', epoch: 2, config: proven }]));
@@ -96,7 +97,7 @@ describe('seat claims on disk', () => {
     const base: MembershipConfig = {
       clusterId: 'c', epoch: 4, voters: [{ peerId: a.id, addrs: [], store: 'sA' }, { peerId: d.id, addrs: [], store: 'sD1' }], learners: [], removed: [], previousVoters: [],
     };
-    const next = withSeatReplaced(base, d.id, 'sD2', ['/ip4/10.0.0.2/tcp/4001'], signSeatClaim(d.auth, d.id, 'sD2', 4));
+    const next = withSeatReplaced(base, d.id, 'sD2', ['/ip4/10.0.0.2/tcp/4001'], signSeatClaim(d.auth, d.id, 'sD1', 'sD2', 4));
     const ballot = { round: 3, proposer: a.id };
     const proven = { ...next, proof: { ballot, signatures: [{ peerId: a.id, signature: a.auth.sign(acceptPayload(next, ballot)) }] } };
     expect(proofProblem(base, proven, a.auth)).toBeUndefined();
@@ -109,7 +110,7 @@ describe('seat claims on disk', () => {
 
   it('a stored claim of a bad shape is a startup error, not a crash elsewhere', async () => {
     const store = new MemoryStore();
-    const config = { clusterId: 'c', epoch: 2, voters: [{ peerId: 'p', addrs: [], store: 's', claim: { since: -1, signature: 'x' } }], learners: [], removed: [], previousVoters: [] };
+    const config = { clusterId: 'c', epoch: 2, voters: [{ peerId: 'p', addrs: [], store: 's', claim: { from: 's1', since: -1, signature: 'x' } }], learners: [], removed: [], previousVoters: [] };
     await store.setMeta(META_MEMBERSHIP, JSON.stringify(config));
     expect(() => loadMembership(store)).toThrow(/stored membership is invalid/);
   });
