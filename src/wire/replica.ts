@@ -227,6 +227,7 @@ function messageFromPb(p: pb.Message): Message {
   checkKey(p.key);
   if (p.resumeAfter !== undefined) checkKey(p.resumeAfter);
   checkText(p.error, 'an error');
+  checkText(p.signature, 'a signature');
   checkStore(p.store);
   for (const a of p.addrs) checkAddr(a);
   const opId = safeNumber(p.opId, 'opId');
@@ -394,7 +395,7 @@ function requiredConfig(config: pb.MembershipConfig | undefined, type: string): 
       : {
           proof: {
             ballot: requiredBallot(config.proof.ballot, 'configuration proof'),
-            signatures: config.proof.signatures.map((x) => ({ peerId: x.peerId, signature: x.signature })),
+            signatures: config.proof.signatures.map((x) => ({ peerId: checkText(x.peerId, 'a signer'), signature: checkText(x.signature, 'a signature') })),
           },
         }),
   };
