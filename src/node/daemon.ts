@@ -47,6 +47,7 @@ import { createLogger, type Logger } from './log.js';
 import { MembershipService, isJoinMessage } from './membership.js';
 import type { AdmissionState } from './admission.js';
 import { META_ACCEPTOR, META_MEMBERSHIP, Runtime } from './runtime.js';
+import { REAL_ENV } from './driver-ports.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -269,6 +270,10 @@ export class Daemon {
         hints: { hintsMax: DEFAULTS.hintsMax, hintTtlMs: DEFAULTS.hintTtlMs },
         log,
         auth,
+        wallClockMs: REAL_ENV.clocks.wallMs,
+        monotonicMs: REAL_ENV.clocks.monotonicMs,
+        timers: REAL_ENV.timers,
+        random: REAL_ENV.random,
       });
       late.runtime = runtime;
       runtime.resumeJoinTransfer(); // an admission whose data transfer a restart interrupted
@@ -298,6 +303,9 @@ export class Daemon {
         isAlive: (peer) => late.daemon?.isAlive(peer) ?? false,
         storeOf: (peer) => late.daemon?.storeOf(peer),
         opIdBase: opIdBase + 2 ** 48,
+        clocks: { monotonicNow: REAL_ENV.clocks.monotonicMs, wallNow: REAL_ENV.clocks.wallMs },
+        timers: REAL_ENV.timers,
+        random: REAL_ENV.random,
       });
       const apiToken = loadOrCreateToken(dataDir);
       const audit = new AuditLog(dataDir, (error) => log.warn({ err: String(error) }, 'cannot write the audit log'));

@@ -4,7 +4,8 @@ import { DEFAULTS } from '../config/defaults.js';
 import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
 import type { Hlc } from '../core/hlc.js';
 import type { MembershipConfig } from '../core/membership.js';
-import { isJoint, isMember, isVoter, replicaIds } from '../core/membership.js';
+import { isMember, isVoter } from '../core/membership.js';
+import { InboundStreamWatch, admissionTransferOver, admittedWithData, roundsDecision } from '../core/fill.js';
 import type { Message } from '../core/messages.js';
 import { type ConsistencyLevel, strongerLevel } from '../core/quorum.js';
 import type { ClientContext, VersionedRecord } from '../core/record.js';
@@ -19,7 +20,7 @@ import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
 import { HintBook, type HintBookOptions } from './hints.js';
 import { ChangeFeed } from './changes.js';
-import { GarbageCollector } from './memory.js';
+import { type MemoryPort, REAL_CLOCKS, REAL_RANDOM, REAL_TIMERS, type TimerHandle, type TimerPort, realMemory, sleepOn } from './driver-ports.js';
 import { guardMessage, guardSyncMessage } from './record-guard.js';
 
 export const META_MEMBERSHIP = 'membership';
@@ -96,6 +97,10 @@ export interface RuntimeOptions {
   /** Wall clock (ms since the epoch) and monotonic clock, injectable for tests. */
   readonly wallClockMs?: () => number;
   readonly monotonicMs?: () => number;
+  /** Timers of the tick, anti-entropy and drain waits (REAL_TIMERS by default; virtual time in the simulator). */
+  readonly timers?: TimerPort;
+  /** Gives memory back after bulk work (the V8 collector by default). */
+  readonly memory?: MemoryPort;
   /** See DEFAULTS.hlcDriftMaxMs (the default). */
   readonly hlcDriftMaxMs?: number;
   /** Signs this device's Paxos accepts and verifies configuration proofs (src/node/config-auth.ts). */
@@ -181,7 +186,8 @@ export class Runtime {
   private readonly monotonicMs: () => number;
   private transport: MessageTransport | undefined;
   private readonly pending = new Map<number, Pending>();
-  private tickTimer: NodeJS.Timeout | undefined;
+  private readonly timers: TimerPort;
+  private tickTimer: TimerHandle | undefined;
   /** The core deadline (monotonic ms) `tickTimer` is set for. */
   private tickDueMs = Infinity;
   private readonly configListeners: Array<(config: MembershipConfig) => void> = [];
@@ -205,15 +211,14 @@ export class Runtime {
   private syncSender: SyncSender | undefined;
   private isAlive: (peer: string) => boolean = () => false;
   private readonly random: () => number;
-  private aeTimer: NodeJS.Timeout | undefined;
+  private aeTimer: TimerHandle | undefined;
   private aeDueMs = Infinity;
   /** The hint book's mark (HintBook.mark) when each peer's handover in flight read its records. */
   private readonly handoverMark = new Map<string, number>();
   /** Gives memory back after bulk work (src/node/memory.ts). */
-  private readonly collector = new GarbageCollector(GC_INTERVAL_MIN_MS);
+  private readonly collector: MemoryPort;
   /** Records received by data streams so far, and when that last changed (see inboundStreamActive). */
-  private inboundKeysSeen = 0;
-  private inboundChangedAtMs = -Infinity;
+  private readonly inbound = new InboundStreamWatch(INBOUND_STREAM_QUIET_MS);
   private fatalError: unknown;
   private stopped = false;
 
@@ -224,9 +229,11 @@ export class Runtime {
     this.dots = options.dots;
     this.log = options.log;
     this.opsInFlightMax = options.opsInFlightMax;
-    this.wallClockMs = options.wallClockMs ?? Date.now;
-    this.monotonicMs = options.monotonicMs ?? (() => performance.now());
-    this.random = options.random ?? Math.random;
+    this.wallClockMs = options.wallClockMs ?? REAL_CLOCKS.wallMs;
+    this.monotonicMs = options.monotonicMs ?? REAL_CLOCKS.monotonicMs;
+    this.random = options.random ?? REAL_RANDOM;
+    this.timers = options.timers ?? REAL_TIMERS;
+    this.collector = options.memory ?? realMemory(GC_INTERVAL_MIN_MS, this.monotonicMs);
     this.ae = new AntiEntropy({ self: options.self, ...options.antiEntropy });
     const startMs = this.monotonicMs();
     this.digest = buildDigest(options.store, (key, record) => this.ae.noteStored(key, record, startMs));
@@ -276,15 +283,9 @@ export class Runtime {
    * makes no progress for transferIdleMs: see holdRounds).
    */
   private checkJoinTransfer(config: MembershipConfig, startingUp: boolean): void {
-    if (!this.joinPending || !this.core.seated(config)) return;
-    if (this.freshVoter(config) || (!isVoter(config, this.self) && !startingUp)) return;
+    if (!this.joinPending || !admissionTransferOver(config, this.self, this.core.seated(config), startingUp)) return;
     this.log.warn({ epoch: config.epoch }, 'the data transfer of this device\'s admission did not complete: fetching the rest by anti-entropy rounds');
     this.setJoinPending(false);
-  }
-
-  /** A voter a joint phase adds (or whose seat it gives to this new store): its data comes by the sync's push. */
-  private freshVoter(config: MembershipConfig): boolean {
-    return isJoint(config) && isVoter(config, this.self) && (!config.previousVoters.includes(this.self) || (config.replaced ?? []).includes(this.self));
   }
 
   private setJoinPending(pending: boolean): void {
@@ -478,9 +479,9 @@ export class Runtime {
   /** Stops driving the core; client operations still pending fail with `shutting_down` (indeterminate). */
   stop(): void {
     this.stopped = true;
-    if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
+    if (this.tickTimer !== undefined) this.timers.clear(this.tickTimer);
     this.tickTimer = undefined;
-    if (this.aeTimer !== undefined) clearTimeout(this.aeTimer);
+    if (this.aeTimer !== undefined) this.timers.clear(this.aeTimer);
     this.aeTimer = undefined;
     this.collector.stop();
     for (const [opId, resolve] of this.pending) {
@@ -493,7 +494,7 @@ export class Runtime {
   async drain(timeoutMs: number): Promise<void> {
     const deadline = this.monotonicMs() + timeoutMs;
     while (this.pending.size > 0 && this.monotonicMs() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await sleepOn(this.timers, 10);
     }
   }
 
@@ -569,7 +570,7 @@ export class Runtime {
             'membership configuration adopted',
           );
           const seated = this.core.seated(action.config);
-          if (seated && !this.wasSeated && replicaIds(action.config).some((m) => m !== this.self)) {
+          if (admittedWithData(action.config, this.self, seated, this.wasSeated)) {
             // Admitted (or its seat given to this new store) in a cluster that has data: it arrives by the
             // admitting change's data sync.
             this.setJoinPending(true);
@@ -675,11 +676,18 @@ export class Runtime {
    * transferIdleMs without data: it then answers rounds and fetches by rounds.
    */
   private holdRounds(): boolean {
-    if (this.inboundStreamActive() && this.filling()) return true;
-    if (!this.joinPending) return false;
     const config = this.core.config;
-    if (this.freshVoter(config)) return true;
-    if (this.monotonicMs() - Math.max(this.joinPendingSinceMs, this.inboundChangedAtMs) < this.transferIdleMs) return true;
+    const decision = roundsDecision({
+      joinPending: this.joinPending,
+      inboundActive: this.inboundStreamActive(),
+      config,
+      self: this.self,
+      nowMs: this.monotonicMs(),
+      joinPendingSinceMs: this.joinPendingSinceMs,
+      inboundChangedAtMs: this.inbound.changedAt,
+      transferIdleMs: this.transferIdleMs,
+    });
+    if (decision !== 'stalled') return decision === 'hold';
     // The admission's transfer stalled: no longer "receiving" (which refuses every round, for good otherwise);
     // ordinary rounds fill this device from here.
     this.log.warn({ epoch: config.epoch }, 'the data transfer of this device\'s admission stalled: filling it by anti-entropy rounds');
@@ -691,12 +699,7 @@ export class Runtime {
   private inboundStreamActive(): boolean {
     let keys = 0;
     for (const s of this.core.streams()) if (s.role === 'receiving') keys += s.keys;
-    const now = this.monotonicMs();
-    if (keys !== this.inboundKeysSeen) {
-      this.inboundKeysSeen = keys;
-      this.inboundChangedAtMs = now;
-    }
-    return now - this.inboundChangedAtMs < INBOUND_STREAM_QUIET_MS;
+    return this.inbound.observe(keys, this.monotonicMs());
   }
 
   private sendSync(to: string, msg: SyncMessage): void {
@@ -711,10 +714,10 @@ export class Runtime {
     const next = this.ae.nextDeadlineMs() ?? this.monotonicMs() + 1_000;
     if (this.aeTimer !== undefined) {
       if (next >= this.aeDueMs) return;
-      clearTimeout(this.aeTimer);
+      this.timers.clear(this.aeTimer);
     }
     this.aeDueMs = next;
-    this.aeTimer = setTimeout(() => {
+    this.aeTimer = this.timers.set(() => {
       this.aeTimer = undefined;
       this.aeDueMs = Infinity;
       if (this.stopped) return;
@@ -722,12 +725,11 @@ export class Runtime {
         this.ae.wake(this.monotonicMs() + CATCH_UP_DEFER_MS); // and fetch the rest as soon as the stream ends
         // A membership sync is streaming everything here already: catch-up rounds would fetch it twice.
         this.aeDueMs = this.monotonicMs() + CATCH_UP_DEFER_MS;
-        this.aeTimer = setTimeout(() => {
+        this.aeTimer = this.timers.set(() => {
           this.aeTimer = undefined;
           this.aeDueMs = Infinity;
           this.scheduleAe();
         }, CATCH_UP_DEFER_MS);
-        this.aeTimer.unref();
         return;
       }
       this.executeSync(this.ae.tick(this.monotonicMs(), this.random(), this.aeConfig(), this.isAlive, this.syncLocal));
@@ -735,7 +737,6 @@ export class Runtime {
       this.collector.check(GC_HEAP_GROWTH_BYTES);
       this.scheduleAe();
     }, Math.max(0, Math.ceil(next - this.monotonicMs())));
-    this.aeTimer.unref();
   }
 
   private deliver(envelope: Envelope): void {
@@ -762,17 +763,16 @@ export class Runtime {
     // operation's earlier one (a 3 s request timeout): re-arm for the earlier.
     if (this.tickTimer !== undefined) {
       if (next >= this.tickDueMs) return;
-      clearTimeout(this.tickTimer);
+      this.timers.clear(this.tickTimer);
     }
     const delayMs = Math.max(0, Math.ceil(next - this.monotonicMs()));
     this.tickDueMs = next;
-    this.tickTimer = setTimeout(() => {
+    this.tickTimer = this.timers.set(() => {
       this.tickTimer = undefined;
       this.tickDueMs = Infinity;
       this.execute(this.core.tick(this.monotonicMs(), this.local));
       this.scheduleTick();
     }, delayMs);
-    this.tickTimer.unref();
   }
 
   private checkAccepting(): void {
