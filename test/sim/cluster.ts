@@ -8,7 +8,8 @@ import { QuorumdError } from '../../src/core/errors.js';
 import { AntiEntropy, type SyncAction, type SyncMessage } from '../../src/core/anti-entropy.js';
 import { MerkleDigest } from '../../src/core/digest.js';
 import { hlcCompare } from '../../src/core/hlc.js';
-import { type MembershipConfig, NO_CONFIG, isJoint, isMember, isRemoved, isVoter, quorumIds, replacedIds, replicaIds, seatOf, voterIds } from '../../src/core/membership.js';
+import { type MembershipConfig, NO_CONFIG, isJoint, isMember, isRemoved, quorumIds, replacedIds, seatOf, voterIds } from '../../src/core/membership.js';
+import { InboundStreamWatch, admissionTransferOver, admittedWithData, roundsDecision } from '../../src/core/fill.js';
 import type { AcceptorState } from '../../src/core/paxos.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import { type ConsistencyLevel, majority } from '../../src/core/quorum.js';
@@ -191,8 +192,8 @@ class SimReplica implements LocalView {
   joinPending = false;
   durableJoinPending = false;
   joinPendingSinceMs = 0;
-  inboundKeysSeen = 0;
-  inboundChangedAtMs = -Infinity;
+  /** The runtime's watch of inbound data streams (src/core/fill.ts), new at every boot. */
+  inbound = new InboundStreamWatch(0);
   wasSeated = false;
   /** Whether the current store ever held a seat (a removed device keeps its data; a wiped one has none yet). */
   storeEverSeated = false;
@@ -703,8 +704,7 @@ export class Cluster implements StoreView {
     r.handoverSentAtMs.clear();
     r.joinPending = r.durableJoinPending;
     r.joinPendingSinceMs = this.scheduler.now;
-    r.inboundKeysSeen = 0;
-    r.inboundChangedAtMs = -Infinity;
+    r.inbound = new InboundStreamWatch(this.timings.inboundQuietMs);
     r.wasSeated = r.core.seated();
     if (this.trulySeated(r.id)) r.storeEverSeated = true;
     this.checkJoinTransfer(r, r.core.config, true);
@@ -845,11 +845,7 @@ export class Cluster implements StoreView {
   }
 
   // ------------------------------------------------------------------ the admission's data transfer (runtime)
-
-  /** A voter a joint phase adds, or whose seat it gives to this new store: its data comes by the sync's push. */
-  private freshVoter(r: SimReplica, config: MembershipConfig): boolean {
-    return isJoint(config) && isVoter(config, r.id) && (!config.previousVoters.includes(r.id) || replacedIds(config).includes(r.id));
-  }
+  // The decisions are the runtime's own (src/core/fill.ts); the state and its durability are modelled here.
 
   private setJoinPending(r: SimReplica, pending: boolean): void {
     r.joinPending = pending;
@@ -860,16 +856,21 @@ export class Cluster implements StoreView {
   }
 
   private checkJoinTransfer(r: SimReplica, config: MembershipConfig, startingUp: boolean): void {
-    if (!r.joinPending || !r.core.seated(config)) return;
-    if (this.freshVoter(r, config) || (!isVoter(config, r.id) && !startingUp)) return;
-    this.setJoinPending(r, false);
+    if (r.joinPending && admissionTransferOver(config, r.id, r.core.seated(config), startingUp)) this.setJoinPending(r, false);
   }
 
   private holdRounds(r: SimReplica): boolean {
-    if (this.inboundStreamActive(r) && r.joinPending) return true;
-    if (!r.joinPending) return false;
-    if (this.freshVoter(r, r.core.config)) return true;
-    if (this.scheduler.now - Math.max(r.joinPendingSinceMs, r.inboundChangedAtMs) < this.timings.transferIdleMs) return true;
+    const decision = roundsDecision({
+      joinPending: r.joinPending,
+      inboundActive: this.inboundStreamActive(r),
+      config: r.core.config,
+      self: r.id,
+      nowMs: this.scheduler.now,
+      joinPendingSinceMs: r.joinPendingSinceMs,
+      inboundChangedAtMs: r.inbound.changedAt,
+      transferIdleMs: this.timings.transferIdleMs,
+    });
+    if (decision !== 'stalled') return decision === 'hold';
     this.setJoinPending(r, false);
     return false;
   }
@@ -877,11 +878,7 @@ export class Cluster implements StoreView {
   private inboundStreamActive(r: SimReplica): boolean {
     let keys = 0;
     for (const s of r.core.streams()) if (s.role === 'receiving') keys += s.keys;
-    if (keys !== r.inboundKeysSeen) {
-      r.inboundKeysSeen = keys;
-      r.inboundChangedAtMs = this.scheduler.now;
-    }
-    return this.scheduler.now - r.inboundChangedAtMs < this.timings.inboundQuietMs;
+    return r.inbound.observe(keys, this.scheduler.now);
   }
 
   // ------------------------------------------------------------------ anti-entropy
@@ -1082,7 +1079,7 @@ export class Cluster implements StoreView {
           // data arrives by the admitting change's sync; the membership service reacts to the new configuration.
           const seated = r.core.seated(config);
           if (this.trulySeated(r.id)) r.storeEverSeated = true;
-          if (seated && !r.wasSeated && replicaIds(config).some((m) => m !== r.id)) this.setJoinPending(r, true);
+          if (admittedWithData(config, r.id, seated, r.wasSeated)) this.setJoinPending(r, true);
           r.wasSeated = seated;
           this.checkJoinTransfer(r, config, false);
           r.service?.onConfigChange(config);
