@@ -30,6 +30,7 @@ import type { ClientResult } from '../../src/core/replica.js';
 import type { Cluster } from './cluster.js';
 import type { Rng } from './rng.js';
 import { acceptedNextSlot } from '../../src/core/paxos.js';
+import { backgroundWork, movedOnPastJoint, proposerStillFinishing, retryChange } from '../../src/core/membership-change.js';
 
 /** The note of a join reply to a device whose store already holds its seat (src/node/membership.ts). */
 export const ALREADY_MEMBER = 'already a member';
@@ -331,7 +332,7 @@ export class DeviceMembership {
     if (this.stopped) return;
     const fail = (failure: Failure): void => {
       if (this.stopped) return;
-      if (failure.code !== 'membership_conflict' || attempt >= this.cluster.timings.changeAttemptsMax) return done(failure);
+      if (!retryChange(failure.code, attempt, this.cluster.timings.changeAttemptsMax)) return done(failure);
       this.stats.changeConflicts += 1;
       const [lo, hi, step] = this.cluster.timings.changeBackoffMs;
       this.after(this.rng.int(lo, hi + step * attempt), `change retry ${this.self}`, () => this.change(derive, finishFirst, done, attempt + 1));
@@ -379,8 +380,9 @@ export class DeviceMembership {
         // Someone else finalized it (or changed on). src/node/membership.ts takes any membership_conflict so,
         // also a lost ballot or unreachable acceptors with the configuration still joint (known bug
         // finalizeConflict: the takeover then stops retrying).
-        const movedOn = !this.cluster.options.workarounds.includes('finalizeConflict') || this.config.epoch !== config.epoch;
-        if (committed?.type === 'failed' && committed.code === 'membership_conflict' && movedOn) return done(undefined);
+        const code = committed?.type === 'failed' ? committed.code : undefined;
+        const movedOn = this.cluster.options.workarounds.includes('finalizeConflict') ? movedOnPastJoint(code, config.epoch, this.config.epoch) : code === 'membership_conflict';
+        if (movedOn) return done(undefined);
         done(failureOf(committed));
       });
     // A value for the next epoch is accepted here already: finish that decision, no sync first (paxos.ts).
@@ -394,7 +396,7 @@ export class DeviceMembership {
       if (this.stopped) return;
       if (result?.type !== 'synced') {
         // The configuration moved on during the sync: someone else finished this phase, which is all we wanted.
-        if (result?.type === 'failed' && result.code === 'membership_conflict' && this.config.epoch !== config.epoch) return done(undefined);
+        if (movedOnPastJoint(result?.type === 'failed' ? result.code : undefined, config.epoch, this.config.epoch)) return done(undefined);
         return done(failureOf(result));
       }
       if (this.config.epoch !== config.epoch) return done(undefined);
@@ -412,18 +414,18 @@ export class DeviceMembership {
   onConfigChange(config: MembershipConfig): void {
     this.takeoverToken += 1;
     this.parked = undefined;
-    if (this.stopped || !isVoter(config, this.self)) return;
-    const first = [...voterIds(config)].sort()[0] === this.self;
-    if (isJoint(config)) {
-      const takeoverMs = this.cluster.timings.jointTakeoverMs;
+    if (this.stopped) return;
+    // Which work, and when: the runtime's own decision (src/core/membership-change.ts).
+    const work = backgroundWork(config, this.self, this.cluster.timings.jointTakeoverMs, this.cluster.options.maxVoters);
+    if (work.kind === 'takeover') {
       // Workaround takeoverAfterRestart (cluster.ts KnownBug): also give up waiting for a live proposer after a
       // few rounds (a restarted proposer lost its change, and may itself wait for the device that told it).
       const patience = this.cluster.options.workarounds.includes('takeoverAfterRestart') ? 3 : Infinity;
       let waited = 0;
-      this.schedule(config.epoch, first ? Math.round(takeoverMs / 4) : takeoverMs, (done) => {
+      this.schedule(config.epoch, work.delayMs, (done) => {
         // Its proposer is alive: it is still syncing. Take over once it is gone.
         const proposer = this.cluster.core(this.self).proposerOf(config.epoch);
-        if (proposer !== undefined && proposer !== this.self && this.cluster.isAlive(this.self, proposer) && waited++ < patience) return done(false);
+        if (proposerStillFinishing(proposer, this.self, (p) => this.cluster.isAlive(this.self, p)) && waited++ < patience) return done(false);
         this.stats.takeovers += 1;
         this.serialized((release) =>
           this.finishJoint((failure) => {
@@ -435,7 +437,7 @@ export class DeviceMembership {
       });
       return;
     }
-    if (first && config.voters.length < this.cluster.options.maxVoters && config.learners.length > 0) {
+    if (work.kind === 'promote') {
       // Workaround silentPushTarget: a learner whose store is lost is not promoted (it would be a push target
       // that never answers).
       const avoidLost = this.cluster.options.workarounds.includes('silentPushTarget');
