@@ -99,6 +99,14 @@ export interface RuntimeOptions {
   readonly monotonicMs?: () => number;
   /** Timers of the tick, anti-entropy and drain waits (REAL_TIMERS by default; virtual time in the simulator). */
   readonly timers?: TimerPort;
+  /** Anti-entropy's timers (default: `timers`); the simulator bounds them to each phase of its run. */
+  readonly syncTimers?: TimerPort;
+  /** While a data stream fills this device, catch-up rounds wait this long before looking again (default 250 ms). */
+  readonly catchUpDeferMs?: number;
+  /** A data stream without a new batch for this long no longer holds catch-up rounds back (default 1 s). */
+  readonly inboundStreamQuietMs?: number;
+  /** Deadline of a membership operation's round (ReplicaCoreOptions.membershipTimeoutMs; default requestTimeoutMs). */
+  readonly membershipTimeoutMs?: number;
   /** Gives memory back after bulk work (the V8 collector by default). */
   readonly memory?: MemoryPort;
   /** See DEFAULTS.hlcDriftMaxMs (the default). */
@@ -218,7 +226,9 @@ export class Runtime {
   /** Gives memory back after bulk work (src/node/memory.ts). */
   private readonly collector: MemoryPort;
   /** Records received by data streams so far, and when that last changed (see inboundStreamActive). */
-  private readonly inbound = new InboundStreamWatch(INBOUND_STREAM_QUIET_MS);
+  private readonly inbound: InboundStreamWatch;
+  private readonly syncTimers: TimerPort;
+  private readonly catchUpDeferMs: number;
   private fatalError: unknown;
   private stopped = false;
 
@@ -233,6 +243,9 @@ export class Runtime {
     this.monotonicMs = options.monotonicMs ?? REAL_CLOCKS.monotonicMs;
     this.random = options.random ?? REAL_RANDOM;
     this.timers = options.timers ?? REAL_TIMERS;
+    this.syncTimers = options.syncTimers ?? this.timers;
+    this.catchUpDeferMs = options.catchUpDeferMs ?? CATCH_UP_DEFER_MS;
+    this.inbound = new InboundStreamWatch(options.inboundStreamQuietMs ?? INBOUND_STREAM_QUIET_MS);
     this.collector = options.memory ?? realMemory(GC_INTERVAL_MIN_MS, this.monotonicMs);
     this.ae = new AntiEntropy({ self: options.self, ...options.antiEntropy });
     const startMs = this.monotonicMs();
@@ -252,6 +265,7 @@ export class Runtime {
       config: options.config,
       acceptor: options.acceptor,
       requestTimeoutMs: options.requestTimeoutMs,
+      ...(options.membershipTimeoutMs === undefined ? {} : { membershipTimeoutMs: options.membershipTimeoutMs }),
       transferIdleMs: options.transferIdleMs,
       transferBatchRecords: options.transferBatchRecords,
       transferBatchBytes: options.transferBatchBytes,
@@ -316,7 +330,7 @@ export class Runtime {
     if ((msg.type === 'digestReply' || msg.type === 'segmentsReply') && this.holdRounds()) {
       // A membership sync is streaming everything here: finish with a fresh round once it is done.
       this.ae.abortRound(this.monotonicMs());
-      this.ae.wake(this.monotonicMs() + CATCH_UP_DEFER_MS);
+      this.ae.wake(this.monotonicMs() + this.catchUpDeferMs);
       this.scheduleAe();
       return;
     }
@@ -481,7 +495,7 @@ export class Runtime {
     this.stopped = true;
     if (this.tickTimer !== undefined) this.timers.clear(this.tickTimer);
     this.tickTimer = undefined;
-    if (this.aeTimer !== undefined) this.timers.clear(this.aeTimer);
+    if (this.aeTimer !== undefined) this.syncTimers.clear(this.aeTimer);
     this.aeTimer = undefined;
     this.collector.stop();
     for (const [opId, resolve] of this.pending) {
@@ -714,22 +728,22 @@ export class Runtime {
     const next = this.ae.nextDeadlineMs() ?? this.monotonicMs() + 1_000;
     if (this.aeTimer !== undefined) {
       if (next >= this.aeDueMs) return;
-      this.timers.clear(this.aeTimer);
+      this.syncTimers.clear(this.aeTimer);
     }
     this.aeDueMs = next;
-    this.aeTimer = this.timers.set(() => {
+    this.aeTimer = this.syncTimers.set(() => {
       this.aeTimer = undefined;
       this.aeDueMs = Infinity;
       if (this.stopped) return;
       if (!this.ae.stats.running && this.holdRounds()) {
-        this.ae.wake(this.monotonicMs() + CATCH_UP_DEFER_MS); // and fetch the rest as soon as the stream ends
+        this.ae.wake(this.monotonicMs() + this.catchUpDeferMs); // and fetch the rest as soon as the stream ends
         // A membership sync is streaming everything here already: catch-up rounds would fetch it twice.
-        this.aeDueMs = this.monotonicMs() + CATCH_UP_DEFER_MS;
-        this.aeTimer = this.timers.set(() => {
+        this.aeDueMs = this.monotonicMs() + this.catchUpDeferMs;
+        this.aeTimer = this.syncTimers.set(() => {
           this.aeTimer = undefined;
           this.aeDueMs = Infinity;
           this.scheduleAe();
-        }, CATCH_UP_DEFER_MS);
+        }, this.catchUpDeferMs);
         return;
       }
       this.executeSync(this.ae.tick(this.monotonicMs(), this.random(), this.aeConfig(), this.isAlive, this.syncLocal));

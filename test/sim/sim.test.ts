@@ -31,13 +31,13 @@ const workarounds = envWorkarounds();
 describe(`simulation sweep (seeds ${start}..${start + count - 1}${bug === undefined ? '' : `, bug ${bug}`}, workarounds ${workarounds.join(',') || 'none'})`, () => {
   it(
     'every seed keeps every invariant after every step, finishes every join and replacement, and converges',
-    () => {
+    async () => {
       const failures: SimResult[] = [];
       const started = performance.now();
       let events = 0;
       const totals = new Map<string, number>();
       for (let seed = start; seed < start + count; seed++) {
-        const result = runSimulation(seed, { overrides: { workarounds, ...(bug === undefined ? {} : { bug }) } });
+        const result = await runSimulation(seed, { overrides: { workarounds, ...(bug === undefined ? {} : { bug }) } });
         events += result.events;
         for (const [k, v] of Object.entries(result.stats)) totals.set(k, (totals.get(k) ?? 0) + v);
         if (!result.ok) failures.push(result);
