@@ -56,8 +56,10 @@ export interface MembershipOptions {
   readonly autoAdmit: boolean;
   /** Clocks of admission windows, join-request times and phase timings (monotonic: performance.now; wall: Date.now by default). */
   readonly clocks?: { readonly monotonicNow: () => number; readonly wallNow: () => number };
-  /** Timers of the takeover schedule, join waits and retry backoffs (REAL_TIMERS by default). */
+  /** Timers of join waits and retry backoffs (REAL_TIMERS by default). */
   readonly timers?: TimerPort;
+  /** Timers of background work: joint-phase takeover, promotion (default: `timers`; the simulator bounds them per phase). */
+  readonly backgroundTimers?: TimerPort;
   /** Uniform random numbers in [0, 1) for the retry backoff (Math.random by default). */
   readonly random?: () => number;
   /** Voters at most; further devices join as learners. */
@@ -103,6 +105,7 @@ export class MembershipService {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly clocks: { readonly monotonicNow: () => number; readonly wallNow: () => number };
   private readonly timers: TimerPort;
+  private readonly backgroundTimers: TimerPort;
   private readonly random: () => number;
   private takeoverTimer: TimerHandle | undefined;
   private joinWaiter:
@@ -117,6 +120,7 @@ export class MembershipService {
     this.opIdNext = options.opIdBase + 1;
     this.clocks = options.clocks ?? { monotonicNow: REAL_CLOCKS.monotonicMs, wallNow: REAL_CLOCKS.wallMs };
     this.timers = options.timers ?? REAL_TIMERS;
+    this.backgroundTimers = options.backgroundTimers ?? this.timers;
     this.random = options.random ?? REAL_RANDOM;
     this.admission = new AdmissionPolicy({ autoAdmit: options.autoAdmit, ...this.clocks });
     options.runtime.onConfigChange((config) => this.onConfigChange(config));
@@ -161,7 +165,7 @@ export class MembershipService {
 
   stop(): void {
     this.stopped = true;
-    if (this.takeoverTimer !== undefined) this.timers.clear(this.takeoverTimer);
+    if (this.takeoverTimer !== undefined) this.backgroundTimers.clear(this.takeoverTimer);
   }
 
   handle(from: string, msg: JoinMessage): void {
@@ -456,7 +460,7 @@ export class MembershipService {
   }
 
   private onConfigChange(config: MembershipConfig): void {
-    if (this.takeoverTimer !== undefined) this.timers.clear(this.takeoverTimer);
+    if (this.takeoverTimer !== undefined) this.backgroundTimers.clear(this.takeoverTimer);
     this.takeoverTimer = undefined;
     if (this.stopped) return;
     const self = this.options.runtime.self;
@@ -508,7 +512,7 @@ export class MembershipService {
   }
 
   private schedule(epoch: number, delayMs: number, work: () => Promise<unknown>): void {
-    this.takeoverTimer = this.timers.set(() => {
+    this.takeoverTimer = this.backgroundTimers.set(() => {
       this.takeoverTimer = undefined;
       if (this.stopped || this.options.runtime.config.epoch !== epoch) return;
       work().catch((error: unknown) => {
