@@ -5,9 +5,9 @@ import { GarbageCollector } from './memory.js';
 /** A timer set by a TimerPort; opaque to its users. */
 export type TimerHandle = unknown;
 
-/** setTimeout/clearTimeout: the real ones never keep the process alive (unref). */
+/** setTimeout/clearTimeout: the real ones keep the process alive only when asked to (`keepAlive`). */
 export interface TimerPort {
-  set(run: () => void, delayMs: number): TimerHandle;
+  set(run: () => void, delayMs: number, keepAlive?: boolean): TimerHandle;
   clear(handle: TimerHandle): void;
 }
 
@@ -34,7 +34,11 @@ export interface DriverEnv {
 }
 
 export const REAL_TIMERS: TimerPort = {
-  set: (run, delayMs) => setTimeout(run, delayMs).unref(),
+  set: (run, delayMs, keepAlive) => {
+    const timer = setTimeout(run, delayMs);
+    if (keepAlive !== true) timer.unref();
+    return timer;
+  },
   clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
@@ -52,9 +56,9 @@ export function realMemory(minIntervalMs: number, monotonicMs: () => number): Me
 
 export const NO_MEMORY: MemoryPort = { request: () => undefined, check: () => undefined, stop: () => undefined };
 
-/** A promise that resolves after `ms` on `timers`. */
-export function sleepOn(timers: TimerPort, ms: number): Promise<void> {
+/** A promise that resolves after `ms` on `timers` (see TimerPort.set for `keepAlive`). */
+export function sleepOn(timers: TimerPort, ms: number, keepAlive = false): Promise<void> {
   return new Promise((resolve) => {
-    timers.set(resolve, ms);
+    timers.set(resolve, ms, keepAlive);
   });
 }

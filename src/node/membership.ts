@@ -202,7 +202,7 @@ export class MembershipService {
       timer = this.timers.set(() => {
         this.joinWaiter = undefined;
         reject(new Error(`no answer from ${member} about the join within ${timeoutMs} ms`));
-      }, timeoutMs);
+      }, timeoutMs, true);
       this.joinWaiter = { member, opId, resolve, reject };
     });
     this.options.runtime.askingToJoin(member);

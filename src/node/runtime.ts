@@ -508,7 +508,7 @@ export class Runtime {
   async drain(timeoutMs: number): Promise<void> {
     const deadline = this.monotonicMs() + timeoutMs;
     while (this.pending.size > 0 && this.monotonicMs() < deadline) {
-      await sleepOn(this.timers, 10);
+      await sleepOn(this.timers, 10, true);
     }
   }
 
