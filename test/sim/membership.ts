@@ -100,8 +100,10 @@ export class DeviceMembership {
       maxVoters: cluster.options.maxVoters,
       jointTakeoverMs: cluster.timings.jointTakeoverMs,
       changeAttemptsMax: cluster.timings.changeAttemptsMax,
-      // The operator names a device by what it knows of it (an address) even when it never asked here.
-      addrsOf: (peer) => [`/sim/${peer}`],
+      // The address book knows the devices that were members here (the removed ones too), not a spare that asked
+      // to join elsewhere (approving it would admit it with no store named, a seat it cannot serve until re-seated:
+      // outside the fault model's loss bound). A spare is approved where it asked.
+      addrsOf: (peer) => (isMember(runtime.config, peer) || isRemoved(runtime.config, peer) ? [`/sim/${peer}`] : []),
       isAlive: (peer) => cluster.isAlive(self, peer),
       storeOf: (peer) => cluster.heardStoreOf(self, peer),
       opIdBase,
@@ -136,7 +138,10 @@ export class DeviceMembership {
       else if (!msg.ok && msg.error === 'this device was removed from the cluster') stats.joinsRefusedRemoved += 1;
       else if (!msg.ok && msg.error.startsWith('waiting for approval')) stats.joinsWaitingApproval += 1;
     }
-    return this.cluster.sendPlain(this.self, to, msg);
+    // The broken readmitRemoved shows the service configurations without their removed devices (serviceView);
+    // what it sends is the configuration as it is (a stripped one would fail its proof check at the candidate).
+    const sent = msg.type === 'joinReply' && msg.config !== undefined && this.cluster.options.bug === 'readmitRemoved' ? { ...msg, config: this.runtime.config } : msg;
+    return this.cluster.sendPlain(this.self, to, sent);
   }
 
   /** The run's next phase extends the horizon: parked timers go on, and the join loop if this store holds no seat. */
