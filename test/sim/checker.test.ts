@@ -1,6 +1,7 @@
 // Tests of the simulator itself: determinism (same seed, same trace), that it exercises what it claims to,
 // and that its checker does fail on deliberately broken runtimes (a checker that never fails is useless).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { HintBook } from '../../src/node/hints.js';
 import type { InvariantId } from './checker.js';
 import { KNOWN_BUG_NAMES, SIM_BUGS, type SimBug } from './cluster.js';
 import { Network } from './network.js';
@@ -128,5 +129,21 @@ describe('the checker catches broken runtimes', () => {
     expect(again.traceHash).toBe(found?.traceHash);
     expect(again.message?.split('\n').slice(0, 3)).toEqual(found?.message?.split('\n').slice(0, 3));
     // Deterministic work (a few seconds on one idle core); the limit only ends a hang on a loaded runner.
+  }, 240_000);
+
+  it('a hint book that never takes a handover as delivered is reported as a busy loop of pushes (l)', async () => {
+    // The runtime hands over the next batch as soon as one is confirmed: hints never cleared loop for ever.
+    const stuck = vi.spyOn(HintBook.prototype, 'delivered').mockImplementation(() => Promise.resolve());
+    try {
+      let found: SimResult | undefined;
+      for (let seed = 1; seed <= 60 && found === undefined; seed++) {
+        const result = await runSimulation(seed, { overrides: { workarounds } });
+        if (!result.ok) found = result;
+      }
+      expect(found?.invariant).toBe('l');
+      expect(found?.message).toContain('busy loop of pushes');
+    } finally {
+      stuck.mockRestore();
+    }
   }, 240_000);
 });

@@ -238,6 +238,9 @@ class SimReplica {
   }
 }
 
+/** Acknowledged handovers in a row that clear no hint before it counts as a busy loop (see watchHandovers). */
+const HANDOVER_REPEATS_MAX = 100;
+
 const silentLog: RuntimeLogger = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
 
 export class Cluster implements StoreView {
@@ -880,6 +883,7 @@ export class Cluster implements StoreView {
       auth: simAuth(r.id),
     });
     r.runtime.onConfigChange((config) => this.guarded(() => this.configAdopted(r, config)));
+    this.watchHandovers(r);
     r.runtime.attachTransport({ send: (to, msg) => this.send(r, to, msg), isConnected: (peer) => this.isAlive(r.id, peer) });
     if (this.trulySeated(r.id)) r.storeEverSeated = true;
     r.runtime.resumeJoinTransfer(); // as the daemon: an admission whose data transfer a restart interrupted
@@ -887,6 +891,30 @@ export class Cluster implements StoreView {
     r.service = new DeviceMembership(r.id, this, this.rng.fork(), r.runtime, opIdBase + 500_000);
     r.service.start();
     this.scheduleHeartbeat(r);
+  }
+
+  /**
+   * (l) Acknowledged handovers in a row that clear no hint: the runtime starts the next handover as soon as one
+   * is delivered, so hints that are never taken as delivered make a busy loop of pushes. Watched on the hint
+   * book's confirmations (HintBook.delivered).
+   */
+  private watchHandovers(r: SimReplica): void {
+    const book = r.runtime.hints;
+    const delivered = book.delivered.bind(book);
+    const repeats = new Map<string, number>();
+    book.delivered = (peer, keys, mark) => {
+      const before = book.stats().delivered;
+      const done = delivered(peer, keys, mark);
+      const cleared = book.stats().delivered - before;
+      const inARow = cleared === 0 && keys.length > 0 ? (repeats.get(peer) ?? 0) + 1 : 0;
+      repeats.set(peer, inARow);
+      if (inARow >= HANDOVER_REPEATS_MAX) {
+        this.guarded(() => {
+          throw new InvariantViolation('l', `t=${this.scheduler.now}: ${r.id} handed the hints of ${keys.length} key(s) (${keys.slice(0, 3).join(', ')}) over to ${peer} ${inARow} times in a row, acknowledged each time, and never took them as delivered: a busy loop of pushes`);
+        });
+      }
+      return done;
+    };
   }
 
   /** The runtime adopted `config` (its configuration listener). */
