@@ -58,8 +58,9 @@ export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reu
  *   armed the joint-phase takeover, so a proposer that restarted during its joint phase left it unfinished.
  *   NOT fixed in src/ (found when the simulator began to run the real service): a takeover waits for ever while
  *   the joint phase's proposer is alive, and a restarted proposer (or two previous voters that each take the
- *   other for the proposer, seeds 128 and 259) never finishes it; the flag makes the simulator's view of the
- *   core stop naming the proposer after a few looks (membership.ts serviceView), as its copy of the service did.
+ *   other for the proposer) never finishes it (seeds 128, 583, 902, 936, 965 of 1..1000 without the flag); the
+ *   flag makes the simulator's view of the core stop naming the proposer after a few looks (membership.ts
+ *   serviceView), as its copy of the service did.
  * - finalizeConflict (src/node/membership.ts, fixed): a finalize that lost its ballot with the configuration
  *   still joint was taken as done and never retried.
  * - hintClockStep (src/node/hints.ts, fixed: hints are confirmed against a renewal mark; the simulator runs the

@@ -248,7 +248,7 @@ export class DeviceMembership {
  * (the service admits them, and un-removes them with its next change).
  * Workaround takeoverAfterRestart (cluster.ts KnownBug): a takeover stops waiting for a live proposer after
  * TAKEOVER_PATIENCE looks (the service waits for ever; two previous voters that each take the other for the
- * joint phase's proposer then wait for each other: seeds 128, 259).
+ * joint phase's proposer then wait for each other: seeds 128, 583, 902, 936, 965).
  */
 function serviceView(runtime: Runtime, cluster: Cluster): Runtime {
   const patience = cluster.options.workarounds.includes('takeoverAfterRestart');
