@@ -18,6 +18,7 @@ import { openSqliteStore } from '../storage/sqlite.js';
 import { AuditLog } from '../node/audit.js';
 import type { ConfigAuth } from '../core/config-proof.js';
 import { configAuth } from '../node/config-auth.js';
+import { REAL_ENV } from '../node/driver-ports.js';
 import { createContextCodec } from '../node/context-token.js';
 import { NodeDaemon, dialableAddrs } from '../node/daemon.js';
 import {
@@ -268,6 +269,10 @@ function createRuntime(
       tombstoneGraceMs: options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs,
     },
     hints: { hintsMax: DEFAULTS.hintsMax, hintTtlMs: DEFAULTS.hintTtlMs },
+    wallClockMs: REAL_ENV.clocks.wallMs,
+    monotonicMs: REAL_ENV.clocks.monotonicMs,
+    timers: REAL_ENV.timers,
+    random: REAL_ENV.random,
   });
 }
 
@@ -300,6 +305,9 @@ function createMembership(
     storeOf: (peer) => node()?.storeOf(peer),
     opIdBase: parts.opIdBase + 2 ** 48,
     auth: parts.auth,
+    clocks: { monotonicNow: REAL_ENV.clocks.monotonicMs, wallNow: REAL_ENV.clocks.wallMs },
+    timers: REAL_ENV.timers,
+    random: REAL_ENV.random,
   });
 }
 

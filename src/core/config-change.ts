@@ -1,7 +1,7 @@
 // The configuration change, both sides of single-decree Paxos per epoch: the proposer (proposeConfig: prepare,
 // accept, commit with the accept signatures as proof) and the acceptor (promises and accepts, kept durably).
 import type { Action, ClientResult, FailureCode, LocalView } from './actions.js';
-import { type ConfigAuth, acceptPayload } from './config-proof.js';
+import { type ConfigAuth, acceptPayload, reseatClaimProblem } from './config-proof.js';
 import { MembershipChangeError } from './errors.js';
 import { type ConfigSignature, type MembershipConfig, configQuorum, configsEqual, goneAcceptor, isVoter, replicaIds, voterIds } from './membership.js';
 import type { Message } from './messages.js';
@@ -135,7 +135,12 @@ export class ConfigChange {
       refuse(undefined, this.host.config());
       return actions;
     }
-    const valid = msg.config.epoch === msg.epoch + 1 && msg.config.clusterId === this.host.config().clusterId;
+    // A re-seat's smaller quorum decides only the re-seated device's own request (its claim): an acceptor that
+    // accepted anything else would help decide a value no device can adopt (config-proof.ts reseatClaimProblem).
+    const valid =
+      msg.config.epoch === msg.epoch + 1 &&
+      msg.config.clusterId === this.host.config().clusterId &&
+      (this.auth === undefined || this.host.epoch() !== msg.epoch || reseatClaimProblem(this.host.config(), msg.config, this.auth) === undefined);
     if (this.host.epoch() < msg.epoch || !valid || !this.host.seated() || !isVoter(this.host.config(), this.self) || !isVoter(this.host.config(), from)) {
       refuse(undefined, undefined);
       return actions;

@@ -13,6 +13,7 @@ import {
   isJoint,
   jointRetargetable,
   proofShapeProblem,
+  seatOf,
   voterIds,
   withSeatReplaced,
 } from './membership.js';
@@ -42,27 +43,36 @@ const DOMAIN = 'quorumd/config-accept/1';
 const CLAIM_DOMAIN = 'quorumd/seat-claim/1';
 
 /**
- * What a device signs to ask for its seat on a new store (MemberInfo.claim): its peer ID, the store, and the
- * newest epoch it was told of. A store id is random per store, so a claim names one store of one device; `since`
- * keeps it from proving a re-seat from a configuration older than the one it was signed against.
+ * What a device signs to ask for its seat on a new store (MemberInfo.claim): its peer ID, the store its seat
+ * names (`from`, as a member told it), the new store, and the newest epoch it was told of. Store ids are random
+ * per store, so a claim proves one move of one seat: from epoch `since` on (not from an older configuration), and
+ * only while the seat still names `from` (not once it moved on, the device being wiped again).
  */
-export function seatClaimPayload(peerId: string, store: string, since: number): Uint8Array {
-  return enc.encode(JSON.stringify([CLAIM_DOMAIN, peerId, store, since]));
+export function seatClaimPayload(peerId: string, from: string, store: string, since: number): Uint8Array {
+  return enc.encode(JSON.stringify([CLAIM_DOMAIN, peerId, from, store, since]));
 }
 
-/** The claim `peerId` (this device, signing with `auth`) makes on `store` against epoch `since`. */
-export function signSeatClaim(auth: ConfigAuth, peerId: string, store: string, since: number): SeatClaim {
-  return { since, signature: auth.sign(seatClaimPayload(peerId, store, since)) };
+/** The claim `peerId` (this device, signing with `auth`) makes to move its seat from `from` to `store` against epoch `since`. */
+export function signSeatClaim(auth: ConfigAuth, peerId: string, from: string, store: string, since: number): SeatClaim {
+  return { from, since, signature: auth.sign(seatClaimPayload(peerId, from, store, since)) };
 }
 
 /**
- * Why `claim` does not prove that `peerId` asked for its seat on `store` in a change from epoch `baseEpoch`, or
- * undefined when it does.
+ * Why `claim` does not prove that `peerId` asked to move its seat from `from` (the store `base` names) to
+ * `store` in a change from `base`, or undefined when it does.
  */
-export function seatClaimProblem(peerId: string, store: string, claim: SeatClaim | undefined, baseEpoch: number, auth: ConfigAuth): string | undefined {
+export function seatClaimProblem(
+  peerId: string,
+  from: string,
+  store: string,
+  claim: SeatClaim | undefined,
+  baseEpoch: number,
+  auth: ConfigAuth,
+): string | undefined {
   if (claim === undefined) return `no claim of ${peerId} on store ${store}`;
+  if (claim.from !== from) return `${peerId}'s claim on store ${store} moves its seat from store ${claim.from}, not ${from}`;
   if (claim.since > baseEpoch) return `${peerId}'s claim on store ${store} is for epoch ${claim.since} on, not ${baseEpoch}`;
-  if (!auth.verify(peerId, seatClaimPayload(peerId, store, claim.since), claim.signature)) return `bad claim of ${peerId} on store ${store}`;
+  if (!auth.verify(peerId, seatClaimPayload(peerId, from, store, claim.since), claim.signature)) return `bad claim of ${peerId} on store ${store}`;
   return undefined;
 }
 
@@ -94,10 +104,7 @@ export function proofProblem(base: MembershipConfig, next: MembershipConfig, aut
     if (seat?.store === undefined || expected === undefined || !configsEqual(expected, next)) {
       return `epoch ${next.epoch} is not a replacement of ${gone}'s store alone`;
     }
-    // Only the device itself asks for its seat on a new store: with an even number of voters the smaller quorum
-    // is fewer than a majority (one of two), and a voter removed later, still an acceptor of an old epoch for a
-    // device that was away, could otherwise give another's seat to a store of its naming and cut that device off.
-    const claimed = seatClaimProblem(gone, seat.store, seat.claim, base.epoch, auth);
+    const claimed = reseatClaimProblem(base, next, auth);
     if (claimed !== undefined) return claimed;
   }
   const acceptors = voterIds(base).filter((p) => p !== gone);
@@ -112,6 +119,21 @@ export function proofProblem(base: MembershipConfig, next: MembershipConfig, aut
     if (signed.size >= needed) return undefined;
   }
   return `epoch ${next.epoch} has ${signed.size} of the ${needed} accept signatures of epoch ${base.epoch}'s voters it needs`;
+}
+
+/**
+ * Why the re-seat `next` makes of `base` (goneAcceptor) is not proven to be the re-seated device's own request,
+ * or undefined when it is (or `next` is no re-seat). Only the device itself asks for its seat on a new store: with
+ * an even number of voters the smaller quorum is fewer than a majority (one of two), and a voter removed later,
+ * still an acceptor of an old epoch for a device that was away, could otherwise give another's seat to a store of
+ * its naming and cut that device off. Acceptors check it too, so no such value is ever decided.
+ */
+export function reseatClaimProblem(base: MembershipConfig, next: MembershipConfig, auth: ConfigAuth): string | undefined {
+  const gone = goneAcceptor(base, next);
+  if (gone === undefined) return undefined;
+  const seat = next.voters.find((m) => m.peerId === gone);
+  if (seat?.store === undefined) return `epoch ${next.epoch} gives ${gone}'s seat to no store`;
+  return seatClaimProblem(gone, seatOf(base, gone)?.store ?? '', seat.store, seat.claim, base.epoch, auth);
 }
 
 /**

@@ -27,9 +27,15 @@ export interface MemberInfo {
 
 /** A device's signed word that a store is its own (see MemberInfo.claim). */
 export interface SeatClaim {
+  /**
+   * The store the seat named when the device signed (a member told it, with the configuration): the claim
+   * proves only a change away from that store, so once the seat moved on (the device was wiped again), an old
+   * claim proves nothing. Empty for a seat from before store ids.
+   */
+  readonly from: string;
   /** The newest epoch the device was told of when it signed: the claim proves no change from an older base. */
   readonly since: number;
-  /** Base64 signature over seatClaimPayload(peerId, store, since) (src/core/config-proof.ts). */
+  /** Base64 signature over seatClaimPayload(peerId, from, store, since) (src/core/config-proof.ts). */
   readonly signature: string;
 }
 
@@ -310,7 +316,7 @@ function canonical(c: MembershipConfig): unknown {
   // A claim is appended only where there is one: configurations without claims keep the form (and the accept
   // signatures) they had before claims existed.
   const seat = (m: MemberInfo): unknown =>
-    m.claim === undefined ? [m.peerId, m.addrs, m.store ?? ''] : [m.peerId, m.addrs, m.store ?? '', m.claim.since, m.claim.signature];
+    m.claim === undefined ? [m.peerId, m.addrs, m.store ?? ''] : [m.peerId, m.addrs, m.store ?? '', m.claim.from, m.claim.since, m.claim.signature];
   return [c.clusterId, c.epoch, c.voters.map(seat), c.learners.map(seat), c.removed, c.previousVoters, replacedIds(c)];
 }
 
@@ -354,9 +360,13 @@ export function proofShapeProblem(proof: ConfigProof): string | undefined {
   return undefined;
 }
 
+/** Longest store id a claim names (a store names itself with 32 hex characters; src/wire/replica.ts checks seats' too). */
+export const SEAT_CLAIM_STORE_CHARS_MAX = 64;
+
 /** Shape checks of a seat claim from the wire or disk (its signature is checked by config-proof.ts). */
 export function seatClaimShapeProblem(claim: SeatClaim): string | undefined {
   if (!Number.isSafeInteger(claim.since) || claim.since < 0) return 'bad seat claim epoch';
+  if (claim.from.length > SEAT_CLAIM_STORE_CHARS_MAX) return 'bad seat claim store';
   if (claim.signature.length === 0 || claim.signature.length > SIGNATURE_CHARS_MAX) return 'bad seat claim signature';
   return undefined;
 }

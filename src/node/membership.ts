@@ -3,7 +3,7 @@
 // voters vs learners (maxVoters), promotion, removal and leaving, and finishing joint phases (sync, then
 // finalize). Every change is a Paxos-decided compare-and-set on the epoch (ReplicaCore.proposeConfig); on a
 // conflict the change is re-derived from the winner's configuration and retried with a random backoff.
-import { randomInt } from 'node:crypto';
+import { unreachable } from '../core/assert.js';
 import { MembershipChangeError, QuorumdError } from '../core/errors.js';
 import {
   type MemberInfo,
@@ -17,9 +17,7 @@ import {
   isVoter,
   jointAddition,
   jointRetargetable,
-  livePreviousVoters,
   seatOf,
-  voterIds,
   withJointAborted,
   withLearnerAdded,
   withMemberRemoved,
@@ -29,7 +27,9 @@ import {
 import { type ConfigAuth, seatClaimPayload, signSeatClaim } from '../core/config-proof.js';
 import type { Message } from '../core/messages.js';
 import { acceptedNextSlot } from '../core/paxos.js';
+import { backgroundWork, changeBackoffMs, movedOnPastJoint, proposerStillFinishing, retryChange } from '../core/membership-change.js';
 import { AdmissionPolicy, type AdmissionState } from './admission.js';
+import { REAL_CLOCKS, REAL_RANDOM, REAL_TIMERS, type TimerHandle, type TimerPort, sleepOn } from './driver-ports.js';
 import type { Runtime, RuntimeLogger } from './runtime.js';
 import { CONFIG_MEMBERS_MAX } from '../wire/replica.js';
 
@@ -46,12 +46,14 @@ export function isJoinMessage(msg: Message): msg is JoinMessage {
 export const ALREADY_MEMBER = 'already a member';
 
 /**
- * The error of a join reply refusing a seat claim signed against an older epoch than the member's (its `epoch`
- * field says which): the candidate signs again against that epoch and asks again at once.
+ * The error of a join reply asking a device back with a new store for its signed claim (MemberInfo.claim): it
+ * came without one, or one signed against an older configuration or another store of the seat. The reply
+ * carries the member's configuration; the device signs a claim moving its seat from the store it names, against
+ * its epoch, and asks again at once. (A device of a version before claims cannot: it needs upgrading.)
  */
-export const SEAT_CLAIM_STALE = 'the claim on the new store is older than the configuration: sign it again';
+export const SEAT_CLAIM_NEEDED = 'a device back with a new store asks with its signed claim on it, against this configuration (upgrade a device that does not)';
 
-/** Join requests a candidate sends to one member in one requestJoin (each stale claim costs one more). */
+/** Join requests a candidate sends to one member in one requestJoin (each claim asked for costs one more). */
 const CLAIM_ATTEMPTS_MAX = 4;
 
 export interface MembershipOptions {
@@ -65,8 +67,14 @@ export interface MembershipOptions {
    * rule of src/node/admission.ts); operator windows apply either way.
    */
   readonly autoAdmit: boolean;
-  /** Clocks of admission windows (monotonic: performance.now; wall: Date.now by default). */
+  /** Clocks of admission windows, join-request times and phase timings (monotonic: performance.now; wall: Date.now by default). */
   readonly clocks?: { readonly monotonicNow: () => number; readonly wallNow: () => number };
+  /** Timers of join waits and retry backoffs (REAL_TIMERS by default). */
+  readonly timers?: TimerPort;
+  /** Timers of background work: joint-phase takeover, promotion (default: `timers`; the simulator bounds them per phase). */
+  readonly backgroundTimers?: TimerPort;
+  /** Uniform random numbers in [0, 1) for the retry backoff (Math.random by default). */
+  readonly random?: () => number;
   /** Voters at most; further devices join as learners. */
   readonly maxVoters: number;
   /** A voter waits this long for a joint phase's coordinator before finishing it itself. */
@@ -115,7 +123,11 @@ export class MembershipService {
   private readonly admission: AdmissionPolicy;
   /** Serializes changes coordinated by this device. */
   private queue: Promise<unknown> = Promise.resolve();
-  private takeoverTimer: NodeJS.Timeout | undefined;
+  private readonly clocks: { readonly monotonicNow: () => number; readonly wallNow: () => number };
+  private readonly timers: TimerPort;
+  private readonly backgroundTimers: TimerPort;
+  private readonly random: () => number;
+  private takeoverTimer: TimerHandle | undefined;
   private joinWaiter:
     | { member: string; opId: number; resolve: (msg: Extract<Message, { type: 'joinReply' }>) => void; reject: (error: Error) => void }
     | undefined;
@@ -126,10 +138,11 @@ export class MembershipService {
   constructor(options: MembershipOptions) {
     this.options = options;
     this.opIdNext = options.opIdBase + 1;
-    this.admission = new AdmissionPolicy({
-      autoAdmit: options.autoAdmit,
-      ...(options.clocks ?? { monotonicNow: () => performance.now(), wallNow: () => Date.now() }),
-    });
+    this.clocks = options.clocks ?? { monotonicNow: REAL_CLOCKS.monotonicMs, wallNow: REAL_CLOCKS.wallMs };
+    this.timers = options.timers ?? REAL_TIMERS;
+    this.backgroundTimers = options.backgroundTimers ?? this.timers;
+    this.random = options.random ?? REAL_RANDOM;
+    this.admission = new AdmissionPolicy({ autoAdmit: options.autoAdmit, ...this.clocks });
     options.runtime.onConfigChange((config) => this.onConfigChange(config));
     // The configuration this device starts with may be joint (it restarted during a voter change it was
     // coordinating): arm the takeover for it too, or nobody finishes that phase while this device is alive.
@@ -172,7 +185,7 @@ export class MembershipService {
 
   stop(): void {
     this.stopped = true;
-    if (this.takeoverTimer !== undefined) clearTimeout(this.takeoverTimer);
+    if (this.takeoverTimer !== undefined) this.backgroundTimers.clear(this.takeoverTimer);
   }
 
   handle(from: string, msg: JoinMessage): void {
@@ -203,13 +216,16 @@ export class MembershipService {
    * configuration is adopted); rejects with the member's reason (e.g. waiting for approval) or on timeout.
    */
   async requestJoin(member: string, addrs: readonly string[], timeoutMs: number): Promise<void> {
-    let since = 0;
+    let claim: SeatClaim | undefined;
     for (let attempt = 1; ; attempt += 1) {
-      const msg = await this.askToJoin(member, addrs, since, timeoutMs);
-      // A device back with a new store signs its claim against the newest epoch it knows; the member tells it a
-      // newer one when its claim is older than the member's configuration (a claim proves no older change).
-      if (!msg.ok && msg.error === SEAT_CLAIM_STALE && msg.epoch > since && attempt < CLAIM_ATTEMPTS_MAX) {
-        since = msg.epoch;
+      const msg = await this.askToJoin(member, addrs, claim, timeoutMs);
+      // A device back with a new store learns from the member which store its seat names, and at which epoch, and
+      // asks again with its claim to move the seat from there (a claim proves no older change, and no change of
+      // a seat that has moved on since).
+      const seat = msg.config === undefined ? undefined : seatOf(msg.config, this.options.runtime.self);
+      const { auth, storeId } = this.options;
+      if (!msg.ok && msg.error === SEAT_CLAIM_NEEDED && seat !== undefined && auth !== undefined && attempt < CLAIM_ATTEMPTS_MAX) {
+        claim = signSeatClaim(auth, this.options.runtime.self, seat.store ?? '', storeId, msg.config?.epoch ?? 0);
         continue;
       }
       if (!msg.ok || msg.config === undefined) throw new QuorumdError('join_refused', msg.error || 'join refused');
@@ -218,30 +234,34 @@ export class MembershipService {
     }
   }
 
-  /** Sends one join request to `member` (its claim on our store signed against epoch `since`) and awaits the reply. */
-  private async askToJoin(member: string, addrs: readonly string[], since: number, timeoutMs: number): Promise<Extract<Message, { type: 'joinReply' }>> {
+  /** Sends one join request to `member` (with our claim on our store, if a member asked for it) and awaits the reply. */
+  private async askToJoin(
+    member: string,
+    addrs: readonly string[],
+    claim: SeatClaim | undefined,
+    timeoutMs: number,
+  ): Promise<Extract<Message, { type: 'joinReply' }>> {
     const opId = this.allocateOpId();
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const reply = new Promise<Extract<Message, { type: 'joinReply' }>>((resolve, reject) => {
-      timer = setTimeout(() => {
+      timer = this.timers.set(() => {
         this.joinWaiter = undefined;
         reject(new Error(`no answer from ${member} about the join within ${timeoutMs} ms`));
-      }, timeoutMs);
+      }, timeoutMs, true);
       this.joinWaiter = { member, opId, resolve, reject };
     });
     this.options.runtime.askingToJoin(member);
-    const { auth, storeId } = this.options;
-    const claim = auth === undefined ? undefined : signSeatClaim(auth, this.options.runtime.self, storeId, since);
+    const { storeId } = this.options;
     const request: Message = { type: 'joinRequest', opId, epoch: 0, addrs: [...addrs], store: storeId, ...(claim === undefined ? {} : { claim }) };
     if (!this.options.send(member, request)) {
-      clearTimeout(timer);
+      this.timers.clear(timer);
       this.joinWaiter = undefined;
       throw new Error(`not connected to ${member}`);
     }
     try {
       return await reply;
     } finally {
-      clearTimeout(timer);
+      this.timers.clear(timer);
     }
   }
 
@@ -255,8 +275,10 @@ export class MembershipService {
     claim: SeatClaim | undefined,
   ): Promise<void> {
     const { runtime } = this.options;
-    const reply = (ok: boolean, error: string): void => {
-      const config = ok ? runtime.config : undefined;
+    // The configuration goes to a device that joined, or to the seat's own device asked for its claim (the peer
+    // key proves it is the seat's device): nobody else is told it.
+    const reply = (ok: boolean, error: string, withConfig = ok): void => {
+      const config = withConfig ? runtime.config : undefined;
       this.options.send(candidate, { type: 'joinReply', opId: requestOpId, epoch: runtime.config.epoch, ok, error, config });
     };
     const config = runtime.config;
@@ -273,11 +295,12 @@ export class MembershipService {
       // claim on the new store lets the change be decided by the smaller quorum of a re-seat (configQuorum): it is
       // checked here, so no value that devices would refuse is ever proposed.
       const { auth } = this.options;
-      if (claim !== undefined && auth !== undefined) {
-        if (!auth.verify(candidate, seatClaimPayload(candidate, store, claim.since), claim.signature)) {
+      if (auth !== undefined) {
+        const from = seat.store ?? '';
+        if (claim === undefined || claim.since < config.epoch || claim.from !== from) return reply(false, SEAT_CLAIM_NEEDED, true);
+        if (!auth.verify(candidate, seatClaimPayload(candidate, from, store, claim.since), claim.signature)) {
           return reply(false, 'the claim on the new store is not signed by the device');
         }
-        if (claim.since < config.epoch) return reply(false, SEAT_CLAIM_STALE);
       }
       try {
         await this.replaceSeat(candidate, store, addrs, claim);
@@ -295,7 +318,7 @@ export class MembershipService {
         this.options.log.info({ peer: candidate }, 'a device asks to join: waiting for `quorumd approve` (or `quorumd admit --for`)');
       }
       this.pendingCandidates.delete(candidate);
-      this.pendingCandidates.set(candidate, { peerId: candidate, addrs: [...addrs], store, since: new Date().toISOString() });
+      this.pendingCandidates.set(candidate, { peerId: candidate, addrs: [...addrs], store, since: new Date(this.clocks.wallNow()).toISOString() });
       while (this.pendingCandidates.size > PENDING_MAX) this.pendingCandidates.delete(this.pendingCandidates.keys().next().value as string);
       reply(false, `waiting for approval: run \`quorumd approve ${candidate}\` on a member`);
     };
@@ -396,6 +419,8 @@ export class MembershipService {
         // A claim signed against an epoch newer than ours proves nothing from our configuration (every device
         // would refuse the change's proof): this device is behind; the device asks a member that is not.
         if (claim !== undefined && claim.since > c.epoch) throw new MembershipChangeError(`this device is behind ${peerId}'s claim (epoch ${claim.since})`);
+        // The seat moved on since the device signed (another re-seat won meanwhile): the claim proves nothing now.
+        if (claim !== undefined && claim.from !== (seat.store ?? '')) throw new MembershipChangeError(`${peerId}'s seat moved since its claim: ask again`);
         return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, addrs, claim);
       }, finishFirst);
       if (isLearner(committed, peerId)) await runtime.sync([peerId]);
@@ -447,10 +472,10 @@ export class MembershipService {
         if (isJoint(committed) && isVoter(committed, runtime.self)) await this.finishJoint();
         return runtime.config;
       } catch (error) {
-        if (!(error instanceof QuorumdError) || error.code !== 'membership_conflict' || attempt >= this.options.changeAttemptsMax) throw error;
+        if (!(error instanceof QuorumdError) || !retryChange(error.code, attempt, this.options.changeAttemptsMax)) throw error;
         this.counters.conflicts += 1;
         this.options.log.info({ attempt, epoch: runtime.config.epoch }, 'membership change lost its epoch to another; retrying');
-        await sleep(randomInt(20, 100 + 100 * attempt));
+        await sleepOn(this.timers, changeBackoffMs(attempt, this.random()));
       }
     }
   }
@@ -463,7 +488,7 @@ export class MembershipService {
     if (!isVoter(config, runtime.self) && !config.previousVoters.includes(runtime.self)) {
       throw new MembershipChangeError('this device is not a voter of the changing configuration');
     }
-    const started = performance.now();
+    const started = this.clocks.monotonicNow();
     const accepted = runtime.core.acceptorState.accepted;
     if (acceptedNextSlot(runtime.core.acceptorState, config.epoch) && accepted !== undefined) {
       // A value for the next epoch is accepted here already: finish that decision, no sync first (paxos.ts).
@@ -478,7 +503,7 @@ export class MembershipService {
     } catch (error) {
       // The core aborts a sync when the configuration moves on (membership_conflict): another voter finished
       // this joint phase (or changed on) meanwhile, which is all we wanted. Not a failure of the caller's change.
-      if (error instanceof QuorumdError && error.code === 'membership_conflict' && runtime.config.epoch !== config.epoch) return;
+      if (error instanceof QuorumdError && movedOnPastJoint(error.code, config.epoch, runtime.config.epoch)) return;
       throw error;
     }
     this.counters.syncs += 1;
@@ -494,53 +519,52 @@ export class MembershipService {
     const { runtime } = this.options;
     try {
       await runtime.changeConfig(value);
-      this.options.log.info({ epoch: config.epoch + 1, keys, ms: Math.round(performance.now() - started) }, 'voter change synced and finalized');
+      this.options.log.info({ epoch: config.epoch + 1, keys, ms: Math.round(this.clocks.monotonicNow() - started) }, 'voter change synced and finalized');
     } catch (error) {
       // Someone else finalized it (or changed on): fine as long as we are past the joint epoch. A lost ballot
       // with the configuration still joint is not: the caller (or the takeover schedule) tries again.
-      if (!(error instanceof QuorumdError) || error.code !== 'membership_conflict' || runtime.config.epoch === config.epoch) throw error;
+      if (!(error instanceof QuorumdError) || !movedOnPastJoint(error.code, config.epoch, runtime.config.epoch)) throw error;
     }
   }
 
   private onConfigChange(config: MembershipConfig): void {
-    if (this.takeoverTimer !== undefined) clearTimeout(this.takeoverTimer);
+    if (this.takeoverTimer !== undefined) this.backgroundTimers.clear(this.takeoverTimer);
     this.takeoverTimer = undefined;
-    if (this.stopped || !isVoter(config, this.options.runtime.self)) return;
-    if (isJoint(config)) {
-      // The proposer finishes its own joint phase (inside change()); if it died or is the one leaving, the
-      // first live previous voter by ID takes over soon, the others later (a finalize is a CAS: duplicates are
-      // harmless). Only previous voters: they hold the data (a new voter or a new store would gather it all
-      // to itself, twice over with a proposer still pushing to it).
-      const takers = livePreviousVoters(config);
-      if (!takers.includes(this.options.runtime.self)) return;
-      const first = [...takers].sort()[0] === this.options.runtime.self;
-      const delayMs = first ? Math.round(this.options.jointTakeoverMs / 4) : this.options.jointTakeoverMs;
-      this.schedule(config.epoch, delayMs, async () => {
-        // Its proposer is alive: it is still syncing (a big dataset takes a while); a second full sync would
-        // only double the transfer. Check again later; take over once it is gone.
-        const proposer = this.options.runtime.core.proposerOf(config.epoch);
-        if (proposer !== undefined && proposer !== this.options.runtime.self && this.options.isAlive(proposer)) {
-          throw new Error(`the proposer ${proposer} of the joint phase is alive and finishing it`);
-        }
-        return this.serialized(() => this.finishJoint());
-      });
-      return;
-    }
-    // A free voter seat and a live learner to promote: the first voter (by ID) proposes the promotion. The
-    // promotion's sync brings the learner fully up to date before it counts alone.
-    const first = [...voterIds(config)].sort()[0] === this.options.runtime.self;
-    if (first && config.voters.length < this.options.maxVoters && config.learners.length > 0) {
-      this.schedule(config.epoch, 0, () =>
-        this.serialized(async () => {
-          // No live learner yet: fail, so the schedule tries again later (while the epoch stays the same).
-          if (!config.learners.some((m) => this.promotable(m))) throw new Error('no live learner to promote yet');
-          return this.change((c) => {
-            const learner = c.learners.find((m) => this.promotable(m));
-            if (isJoint(c) || c.voters.length >= this.options.maxVoters || learner === undefined) return undefined;
-            return withVoterAdded(c, learner);
-          });
-        }),
-      );
+    if (this.stopped) return;
+    const self = this.options.runtime.self;
+    const work = backgroundWork(config, self, this.options.jointTakeoverMs, this.options.maxVoters);
+    switch (work.kind) {
+      case 'none':
+        return;
+      case 'takeover':
+        // See backgroundWork: the first live previous voter soon, the others later.
+        this.schedule(config.epoch, work.delayMs, async () => {
+          // Its proposer is alive: it is still syncing (a big dataset takes a while); a second full sync would
+          // only double the transfer. Check again later; take over once it is gone.
+          const proposer = this.options.runtime.core.proposerOf(config.epoch);
+          if (proposerStillFinishing(proposer, self, this.options.isAlive)) {
+            throw new Error(`the proposer ${proposer} of the joint phase is alive and finishing it`);
+          }
+          return this.serialized(() => this.finishJoint());
+        });
+        return;
+      case 'promote':
+        // A free voter seat and a live learner to promote. The promotion's sync brings the learner fully up to
+        // date before it counts alone.
+        this.schedule(config.epoch, 0, () =>
+          this.serialized(async () => {
+            // No live learner yet: fail, so the schedule tries again later (while the epoch stays the same).
+            if (!config.learners.some((m) => this.promotable(m))) throw new Error('no live learner to promote yet');
+            return this.change((c) => {
+              const learner = c.learners.find((m) => this.promotable(m));
+              if (isJoint(c) || c.voters.length >= this.options.maxVoters || learner === undefined) return undefined;
+              return withVoterAdded(c, learner);
+            });
+          }),
+        );
+        return;
+      default:
+        unreachable(work);
     }
   }
 
@@ -556,7 +580,7 @@ export class MembershipService {
   }
 
   private schedule(epoch: number, delayMs: number, work: () => Promise<unknown>): void {
-    this.takeoverTimer = setTimeout(() => {
+    this.takeoverTimer = this.backgroundTimers.set(() => {
       this.takeoverTimer = undefined;
       if (this.stopped || this.options.runtime.config.epoch !== epoch) return;
       work().catch((error: unknown) => {
@@ -564,7 +588,6 @@ export class MembershipService {
         if (this.options.runtime.config.epoch === epoch) this.schedule(epoch, this.options.jointTakeoverMs, work);
       });
     }, delayMs);
-    this.takeoverTimer.unref();
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {
@@ -578,8 +601,4 @@ export class MembershipService {
     this.opIdNext += 1;
     return opId;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

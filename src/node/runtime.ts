@@ -2,36 +2,38 @@
 // core, and executes the actions it returns against storage (persist, then acknowledge) and the network.
 import { DEFAULTS } from '../config/defaults.js';
 import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
-import type { MembershipConfig } from '../core/membership.js';
-import { isJoint, isMember, isVoter, replicaIds } from '../core/membership.js';
+import { type MembershipConfig, isVoter } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import { type ConsistencyLevel, strongerLevel } from '../core/quorum.js';
 import type { ClientContext, VersionedRecord } from '../core/record.js';
-import { AntiEntropy, type SyncAction, type SyncLocal, type SyncMessage } from '../core/anti-entropy.js';
-import { MerkleDigest } from '../core/digest.js';
-import { EMPTY_RECORD, contextAfterWrite, recordsEqual } from '../core/record.js';
+import { AntiEntropy, type SyncMessage } from '../core/anti-entropy.js';
+import type { MerkleDigest } from '../core/digest.js';
+import { EMPTY_RECORD, contextAfterWrite } from '../core/record.js';
 import type { AcceptorState } from '../core/paxos.js';
 import type { ConfigAuth } from '../core/config-proof.js';
 import { type Action, type ClientResult, type Envelope, type LocalView, OPS_IN_FLIGHT_MAX, type ProbeReply, ReplicaCore } from '../core/replica.js';
-import {
-  META,
-  META_ACCEPTOR,
-  META_CONFIG_HISTORY,
-  META_HLC,
-  META_JOIN_TRANSFER,
-  META_MEMBERSHIP,
-  META_TRANSFER_RESUME,
-  readMetaOrUndefined,
-} from '../storage/meta.js';
 import type { StoragePort } from '../storage/port.js';
 import type { DotAllocator } from './dots.js';
 import { HintBook, type HintBookOptions } from './hints.js';
 import { ChangeFeed } from './changes.js';
-import { GarbageCollector } from './memory.js';
-import { guardMessage, guardSyncMessage } from './record-guard.js';
+import { JoinTransfer } from './driver-fill.js';
+import {
+  META_ACCEPTOR,
+  META_CONFIG_HISTORY,
+  META_HLC,
+  META_MEMBERSHIP,
+  META_TRANSFER_RESUME,
+  buildDigest,
+  parseConfigHistory,
+  parseHlc,
+  parseTransferResume,
+} from './driver-meta.js';
+import { type MemoryPort, REAL_CLOCKS, REAL_RANDOM, REAL_TIMERS, type TimerHandle, type TimerPort, realMemory, sleepOn } from './driver-ports.js';
+import { SyncDriver } from './driver-sync.js';
+import { guardMessage } from './record-guard.js';
 
-// The durable meta names and their codecs live in src/storage/meta.ts; re-exported here for existing importers.
-export { META_ACCEPTOR, META_CONFIG_HISTORY, META_HLC, META_JOIN_TRANSFER, META_MEMBERSHIP, META_TRANSFER_RESUME };
+// The meta values and the start-up scan moved to driver-meta.ts; importable from here as before.
+export { META_ACCEPTOR, META_CONFIG_HISTORY, META_HLC, META_JOIN_TRANSFER, META_MEMBERSHIP, META_TRANSFER_RESUME, buildDigest } from './driver-meta.js';
 
 /** What the runtime needs from the network (ReplicaTransport in production, fakes in tests). */
 export interface MessageTransport {
@@ -85,6 +87,18 @@ export interface RuntimeOptions {
   /** Wall clock (ms since the epoch) and monotonic clock, injectable for tests. */
   readonly wallClockMs?: () => number;
   readonly monotonicMs?: () => number;
+  /** Timers of the tick, anti-entropy and drain waits (REAL_TIMERS by default; virtual time in the simulator). */
+  readonly timers?: TimerPort;
+  /** Anti-entropy's timers (default: `timers`); the simulator bounds them to each phase of its run. */
+  readonly syncTimers?: TimerPort;
+  /** While a data stream fills this device, catch-up rounds wait this long before looking again (default 250 ms). */
+  readonly catchUpDeferMs?: number;
+  /** A data stream without a new batch for this long no longer holds catch-up rounds back (default 1 s). */
+  readonly inboundStreamQuietMs?: number;
+  /** Deadline of a membership operation's round (ReplicaCoreOptions.membershipTimeoutMs; default requestTimeoutMs). */
+  readonly membershipTimeoutMs?: number;
+  /** Gives memory back after bulk work (the V8 collector by default). */
+  readonly memory?: MemoryPort;
   /** See DEFAULTS.hlcDriftMaxMs (the default). */
   readonly hlcDriftMaxMs?: number;
   /** Signs this device's Paxos accepts and verifies configuration proofs (src/node/config-auth.ts). */
@@ -124,35 +138,13 @@ export class OverloadedError extends QuorumdError {
 
 type Pending = (result: ClientResult) => void;
 
-/** A full collection at most this often, and only once the heap in use grew by this much since the last. */
+/** A full collection at most this often (see driver-sync.ts for the heap growth that asks for one). */
 const GC_INTERVAL_MIN_MS = 10_000;
-const GC_HEAP_GROWTH_BYTES = 32 * 1024 * 1024;
-
-/** Keys handed over per push (hinted handoff); the push is also cut at 512 KiB of records. */
-const HANDOVER_KEYS_PER_PUSH = 1_024;
 
 /** While a membership sync streams data in, catch-up rounds wait this long before looking again. */
 const CATCH_UP_DEFER_MS = 250;
 /** A data stream without a new batch for this long no longer holds catch-up rounds back. */
 const INBOUND_STREAM_QUIET_MS = 1_000;
-
-/** Records read per scan step while building the digest at start-up. */
-const DIGEST_SCAN_BATCH = 1024;
-
-/** The digest of everything in `store` (one scan; at start-up, before any write); `each` sees every entry. */
-export function buildDigest(store: StoragePort, each?: (key: string, record: VersionedRecord) => void): MerkleDigest {
-  const digest = new MerkleDigest();
-  let after: string | undefined;
-  for (;;) {
-    const entries = store.scan(after, DIGEST_SCAN_BATCH);
-    for (const entry of entries) {
-      digest.update(entry.key, undefined, entry.record);
-      each?.(entry.key, entry.record);
-    }
-    if (entries.length < DIGEST_SCAN_BATCH) return digest;
-    after = entries[entries.length - 1]?.key;
-  }
-}
 
 /** Peer messages that can start or extend a data stream (and so add a deadline to the core). */
 const STREAM_MESSAGES: ReadonlySet<Message['type']> = new Set(['transferRequest', 'transfer', 'transferAck', 'config', 'configPromise', 'configAccepted', 'stale']);
@@ -165,12 +157,16 @@ export class Runtime {
   private readonly store: StoragePort;
   private readonly dots: DotAllocator;
   private readonly log: RuntimeLogger;
+  /** The anti-entropy side (driver-sync.ts) and the admission's data transfer (driver-fill.ts). */
+  private readonly syncSide: SyncDriver;
+  private readonly fill: JoinTransfer;
   private readonly opsInFlightMax: number;
   private readonly wallClockMs: () => number;
   private readonly monotonicMs: () => number;
   private transport: MessageTransport | undefined;
   private readonly pending = new Map<number, Pending>();
-  private tickTimer: NodeJS.Timeout | undefined;
+  private readonly timers: TimerPort;
+  private tickTimer: TimerHandle | undefined;
   /** The core deadline (monotonic ms) `tickTimer` is set for. */
   private tickDueMs = Infinity;
   private readonly configListeners: Array<(config: MembershipConfig) => void> = [];
@@ -178,31 +174,15 @@ export class Runtime {
   readonly digest: MerkleDigest;
   /** Anti-entropy rounds and tombstone purging (src/core/anti-entropy.ts). */
   readonly ae: AntiEntropy;
-  private readonly syncLocal: SyncLocal;
   /** What the replica core reads of the store. */
   private readonly local: LocalView;
-  /** This device was admitted and has not received the cluster's data yet (META_JOIN_TRANSFER). */
-  private joinPending: boolean;
-  private joinPendingSinceMs: number;
-  private readonly transferIdleMs: number;
-  /** Whether the last configuration seen gave this device its seat (to notice an admission). */
-  private wasSeated: boolean;
   /** Every record stored here, for /watch (src/node/changes.ts). */
   readonly changes = new ChangeFeed();
   /** Hinted handoff: keys each peer missed, handed over when it is back (src/node/hints.ts). */
   readonly hints: HintBook;
-  private syncSender: SyncSender | undefined;
-  private isAlive: (peer: string) => boolean = () => false;
   private readonly random: () => number;
-  private aeTimer: NodeJS.Timeout | undefined;
-  private aeDueMs = Infinity;
-  /** The hint book's mark (HintBook.mark) when each peer's handover in flight read its records. */
-  private readonly handoverMark = new Map<string, number>();
   /** Gives memory back after bulk work (src/node/memory.ts). */
-  private readonly collector = new GarbageCollector(GC_INTERVAL_MIN_MS);
-  /** Records received by data streams so far, and when that last changed (see inboundStreamActive). */
-  private inboundKeysSeen = 0;
-  private inboundChangedAtMs = -Infinity;
+  private readonly collector: MemoryPort;
   private fatalError: unknown;
   private stopped = false;
 
@@ -213,78 +193,66 @@ export class Runtime {
     this.dots = options.dots;
     this.log = options.log;
     this.opsInFlightMax = options.opsInFlightMax;
-    this.wallClockMs = options.wallClockMs ?? Date.now;
-    this.monotonicMs = options.monotonicMs ?? (() => performance.now());
-    this.random = options.random ?? Math.random;
+    this.wallClockMs = options.wallClockMs ?? REAL_CLOCKS.wallMs;
+    this.monotonicMs = options.monotonicMs ?? REAL_CLOCKS.monotonicMs;
+    this.random = options.random ?? REAL_RANDOM;
+    this.timers = options.timers ?? REAL_TIMERS;
+    this.collector = options.memory ?? realMemory(GC_INTERVAL_MIN_MS, this.monotonicMs);
     this.ae = new AntiEntropy({ self: options.self, ...options.antiEntropy });
     const startMs = this.monotonicMs();
     this.digest = buildDigest(options.store, (key, record) => this.ae.noteStored(key, record, startMs));
     this.hints = new HintBook(options.store, options.hints, this.wallClockMs);
     const store = options.store;
-    const digest = this.digest;
-    this.syncLocal = { get: (key) => store.get(key), digest };
     this.local = { get: (key) => store.get(key), scan: (after, limit) => store.scan(after, limit), keyCount: () => store.stats().totalKeys };
-    this.joinPending = store.getMeta(META_JOIN_TRANSFER) === 'pending';
-    this.joinPendingSinceMs = this.monotonicMs();
-    this.transferIdleMs = options.transferIdleMs;
-    this.wasSeated = false;
     this.collector.request(); // the start-up scan decoded every record
     this.core = new ReplicaCore({
       self: options.self,
       config: options.config,
       acceptor: options.acceptor,
       requestTimeoutMs: options.requestTimeoutMs,
+      ...(options.membershipTimeoutMs === undefined ? {} : { membershipTimeoutMs: options.membershipTimeoutMs }),
       transferIdleMs: options.transferIdleMs,
       transferBatchRecords: options.transferBatchRecords,
       transferBatchBytes: options.transferBatchBytes,
       opIdBase: options.opIdBase,
       store: options.storeId,
       legacySeat: options.legacySeat,
-      hlc: readMetaOrUndefined(store, META.hlc),
+      hlc: parseHlc(store.getMeta(META_HLC)),
       hlcDriftMaxMs: options.hlcDriftMaxMs ?? DEFAULTS.hlcDriftMaxMs,
       auth: options.auth,
-      history: readMetaOrUndefined(store, META.configHistory) ?? [],
+      history: parseConfigHistory(store.getMeta(META_CONFIG_HISTORY)),
     });
-    this.wasSeated = this.core.seated();
-    const resume = readMetaOrUndefined(store, META.transferResume);
+    const host = {
+      self: this.self,
+      core: this.core,
+      store,
+      dots: this.dots,
+      digest: this.digest,
+      ae: this.ae,
+      hints: this.hints,
+      changes: this.changes,
+      collector: this.collector,
+      log: this.log,
+      wallClockMs: this.wallClockMs,
+      monotonicMs: this.monotonicMs,
+      random: this.random,
+      fail: (error: unknown) => this.fail(error),
+      stopped: () => this.stopped,
+    };
+    this.fill = new JoinTransfer(host, options.transferIdleMs, options.inboundStreamQuietMs ?? INBOUND_STREAM_QUIET_MS);
+    this.syncSide = new SyncDriver({ ...host, fill: this.fill }, options.syncTimers ?? this.timers, options.catchUpDeferMs ?? CATCH_UP_DEFER_MS);
+    const resume = parseTransferResume(store.getMeta(META_TRANSFER_RESUME));
     if (resume !== undefined) this.core.setTransferResume(resume.epoch, resume.after);
   }
 
-  /** Admitted and still waiting for (or receiving) the cluster's data: see checkJoinTransfer(). */
+  /** Admitted and still waiting for (or receiving) the cluster's data: see JoinTransfer.check(). */
   get joinTransferPending(): boolean {
-    return this.joinPending;
-  }
-
-  /**
-   * A new device gets the cluster's data from the push of the data sync that admits it. If the change ended
-   * without a complete push reaching it (it restarted or lost its link meanwhile and the sync went to
-   * another voter), it fills up by anti-entropy rounds instead, which fetch only what it still lacks. That is
-   * safe while it serves reads: the sync put every record on a majority of the new voters without it, so it is
-   * only a replica that missed writes, which every quorum read tolerates.
-   * Learners wait for their push (a restart ends it: they fill up by rounds from start-up; so does a push that
-   * makes no progress for transferIdleMs: see holdRounds).
-   */
-  private checkJoinTransfer(config: MembershipConfig, startingUp: boolean): void {
-    if (!this.joinPending || !this.core.seated(config)) return;
-    if (this.freshVoter(config) || (!isVoter(config, this.self) && !startingUp)) return;
-    this.log.warn({ epoch: config.epoch }, 'the data transfer of this device\'s admission did not complete: fetching the rest by anti-entropy rounds');
-    this.setJoinPending(false);
-  }
-
-  /** A voter a joint phase adds (or whose seat it gives to this new store): its data comes by the sync's push. */
-  private freshVoter(config: MembershipConfig): boolean {
-    return isJoint(config) && isVoter(config, this.self) && (!config.previousVoters.includes(this.self) || (config.replaced ?? []).includes(this.self));
-  }
-
-  private setJoinPending(pending: boolean): void {
-    this.joinPending = pending;
-    if (pending) this.joinPendingSinceMs = this.monotonicMs();
-    this.store.setMeta(META_JOIN_TRANSFER, pending ? 'pending' : 'done').catch((error: unknown) => this.fail(error));
+    return this.fill.isPending;
   }
 
   /** At start-up: an admission whose data transfer a restart interrupted. */
   resumeJoinTransfer(): void {
-    this.checkJoinTransfer(this.core.config, true);
+    this.fill.check(this.core.config, true);
   }
 
   attachTransport(transport: MessageTransport): void {
@@ -293,72 +261,26 @@ export class Runtime {
 
   /** Starts anti-entropy: rounds go through `sender` to members `isAlive` says are up. */
   attachSync(sender: SyncSender, isAlive: (peer: string) => boolean): void {
-    this.syncSender = sender;
-    this.isAlive = isAlive;
-    this.scheduleAe();
+    this.syncSide.attach(sender, isAlive);
   }
 
   /** An anti-entropy message from a connected peer. */
   receiveSync(from: string, msg: SyncMessage): void {
-    if (this.stopped) return;
-    if ((msg.type === 'digestReply' || msg.type === 'segmentsReply') && this.holdRounds()) {
-      // A membership sync is streaming everything here: finish with a fresh round once it is done.
-      this.ae.abortRound(this.monotonicMs());
-      this.ae.wake(this.monotonicMs() + CATCH_UP_DEFER_MS);
-      this.scheduleAe();
-      return;
-    }
-    if ((msg.type === 'digest' || msg.type === 'segments') && this.filling()) {
-      // A replica still catching up (or still receiving its admission's data) may lack acknowledged writes: a
-      // round with it must not count as a full sync for anyone (another device catching up would take it as
-      // proof it has everything), and peers would push it what its data stream is bringing anyway.
-      this.sendSync(from, { type: 'refused', session: msg.session, reason: 'catching up' });
-      return;
-    }
-    const guarded = guardSyncMessage(msg, this.dots.writer, this.dots.current);
-    this.executeSync(this.ae.step(from, guarded, this.monotonicMs(), this.aeConfig(), this.syncLocal));
-    this.scheduleAe();
+    this.syncSide.receive(from, msg);
   }
 
   /** Hands over the keys `peer` missed (hinted handoff), a batch at a time, if it is up. */
   handOver(peer: string): void {
-    if (this.stopped || this.syncSender === undefined || !this.isAlive(peer)) return;
-    const keys = this.hints.take(peer, HANDOVER_KEYS_PER_PUSH);
-    if (keys.length === 0) return;
-    const actions = this.ae.handOver(peer, keys, this.monotonicMs(), this.aeConfig(), this.syncLocal);
-    // Records are read now: hints renewed after this moment (a new miss) must survive the confirmation.
-    if (actions.length > 0) this.handoverMark.set(peer, this.hints.mark());
-    this.executeSync(actions);
-  }
-
-  /** Hands over hints to every live peer that has some; drops the hints of peers no longer members. */
-  private handOverAll(): void {
-    this.hints.expire();
-    const config = this.core.config;
-    for (const peer of this.hints.peers()) {
-      if (config.epoch > 0 && !isMember(config, peer)) void this.hints.dropPeer(peer).catch((error: unknown) => this.fail(error));
-      else this.handOver(peer);
-    }
+    this.syncSide.handOver(peer);
   }
 
   /** Starts an anti-entropy round with `peer` now if none is running (e.g. it just came back). */
   syncWith(peer: string): void {
-    if (this.stopped || this.syncSender === undefined) return;
-    this.executeSync(this.ae.startRound(peer, this.monotonicMs(), this.aeConfig(), this.syncLocal));
-    this.scheduleAe();
+    this.syncSide.syncWith(peer);
   }
 
   get config(): MembershipConfig {
     return this.core.config;
-  }
-
-  /**
-   * The configuration anti-entropy works with: none (no members) while this device holds no seat, so it neither
-   * starts nor answers rounds, hands nothing over and merges nothing a peer pushes (see ReplicaCore.seated).
-   */
-  private aeConfig(): MembershipConfig {
-    const config = this.core.config;
-    return this.core.seated(config) ? config : { ...config, voters: [], learners: [], previousVoters: [], replaced: [] };
   }
 
   get opsInFlight(): number {
@@ -467,10 +389,9 @@ export class Runtime {
   /** Stops driving the core; client operations still pending fail with `shutting_down` (indeterminate). */
   stop(): void {
     this.stopped = true;
-    if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
+    if (this.tickTimer !== undefined) this.timers.clear(this.tickTimer);
     this.tickTimer = undefined;
-    if (this.aeTimer !== undefined) clearTimeout(this.aeTimer);
-    this.aeTimer = undefined;
+    this.syncSide.stop();
     this.collector.stop();
     for (const [opId, resolve] of this.pending) {
       resolve({ type: 'failed', opId, code: 'shutting_down', message: 'the daemon is shutting down', acks: 0, required: 0, voters: 0 });
@@ -482,7 +403,7 @@ export class Runtime {
   async drain(timeoutMs: number): Promise<void> {
     const deadline = this.monotonicMs() + timeoutMs;
     while (this.pending.size > 0 && this.monotonicMs() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await sleepOn(this.timers, 10, true);
     }
   }
 
@@ -557,14 +478,7 @@ export class Runtime {
             },
             'membership configuration adopted',
           );
-          const seated = this.core.seated(action.config);
-          if (seated && !this.wasSeated && replicaIds(action.config).some((m) => m !== this.self)) {
-            // Admitted (or its seat given to this new store) in a cluster that has data: it arrives by the
-            // admitting change's data sync.
-            this.setJoinPending(true);
-          }
-          this.wasSeated = seated;
-          this.checkJoinTransfer(action.config, false);
+          this.fill.configAdopted(action.config);
           for (const listener of this.configListeners) listener(action.config);
           break;
         }
@@ -579,10 +493,7 @@ export class Runtime {
           this.store.setMeta(META_TRANSFER_RESUME, JSON.stringify({ epoch: action.epoch, after: action.after })).catch((error: unknown) => this.fail(error));
           break;
         case 'transferComplete':
-          if (this.joinPending) {
-            this.log.info({ from: action.peer, epoch: action.epoch, keys: this.digest.size }, 'received the cluster\'s data');
-            this.setJoinPending(false);
-          }
+          this.fill.completed(action.peer, action.epoch, this.digest.size);
           break;
         case 'reply': {
           const { result } = action;
@@ -605,126 +516,6 @@ export class Runtime {
         }
       }
     }
-  }
-
-  private executeSync(actions: readonly SyncAction[]): void {
-    for (const action of actions) {
-      switch (action.type) {
-        case 'persist':
-          // Anti-entropy already counted this write in its own state (noteStored).
-          this.digest.update(action.key, this.store.get(action.key), action.record);
-          this.changes.record(action.key, action.record, this.wallClockMs());
-          this.store.put(action.key, action.record).catch((error: unknown) => this.fail(error));
-          break;
-        case 'purge': {
-          const current = this.store.get(action.key);
-          if (current === undefined || !recordsEqual(current, action.record)) {
-            // The core decides purges on the store it reads: this would be a bug, not a peer's doing. Keep the data.
-            this.log.error({ key: action.key }, 'purge skipped: the stored version is not the one decided on');
-            break;
-          }
-          this.digest.update(action.key, current, undefined);
-          this.store.remove(action.key).catch((error: unknown) => this.fail(error));
-          break;
-        }
-        case 'send':
-          this.sendSync(action.to, action.msg);
-          break;
-        case 'sendDurable': {
-          const { to, msg } = action;
-          this.store.flush().then(
-            () => this.sendSync(to, msg),
-            (error: unknown) => this.fail(error),
-          );
-          break;
-        }
-        case 'hintsDelivered': {
-          const peer = action.peer;
-          const mark = this.handoverMark.get(peer) ?? -1;
-          this.handoverMark.delete(peer);
-          this.hints.delivered(peer, action.keys, mark).then(
-            () => this.handOver(peer), // the next batch, if any
-            (error: unknown) => this.fail(error),
-          );
-          break;
-        }
-      }
-    }
-  }
-
-  /** Catching up, or a new device waiting for its admission's data: its replica is known incomplete. */
-  private filling(): boolean {
-    return this.joinPending;
-  }
-
-  /**
-   * Whether this device's own anti-entropy rounds wait: a data stream is bringing everything here already, or
-   * will (a new voter's admission pushes the data after gathering it), and rounds would fetch it twice. A new
-   * device whose transfer stalls (a learner's push that failed) leaves the receiving state after
-   * transferIdleMs without data: it then answers rounds and fetches by rounds.
-   */
-  private holdRounds(): boolean {
-    if (this.inboundStreamActive() && this.filling()) return true;
-    if (!this.joinPending) return false;
-    const config = this.core.config;
-    if (this.freshVoter(config)) return true;
-    if (this.monotonicMs() - Math.max(this.joinPendingSinceMs, this.inboundChangedAtMs) < this.transferIdleMs) return true;
-    // The admission's transfer stalled: no longer "receiving" (which refuses every round, for good otherwise);
-    // ordinary rounds fill this device from here.
-    this.log.warn({ epoch: config.epoch }, 'the data transfer of this device\'s admission stalled: filling it by anti-entropy rounds');
-    this.setJoinPending(false);
-    return false;
-  }
-
-  /** Whether a data stream (a membership sync) delivered records here within the last second. */
-  private inboundStreamActive(): boolean {
-    let keys = 0;
-    for (const s of this.core.streams()) if (s.role === 'receiving') keys += s.keys;
-    const now = this.monotonicMs();
-    if (keys !== this.inboundKeysSeen) {
-      this.inboundKeysSeen = keys;
-      this.inboundChangedAtMs = now;
-    }
-    return now - this.inboundChangedAtMs < INBOUND_STREAM_QUIET_MS;
-  }
-
-  private sendSync(to: string, msg: SyncMessage): void {
-    if (this.stopped) return;
-    const sent = this.syncSender?.send(to, msg) ?? false;
-    if (!sent) this.ae.sendFailed(to, msg, this.monotonicMs());
-  }
-
-  /** Arms the anti-entropy timer for its next deadline (rounds, paced requests, timeouts, purges). */
-  private scheduleAe(): void {
-    if (this.stopped || this.syncSender === undefined) return;
-    const next = this.ae.nextDeadlineMs() ?? this.monotonicMs() + 1_000;
-    if (this.aeTimer !== undefined) {
-      if (next >= this.aeDueMs) return;
-      clearTimeout(this.aeTimer);
-    }
-    this.aeDueMs = next;
-    this.aeTimer = setTimeout(() => {
-      this.aeTimer = undefined;
-      this.aeDueMs = Infinity;
-      if (this.stopped) return;
-      if (!this.ae.stats.running && this.holdRounds()) {
-        this.ae.wake(this.monotonicMs() + CATCH_UP_DEFER_MS); // and fetch the rest as soon as the stream ends
-        // A membership sync is streaming everything here already: catch-up rounds would fetch it twice.
-        this.aeDueMs = this.monotonicMs() + CATCH_UP_DEFER_MS;
-        this.aeTimer = setTimeout(() => {
-          this.aeTimer = undefined;
-          this.aeDueMs = Infinity;
-          this.scheduleAe();
-        }, CATCH_UP_DEFER_MS);
-        this.aeTimer.unref();
-        return;
-      }
-      this.executeSync(this.ae.tick(this.monotonicMs(), this.random(), this.aeConfig(), this.isAlive, this.syncLocal));
-      this.handOverAll();
-      this.collector.check(GC_HEAP_GROWTH_BYTES);
-      this.scheduleAe();
-    }, Math.max(0, Math.ceil(next - this.monotonicMs())));
-    this.aeTimer.unref();
   }
 
   private deliver(envelope: Envelope): void {
@@ -751,17 +542,16 @@ export class Runtime {
     // operation's earlier one (a 3 s request timeout): re-arm for the earlier.
     if (this.tickTimer !== undefined) {
       if (next >= this.tickDueMs) return;
-      clearTimeout(this.tickTimer);
+      this.timers.clear(this.tickTimer);
     }
     const delayMs = Math.max(0, Math.ceil(next - this.monotonicMs()));
     this.tickDueMs = next;
-    this.tickTimer = setTimeout(() => {
+    this.tickTimer = this.timers.set(() => {
       this.tickTimer = undefined;
       this.tickDueMs = Infinity;
       this.execute(this.core.tick(this.monotonicMs(), this.local));
       this.scheduleTick();
     }, delayMs);
-    this.tickTimer.unref();
   }
 
   private checkAccepting(): void {

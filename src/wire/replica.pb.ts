@@ -341,6 +341,11 @@ export namespace MemberInfo {
     value: string
   }
 
+  export interface MemberInfoClaimFromFieldEvent {
+    field: '$.claim.from'
+    value: string
+  }
+
   export function encode (obj: Partial<MemberInfo>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, MemberInfo.codec())
   }
@@ -349,7 +354,7 @@ export namespace MemberInfo {
     return decodeMessage(buf, MemberInfo.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MemberInfo>): Generator<MemberInfoPeerIdFieldEvent | MemberInfoAddrsFieldEvent | MemberInfoStoreFieldEvent | MemberInfoClaimSinceFieldEvent | MemberInfoClaimSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MemberInfo>): Generator<MemberInfoPeerIdFieldEvent | MemberInfoAddrsFieldEvent | MemberInfoStoreFieldEvent | MemberInfoClaimSinceFieldEvent | MemberInfoClaimSignatureFieldEvent | MemberInfoClaimFromFieldEvent> {
     return streamMessage(buf, MemberInfo.codec(), opts)
   }
 }
@@ -469,6 +474,7 @@ export namespace WriteDot {
 export interface SeatClaim {
   since: bigint
   signature: string
+  from: string
 }
 
 export namespace SeatClaim {
@@ -491,13 +497,19 @@ export namespace SeatClaim {
           w.string(obj.signature)
         }
 
+        if ((obj.from != null && obj.from !== '')) {
+          w.uint32(26)
+          w.string(obj.from)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           since: 0n,
-          signature: ''
+          signature: '',
+          from: ''
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -512,6 +524,10 @@ export namespace SeatClaim {
             }
             case 2: {
               obj.signature = reader.string()
+              break
+            }
+            case 3: {
+              obj.from = reader.string()
               break
             }
             default: {
@@ -543,6 +559,13 @@ export namespace SeatClaim {
               }
               break
             }
+            case 3: {
+              yield {
+                field: `${prefix}.from`,
+                value: reader.string()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -565,6 +588,11 @@ export namespace SeatClaim {
     value: string
   }
 
+  export interface SeatClaimFromFieldEvent {
+    field: '$.from'
+    value: string
+  }
+
   export function encode (obj: Partial<SeatClaim>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SeatClaim.codec())
   }
@@ -573,7 +601,7 @@ export namespace SeatClaim {
     return decodeMessage(buf, SeatClaim.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SeatClaim>): Generator<SeatClaimSinceFieldEvent | SeatClaimSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SeatClaim>): Generator<SeatClaimSinceFieldEvent | SeatClaimSignatureFieldEvent | SeatClaimFromFieldEvent> {
     return streamMessage(buf, SeatClaim.codec(), opts)
   }
 }
@@ -1164,6 +1192,12 @@ export namespace MembershipConfig {
     index: number
   }
 
+  export interface MembershipConfigVotersClaimFromFieldEvent {
+    field: '$.voters[].claim.from'
+    value: string
+    index: number
+  }
+
   export interface MembershipConfigLearnersPeerIdFieldEvent {
     field: '$.learners[].peerId'
     value: string
@@ -1190,6 +1224,12 @@ export namespace MembershipConfig {
 
   export interface MembershipConfigLearnersClaimSignatureFieldEvent {
     field: '$.learners[].claim.signature'
+    value: string
+    index: number
+  }
+
+  export interface MembershipConfigLearnersClaimFromFieldEvent {
+    field: '$.learners[].claim.from'
     value: string
     index: number
   }
@@ -1242,7 +1282,7 @@ export namespace MembershipConfig {
     return decodeMessage(buf, MembershipConfig.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MembershipConfig>): Generator<MembershipConfigClusterIdFieldEvent | MembershipConfigEpochFieldEvent | MembershipConfigVotersPeerIdFieldEvent | MembershipConfigVotersAddrsFieldEvent | MembershipConfigVotersStoreFieldEvent | MembershipConfigVotersClaimSinceFieldEvent | MembershipConfigVotersClaimSignatureFieldEvent | MembershipConfigLearnersPeerIdFieldEvent | MembershipConfigLearnersAddrsFieldEvent | MembershipConfigLearnersStoreFieldEvent | MembershipConfigLearnersClaimSinceFieldEvent | MembershipConfigLearnersClaimSignatureFieldEvent | MembershipConfigRemovedFieldEvent | MembershipConfigPreviousVotersFieldEvent | MembershipConfigReplacedFieldEvent | MembershipConfigProofBallotRoundFieldEvent | MembershipConfigProofBallotProposerFieldEvent | MembershipConfigProofSignaturesPeerIdFieldEvent | MembershipConfigProofSignaturesSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MembershipConfig>): Generator<MembershipConfigClusterIdFieldEvent | MembershipConfigEpochFieldEvent | MembershipConfigVotersPeerIdFieldEvent | MembershipConfigVotersAddrsFieldEvent | MembershipConfigVotersStoreFieldEvent | MembershipConfigVotersClaimSinceFieldEvent | MembershipConfigVotersClaimSignatureFieldEvent | MembershipConfigVotersClaimFromFieldEvent | MembershipConfigLearnersPeerIdFieldEvent | MembershipConfigLearnersAddrsFieldEvent | MembershipConfigLearnersStoreFieldEvent | MembershipConfigLearnersClaimSinceFieldEvent | MembershipConfigLearnersClaimSignatureFieldEvent | MembershipConfigLearnersClaimFromFieldEvent | MembershipConfigRemovedFieldEvent | MembershipConfigPreviousVotersFieldEvent | MembershipConfigReplacedFieldEvent | MembershipConfigProofBallotRoundFieldEvent | MembershipConfigProofBallotProposerFieldEvent | MembershipConfigProofSignaturesPeerIdFieldEvent | MembershipConfigProofSignaturesSignatureFieldEvent> {
     return streamMessage(buf, MembershipConfig.codec(), opts)
   }
 }
@@ -2066,6 +2106,12 @@ export namespace Message {
     index: number
   }
 
+  export interface MessageConfigVotersClaimFromFieldEvent {
+    field: '$.config.voters[].claim.from'
+    value: string
+    index: number
+  }
+
   export interface MessageConfigLearnersPeerIdFieldEvent {
     field: '$.config.learners[].peerId'
     value: string
@@ -2092,6 +2138,12 @@ export namespace Message {
 
   export interface MessageConfigLearnersClaimSignatureFieldEvent {
     field: '$.config.learners[].claim.signature'
+    value: string
+    index: number
+  }
+
+  export interface MessageConfigLearnersClaimFromFieldEvent {
+    field: '$.config.learners[].claim.from'
     value: string
     index: number
   }
@@ -2280,6 +2332,12 @@ export namespace Message {
     index: number
   }
 
+  export interface MessageAcceptedConfigVotersClaimFromFieldEvent {
+    field: '$.acceptedConfig.voters[].claim.from'
+    value: string
+    index: number
+  }
+
   export interface MessageAcceptedConfigLearnersPeerIdFieldEvent {
     field: '$.acceptedConfig.learners[].peerId'
     value: string
@@ -2306,6 +2364,12 @@ export namespace Message {
 
   export interface MessageAcceptedConfigLearnersClaimSignatureFieldEvent {
     field: '$.acceptedConfig.learners[].claim.signature'
+    value: string
+    index: number
+  }
+
+  export interface MessageAcceptedConfigLearnersClaimFromFieldEvent {
+    field: '$.acceptedConfig.learners[].claim.from'
     value: string
     index: number
   }
@@ -2417,6 +2481,12 @@ export namespace Message {
     index: number
   }
 
+  export interface MessageChainVotersClaimFromFieldEvent {
+    field: '$.chain[].voters[].claim.from'
+    value: string
+    index: number
+  }
+
   export interface MessageChainLearnersPeerIdFieldEvent {
     field: '$.chain[].learners[].peerId'
     value: string
@@ -2443,6 +2513,12 @@ export namespace Message {
 
   export interface MessageChainLearnersClaimSignatureFieldEvent {
     field: '$.chain[].learners[].claim.signature'
+    value: string
+    index: number
+  }
+
+  export interface MessageChainLearnersClaimFromFieldEvent {
+    field: '$.chain[].learners[].claim.from'
     value: string
     index: number
   }
@@ -2504,6 +2580,11 @@ export namespace Message {
     value: string
   }
 
+  export interface MessageClaimFromFieldEvent {
+    field: '$.claim.from'
+    value: string
+  }
+
   export interface MessageDotActorFieldEvent {
     field: '$.dot.actor'
     value: string
@@ -2522,7 +2603,7 @@ export namespace Message {
     return decodeMessage(buf, Message.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigVotersStoreFieldEvent | MessageConfigVotersClaimSinceFieldEvent | MessageConfigVotersClaimSignatureFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigLearnersStoreFieldEvent | MessageConfigLearnersClaimSinceFieldEvent | MessageConfigLearnersClaimSignatureFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageConfigReplacedFieldEvent | MessageConfigProofBallotRoundFieldEvent | MessageConfigProofBallotProposerFieldEvent | MessageConfigProofSignaturesPeerIdFieldEvent | MessageConfigProofSignaturesSignatureFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigVotersStoreFieldEvent | MessageAcceptedConfigVotersClaimSinceFieldEvent | MessageAcceptedConfigVotersClaimSignatureFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigLearnersStoreFieldEvent | MessageAcceptedConfigLearnersClaimSinceFieldEvent | MessageAcceptedConfigLearnersClaimSignatureFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageAcceptedConfigReplacedFieldEvent | MessageAcceptedConfigProofBallotRoundFieldEvent | MessageAcceptedConfigProofBallotProposerFieldEvent | MessageAcceptedConfigProofSignaturesPeerIdFieldEvent | MessageAcceptedConfigProofSignaturesSignatureFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent | MessageStoreFieldEvent | MessageChainClusterIdFieldEvent | MessageChainEpochFieldEvent | MessageChainVotersPeerIdFieldEvent | MessageChainVotersAddrsFieldEvent | MessageChainVotersStoreFieldEvent | MessageChainVotersClaimSinceFieldEvent | MessageChainVotersClaimSignatureFieldEvent | MessageChainLearnersPeerIdFieldEvent | MessageChainLearnersAddrsFieldEvent | MessageChainLearnersStoreFieldEvent | MessageChainLearnersClaimSinceFieldEvent | MessageChainLearnersClaimSignatureFieldEvent | MessageChainRemovedFieldEvent | MessageChainPreviousVotersFieldEvent | MessageChainReplacedFieldEvent | MessageChainProofBallotRoundFieldEvent | MessageChainProofBallotProposerFieldEvent | MessageChainProofSignaturesPeerIdFieldEvent | MessageChainProofSignaturesSignatureFieldEvent | MessageSignatureFieldEvent | MessageClaimSinceFieldEvent | MessageClaimSignatureFieldEvent | MessageDotActorFieldEvent | MessageDotCounterFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOpIdFieldEvent | MessageEpochFieldEvent | MessageKeyFieldEvent | MessageRecordContextActorFieldEvent | MessageRecordContextCounterFieldEvent | MessageRecordSiblingsActorFieldEvent | MessageRecordSiblingsCounterFieldEvent | MessageRecordSiblingsValueFieldEvent | MessageRecordSiblingsHlcWallMsFieldEvent | MessageRecordSiblingsHlcLogicalFieldEvent | MessageConfigClusterIdFieldEvent | MessageConfigEpochFieldEvent | MessageConfigVotersPeerIdFieldEvent | MessageConfigVotersAddrsFieldEvent | MessageConfigVotersStoreFieldEvent | MessageConfigVotersClaimSinceFieldEvent | MessageConfigVotersClaimSignatureFieldEvent | MessageConfigVotersClaimFromFieldEvent | MessageConfigLearnersPeerIdFieldEvent | MessageConfigLearnersAddrsFieldEvent | MessageConfigLearnersStoreFieldEvent | MessageConfigLearnersClaimSinceFieldEvent | MessageConfigLearnersClaimSignatureFieldEvent | MessageConfigLearnersClaimFromFieldEvent | MessageConfigRemovedFieldEvent | MessageConfigPreviousVotersFieldEvent | MessageConfigReplacedFieldEvent | MessageConfigProofBallotRoundFieldEvent | MessageConfigProofBallotProposerFieldEvent | MessageConfigProofSignaturesPeerIdFieldEvent | MessageConfigProofSignaturesSignatureFieldEvent | MessageAcceptedFieldEvent | MessageAddrsFieldEvent | MessageOkFieldEvent | MessageErrorFieldEvent | MessageRecordsKeyFieldEvent | MessageRecordsRecordContextActorFieldEvent | MessageRecordsRecordContextCounterFieldEvent | MessageRecordsRecordSiblingsActorFieldEvent | MessageRecordsRecordSiblingsCounterFieldEvent | MessageRecordsRecordSiblingsValueFieldEvent | MessageRecordsRecordSiblingsHlcWallMsFieldEvent | MessageRecordsRecordSiblingsHlcLogicalFieldEvent | MessageDoneFieldEvent | MessageBallotRoundFieldEvent | MessageBallotProposerFieldEvent | MessagePromisedRoundFieldEvent | MessagePromisedProposerFieldEvent | MessageAcceptedBallotRoundFieldEvent | MessageAcceptedBallotProposerFieldEvent | MessageAcceptedConfigClusterIdFieldEvent | MessageAcceptedConfigEpochFieldEvent | MessageAcceptedConfigVotersPeerIdFieldEvent | MessageAcceptedConfigVotersAddrsFieldEvent | MessageAcceptedConfigVotersStoreFieldEvent | MessageAcceptedConfigVotersClaimSinceFieldEvent | MessageAcceptedConfigVotersClaimSignatureFieldEvent | MessageAcceptedConfigVotersClaimFromFieldEvent | MessageAcceptedConfigLearnersPeerIdFieldEvent | MessageAcceptedConfigLearnersAddrsFieldEvent | MessageAcceptedConfigLearnersStoreFieldEvent | MessageAcceptedConfigLearnersClaimSinceFieldEvent | MessageAcceptedConfigLearnersClaimSignatureFieldEvent | MessageAcceptedConfigLearnersClaimFromFieldEvent | MessageAcceptedConfigRemovedFieldEvent | MessageAcceptedConfigPreviousVotersFieldEvent | MessageAcceptedConfigReplacedFieldEvent | MessageAcceptedConfigProofBallotRoundFieldEvent | MessageAcceptedConfigProofBallotProposerFieldEvent | MessageAcceptedConfigProofSignaturesPeerIdFieldEvent | MessageAcceptedConfigProofSignaturesSignatureFieldEvent | MessageSeqFieldEvent | MessageUnavailableFieldEvent | MessageTotalFieldEvent | MessageResumeAfterFieldEvent | MessageStoreFieldEvent | MessageChainClusterIdFieldEvent | MessageChainEpochFieldEvent | MessageChainVotersPeerIdFieldEvent | MessageChainVotersAddrsFieldEvent | MessageChainVotersStoreFieldEvent | MessageChainVotersClaimSinceFieldEvent | MessageChainVotersClaimSignatureFieldEvent | MessageChainVotersClaimFromFieldEvent | MessageChainLearnersPeerIdFieldEvent | MessageChainLearnersAddrsFieldEvent | MessageChainLearnersStoreFieldEvent | MessageChainLearnersClaimSinceFieldEvent | MessageChainLearnersClaimSignatureFieldEvent | MessageChainLearnersClaimFromFieldEvent | MessageChainRemovedFieldEvent | MessageChainPreviousVotersFieldEvent | MessageChainReplacedFieldEvent | MessageChainProofBallotRoundFieldEvent | MessageChainProofBallotProposerFieldEvent | MessageChainProofSignaturesPeerIdFieldEvent | MessageChainProofSignaturesSignatureFieldEvent | MessageSignatureFieldEvent | MessageClaimSinceFieldEvent | MessageClaimSignatureFieldEvent | MessageClaimFromFieldEvent | MessageDotActorFieldEvent | MessageDotCounterFieldEvent> {
     return streamMessage(buf, Message.codec(), opts)
   }
 }
@@ -2729,6 +2810,12 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesConfigVotersClaimFromFieldEvent {
+    field: '$.messages[].config.voters[].claim.from'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesConfigLearnersPeerIdFieldEvent {
     field: '$.messages[].config.learners[].peerId'
     value: string
@@ -2755,6 +2842,12 @@ export namespace Frame {
 
   export interface FrameMessagesConfigLearnersClaimSignatureFieldEvent {
     field: '$.messages[].config.learners[].claim.signature'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesConfigLearnersClaimFromFieldEvent {
+    field: '$.messages[].config.learners[].claim.from'
     value: string
     index: number
   }
@@ -2957,6 +3050,12 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesAcceptedConfigVotersClaimFromFieldEvent {
+    field: '$.messages[].acceptedConfig.voters[].claim.from'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent {
     field: '$.messages[].acceptedConfig.learners[].peerId'
     value: string
@@ -2983,6 +3082,12 @@ export namespace Frame {
 
   export interface FrameMessagesAcceptedConfigLearnersClaimSignatureFieldEvent {
     field: '$.messages[].acceptedConfig.learners[].claim.signature'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesAcceptedConfigLearnersClaimFromFieldEvent {
+    field: '$.messages[].acceptedConfig.learners[].claim.from'
     value: string
     index: number
   }
@@ -3101,6 +3206,12 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesChainVotersClaimFromFieldEvent {
+    field: '$.messages[].chain[].voters[].claim.from'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesChainLearnersPeerIdFieldEvent {
     field: '$.messages[].chain[].learners[].peerId'
     value: string
@@ -3127,6 +3238,12 @@ export namespace Frame {
 
   export interface FrameMessagesChainLearnersClaimSignatureFieldEvent {
     field: '$.messages[].chain[].learners[].claim.signature'
+    value: string
+    index: number
+  }
+
+  export interface FrameMessagesChainLearnersClaimFromFieldEvent {
+    field: '$.messages[].chain[].learners[].claim.from'
     value: string
     index: number
   }
@@ -3191,6 +3308,12 @@ export namespace Frame {
     index: number
   }
 
+  export interface FrameMessagesClaimFromFieldEvent {
+    field: '$.messages[].claim.from'
+    value: string
+    index: number
+  }
+
   export interface FrameMessagesDotActorFieldEvent {
     field: '$.messages[].dot.actor'
     value: string
@@ -3211,7 +3334,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigVotersStoreFieldEvent | FrameMessagesConfigVotersClaimSinceFieldEvent | FrameMessagesConfigVotersClaimSignatureFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigLearnersStoreFieldEvent | FrameMessagesConfigLearnersClaimSinceFieldEvent | FrameMessagesConfigLearnersClaimSignatureFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesConfigReplacedFieldEvent | FrameMessagesConfigProofBallotRoundFieldEvent | FrameMessagesConfigProofBallotProposerFieldEvent | FrameMessagesConfigProofSignaturesPeerIdFieldEvent | FrameMessagesConfigProofSignaturesSignatureFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigVotersStoreFieldEvent | FrameMessagesAcceptedConfigVotersClaimSinceFieldEvent | FrameMessagesAcceptedConfigVotersClaimSignatureFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersStoreFieldEvent | FrameMessagesAcceptedConfigLearnersClaimSinceFieldEvent | FrameMessagesAcceptedConfigLearnersClaimSignatureFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesAcceptedConfigReplacedFieldEvent | FrameMessagesAcceptedConfigProofBallotRoundFieldEvent | FrameMessagesAcceptedConfigProofBallotProposerFieldEvent | FrameMessagesAcceptedConfigProofSignaturesPeerIdFieldEvent | FrameMessagesAcceptedConfigProofSignaturesSignatureFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent | FrameMessagesStoreFieldEvent | FrameMessagesChainClusterIdFieldEvent | FrameMessagesChainEpochFieldEvent | FrameMessagesChainVotersPeerIdFieldEvent | FrameMessagesChainVotersAddrsFieldEvent | FrameMessagesChainVotersStoreFieldEvent | FrameMessagesChainVotersClaimSinceFieldEvent | FrameMessagesChainVotersClaimSignatureFieldEvent | FrameMessagesChainLearnersPeerIdFieldEvent | FrameMessagesChainLearnersAddrsFieldEvent | FrameMessagesChainLearnersStoreFieldEvent | FrameMessagesChainLearnersClaimSinceFieldEvent | FrameMessagesChainLearnersClaimSignatureFieldEvent | FrameMessagesChainRemovedFieldEvent | FrameMessagesChainPreviousVotersFieldEvent | FrameMessagesChainReplacedFieldEvent | FrameMessagesChainProofBallotRoundFieldEvent | FrameMessagesChainProofBallotProposerFieldEvent | FrameMessagesChainProofSignaturesPeerIdFieldEvent | FrameMessagesChainProofSignaturesSignatureFieldEvent | FrameMessagesSignatureFieldEvent | FrameMessagesClaimSinceFieldEvent | FrameMessagesClaimSignatureFieldEvent | FrameMessagesDotActorFieldEvent | FrameMessagesDotCounterFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameMessagesTypeFieldEvent | FrameMessagesOpIdFieldEvent | FrameMessagesEpochFieldEvent | FrameMessagesKeyFieldEvent | FrameMessagesRecordContextActorFieldEvent | FrameMessagesRecordContextCounterFieldEvent | FrameMessagesRecordSiblingsActorFieldEvent | FrameMessagesRecordSiblingsCounterFieldEvent | FrameMessagesRecordSiblingsValueFieldEvent | FrameMessagesRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordSiblingsHlcLogicalFieldEvent | FrameMessagesConfigClusterIdFieldEvent | FrameMessagesConfigEpochFieldEvent | FrameMessagesConfigVotersPeerIdFieldEvent | FrameMessagesConfigVotersAddrsFieldEvent | FrameMessagesConfigVotersStoreFieldEvent | FrameMessagesConfigVotersClaimSinceFieldEvent | FrameMessagesConfigVotersClaimSignatureFieldEvent | FrameMessagesConfigVotersClaimFromFieldEvent | FrameMessagesConfigLearnersPeerIdFieldEvent | FrameMessagesConfigLearnersAddrsFieldEvent | FrameMessagesConfigLearnersStoreFieldEvent | FrameMessagesConfigLearnersClaimSinceFieldEvent | FrameMessagesConfigLearnersClaimSignatureFieldEvent | FrameMessagesConfigLearnersClaimFromFieldEvent | FrameMessagesConfigRemovedFieldEvent | FrameMessagesConfigPreviousVotersFieldEvent | FrameMessagesConfigReplacedFieldEvent | FrameMessagesConfigProofBallotRoundFieldEvent | FrameMessagesConfigProofBallotProposerFieldEvent | FrameMessagesConfigProofSignaturesPeerIdFieldEvent | FrameMessagesConfigProofSignaturesSignatureFieldEvent | FrameMessagesAcceptedFieldEvent | FrameMessagesAddrsFieldEvent | FrameMessagesOkFieldEvent | FrameMessagesErrorFieldEvent | FrameMessagesRecordsKeyFieldEvent | FrameMessagesRecordsRecordContextActorFieldEvent | FrameMessagesRecordsRecordContextCounterFieldEvent | FrameMessagesRecordsRecordSiblingsActorFieldEvent | FrameMessagesRecordsRecordSiblingsCounterFieldEvent | FrameMessagesRecordsRecordSiblingsValueFieldEvent | FrameMessagesRecordsRecordSiblingsHlcWallMsFieldEvent | FrameMessagesRecordsRecordSiblingsHlcLogicalFieldEvent | FrameMessagesDoneFieldEvent | FrameMessagesBallotRoundFieldEvent | FrameMessagesBallotProposerFieldEvent | FrameMessagesPromisedRoundFieldEvent | FrameMessagesPromisedProposerFieldEvent | FrameMessagesAcceptedBallotRoundFieldEvent | FrameMessagesAcceptedBallotProposerFieldEvent | FrameMessagesAcceptedConfigClusterIdFieldEvent | FrameMessagesAcceptedConfigEpochFieldEvent | FrameMessagesAcceptedConfigVotersPeerIdFieldEvent | FrameMessagesAcceptedConfigVotersAddrsFieldEvent | FrameMessagesAcceptedConfigVotersStoreFieldEvent | FrameMessagesAcceptedConfigVotersClaimSinceFieldEvent | FrameMessagesAcceptedConfigVotersClaimSignatureFieldEvent | FrameMessagesAcceptedConfigVotersClaimFromFieldEvent | FrameMessagesAcceptedConfigLearnersPeerIdFieldEvent | FrameMessagesAcceptedConfigLearnersAddrsFieldEvent | FrameMessagesAcceptedConfigLearnersStoreFieldEvent | FrameMessagesAcceptedConfigLearnersClaimSinceFieldEvent | FrameMessagesAcceptedConfigLearnersClaimSignatureFieldEvent | FrameMessagesAcceptedConfigLearnersClaimFromFieldEvent | FrameMessagesAcceptedConfigRemovedFieldEvent | FrameMessagesAcceptedConfigPreviousVotersFieldEvent | FrameMessagesAcceptedConfigReplacedFieldEvent | FrameMessagesAcceptedConfigProofBallotRoundFieldEvent | FrameMessagesAcceptedConfigProofBallotProposerFieldEvent | FrameMessagesAcceptedConfigProofSignaturesPeerIdFieldEvent | FrameMessagesAcceptedConfigProofSignaturesSignatureFieldEvent | FrameMessagesSeqFieldEvent | FrameMessagesUnavailableFieldEvent | FrameMessagesTotalFieldEvent | FrameMessagesResumeAfterFieldEvent | FrameMessagesStoreFieldEvent | FrameMessagesChainClusterIdFieldEvent | FrameMessagesChainEpochFieldEvent | FrameMessagesChainVotersPeerIdFieldEvent | FrameMessagesChainVotersAddrsFieldEvent | FrameMessagesChainVotersStoreFieldEvent | FrameMessagesChainVotersClaimSinceFieldEvent | FrameMessagesChainVotersClaimSignatureFieldEvent | FrameMessagesChainVotersClaimFromFieldEvent | FrameMessagesChainLearnersPeerIdFieldEvent | FrameMessagesChainLearnersAddrsFieldEvent | FrameMessagesChainLearnersStoreFieldEvent | FrameMessagesChainLearnersClaimSinceFieldEvent | FrameMessagesChainLearnersClaimSignatureFieldEvent | FrameMessagesChainLearnersClaimFromFieldEvent | FrameMessagesChainRemovedFieldEvent | FrameMessagesChainPreviousVotersFieldEvent | FrameMessagesChainReplacedFieldEvent | FrameMessagesChainProofBallotRoundFieldEvent | FrameMessagesChainProofBallotProposerFieldEvent | FrameMessagesChainProofSignaturesPeerIdFieldEvent | FrameMessagesChainProofSignaturesSignatureFieldEvent | FrameMessagesSignatureFieldEvent | FrameMessagesClaimSinceFieldEvent | FrameMessagesClaimSignatureFieldEvent | FrameMessagesClaimFromFieldEvent | FrameMessagesDotActorFieldEvent | FrameMessagesDotCounterFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }

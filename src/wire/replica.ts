@@ -227,6 +227,7 @@ function messageFromPb(p: pb.Message): Message {
   checkKey(p.key);
   if (p.resumeAfter !== undefined) checkKey(p.resumeAfter);
   checkText(p.error, 'an error');
+  checkText(p.signature, 'a signature');
   checkStore(p.store);
   for (const a of p.addrs) checkAddr(a);
   const opId = safeNumber(p.opId, 'opId');
@@ -394,7 +395,7 @@ function requiredConfig(config: pb.MembershipConfig | undefined, type: string): 
       : {
           proof: {
             ballot: requiredBallot(config.proof.ballot, 'configuration proof'),
-            signatures: config.proof.signatures.map((x) => ({ peerId: x.peerId, signature: x.signature })),
+            signatures: config.proof.signatures.map((x) => ({ peerId: checkText(x.peerId, 'a signer'), signature: checkText(x.signature, 'a signature') })),
           },
         }),
   };
@@ -432,11 +433,15 @@ function writeDotFromPb(d: pb.WriteDot): Dot {
 }
 
 function claimToPb(c: SeatClaim): pb.SeatClaim {
-  return { since: toUint64(c.since, 'claim epoch'), signature: c.signature };
+  return { since: toUint64(c.since, 'claim epoch'), signature: c.signature, from: c.from };
 }
 
 function claimFromPb(c: pb.SeatClaim): SeatClaim {
-  const claim: SeatClaim = { since: safeNumber(c.since, 'claim epoch'), signature: checkText(c.signature, 'a claim signature') };
+  const claim: SeatClaim = {
+    from: checkText(c.from, 'a claim store'),
+    since: safeNumber(c.since, 'claim epoch'),
+    signature: checkText(c.signature, 'a claim signature'),
+  };
   const problem = seatClaimShapeProblem(claim);
   if (problem !== undefined) throw new WireFormatError(problem);
   return claim;

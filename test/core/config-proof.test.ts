@@ -85,7 +85,7 @@ describe('a re-seat in a two-voter cluster (one acceptor decides it)', () => {
 
   it('is proven by the other voter alone only with the re-seated device\'s own claim on its new store', () => {
     const verifier = keys[3]!.auth;
-    const claimed = withSeatReplaced(two(), keys[1]!.id, 's1b', [], signSeatClaim(keys[1]!.auth, keys[1]!.id, 's1b', 7));
+    const claimed = withSeatReplaced(two(), keys[1]!.id, 's1b', [], signSeatClaim(keys[1]!.auth, keys[1]!.id, 's1', 's1b', 7));
     expect(proofProblem(two(), prove(claimed, [0]), verifier)).toBeUndefined();
     // Without a claim it is an ordinary change: a majority of both voters (1's key signs for its old seat).
     const bare = withSeatReplaced(two(), keys[1]!.id, 's1b', []);
@@ -93,14 +93,17 @@ describe('a re-seat in a two-voter cluster (one acceptor decides it)', () => {
     expect(proofProblem(two(), prove(bare, [0, 1]), verifier)).toBeUndefined();
   });
 
-  it('refuses a claim signed by anyone else, for another store, or against a newer epoch than the change\'s base', () => {
+  it('refuses a claim signed by anyone else, for another store, from another store, or against a newer epoch than the change\'s base', () => {
     const verifier = keys[3]!.auth;
-    const forged = withSeatReplaced(two(), keys[1]!.id, 's1b', [], signSeatClaim(keys[0]!.auth, keys[1]!.id, 's1b', 7));
+    const forged = withSeatReplaced(two(), keys[1]!.id, 's1b', [], signSeatClaim(keys[0]!.auth, keys[1]!.id, 's1', 's1b', 7));
     expect(proofProblem(two(), prove(forged, [0]), verifier)).toMatch(/bad claim/);
-    const otherStore = signSeatClaim(keys[1]!.auth, keys[1]!.id, 's1c', 7);
+    const otherStore = signSeatClaim(keys[1]!.auth, keys[1]!.id, 's1', 's1c', 7);
     expect(proofProblem(two(), prove(withSeatReplaced(two(), keys[1]!.id, 's1b', [], otherStore), [0]), verifier)).toMatch(/bad claim/);
-    const newer = withSeatReplaced(two(), keys[1]!.id, 's1b', [], signSeatClaim(keys[1]!.auth, keys[1]!.id, 's1b', 8));
+    const newer = withSeatReplaced(two(), keys[1]!.id, 's1b', [], signSeatClaim(keys[1]!.auth, keys[1]!.id, 's1', 's1b', 8));
     expect(proofProblem(two(), prove(newer, [0]), verifier)).toMatch(/for epoch 8 on/);
+    // A claim moving the seat from another store (an older one of the device's, before it was wiped again).
+    const moved = withSeatReplaced(two(), keys[1]!.id, 's1b', [], signSeatClaim(keys[1]!.auth, keys[1]!.id, 's0', 's1b', 7));
+    expect(proofProblem(two(), prove(moved, [0]), verifier)).toMatch(/from store s0, not s1/);
   });
 });
 

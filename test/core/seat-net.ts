@@ -13,7 +13,7 @@ export const TIMEOUT = 1000;
  * The seat claim of a device asking for its seat on a new store, for cores without auth (they check no
  * signature): it marks a re-seat as the device's own request, which the smaller quorum of configQuorum decides.
  */
-export const CLAIMED = { since: 0, signature: 'unchecked' } as const;
+export const CLAIMED = { from: '', since: 0, signature: 'unchecked' } as const;
 export const text = (r: VersionedRecord | undefined): string[] =>
   (r?.siblings ?? []).filter((s) => s.value !== null).map((s) => new TextDecoder().decode(s.value ?? new Uint8Array()));
 

@@ -181,7 +181,7 @@ describe('configuration proofs', () => {
     const wd = net.wipe(w!.id, 'sW2', { auth: w!.auth });
     expect(wd.core.epoch).toBe(0);
     // W asks with its claim on its new store (its peer key survived the wipe), signed against epoch 1.
-    voterChange(net, a!.id, withSeatReplaced(net.dev(a!.id).core.config, w!.id, 'sW2', [], signSeatClaim(w!.auth, w!.id, 'sW2', 1)));
+    voterChange(net, a!.id, withSeatReplaced(net.dev(a!.id).core.config, w!.id, 'sW2', [], signSeatClaim(w!.auth, w!.id, 'sW', 'sW2', 1)));
     expect(wd.core.seated()).toBe(true);
     // The learner, away through it, verifies both steps: the joint one proven by A alone (W's old store gone).
     net.down.delete(l!.id);
@@ -193,7 +193,7 @@ describe('configuration proofs', () => {
   it('the smaller quorum of a re-seat proves a re-seat only: one voter of two cannot sign anything else with it', async () => {
     const [a, b, x] = await keys(3);
     const start = seats(1, [[a!.id, 'sA'], [b!.id, 'sB']]);
-    const reseat = withSeatReplaced(start, a!.id, 'sA-forged', [], signSeatClaim(a!.auth, a!.id, 'sA-forged', 1));
+    const reseat = withSeatReplaced(start, a!.id, 'sA-forged', [], signSeatClaim(a!.auth, a!.id, 'sA', 'sA-forged', 1));
     const sign = (config: MembershipConfig): MembershipConfig => {
       const ballot = { round: 1, proposer: b!.id };
       return { ...config, proof: { ballot, signatures: [{ peerId: b!.id, signature: b!.auth.sign(acceptPayload(config, ballot)) }] } };

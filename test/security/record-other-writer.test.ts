@@ -23,7 +23,7 @@ function forgeAtC(net: Net, key: string): void {
   const b = net.dev('B');
   const forged: VersionedRecord = { context: { [A_WRITER]: DOT_COUNTER_MAX, B: 1 }, siblings: [{ dot: { actor: 'B', counter: 1 }, value: new TextEncoder().encode('forged'), hlc: { wallMs: 1, logical: 0 } }] };
   const c = net.dev('C');
-  net.exec(c, c.core.step(b.id, { type: 'repair', opId: 1, epoch: 1, key, record: forged }, c, 0));
+  net.exec(c, c.core.step(b.id, { type: 'repair', epoch: 1, key, record: forged }, c, 0));
   net.run();
 }
 

@@ -16,13 +16,13 @@ const workarounds = envWorkarounds();
 describe(`anti-entropy simulation sweep (seeds ${start}..${start + count - 1})`, () => {
   it(
     'after healing, anti-entropy alone converges every member (digests and records), losing nothing',
-    () => {
+    async () => {
       const failures: SimResult[] = [];
       const started = performance.now();
       let repaired = 0;
       const convergeMs: number[] = [];
       for (let seed = start; seed < start + count; seed++) {
-        const result = runSimulation(seed, { overrides: { ...AE_OVERRIDES, workarounds } });
+        const result = await runSimulation(seed, { overrides: { ...AE_OVERRIDES, workarounds } });
         if (!result.ok) failures.push(result);
         repaired += result.stats['ae.keysRepaired'] ?? 0;
         convergeMs.push(result.stats.aeConvergeMs ?? -1);

@@ -72,11 +72,11 @@ function summary(r: SimResult): string {
   );
 }
 
-function main(): number {
+async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const overrides = { ...(args.antiEntropy ? AE_OVERRIDES : {}), ...(args.bug === undefined ? {} : { bug: args.bug }), ...(args.workarounds.length === 0 ? {} : { workarounds: args.workarounds }) };
   if (args.seed !== undefined) {
-    const result = runSimulation(args.seed, { keepTrace: args.verbose, overrides });
+    const result = await runSimulation(args.seed, { keepTrace: args.verbose, overrides });
     if (args.verbose) {
       console.log(`scenario: ${JSON.stringify(result.config)}`);
       for (const line of result.trace ?? []) console.log(line);
@@ -91,7 +91,7 @@ function main(): number {
   const totals = new Map<string, number>();
   let events = 0;
   for (let seed = args.start; seed < args.start + args.seeds; seed++) {
-    const result = runSimulation(seed, { overrides });
+    const result = await runSimulation(seed, { overrides });
     events += result.events;
     for (const [k, v] of Object.entries(result.stats)) {
       totals.set(k, k === 'cluster.maxSiblings' ? Math.max(totals.get(k) ?? 0, v) : (totals.get(k) ?? 0) + v);
@@ -109,7 +109,7 @@ function main(): number {
   );
   const shown = [
     'writes', 'deletes', 'rmw', 'noContext', 'written', 'ackedQuorum', 'reads', 'readOk', 'failed', 'lost', 'cluster.crashes', 'orphaned', 'fault.partitions', 'cluster.maxSiblings',
-    'cluster.wipes', 'fault.wipesOfVoters', 'svc.replacementsDone', 'svc.learnerReplacements', 'svc.alreadyMember', 'svc.joinsRefusedRemoved', 'svc.readmitRefused', 'svc.takeovers',
+    'cluster.wipes', 'fault.wipesOfVoters', 'svc.replacementsDone', 'svc.admitted', 'svc.alreadyMember', 'svc.joinsRefusedRemoved', 'svc.readmitRefused', 'svc.takeovers',
     'purges', 'cluster.hints', 'hints.delivered', 'cluster.handovers', 'cluster.clockSteps', 'cluster.boots1970', 'cluster.hlcBehind', 'settleMaxMs',
   ];
   console.log(`totals: ${shown.map((k) => `${k}=${totals.get(k) ?? 0}`).join(' ')}`);
@@ -119,7 +119,7 @@ function main(): number {
 }
 
 try {
-  process.exitCode = main();
+  process.exitCode = await main();
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));
   process.exitCode = 2;

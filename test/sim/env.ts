@@ -17,8 +17,8 @@ export function envBug(): SimBug | undefined {
 }
 
 /**
- * SIM_WORKAROUNDS: `none` (model src/ exactly as it is), a comma-separated list of KnownBug names, or unset: every
- * known bug's fix modelled (what the CI sweeps do; see cluster.ts KnownBug).
+ * SIM_WORKAROUNDS: `none`, a comma-separated list of KnownBug names, or unset: every flag on (what the CI sweeps
+ * do; only silentPushTarget still changes anything, see cluster.ts KnownBug).
  */
 export function envWorkarounds(): readonly KnownBug[] {
   const text = process.env.SIM_WORKAROUNDS;

@@ -27,8 +27,8 @@ const FOUND: ReadonlyArray<{ seed: number; what: string }> = [
 
 describe('seeds that once failed', () => {
   for (const { seed, what } of FOUND) {
-    it(`seed ${seed}: ${what}`, () => {
-      const result = runSimulation(seed, { overrides: { workarounds: KNOWN_BUG_NAMES } });
+    it(`seed ${seed}: ${what}`, async () => {
+      const result = await runSimulation(seed, { overrides: { workarounds: KNOWN_BUG_NAMES } });
       expect(result.message).toBeUndefined();
       expect(result.ok).toBe(true);
     });

@@ -1,41 +1,29 @@
-// Membership in the simulator. DeviceMembership is src/node/membership.ts and the daemon's join loop, callback
-// style on virtual time: a device without its seat asks members to join; the member it asks gives a wiped
-// device's seat to its new store (withSeatReplaced, then the joint phase's sync and finalize), admits new
-// devices (autoAdmit) and refuses removed ones; a voter takes over a joint phase whose proposer is gone, and the
-// first voter promotes a live learner into a free seat. MembershipDriver is the operator: it approves spares,
-// removes members, promotes learners, abandons joint additions and tries to re-admit removed devices, at random
-// moments and concurrently, under the same faults as the data traffic.
-import { QuorumdError } from '../../src/core/errors.js';
+// Membership in the simulator. DeviceMembership runs the daemon's own membership service
+// (src/node/membership.ts: join requests answered, admissions, re-seating wiped devices, joint-phase takeover,
+// promotion of learners) on virtual time, plus the daemon's join loop (src/node/daemon.ts) modelled here: a
+// device without its seat asks members to join. MembershipDriver is the operator: it approves spares, removes
+// members, promotes learners, abandons joint additions and tries to re-admit removed devices, at random moments
+// and concurrently, under the same faults as the data traffic.
 import {
-  type MemberInfo,
   type MembershipConfig,
-  type SeatClaim,
   finalized,
   isJoint,
-  isLearner,
   isMember,
   isRemoved,
   isVoter,
   jointAddition,
-  seatOf,
   voterIds,
   withJointAborted,
-  withLearnerAdded,
   withMemberRemoved,
-  jointRetargetable,
-  withSeatReplaced,
   withVoterAdded,
 } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
-import type { ClientResult } from '../../src/core/replica.js';
+import type { ClientResult, ReplicaCore } from '../../src/core/replica.js';
+import type { TimerPort } from '../../src/node/driver-ports.js';
+import { ALREADY_MEMBER, MembershipService } from '../../src/node/membership.js';
+import type { Runtime, RuntimeLogger } from '../../src/node/runtime.js';
 import { type Cluster, simAuth } from './cluster.js';
-import { seatClaimPayload, signSeatClaim } from '../../src/core/config-proof.js';
-import { SEAT_CLAIM_STALE } from '../../src/node/membership.js';
 import type { Rng } from './rng.js';
-import { acceptedNextSlot } from '../../src/core/paxos.js';
-
-/** The note of a join reply to a device whose store already holds its seat (src/node/membership.ts). */
-export const ALREADY_MEMBER = 'already a member';
 
 /** Counters of every device's membership service, summed over the run (see DeviceMembership). */
 export const emptyServiceStats = () => ({
@@ -46,493 +34,256 @@ export const emptyServiceStats = () => ({
   joined: 0,
   replacements: 0,
   replacementsDone: 0,
-  learnerReplacements: 0,
   admitted: 0,
   changeConflicts: 0,
   takeovers: 0,
-  takeoverSyncs: 0,
-  promotions: 0,
   readmitRefused: 0,
   finalized: 0,
-  acceptedFinalizes: 0,
 });
 export type ServiceStats = ReturnType<typeof emptyServiceStats>;
 
-interface Failure {
-  readonly code: string;
-  readonly message: string;
+type JoinMessage = Extract<Message, { type: 'joinRequest' | 'joinReply' }>;
+
+interface ParkedTimer {
+  at: number;
+  readonly run: () => void;
+  cancelled: boolean;
+  /** Background work (takeover, promotion): runs only within the phase's horizon, parked beyond it. */
+  readonly bounded: boolean;
 }
 
-type JoinReply = Extract<Message, { type: 'joinReply' }>;
-
-/** One device's membership service; a new one at every boot (a crash ends it with everything it was doing). */
+/** One device's membership service and join loop; a new one at every boot (a crash ends everything it was doing). */
 export class DeviceMembership {
+  private readonly service: MembershipService;
   private stopped = false;
-  private busy = false;
-  private readonly queue: Array<(release: () => void) => void> = [];
-  private takeoverToken = 0;
-  /** Background work that reached the end of a phase of the run (resumed if the run goes on: resume()). */
-  private parked: { readonly epoch: number; readonly work: (done: (ok: boolean) => void) => void } | undefined;
   private joining = false;
-  private joinWaiter: { readonly member: string; readonly opId: number; readonly resolve: (msg: JoinReply) => void } | undefined;
   private joinWake: (() => void) | undefined;
-  private opIdNext = 1;
-  private readonly pending = new Map<string, string>();
-  private readonly approved = new Set<string>();
+  /** Background timers beyond the phase's horizon (daemonUntilMs), re-armed when it moves (resume()). */
+  private parked: ParkedTimer[] = [];
 
   constructor(
     private readonly self: string,
     private readonly cluster: Cluster,
     private readonly rng: Rng,
-  ) {}
-
-  private get stats(): ServiceStats {
-    return this.cluster.serviceStats;
-  }
-
-  private get config(): MembershipConfig {
-    return this.cluster.core(this.self).config;
+    private readonly runtime: Runtime,
+    opIdBase: number,
+  ) {
+    const stats = cluster.serviceStats;
+    const count = (msg: string): void => {
+      if (msg.startsWith('a member came back with a new store')) stats.replacements += 1;
+      else if (msg === 'seat given to the new store') stats.replacementsDone += 1;
+      else if (msg === 'device admitted') stats.admitted += 1;
+      else if (msg.startsWith('membership change lost its epoch')) stats.changeConflicts += 1;
+      else if (msg === 'voter change synced and finalized') stats.finalized += 1;
+    };
+    const log: RuntimeLogger = { info: (_obj, msg) => count(msg), warn: (_obj, msg) => count(msg), error: () => undefined, debug: () => undefined };
+    const timers = (bounded: boolean): TimerPort => ({
+      set: (run, delayMs) => {
+        const timer: ParkedTimer = { at: cluster.scheduler.now + Math.max(0, delayMs), run, cancelled: false, bounded };
+        this.arm(timer);
+        return timer;
+      },
+      clear: (handle) => {
+        (handle as ParkedTimer).cancelled = true;
+      },
+    });
+    this.service = new MembershipService({
+      runtime: serviceView(runtime, cluster),
+      storeId: cluster.runtimeStoreOf(self),
+      send: (to, msg) => this.send(to, msg),
+      log,
+      autoAdmit: cluster.options.autoAdmit,
+      clocks: { monotonicNow: () => cluster.scheduler.now, wallNow: () => cluster.wallMs(self) },
+      timers: timers(false),
+      backgroundTimers: timers(true),
+      random: () => rng.float(),
+      maxVoters: cluster.options.maxVoters,
+      jointTakeoverMs: cluster.timings.jointTakeoverMs,
+      changeAttemptsMax: cluster.timings.changeAttemptsMax,
+      // The address book knows the devices that were members here (the removed ones too), not a spare that asked
+      // to join elsewhere (approving it would admit it with no store named, a seat it cannot serve until re-seated:
+      // outside the fault model's loss bound). A spare is approved where it asked.
+      addrsOf: (peer) => (isMember(runtime.config, peer) || isRemoved(runtime.config, peer) ? [`/sim/${peer}`] : []),
+      isAlive: (peer) => cluster.isAlive(self, peer),
+      storeOf: (peer) => cluster.heardStoreOf(self, peer),
+      opIdBase,
+      // As the daemon: a device back with a new store asks with its signed claim, a member checks it.
+      auth: simAuth(self),
+    });
   }
 
   private get now(): number {
     return this.cluster.scheduler.now;
   }
 
-  /** The run's next phase extends the horizon: background work parked at the old one goes on (as timers would). */
+  private arm(timer: ParkedTimer): void {
+    if (timer.bounded && timer.at > this.cluster.daemonUntilMs) {
+      this.parked.push(timer);
+      return;
+    }
+    this.cluster.scheduler.schedule(timer.at, `membership ${timer.bounded ? 'work' : 'timer'} ${this.self}`, () => {
+      if (this.stopped || timer.cancelled) return;
+      if (timer.bounded && this.now >= this.cluster.daemonUntilMs) {
+        this.parked.push(timer); // the phase ended meanwhile
+        return;
+      }
+      timer.cancelled = true;
+      this.cluster.guarded(timer.run);
+    });
+  }
+
+  /** Join replies sent by the service, counted by what they say. */
+  private send(to: string, msg: Message): boolean {
+    if (msg.type === 'joinReply') {
+      const stats = this.cluster.serviceStats;
+      if (msg.ok && msg.error === ALREADY_MEMBER) stats.alreadyMember += 1;
+      else if (!msg.ok && msg.error === 'this device was removed from the cluster') stats.joinsRefusedRemoved += 1;
+      else if (!msg.ok && msg.error.startsWith('waiting for approval')) stats.joinsWaitingApproval += 1;
+    }
+    // The broken readmitRemoved shows the service configurations without their removed devices (serviceView);
+    // what it sends is the configuration as it is (a stripped one would fail its proof check at the candidate).
+    const sent = msg.type === 'joinReply' && msg.config !== undefined && this.cluster.options.bug === 'readmitRemoved' ? { ...msg, config: this.runtime.config } : msg;
+    return this.cluster.sendPlain(this.self, to, sent);
+  }
+
+  /** The run's next phase extends the horizon: parked timers go on, and the join loop if this store holds no seat. */
   resume(): void {
     const parked = this.parked;
-    this.parked = undefined;
-    if (parked !== undefined && !this.stopped && this.config.epoch === parked.epoch) this.schedule(parked.epoch, 0, parked.work);
+    this.parked = [];
+    for (const timer of parked) {
+      if (timer.cancelled) continue;
+      timer.at = Math.max(timer.at, this.now);
+      this.arm(timer);
+    }
     this.start();
   }
 
   /** At boot (and when the final phase extends the horizon): the join loop, if this store holds no seat. */
   start(): void {
-    if (this.stopped || this.joining || this.cluster.core(this.self).seated() || isRemoved(this.config, this.self)) return;
+    if (this.stopped || this.joining || this.runtime.core.seated() || isRemoved(this.runtime.config, this.self)) return;
     if (this.now >= this.cluster.daemonUntilMs) return;
     this.joining = true;
-    this.joinAttempt();
+    this.joinLoop().then(
+      () => {
+        this.joining = false;
+      },
+      (error: unknown) => {
+        this.joining = false;
+        this.cluster.guarded(() => {
+          throw error;
+        });
+      },
+    );
   }
 
   stop(): void {
     this.stopped = true;
+    this.service.stop();
+    this.joinWake?.();
   }
 
   /** A peer connected: a device waiting to join asks at once instead of at its next retry. */
   wake(): void {
-    const wake = this.joinWake;
-    this.joinWake = undefined;
-    wake?.();
+    this.joinWake?.();
   }
 
-  handle(from: string, msg: Extract<Message, { type: 'joinRequest' | 'joinReply' }>): void {
-    if (this.stopped) return;
-    if (msg.type === 'joinReply') {
-      if (this.joinWaiter !== undefined && this.joinWaiter.member === from && this.joinWaiter.opId === msg.opId) this.joinWaiter.resolve(msg);
-      return;
-    }
-    this.onJoinRequest(from, msg.opId, msg.store, msg.claim);
-  }
-
-  // ---------------------------------------------------------------- candidate side (the daemon's join loop)
-
-  private joinAttempt(): void {
-    if (this.stopped) return;
-    if (this.cluster.core(this.self).seated() || isRemoved(this.config, this.self) || this.now >= this.cluster.daemonUntilMs) {
-      this.joining = false;
-      return;
-    }
-    const candidates = this.rng.shuffle(this.cluster.nodes.filter((n) => this.cluster.isAlive(this.self, n)));
-    const next = (i: number): void => {
-      if (this.stopped) return;
-      if (i >= candidates.length || this.cluster.core(this.self).seated()) return this.joinPause();
-      this.requestJoin(candidates[i] as string, (ok) => {
-        if (this.stopped) return;
-        // An OK answer whose configuration does not seat this store is no join: keep asking (src/node/daemon.ts).
-        if (ok && this.cluster.core(this.self).seated()) {
-          this.joining = false;
-          this.stats.joined += 1;
-          return;
-        }
-        next(i + 1);
-      });
-    };
-    next(0);
-  }
-
-  private joinPause(): void {
-    let woken = false;
-    const resume = (): void => {
-      if (woken) return;
-      woken = true;
-      this.joinWake = undefined;
-      this.joinAttempt();
-    };
-    this.joinWake = resume;
-    this.after(this.cluster.timings.joinRetryMs, `join retry ${this.self}`, resume);
-  }
-
-  /**
-   * Asks `member` to add us; `done(true)` once its answer's configuration is adopted. As src/node: the request
-   * carries our claim on our store signed against epoch `since`; a member newer than that asks us to sign again.
-   */
-  private requestJoin(member: string, done: (ok: boolean) => void, since = 0, attempt = 1): void {
-    const opId = this.opIdNext++;
-    let settled = false;
-    const finish = (ok: boolean): void => {
-      if (settled || this.stopped) return;
-      settled = true;
-      this.joinWaiter = undefined;
-      done(ok);
-    };
-    this.joinWaiter = {
-      member,
-      opId,
-      resolve: (msg) => {
-        if (!msg.ok && msg.error === SEAT_CLAIM_STALE && msg.epoch > since && attempt < 4) {
-          if (settled || this.stopped) return;
-          settled = true;
-          this.joinWaiter = undefined;
-          return this.requestJoin(member, done, msg.epoch, attempt + 1);
-        }
-        if (!msg.ok || msg.config === undefined) return finish(false);
-        this.cluster.adoptConfig(this.self, msg.config, member);
-        finish(true);
-      },
-    };
-    this.stats.joinRequests += 1;
-    const store = this.cluster.runtimeStoreOf(this.self);
-    this.cluster.core(this.self).admissionFrom(member);
-    const claim = signSeatClaim(simAuth(this.self), this.self, store, since);
-    if (!this.cluster.sendPlain(this.self, member, { type: 'joinRequest', opId, epoch: 0, addrs: [], store, claim })) return finish(false);
-    this.after(this.cluster.timings.joinTimeoutMs, `join timeout ${this.self} op=${opId}`, () => finish(false));
-  }
-
-  // ---------------------------------------------------------------- member side
-
-  private onJoinRequest(candidate: string, requestOpId: number, store: string | undefined, claim: SeatClaim | undefined): void {
-    const reply = (ok: boolean, error: string): void => {
-      if (this.stopped) return;
-      const config = this.config;
-      this.cluster.sendPlain(this.self, candidate, { type: 'joinReply', opId: requestOpId, epoch: config.epoch, ok, error, config: ok ? config : undefined });
-    };
-    const config = this.config;
-    if (config.epoch === 0 || !this.cluster.core(this.self).seated()) return reply(false, 'this device is not a member of a cluster');
-    if (isRemoved(config, candidate) && this.cluster.options.bug !== 'readmitRemoved') {
-      this.stats.joinsRefusedRemoved += 1;
-      return reply(false, 'this device was removed from the cluster');
-    }
-    if (store === undefined || store.length === 0) return reply(false, 'a join request must name the device\'s store');
-    const seat = seatOf(config, candidate);
-    if (seat !== undefined && seat.store === store) {
-      this.stats.alreadyMember += 1;
-      return reply(true, ALREADY_MEMBER);
-    }
-    const answer = (error: string | undefined): void => reply(error === undefined, error ?? '');
-    if (seat !== undefined) {
-      // As src/node: the device's signed claim on its new store, checked before any proposal.
-      if (claim !== undefined) {
-        if (!simAuth(candidate).verify(candidate, seatClaimPayload(candidate, store, claim.since), claim.signature)) return reply(false, 'bad claim');
-        if (claim.since < config.epoch) return reply(false, SEAT_CLAIM_STALE);
-      }
-      return this.replaceSeat(candidate, store, answer, claim);
-    }
-    if (!this.cluster.options.autoAdmit && !this.approved.has(candidate)) {
-      this.stats.joinsWaitingApproval += 1;
-      this.pending.set(candidate, store);
-      return reply(false, `waiting for approval: run \`quorumd approve ${candidate}\` on a member`);
-    }
-    this.admit({ peerId: candidate, addrs: [], store }, answer, true);
+  handle(from: string, msg: JoinMessage): void {
+    if (!this.stopped) this.service.handle(from, msg);
   }
 
   /** The operator's `quorumd approve`: admits a candidate now; a removed device is refused. */
   approve(peerId: string, done: (error: string | undefined) => void): void {
-    const config = this.config;
-    if (isMember(config, peerId)) return done(undefined);
-    if (isRemoved(config, peerId) && this.cluster.options.bug !== 'readmitRemoved') {
-      this.stats.readmitRefused += 1;
-      return done(`${peerId} was removed from the cluster and cannot be re-admitted`);
-    }
-    this.approved.add(peerId);
-    // A candidate that asked named its store; one that did not is named by the operator (the sim knows it).
-    this.admit({ peerId, addrs: [], store: this.pending.get(peerId) ?? this.cluster.storeOf(peerId) }, done);
-  }
-
-  /** `asked`: the device's own join request (see src/node/membership.ts admit). */
-  private admit(member: MemberInfo, done: (error: string | undefined) => void, asked = false): void {
-    this.serialized((release) => {
-      const finish = (error: string | undefined): void => {
-        release();
-        done(error);
-      };
-      this.change(
-        (c) => {
-          const seat = seatOf(c, member.peerId);
-          if (seat !== undefined) {
-            // Admitted meanwhile on a store it has lost since: the seat goes to the store asking now (src/node).
-            // As src/node: refused, the device asks again and is re-seated on its current store (replaceSeat).
-            if (!asked || member.store === undefined || seat.store === member.store) return undefined;
-            throw new QuorumdError('membership_change_failed', `${member.peerId} was admitted meanwhile on another store: ask again`);
-          }
-          let base = c;
-          if (isRemoved(c, member.peerId)) {
-            if (this.cluster.options.bug !== 'readmitRemoved') throw new QuorumdError('membership_change_failed', `${member.peerId} was removed from the cluster and cannot be re-admitted`);
-            base = { ...c, removed: c.removed.filter((p) => p !== member.peerId) }; // the bug: un-remove it
-          }
-          return base.voters.length < this.cluster.options.maxVoters ? withVoterAdded(base, member) : withLearnerAdded(base, member);
-        },
-        true,
-        (failure, committed) => {
-          if (failure !== undefined) return finish(failure.message);
-          this.stats.admitted += 1;
-          if (committed !== undefined && isLearner(committed, member.peerId)) {
-            return this.cluster.sync(this.self, [member.peerId], (result) => {
-              if (this.stopped) return;
-              finish(result?.type === 'synced' ? undefined : 'the new learner\'s sync failed');
-            });
-          }
-          finish(undefined);
-        },
-      );
-    });
-  }
-
-  /** Gives `peerId`'s seat to the store `store` (its storage was wiped) and brings the new store up to date. */
-  private replaceSeat(peerId: string, store: string, done: (error: string | undefined) => void, claim: SeatClaim | undefined): void {
-    this.serialized((release) => {
-      const finish = (error: string | undefined): void => {
-        release();
-        done(error);
-      };
-      this.stats.replacements += 1;
-      // As src/node/membership.ts: a joint phase re-seating or adding this very device is re-targeted to its
-      // newest store, not finished first (its sync would wait for a store that is gone).
-      this.change(
-        (c) => {
-          const seat = seatOf(c, peerId);
-          if (seat === undefined) throw new QuorumdError('membership_change_failed', `${peerId} is no longer a member`);
-          // As src/node: a device heard running another store (its heartbeats) made this request from a store it
-          // has lost since: stale, it re-seats nothing.
-          const running = this.cluster.heardStoreOf(this.self, peerId);
-          if (running !== undefined && running !== store) {
-            throw new QuorumdError('membership_change_failed', `${peerId} runs another store than the one it asked for: a stale request`);
-          }
-          if (isJoint(c) && !jointRetargetable(c, peerId)) throw new QuorumdError('membership_conflict', 'another membership change is in its joint phase');
-          if (claim !== undefined && claim.since > c.epoch) throw new QuorumdError('membership_change_failed', `behind ${peerId}'s claim`);
-          return seat.store === store ? undefined : withSeatReplaced(c, peerId, store, [], claim);
-        },
-        !jointRetargetable(this.config, peerId),
-        (failure, committed) => {
-          if (failure !== undefined) return finish(failure.message);
-          if (committed !== undefined && isLearner(committed, peerId)) {
-            this.stats.learnerReplacements += 1;
-            return this.cluster.sync(this.self, [peerId], (result) => {
-              if (this.stopped) return;
-              if (result?.type === 'synced') this.stats.replacementsDone += 1;
-              finish(result?.type === 'synced' ? undefined : 'the learner\'s sync failed');
-            });
-          }
-          this.stats.replacementsDone += 1;
-          finish(undefined);
-        },
-      );
-    });
-  }
-
-  /**
-   * A compare-and-set on the epoch with `derive` (undefined: nothing to do); finishes a joint phase first and
-   * after a voter change; retries a lost epoch with a random backoff (src/node/membership.ts change()).
-   */
-  private change(
-    derive: (config: MembershipConfig) => MembershipConfig | undefined,
-    finishFirst: boolean,
-    done: (failure: Failure | undefined, committed?: MembershipConfig) => void,
-    attempt = 1,
-  ): void {
-    if (this.stopped) return;
-    const fail = (failure: Failure): void => {
-      if (this.stopped) return;
-      if (failure.code !== 'membership_conflict' || attempt >= this.cluster.timings.changeAttemptsMax) return done(failure);
-      this.stats.changeConflicts += 1;
-      const [lo, hi, step] = this.cluster.timings.changeBackoffMs;
-      this.after(this.rng.int(lo, hi + step * attempt), `change retry ${this.self}`, () => this.change(derive, finishFirst, done, attempt + 1));
-    };
-    const proceed = (): void => {
-      let next: MembershipConfig | undefined;
-      try {
-        next = derive(this.config);
-      } catch (error) {
-        if (error instanceof QuorumdError) return fail({ code: error.code, message: error.message });
-        throw error;
-      }
-      if (next === undefined) return done(undefined, this.config);
-      this.propose(next, (result) => {
-        if (result?.type !== 'configCommitted') return fail(failureOf(result));
-        if (isJoint(result.config) && isVoter(result.config, this.self)) {
-          return this.finishJoint((failure) => (failure === undefined ? done(undefined, this.config) : fail(failure)));
-        }
-        done(undefined, this.config);
-      });
-    };
-    if (finishFirst && isJoint(this.config)) {
-      return this.finishJoint((failure) => {
-        if (failure !== undefined) return fail(failure);
-        if (isJoint(this.config)) return fail({ code: 'membership_conflict', message: 'another membership change is in its joint phase' });
-        proceed();
-      });
-    }
-    proceed();
-  }
-
-  /** Syncs a joint configuration's data onto its new voters, then proposes its finalized successor. */
-  private finishJoint(done: (failure: Failure | undefined) => void): void {
-    const config = this.config;
-    if (!isJoint(config)) return done(undefined);
-    if (!isVoter(config, this.self) && !config.previousVoters.includes(this.self)) {
-      return done({ code: 'membership_change_failed', message: 'this device is not a voter of the changing configuration' });
-    }
-    const proposeFinalize = (value: MembershipConfig = finalized(config)): void =>
-      this.propose(value, (committed) => {
-        if (committed?.type === 'configCommitted') {
-          this.stats.finalized += 1;
-          return done(undefined);
-        }
-        // Someone else finalized it (or changed on). src/node/membership.ts takes any membership_conflict so,
-        // also a lost ballot or unreachable acceptors with the configuration still joint (known bug
-        // finalizeConflict: the takeover then stops retrying).
-        const movedOn = !this.cluster.options.workarounds.includes('finalizeConflict') || this.config.epoch !== config.epoch;
-        if (committed?.type === 'failed' && committed.code === 'membership_conflict' && movedOn) return done(undefined);
-        done(failureOf(committed));
-      });
-    // A value for the next epoch is accepted here already: finish that decision, no sync first (paxos.ts).
-    const acceptor = this.cluster.core(this.self).acceptorState;
-    if (this.cluster.options.workarounds.includes('acceptedFinalize') && acceptedNextSlot(acceptor, config.epoch) && acceptor.accepted !== undefined) {
-      this.stats.acceptedFinalizes += 1;
-      // The accepted value itself, as src/node: a finalize of our own could be chosen with no sync before it.
-      return proposeFinalize(acceptor.accepted.config);
-    }
-    this.cluster.sync(this.self, undefined, (result) => {
-      if (this.stopped) return;
-      if (result?.type !== 'synced') {
-        // The configuration moved on during the sync: someone else finished this phase, which is all we wanted.
-        if (result?.type === 'failed' && result.code === 'membership_conflict' && this.config.epoch !== config.epoch) return done(undefined);
-        return done(failureOf(result));
-      }
-      if (this.config.epoch !== config.epoch) return done(undefined);
-      proposeFinalize();
-    });
-  }
-
-  private propose(next: MembershipConfig, done: (result: ClientResult | undefined) => void): void {
-    this.cluster.proposeConfig(this.self, next, (result) => {
-      if (!this.stopped) done(result);
-    });
-  }
-
-  /** The runtime's configuration listener: takeover of a joint phase, promotion of a learner into a free seat. */
-  onConfigChange(config: MembershipConfig): void {
-    this.takeoverToken += 1;
-    this.parked = undefined;
-    if (this.stopped || !isVoter(config, this.self)) return;
-    const first = [...voterIds(config)].sort()[0] === this.self;
-    if (isJoint(config)) {
-      const takeoverMs = this.cluster.timings.jointTakeoverMs;
-      // Workaround takeoverAfterRestart (cluster.ts KnownBug): also give up waiting for a live proposer after a
-      // few rounds (a restarted proposer lost its change, and may itself wait for the device that told it).
-      const patience = this.cluster.options.workarounds.includes('takeoverAfterRestart') ? 3 : Infinity;
-      let waited = 0;
-      this.schedule(config.epoch, first ? Math.round(takeoverMs / 4) : takeoverMs, (done) => {
-        // Its proposer is alive: it is still syncing. Take over once it is gone.
-        const proposer = this.cluster.core(this.self).proposerOf(config.epoch);
-        if (proposer !== undefined && proposer !== this.self && this.cluster.isAlive(this.self, proposer) && waited++ < patience) return done(false);
-        this.stats.takeovers += 1;
-        this.serialized((release) =>
-          this.finishJoint((failure) => {
-            release();
-            if (failure === undefined) this.stats.takeoverSyncs += 1;
-            done(failure === undefined);
-          }),
-        );
-      });
-      return;
-    }
-    if (first && config.voters.length < this.cluster.options.maxVoters && config.learners.length > 0) {
-      // Workaround silentPushTarget: a learner whose store is lost is not promoted (it would be a push target
-      // that never answers).
-      const avoidLost = this.cluster.options.workarounds.includes('silentPushTarget');
-      const promotable = (peer: string): boolean => this.cluster.isAlive(this.self, peer) && !(avoidLost && this.cluster.storageLost(peer));
-      this.schedule(config.epoch, 0, (done) =>
-        this.serialized((release) => {
-          if (!config.learners.some((m) => promotable(m.peerId))) {
-            release();
-            return done(false);
-          }
-          this.change(
-            (c) => {
-              const learner = c.learners.find((m) => promotable(m.peerId));
-              if (isJoint(c) || c.voters.length >= this.cluster.options.maxVoters || learner === undefined) return undefined;
-              this.stats.promotions += 1;
-              return withVoterAdded(c, learner);
-            },
-            true,
-            (failure) => {
-              release();
-              done(failure === undefined);
-            },
-          );
+    this.service.approve(peerId).then(
+      () => this.cluster.guarded(() => done(undefined)),
+      (error: unknown) =>
+        this.cluster.guarded(() => {
+          const message = error instanceof Error ? error.message : String(error);
+          if (message.includes('was removed from the cluster')) this.cluster.serviceStats.readmitRefused += 1;
+          done(message);
         }),
-      );
+    );
+  }
+
+  // ---------------------------------------------------------------- the daemon's join loop (src/node/daemon.ts)
+
+  private async joinLoop(): Promise<void> {
+    const seated = (): boolean => this.runtime.core.seated();
+    while (!this.stopped && !seated() && !isRemoved(this.runtime.config, this.self)) {
+      if (this.now >= this.cluster.daemonUntilMs) return;
+      // A store with records that holds no seat belongs to an earlier seat of this device: it never asks.
+      if (this.cluster.visibleKeys(this.self) === 0) {
+        const candidates = this.rng.shuffle(this.cluster.nodes.filter((n) => this.cluster.isAlive(this.self, n)));
+        for (const member of candidates) {
+          if (this.stopped || seated()) break;
+          this.cluster.serviceStats.joinRequests += 1;
+          try {
+            await this.service.requestJoin(member, [], this.cluster.timings.joinTimeoutMs);
+            // An OK answer whose configuration does not seat this store is no join: keep asking.
+            if (seated()) {
+              this.cluster.serviceStats.joined += 1;
+              return;
+            }
+          } catch {
+            // refused, not connected, or no answer in time: the next member
+          }
+        }
+      }
+      if (this.stopped || seated()) return;
+      await new Promise<void>((resolve) => {
+        let woken = false;
+        const wake = (): void => {
+          if (woken) return;
+          woken = true;
+          this.joinWake = undefined;
+          resolve();
+        };
+        this.joinWake = wake;
+        this.cluster.scheduler.schedule(this.now + this.cluster.timings.joinRetryMs, `join retry ${this.self}`, wake);
+      });
     }
   }
-
-  /** Background work for `epoch`, retried every jointTakeoverMs while the epoch stays (and the run goes on). */
-  private schedule(epoch: number, delayMs: number, work: (done: (ok: boolean) => void) => void): void {
-    const token = ++this.takeoverToken;
-    this.after(delayMs, `membership work ${this.self} epoch ${epoch}`, () => {
-      if (token !== this.takeoverToken || this.config.epoch !== epoch) return;
-      if (this.now >= this.cluster.daemonUntilMs) {
-        this.parked = { epoch, work };
-        return;
-      }
-      work((ok) => {
-        if (!ok && !this.stopped && this.config.epoch === epoch) this.schedule(epoch, this.cluster.timings.jointTakeoverMs, work);
-      });
-    });
-  }
-
-  /** Runs changes coordinated here one at a time. */
-  private serialized(work: (release: () => void) => void): void {
-    this.queue.push(work);
-    this.runQueue();
-  }
-
-  private runQueue(): void {
-    if (this.busy || this.stopped) return;
-    const work = this.queue.shift();
-    if (work === undefined) return;
-    this.busy = true;
-    let released = false;
-    work(() => {
-      if (released) return;
-      released = true;
-      this.busy = false;
-      this.runQueue();
-    });
-  }
-
-  private after(delayMs: number, label: string, run: () => void): void {
-    this.cluster.scheduler.schedule(this.now + delayMs, label, () => {
-      if (!this.stopped) run();
-    });
-  }
 }
 
-function failureOf(result: ClientResult | undefined): Failure {
-  if (result?.type === 'failed') return { code: result.code, message: result.message };
-  return { code: 'lost', message: result === undefined ? 'the device went down' : `unexpected ${result.type}` };
+/**
+ * What the membership service sees of the runtime: the runtime itself, its core's proposerOf counted (a takeover
+ * looking at a joint phase), and with the broken readmitRemoved, configurations without their removed devices
+ * (the service admits them, and un-removes them with its next change).
+ * Workaround takeoverAfterRestart (cluster.ts KnownBug): a takeover stops waiting for a live proposer after
+ * TAKEOVER_PATIENCE looks (the service waits for ever; two previous voters that each take the other for the
+ * joint phase's proposer then wait for each other: seeds 128, 583, 902, 936, 965).
+ */
+function serviceView(runtime: Runtime, cluster: Cluster): Runtime {
+  const patience = cluster.options.workarounds.includes('takeoverAfterRestart');
+  const looks = new Map<number, number>();
+  const proposerOf = (epoch: number): string | undefined => {
+    cluster.serviceStats.takeovers += 1;
+    const seen = looks.get(epoch) ?? 0;
+    looks.set(epoch, seen + 1);
+    return patience && seen >= TAKEOVER_PATIENCE ? undefined : runtime.core.proposerOf(epoch);
+  };
+  const core = new Proxy(runtime.core, {
+    get(target, prop) {
+      if (prop === 'proposerOf') return proposerOf;
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  }) as ReplicaCore;
+  const forget = cluster.options.bug === 'readmitRemoved';
+  return new Proxy(runtime, {
+    get(target, prop) {
+      if (prop === 'core') return core;
+      if (prop === 'config' && forget) return { ...target.config, removed: [] };
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
+
+/** Looks at a live proposer a takeover waits out at most (workaround takeoverAfterRestart). */
+const TAKEOVER_PATIENCE = 3;
 
 export interface MembershipOptions {
+
   readonly everyMs: readonly [number, number];
   readonly maxVoters: number;
   readonly untilMs: number;

@@ -1,7 +1,6 @@
 // The seeded simulation sweep: every seed must keep every invariant of checker.ts after every step, and the
 // liveness bound after healing. Configure with SIM_SEEDS (count, default 250), SIM_SEED_START (default 1),
-// SIM_BUG (run a deliberately broken runtime) and SIM_WORKAROUNDS (see env.ts: by default every known src/ bug
-// is steered around; `none` models src/ exactly as it is).
+// SIM_BUG (run a deliberately broken runtime) and SIM_WORKAROUNDS (see env.ts and cluster.ts KnownBug).
 //
 // Fault model (per seed, see configForSeed): message delay, reordering, loss and duplication; partitions; crashes
 // (any number of devices, the unsynced writes lost); storage wipes with the identity kept (a device comes back
@@ -17,8 +16,8 @@
 // and the cluster cannot recover by itself (an operator must rebuild it from the surviving stores). Crashes of
 // any number of devices are within it (they lose only what was not yet durable, which was never acknowledged).
 //
-// The src/ bugs the simulator found (cluster.ts KnownBug) are fixed; the sweep models the fixed code by default
-// (every flag on); SIM_WORKAROUNDS=none models the code before the fixes.
+// Every device runs the daemon's own runtime and membership service (cluster.ts); the src/ bugs the simulator
+// found (cluster.ts KnownBug) are fixed there.
 import { describe, expect, it } from 'vitest';
 import { envBug, envInt, envWorkarounds } from './env.js';
 import { type SimResult, runSimulation } from './sim.js';
@@ -31,13 +30,13 @@ const workarounds = envWorkarounds();
 describe(`simulation sweep (seeds ${start}..${start + count - 1}${bug === undefined ? '' : `, bug ${bug}`}, workarounds ${workarounds.join(',') || 'none'})`, () => {
   it(
     'every seed keeps every invariant after every step, finishes every join and replacement, and converges',
-    () => {
+    async () => {
       const failures: SimResult[] = [];
       const started = performance.now();
       let events = 0;
       const totals = new Map<string, number>();
       for (let seed = start; seed < start + count; seed++) {
-        const result = runSimulation(seed, { overrides: { workarounds, ...(bug === undefined ? {} : { bug }) } });
+        const result = await runSimulation(seed, { overrides: { workarounds, ...(bug === undefined ? {} : { bug }) } });
         events += result.events;
         for (const [k, v] of Object.entries(result.stats)) totals.set(k, (totals.get(k) ?? 0) + v);
         if (!result.ok) failures.push(result);

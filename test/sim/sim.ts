@@ -141,7 +141,7 @@ export function replayCommands(seed: number, bug: SimBug | undefined, workaround
   ].join('\n');
 }
 
-export function runSimulation(seed: number, options: RunOptions = {}): SimResult {
+export async function runSimulation(seed: number, options: RunOptions = {}): Promise<SimResult> {
   const config = configForSeed(seed, options.overrides);
   const maxEvents = options.maxEvents ?? 2_000_000;
   const root = new Rng(seed);
@@ -198,8 +198,14 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
   const convergence = { healedAt: 0, convergedAt: -1 };
   const liveness = { healedAt: 0, settledAt: -1 };
 
-  const runUntilIdle = (): void => {
+  // The drivers are the daemon's own (promise-based) code: every event's promise continuations run to the end
+  // before the next event (settled()), so the order of everything stays the seed's.
+  const runUntilIdle = async (): Promise<void> => {
+    await settled();
+    cluster.takeFailure();
     while (scheduler.step()) {
+      await settled();
+      cluster.takeFailure();
       god.now = scheduler.now;
       god.checkStep();
       if (scheduler.executed > maxEvents) throw new Error(`more than ${maxEvents} events: runaway simulation`);
@@ -215,7 +221,7 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
     cluster.daemonUntilMs = config.durationMs;
     cluster.ensureAeTicks();
     cluster.ensureDaemons();
-    runUntilIdle();
+    await runUntilIdle();
 
     // Final phase: heal, stop loss and duplication, bring every node back.
     cluster.heal();
@@ -241,21 +247,21 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
       if (scheduler.now + LIVENESS_PROBE_MS <= livenessLimit) scheduler.schedule(scheduler.now + LIVENESS_PROBE_MS, 'liveness probe', probe);
     };
     scheduler.schedule(scheduler.now, 'liveness probe', probe);
-    runUntilIdle();
+    await runUntilIdle();
     if (liveness.settledAt < 0) throw new InvariantViolation('l', `${LIVENESS_LIMIT_MS} virtual ms after healing (t=${liveness.healedAt}): ${unsettled(cluster)}`);
     if (config.finalPhase === 'reads' && config.antiEntropyIntervalMs > 0 && config.tombstoneGraceMs < Infinity) {
       // A quiet spell of anti-entropy rounds, long enough for tombstones to become stable and be purged (and for
       // anything a purge superseded to show up again, if it can).
       cluster.aeUntilMs = scheduler.now + Math.min(config.tombstoneGraceMs + 20 * config.antiEntropyIntervalMs, QUIET_AE_MAX_MS);
       cluster.ensureAeTicks();
-      runUntilIdle();
+      await runUntilIdle();
     }
     // Announce the newest configuration (a stand-in for heartbeats) and check nothing is left joint.
     let settled = false;
     membership.settle(() => {
       settled = true;
     });
-    runUntilIdle();
+    await runUntilIdle();
     if (!settled) throw new InvariantViolation('f', 'the membership did not settle after healing');
     const finalVoters = cluster.latestConfig().voters.map((m) => m.peerId);
 
@@ -275,7 +281,7 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
         }
       };
       cluster.ensureAeTicks();
-      runUntilIdle();
+      await runUntilIdle();
       if (!cluster.digestsEqual(members)) {
         throw new InvariantViolation('f', `anti-entropy did not converge the digests of ${members.join(',')} within ${limitMs - convergence.healedAt} virtual ms`);
       }
@@ -299,7 +305,7 @@ export function runSimulation(seed: number, options: RunOptions = {}): SimResult
         };
         scheduler.schedule(scheduler.now, `final read ${key}`, () => attempt(0));
       });
-      runUntilIdle();
+      await runUntilIdle();
       if (finalReads.succeeded !== finalKeys.length) {
         throw new InvariantViolation('f', `only ${finalReads.succeeded} of ${finalKeys.length} final r=all reads succeeded`);
       }
@@ -369,6 +375,11 @@ function unsettled(cluster: Cluster): string {
     .filter((n) => !(cluster.isUp(n) && cluster.configOf(n).epoch === latest.epoch && cluster.trulySeated(n)))
     .map((n) => `${n} (epoch ${cluster.configOf(n).epoch}, store ${cluster.storeOf(n)}${cluster.trulySeated(n) ? '' : ', not seated'})`);
   return `newest configuration epoch ${latest.epoch}: ${fmtConfig(latest)}${isJoint(latest) ? ' still joint' : ''}${lagging.length > 0 ? `; not settled: ${lagging.join(', ')}` : ''}`;
+}
+
+/** Resolves once every promise continuation queued so far (and those they queue) has run. */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function prefixed(prefix: string, stats: object): Record<string, number> {

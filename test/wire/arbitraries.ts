@@ -31,7 +31,7 @@ export const recordArb: fc.Arbitrary<VersionedRecord> = fc
   );
 
 /** A seat claim (MemberInfo.claim, joinRequest.claim): any epoch, a signature string of a plausible length. */
-const claimArb = fc.record({ since: uint, signature: fc.string({ minLength: 1, maxLength: 100 }) });
+const claimArb = fc.record({ from: fc.string({ maxLength: 32 }), since: uint, signature: fc.string({ minLength: 1, maxLength: 100 }) });
 
 const memberArb: fc.Arbitrary<MemberInfo> = fc
   .record({

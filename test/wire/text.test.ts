@@ -36,4 +36,14 @@ describe('text on the wire', () => {
     const push = { type: 'push' as const, session: 1, epoch: 1, records: [{ key: 'abc', record: plain }], purged: [] };
     expect(() => decodeSyncFrame(loneSurrogateFor(encodeSyncEntry(push)))).toThrow(WireFormatError);
   });
+
+  it('refuses proof signers, signatures and accept signatures that are not valid UTF-8 (found by the fuzz target)', () => {
+    const proof = { ballot: { round: 1, proposer: 'p' }, signatures: [{ peerId: 'abc', signature: 'sig' }] };
+    const config = { clusterId: 'c', epoch: 2, voters: [{ peerId: 'v', addrs: [] }], learners: [], removed: [], previousVoters: [], proof };
+    expect(() => decodeFrame(loneSurrogateFor(encodeFrame([{ type: 'config', epoch: 2, config }])))).toThrow(WireFormatError);
+    const signed = { ...config, proof: { ...proof, signatures: [{ peerId: 'v', signature: 'abc' }] } };
+    expect(() => decodeFrame(loneSurrogateFor(encodeFrame([{ type: 'config', epoch: 2, config: signed }])))).toThrow(WireFormatError);
+    const accepted = { type: 'configAccepted' as const, opId: 1, epoch: 1, ballot: { round: 1, proposer: 'p' }, ok: true, promised: undefined, config: undefined, signature: 'abc' };
+    expect(() => decodeFrame(loneSurrogateFor(encodeFrame([accepted])))).toThrow(WireFormatError);
+  });
 });
