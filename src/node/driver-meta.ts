@@ -62,5 +62,5 @@ export function parseTransferResume(text: string | undefined): { epoch: number; 
  * helps peers that are behind, and the current configuration is stored on its own.
  */
 export function parseConfigHistory(text: string | undefined): MembershipConfig[] {
-  return decodeOrUndefined(META.configHistory, text) ?? [];
+  return decodeOrUndefined<MembershipConfig[]>(META.configHistory, text) ?? [];
 }
