@@ -26,7 +26,7 @@ function layerRules(dir, patterns) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'src/wire/*.pb.ts', 'bench/results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'src/wire/gen/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -17,7 +17,7 @@ import {
 import { type VersionVector, vvEntries } from '../core/vv.js';
 import { checkText, safeNumber, toUint64, wireDecode } from './codec-util.js';
 import { WireFormatError } from './errors.js';
-import * as pb from './record.pb.js';
+import * as pb from './gen/record.pb.js';
 
 /** Actor names that would alias Object.prototype when used as a plain-object key in a version vector. */
 const RESERVED_ACTORS = new Set(['__proto__']);

@@ -12,7 +12,7 @@ import { WireFormatError } from './errors.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { REMOVED_MAX } from '../core/membership.js';
 import { RECORD_PB_LIMITS, recordFromPb, recordToPb } from './record.js';
-import * as pb from './replica.pb.js';
+import * as pb from './gen/replica.pb.js';
 
 /** Largest frame accepted or sent: a 1 MiB value record plus a batch of small messages, with headroom. */
 export const FRAME_BYTES_MAX = 4 * 1024 * 1024;

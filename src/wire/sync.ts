@@ -16,7 +16,7 @@ import { checkText, safeNumber, toUint64, wireDecode } from './codec-util.js';
 import { WireFormatError } from './errors.js';
 import { RECORD_PB_LIMITS, recordFromPb, recordToPb } from './record.js';
 import { FRAME_BYTES_MAX, checkKey } from './replica.js';
-import * as pb from './sync.pb.js';
+import * as pb from './gen/sync.pb.js';
 
 /** Messages per sync frame (a round has one request in flight, so frames are small in count). */
 export const SYNC_FRAME_MESSAGES_MAX = 64;

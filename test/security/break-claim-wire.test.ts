@@ -13,7 +13,7 @@ import { META_MEMBERSHIP } from '../../src/node/runtime.js';
 import { MemoryStore } from '../../src/storage/memory.js';
 import { WireFormatError } from '../../src/wire/errors.js';
 import { decodeFrame, encodeFrame } from '../../src/wire/replica.js';
-import * as pb from '../../src/wire/replica.pb.js';
+import * as pb from '../../src/wire/gen/replica.pb.js';
 
 interface Key {
   readonly id: string;

@@ -8,8 +8,8 @@ import type { Message } from '../../src/core/messages.js';
 import { RECORD_LIMITS, SIBLINGS_MAX, SIBLINGS_PER_WRITE_MAX, type Sibling, type VersionedRecord, liveSiblings, mergeRecords } from '../../src/core/record.js';
 import { WireFormatError } from '../../src/wire/errors.js';
 import { decodeRecord, encodeRecord } from '../../src/wire/record.js';
-import * as recordPb from '../../src/wire/record.pb.js';
-import * as pb from '../../src/wire/replica.pb.js';
+import * as recordPb from '../../src/wire/gen/record.pb.js';
+import * as pb from '../../src/wire/gen/replica.pb.js';
 import { FRAME_BYTES_MAX, decodeFrame } from '../../src/wire/replica.js';
 import { testRuntime } from '../helpers/runtime.js';
 

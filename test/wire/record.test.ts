@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { VersionedRecord } from '../../src/core/record.js';
 import { WireFormatError } from '../../src/wire/errors.js';
 import { decodeRecord, encodeRecord } from '../../src/wire/record.js';
-import * as pb from '../../src/wire/record.pb.js';
+import * as pb from '../../src/wire/gen/record.pb.js';
 import { recordArb, expectCorruptionsRejected, expectOnlyWireErrors } from './arbitraries.js';
 
 const decodeOrWireError = (bytes: Uint8Array): void => expectOnlyWireErrors(decodeRecord, bytes);

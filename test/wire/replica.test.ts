@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/core/messages.js';
 import { WireFormatError } from '../../src/wire/errors.js';
 import { FRAME_LIMITS, decodeFrame, encodeFrame, encodeFrameEntry, joinFrameEntries } from '../../src/wire/replica.js';
-import * as pb from '../../src/wire/replica.pb.js';
+import * as pb from '../../src/wire/gen/replica.pb.js';
 import { messageArb, expectCorruptionsRejected, expectOnlyWireErrors } from './arbitraries.js';
 
 const decodeOrWireError = (bytes: Uint8Array): void => expectOnlyWireErrors(decodeFrame, bytes);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { SyncMessage } from '../../src/core/anti-entropy.js';
 import { WireFormatError } from '../../src/wire/errors.js';
 import { decodeSyncFrame, encodeSyncEntry } from '../../src/wire/sync.js';
-import * as pb from '../../src/wire/sync.pb.js';
+import * as pb from '../../src/wire/gen/sync.pb.js';
 import { expectOnlyWireErrors, syncArb } from './arbitraries.js';
 
 function frame(messages: readonly SyncMessage[]): Uint8Array {

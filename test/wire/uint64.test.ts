@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { VersionedRecord } from '../../src/core/record.js';
 import { decodeRecord, encodeRecord } from '../../src/wire/record.js';
-import * as pb from '../../src/wire/record.pb.js';
+import * as pb from '../../src/wire/gen/record.pb.js';
 import { decodeFrame, encodeFrame } from '../../src/wire/replica.js';
 import { installUint64Fix } from '../../src/wire/uint64-fix.js';
 
