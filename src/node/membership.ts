@@ -536,7 +536,7 @@ export class MembershipService {
     switch (work.kind) {
       case 'none':
         return;
-      case 'takeover':
+      case 'takeover': {
         // See backgroundWork: the first live previous voter soon, the others later.
         let looks = 0;
         this.schedule(config.epoch, work.delayMs, async () => {
@@ -551,6 +551,7 @@ export class MembershipService {
           return this.serialized(() => this.finishJoint());
         });
         return;
+      }
       case 'promote':
         // A free voter seat and a live learner to promote. The promotion's sync brings the learner fully up to
         // date before it counts alone.
