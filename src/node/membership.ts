@@ -536,18 +536,22 @@ export class MembershipService {
     switch (work.kind) {
       case 'none':
         return;
-      case 'takeover':
+      case 'takeover': {
         // See backgroundWork: the first live previous voter soon, the others later.
+        let looks = 0;
         this.schedule(config.epoch, work.delayMs, async () => {
           // Its proposer is alive: it is still syncing (a big dataset takes a while); a second full sync would
-          // only double the transfer. Check again later; take over once it is gone.
+          // only double the transfer. Check again later; take over once it is gone, or after a few looks (it may
+          // have lost its coordination: see TAKEOVER_PATIENCE_LOOKS).
           const proposer = this.options.runtime.core.proposerOf(config.epoch);
-          if (proposerStillFinishing(proposer, self, this.options.isAlive)) {
+          if (proposerStillFinishing(proposer, self, this.options.isAlive, looks)) {
+            looks += 1;
             throw new Error(`the proposer ${proposer} of the joint phase is alive and finishing it`);
           }
           return this.serialized(() => this.finishJoint());
         });
         return;
+      }
       case 'promote':
         // A free voter seat and a live learner to promote. The promotion's sync brings the learner fully up to
         // date before it counts alone.

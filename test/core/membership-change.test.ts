@@ -1,7 +1,7 @@
 // The decisions of coordinating a membership change (src/core/membership-change.ts): retry and backoff, the
 // background work a configuration calls for, and when a failed finalize still did its job.
 import { describe, expect, it } from 'vitest';
-import { backgroundWork, changeBackoffMs, movedOnPastJoint, proposerStillFinishing, retryChange } from '../../src/core/membership-change.js';
+import { TAKEOVER_PATIENCE_LOOKS, backgroundWork, changeBackoffMs, movedOnPastJoint, proposerStillFinishing, retryChange } from '../../src/core/membership-change.js';
 import { finalized, foundingConfig, withLearnerAdded, withMemberRemoved, withSeatReplaced, withVoterAdded } from '../../src/core/membership.js';
 
 const m = (peerId: string) => ({ peerId, addrs: [], store: `${peerId}.s1` });
@@ -63,6 +63,9 @@ describe('background work of a configuration', () => {
     expect(proposerStillFinishing('C', 'A', alive)).toBe(false);
     expect(proposerStillFinishing('A', 'A', () => true)).toBe(false);
     expect(proposerStillFinishing(undefined, 'A', () => true)).toBe(false);
+    // A live proposer is waited out a few looks only (it may have lost its coordination in a restart).
+    expect(proposerStillFinishing('B', 'A', alive, TAKEOVER_PATIENCE_LOOKS - 1)).toBe(true);
+    expect(proposerStillFinishing('B', 'A', alive, TAKEOVER_PATIENCE_LOOKS)).toBe(false);
   });
 });
 

@@ -51,16 +51,15 @@ export const SIM_BUGS: readonly SimBug[] = ['ackBeforeDurable', 'lwwStore', 'reu
 /**
  * Bugs of src/ that this simulator found; each is fixed in src/ now. The simulator used to run copies of the
  * daemon's logic, and each flag ("workaround") made its copy behave as the fixed code does; it runs the daemon's
- * own runtime, hint book and membership service now, so only takeoverAfterRestart and silentPushTarget still
- * change anything; the others are kept as names (SIM_WORKAROUNDS, --workaround) and do nothing. To see one of
+ * own runtime, hint book and membership service now, so only silentPushTarget still changes anything; the
+ * others are kept as names (SIM_WORKAROUNDS, --workaround) and do nothing. To see one of
  * those bugs again, revert its fix in src/.
  * - takeoverAfterRestart (src/node/membership.ts, fixed): a device that starts in a joint configuration never
  *   armed the joint-phase takeover, so a proposer that restarted during its joint phase left it unfinished.
- *   NOT fixed in src/ (found when the simulator began to run the real service): a takeover waits for ever while
- *   the joint phase's proposer is alive, and a restarted proposer (or two previous voters that each take the
- *   other for the proposer) never finishes it (seeds 128, 583, 902, 936, 965 of 1..1000 without the flag); the
- *   flag makes the simulator's view of the core stop naming the proposer after a few looks (membership.ts
- *   serviceView), as its copy of the service did.
+ *   And, found when the simulator began to run the real service (fixed: src/core/membership-change.ts
+ *   TAKEOVER_PATIENCE_LOOKS): a takeover waited for ever while the joint phase's proposer was alive, so a
+ *   restarted proposer (or two previous voters that each took the other for the proposer) never finished it
+ *   (seeds 128, 583, 902, 936, 965 of 1..1000).
  * - finalizeConflict (src/node/membership.ts, fixed): a finalize that lost its ballot with the configuration
  *   still joint was taken as done and never retried.
  * - hintClockStep (src/node/hints.ts, fixed: hints are confirmed against a renewal mark; the simulator runs the

@@ -23,6 +23,12 @@ const FOUND: ReadonlyArray<{ seed: number; what: string }> = [
     what: 'a voter removed while it was down restarted at its old epoch; members no longer answered a non-member, ' +
       'so it never learned of its removal and served a purged delete\'s value from its stale copy (level=one read)',
   },
+  {
+    seed: 583,
+    what: 'a joint-phase takeover waited for ever while the phase\'s proposer was alive (it had restarted and lost ' +
+      'its coordination, or two previous voters each took the other for the proposer): joint for good',
+  },
+  { seed: 936, what: 'the same' },
 ];
 
 describe('seeds that once failed', () => {

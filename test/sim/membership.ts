@@ -248,18 +248,11 @@ export class DeviceMembership {
  * What the membership service sees of the runtime: the runtime itself, its core's proposerOf counted (a takeover
  * looking at a joint phase), and with the broken readmitRemoved, configurations without their removed devices
  * (the service admits them, and un-removes them with its next change).
- * Workaround takeoverAfterRestart (cluster.ts KnownBug): a takeover stops waiting for a live proposer after
- * TAKEOVER_PATIENCE looks (the service waits for ever; two previous voters that each take the other for the
- * joint phase's proposer then wait for each other: seeds 128, 583, 902, 936, 965).
  */
 function serviceView(runtime: Runtime, cluster: Cluster): Runtime {
-  const patience = cluster.options.workarounds.includes('takeoverAfterRestart');
-  const looks = new Map<number, number>();
   const proposerOf = (epoch: number): string | undefined => {
     cluster.serviceStats.takeovers += 1;
-    const seen = looks.get(epoch) ?? 0;
-    looks.set(epoch, seen + 1);
-    return patience && seen >= TAKEOVER_PATIENCE ? undefined : runtime.core.proposerOf(epoch);
+    return runtime.core.proposerOf(epoch);
   };
   const core = new Proxy(runtime.core, {
     get(target, prop) {
@@ -279,8 +272,6 @@ function serviceView(runtime: Runtime, cluster: Cluster): Runtime {
   });
 }
 
-/** Looks at a live proposer a takeover waits out at most (workaround takeoverAfterRestart). */
-const TAKEOVER_PATIENCE = 3;
 
 export interface MembershipOptions {
 
