@@ -90,9 +90,8 @@ export default tseslint.config(
   ...layerRules('config', (d) => [
     { regex: layer(d, 'core|storage|net|node|http|cli|app|wire'), message: 'src/config is a leaf: it imports no other layer.' },
   ]),
-  // node must not import http (the composition root in src/app wires them). Enable once src/node/daemon.ts no
-  // longer imports src/http:
-  // ...layerRules('node', (d) => [
-  //   { regex: layer(d, 'http|cli|app'), message: 'src/node must not import http, the CLI or the composition root (src/app wires them).' },
-  // ]),
+  // node must not import http (the composition root in src/app wires them).
+  ...layerRules('node', (d) => [
+    { regex: layer(d, 'http|cli|app'), message: 'src/node must not import http, the CLI or the composition root (src/app wires them).' },
+  ]),
 );

@@ -28,6 +28,9 @@ describe('layer rules', () => {
     ['src/wire/x.ts', '../storage/port.js'],
     ['src/wire/codecs/x.ts', '../../config/settings.js'], // (src/wire/gen/ is generated and not linted)
     ['src/config/x.ts', '../core/record.js'],
+    ['src/node/x.ts', '../http/server.js'],
+    ['src/node/a/x.ts', '../../app/daemon.js'],
+    ['src/node/x.ts', '../cli/main.js'],
   ])('refuses %s importing %s', async (file, source) => {
     expect((await layerErrors(file, source)).length).toBeGreaterThan(0);
   });
