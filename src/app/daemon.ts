@@ -227,6 +227,7 @@ export class Daemon {
         audit,
         joinAddrs: options.join,
         autoRemoveAfterMs: options.autoRemoveAfterMs ?? DEFAULTS.autoRemoveAfterMs,
+        timers: REAL_ENV.timers,
       });
       late.node = node;
       const httpServer: http.Server = createApiServer({

@@ -10,6 +10,7 @@ import type { StoragePort } from '../storage/port.js';
 import type { AuditLog } from './audit.js';
 import { removeDaemonFile, writeDaemonFile } from './data-dir.js';
 import { META, writeMeta } from '../storage/meta.js';
+import type { TimerPort } from './driver-ports.js';
 import { Joiner } from './join.js';
 import { Liveness } from './liveness.js';
 import type { Logger } from './log.js';
@@ -62,6 +63,8 @@ export interface NodeDaemonParts {
   readonly joinAddrs: readonly string[];
   /** Propose the removal of a voter down this long (0: never). */
   readonly autoRemoveAfterMs: number;
+  /** Timers of the parts that take them injected (the join loop's retry pause). */
+  readonly timers: TimerPort;
 }
 
 export class NodeDaemon implements NodeApi {
@@ -124,6 +127,7 @@ export class NodeDaemon implements NodeApi {
       log: parts.log,
       listenAddrs: () => this.listenAddrs(),
       stopping,
+      timers: parts.timers,
     });
     this.reporter = new StatusReporter({
       self,

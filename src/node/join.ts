@@ -1,12 +1,14 @@
 // Joining a cluster: the loop that asks members (the --join addresses, or whoever connected over mDNS) until
 // this store holds a seat, and the join state /status shows (joining, waiting, pending, stale-store, member).
+// Its timers and everything it asks of the transport and store are injected: the daemon passes the real ones,
+// the simulator (test/sim/membership.ts) virtual time and its simulated network.
 import { DEFAULTS } from '../config/defaults.js';
 import { type MembershipConfig, isMember, isRemoved, isVoter } from '../core/membership.js';
 import type { ReplicaTransport } from '../net/transport.js';
-import type { StoragePort } from '../storage/port.js';
-import type { Logger } from './log.js';
+import type { StoreStats } from '../storage/port.js';
+import type { TimerHandle, TimerPort } from './driver-ports.js';
 import type { MembershipService } from './membership.js';
-import type { Runtime } from './runtime.js';
+import type { Runtime, RuntimeLogger } from './runtime.js';
 
 export type JoinState = 'member' | 'joining' | 'waiting' | 'pending' | 'stale-store';
 
@@ -17,12 +19,18 @@ export interface JoinOptions {
   readonly joinAddrs: readonly string[];
   readonly transport: Pick<ReplicaTransport, 'dial' | 'connectedPeers'>;
   readonly runtime: Pick<Runtime, 'config' | 'core'>;
-  readonly store: Pick<StoragePort, 'stats'>;
+  readonly store: { stats(): Pick<StoreStats, 'totalKeys'> };
   readonly membership: Pick<MembershipService, 'requestJoin'>;
-  readonly log: Logger;
+  readonly log: RuntimeLogger;
   readonly listenAddrs: () => string[];
   /** The daemon is shutting down: stop asking. */
   readonly stopping: () => boolean;
+  /** The retry pause (the daemon: REAL_TIMERS). */
+  readonly timers: TimerPort;
+  /** Pause between rounds of asking (default DEFAULTS.joinRetryMs). */
+  readonly retryMs?: number;
+  /** Time allowed to each join request (default DEFAULTS.joinTimeoutMs). */
+  readonly timeoutMs?: number;
 }
 
 export class Joiner {
@@ -46,10 +54,10 @@ export class Joiner {
     return this.joinError;
   }
 
-  /** At start: asks to join unless this store holds a seat (or this device was removed). */
+  /** At start: asks to join unless this store holds a seat (or this device was removed, or it is asking already). */
   start(mdns: boolean): void {
     const { runtime, self, joinAddrs } = this.opts;
-    if (!runtime.core.seated() && !isRemoved(runtime.config, self)) {
+    if (this.loop === undefined && !runtime.core.seated() && !isRemoved(runtime.config, self)) {
       this.joinState = joinAddrs.length > 0 ? 'joining' : 'waiting';
       this.run(mdns);
     }
@@ -81,6 +89,7 @@ export class Joiner {
    */
   private async runJoinLoop(mdns: boolean): Promise<void> {
     const { runtime, self, joinAddrs, transport, log } = this.opts;
+    const retryMs = this.opts.retryMs ?? DEFAULTS.joinRetryMs;
     if (joinAddrs.length === 0 && runtime.config.epoch === 0) {
       log.warn({ mdns }, mdns ? 'holding a cluster key but no membership: looking for members over mDNS' : 'holding a cluster key but no membership: waiting to join (start with --join MULTIADDR, or enable mDNS)');
     }
@@ -98,7 +107,7 @@ export class Joiner {
         }
         this.joinState = 'stale-store';
         this.joinError = 'this store belongs to an earlier seat of this device: remove quorumd.db* in the data dir to join again';
-        await this.joinPause(DEFAULTS.joinRetryMs);
+        await this.joinPause(retryMs);
         continue;
       }
       // Before this device holds any configuration it cannot verify what it is told: it trusts the member it asks.
@@ -119,7 +128,7 @@ export class Joiner {
         if (this.opts.stopping() || runtime.core.seated()) break;
         try {
           log.info({ member }, 'asking to join the cluster');
-          await this.opts.membership.requestJoin(member, this.opts.listenAddrs(), DEFAULTS.joinTimeoutMs);
+          await this.opts.membership.requestJoin(member, this.opts.listenAddrs(), this.opts.timeoutMs ?? DEFAULTS.joinTimeoutMs);
           // A join answered OK with a configuration that does not seat this store (e.g. a seat admitted on a
           // store this device has lost since) is no join: keep asking until this store holds its seat.
           if (!runtime.core.seated()) {
@@ -135,20 +144,20 @@ export class Joiner {
           log.debug({ member, err: this.joinError }, 'join attempt failed');
         }
       }
-      await this.joinPause(DEFAULTS.joinRetryMs);
+      await this.joinPause(retryMs);
     }
   }
 
   /** Sleeps `ms`, or less if a new peer connects meanwhile. */
   private joinPause(ms: number): Promise<void> {
+    const { timers } = this.opts;
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
+      const timer: TimerHandle = timers.set(() => {
         this.joinWake = undefined;
         resolve();
       }, ms);
-      timer.unref();
       this.joinWake = () => {
-        clearTimeout(timer);
+        timers.clear(timer);
         resolve();
       };
     });

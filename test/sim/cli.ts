@@ -109,7 +109,7 @@ async function main(): Promise<number> {
   );
   const shown = [
     'writes', 'deletes', 'rmw', 'noContext', 'written', 'ackedQuorum', 'reads', 'readOk', 'failed', 'lost', 'cluster.crashes', 'orphaned', 'fault.partitions', 'cluster.maxSiblings',
-    'cluster.wipes', 'fault.wipesOfVoters', 'svc.replacementsDone', 'svc.admitted', 'svc.alreadyMember', 'svc.joinsRefusedRemoved', 'svc.readmitRefused', 'svc.takeovers',
+    'cluster.wipes', 'fault.wipesOfVoters', 'svc.replacementsDone', 'svc.admitted', 'svc.alreadyMember', 'svc.joinsRefusedRemoved', 'svc.readmitRefused', 'svc.takeovers', 'svc.joinRequests', 'svc.joined',
     'purges', 'cluster.hints', 'hints.delivered', 'cluster.handovers', 'cluster.clockSteps', 'cluster.boots1970', 'cluster.hlcBehind', 'settleMaxMs',
   ];
   console.log(`totals: ${shown.map((k) => `${k}=${totals.get(k) ?? 0}`).join(' ')}`);

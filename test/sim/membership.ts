@@ -1,7 +1,7 @@
 // Membership in the simulator. DeviceMembership runs the daemon's own membership service
 // (src/node/membership.ts: join requests answered, admissions, re-seating wiped devices, joint-phase takeover,
-// promotion of learners) on virtual time, plus the daemon's join loop (src/node/daemon.ts) modelled here: a
-// device without its seat asks members to join. MembershipDriver is the operator: it approves spares, removes
+// promotion of learners) and its join loop (src/node/join.ts: a device without its seat asks members to join)
+// on virtual time. MembershipDriver is the operator: it approves spares, removes
 // members, promotes learners, abandons joint additions and tries to re-admit removed devices, at random moments
 // and concurrently, under the same faults as the data traffic.
 import {
@@ -20,6 +20,7 @@ import {
 import type { Message } from '../../src/core/messages.js';
 import type { ClientResult, ReplicaCore } from '../../src/core/replica.js';
 import type { TimerPort } from '../../src/node/driver-ports.js';
+import { Joiner } from '../../src/node/join.js';
 import { ALREADY_MEMBER, MembershipService } from '../../src/node/membership.js';
 import type { Runtime, RuntimeLogger } from '../../src/node/runtime.js';
 import { type Cluster, simAuth } from './cluster.js';
@@ -55,9 +56,9 @@ interface ParkedTimer {
 /** One device's membership service and join loop; a new one at every boot (a crash ends everything it was doing). */
 export class DeviceMembership {
   private readonly service: MembershipService;
+  /** The daemon's join loop (src/node/join.ts), asking the devices this one is connected to. */
+  private readonly joiner: Joiner;
   private stopped = false;
-  private joining = false;
-  private joinWake: (() => void) | undefined;
   /** Background timers beyond the phase's horizon (daemonUntilMs), re-armed when it moves (resume()). */
   private parked: ParkedTimer[] = [];
 
@@ -75,6 +76,7 @@ export class DeviceMembership {
       else if (msg === 'device admitted') stats.admitted += 1;
       else if (msg.startsWith('membership change lost its epoch')) stats.changeConflicts += 1;
       else if (msg === 'voter change synced and finalized') stats.finalized += 1;
+      else if (msg === 'joined the cluster') stats.joined += 1;
     };
     const log: RuntimeLogger = { info: (_obj, msg) => count(msg), warn: (_obj, msg) => count(msg), error: () => undefined, debug: () => undefined };
     const timers = (bounded: boolean): TimerPort => ({
@@ -109,6 +111,34 @@ export class DeviceMembership {
       opIdBase,
       // As the daemon: a device back with a new store asks with its signed claim, a member checks it.
       auth: simAuth(self),
+    });
+    const service = this.service;
+    this.joiner = new Joiner({
+      self,
+      dataDir: `/sim/${self}`,
+      // No --join addresses: the devices it is connected to are asked (as found over mDNS), in a seeded order.
+      joinAddrs: [],
+      transport: {
+        connectedPeers: () => rng.shuffle(cluster.nodes.filter((n) => cluster.isAlive(self, n))),
+        dial: () => Promise.reject(new Error('the simulator dials no --join address')),
+      },
+      runtime,
+      // A store with records that holds no seat belongs to an earlier seat of this device: it never asks.
+      store: { stats: () => ({ totalKeys: cluster.visibleKeys(self) }) },
+      membership: {
+        requestJoin: (member, addrs, timeoutMs) => {
+          stats.joinRequests += 1;
+          return service.requestJoin(member, addrs, timeoutMs);
+        },
+      },
+      log,
+      listenAddrs: () => [],
+      // A crash ends the loop. The phase's horizon ends it at its next turn: its retry pause is background work,
+      // parked beyond the horizon and re-armed by resume() (a round of asking under way finishes, as before).
+      stopping: () => this.stopped,
+      timers: timers(true),
+      retryMs: cluster.timings.joinRetryMs,
+      timeoutMs: cluster.timings.joinTimeoutMs,
     });
   }
 
@@ -160,31 +190,19 @@ export class DeviceMembership {
 
   /** At boot (and when the final phase extends the horizon): the join loop, if this store holds no seat. */
   start(): void {
-    if (this.stopped || this.joining || this.runtime.core.seated() || isRemoved(this.runtime.config, this.self)) return;
-    if (this.now >= this.cluster.daemonUntilMs) return;
-    this.joining = true;
-    this.joinLoop().then(
-      () => {
-        this.joining = false;
-      },
-      (error: unknown) => {
-        this.joining = false;
-        this.cluster.guarded(() => {
-          throw error;
-        });
-      },
-    );
+    if (this.stopped || this.now >= this.cluster.daemonUntilMs) return;
+    this.joiner.start(true);
   }
 
   stop(): void {
     this.stopped = true;
     this.service.stop();
-    this.joinWake?.();
+    this.joiner.wake();
   }
 
   /** A peer connected: a device waiting to join asks at once instead of at its next retry. */
   wake(): void {
-    this.joinWake?.();
+    this.joiner.wake();
   }
 
   handle(from: string, msg: JoinMessage): void {
@@ -202,45 +220,6 @@ export class DeviceMembership {
           done(message);
         }),
     );
-  }
-
-  // ---------------------------------------------------------------- the daemon's join loop (src/node/daemon.ts)
-
-  private async joinLoop(): Promise<void> {
-    const seated = (): boolean => this.runtime.core.seated();
-    while (!this.stopped && !seated() && !isRemoved(this.runtime.config, this.self)) {
-      if (this.now >= this.cluster.daemonUntilMs) return;
-      // A store with records that holds no seat belongs to an earlier seat of this device: it never asks.
-      if (this.cluster.visibleKeys(this.self) === 0) {
-        const candidates = this.rng.shuffle(this.cluster.nodes.filter((n) => this.cluster.isAlive(this.self, n)));
-        for (const member of candidates) {
-          if (this.stopped || seated()) break;
-          this.cluster.serviceStats.joinRequests += 1;
-          try {
-            await this.service.requestJoin(member, [], this.cluster.timings.joinTimeoutMs);
-            // An OK answer whose configuration does not seat this store is no join: keep asking.
-            if (seated()) {
-              this.cluster.serviceStats.joined += 1;
-              return;
-            }
-          } catch {
-            // refused, not connected, or no answer in time: the next member
-          }
-        }
-      }
-      if (this.stopped || seated()) return;
-      await new Promise<void>((resolve) => {
-        let woken = false;
-        const wake = (): void => {
-          if (woken) return;
-          woken = true;
-          this.joinWake = undefined;
-          resolve();
-        };
-        this.joinWake = wake;
-        this.cluster.scheduler.schedule(this.now + this.cluster.timings.joinRetryMs, `join retry ${this.self}`, wake);
-      });
-    }
   }
 }
 
