@@ -247,6 +247,11 @@ function fromText(name: SettingName, value: string | readonly string[], source: 
       throw invalid(name, source, JSON.stringify(last), spec.allowed);
     case 'string':
       return last;
+    default: {
+      // src/config imports no other layer (so not core/assert's unreachable): the same exhaustiveness check.
+      const unhandled: never = spec;
+      throw new Error(`unreachable: setting kind of ${JSON.stringify(unhandled)}`);
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 // against the store, sends through the sync transport. Rounds wait while a data stream fills this device
 // (src/node/driver-fill.ts).
 import type { AntiEntropy, SyncAction, SyncLocal, SyncMessage } from '../core/anti-entropy.js';
+import { unreachable } from '../core/assert.js';
 import type { MerkleDigest } from '../core/digest.js';
 import { type MembershipConfig, isMember } from '../core/membership.js';
 import { recordsEqual } from '../core/record.js';
@@ -166,6 +167,8 @@ export class SyncDriver {
           );
           break;
         }
+        default:
+          unreachable(action);
       }
     }
   }

@@ -2,6 +2,7 @@
 // core, and executes the actions it returns against storage (persist, then acknowledge) and the network.
 import { DEFAULTS } from '../config/defaults.js';
 import { QuorumUnavailableError, QuorumdError } from '../core/errors.js';
+import { unreachable } from '../core/assert.js';
 import { type MembershipConfig, isVoter } from '../core/membership.js';
 import type { Message } from '../core/messages.js';
 import { type ConsistencyLevel, strongerLevel } from '../core/quorum.js';
@@ -514,6 +515,8 @@ export class Runtime {
           );
           break;
         }
+        default:
+          unreachable(action);
       }
     }
   }

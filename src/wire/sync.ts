@@ -11,6 +11,7 @@ import {
   type SyncMessageType,
 } from '../core/anti-entropy.js';
 import type { Hash64 } from '../core/digest.js';
+import { unreachable } from '../core/assert.js';
 import type { KeyedRecord } from '../core/messages.js';
 import { checkText, safeNumber, toUint64, wireDecode } from './codec-util.js';
 import { WireFormatError } from './errors.js';
@@ -111,6 +112,8 @@ function syncToPb(m: SyncMessage): pb.SyncMessage {
     case 'refused':
       out.reason = shortReason(m.reason);
       break;
+    default:
+      unreachable(m);
   }
   return out;
 }
