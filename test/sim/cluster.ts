@@ -924,6 +924,7 @@ export class Cluster implements StoreView {
     this.scheduler.trace.add(`  ${r.id} adopts epoch ${config.epoch}: ${fmtConfig(config)}`);
     if (this.trulySeated(r.id)) r.storeEverSeated = true;
     for (const op of r.clientOps) op.voters.push(config.voters.length);
+    r.service?.configChanged(config);
   }
 
   // ------------------------------------------------------------------ the daemon's part

@@ -200,6 +200,12 @@ export class DeviceMembership {
     this.joiner.wake();
   }
 
+  /** The runtime adopted `config` (as the daemon's configuration listener): a store that lost its seat asks again. */
+  configChanged(config: MembershipConfig): void {
+    if (this.stopped || this.now >= this.cluster.daemonUntilMs) return;
+    this.joiner.configChanged(config);
+  }
+
   /** A peer connected: a device waiting to join asks at once instead of at its next retry. */
   wake(): void {
     this.joiner.wake();
