@@ -123,6 +123,8 @@ export class MembershipService {
   private readonly admission: AdmissionPolicy;
   /** Serializes changes coordinated by this device. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Changes queued or running in `queue` (changesInFlight). */
+  private inFlight = 0;
   private readonly clocks: { readonly monotonicNow: () => number; readonly wallNow: () => number };
   private readonly timers: TimerPort;
   private readonly backgroundTimers: TimerPort;
@@ -595,9 +597,17 @@ export class MembershipService {
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work, work);
+    this.inFlight += 1;
+    const run = this.queue.then(work, work).finally(() => {
+      this.inFlight -= 1;
+    });
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Membership changes this device coordinates that are queued or under way (admissions, re-seats, removals...). */
+  get changesInFlight(): number {
+    return this.inFlight;
   }
 
   private allocateOpId(): number {

@@ -29,6 +29,13 @@ const FOUND: ReadonlyArray<{ seed: number; what: string }> = [
       'its coordination, or two previous voters each took the other for the proposer): joint for good',
   },
   { seed: 936, what: 'the same' },
+  {
+    seed: 801012,
+    what: 'simulator: a join round under way when the membership looked settled got a wiped device admitted on ' +
+      'the store it had lost (an operator\'s approval of its old request, recovered in Paxos phase 1); its join ' +
+      'loop had ended with the daemons\' loops, so it never asked again for its seat (r=all reads failed)',
+  },
+  { seed: 804855, what: 'the same' },
 ];
 
 describe('seeds that once failed', () => {

@@ -215,6 +215,11 @@ export class DeviceMembership {
     if (!this.stopped) this.service.handle(from, msg);
   }
 
+  /** Membership changes this device's service has queued or under way (an operator's approval, a re-seat...). */
+  get changesInFlight(): number {
+    return this.stopped ? 0 : this.service.changesInFlight;
+  }
+
   /** The operator's `quorumd approve`: admits a candidate now; a removed device is refused. */
   approve(peerId: string, done: (error: string | undefined) => void): void {
     this.service.approve(peerId).then(

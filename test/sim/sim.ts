@@ -248,6 +248,19 @@ export async function runSimulation(seed: number, options: RunOptions = {}): Pro
     };
     scheduler.schedule(scheduler.now, 'liveness probe', probe);
     await runUntilIdle();
+    // Work under way when it looked settled (a join round's request, a change it set off) may have changed the
+    // membership after the loops ended: a device that must ask again (seated on a store it has lost meanwhile)
+    // would wait for ever with no daemon running. Not settled then: the loops run on, and the probe looks again.
+    while (liveness.settledAt >= 0 && !membershipSettled(cluster) && scheduler.now < livenessLimit) {
+      scheduler.trace.add(`${scheduler.now} unsettled again: ${unsettled(cluster)}`);
+      liveness.settledAt = -1;
+      cluster.daemonUntilMs = livenessLimit;
+      cluster.aeUntilMs = livenessLimit;
+      cluster.ensureDaemons();
+      cluster.ensureAeTicks();
+      scheduler.schedule(scheduler.now, 'liveness probe', probe);
+      await runUntilIdle();
+    }
     if (liveness.settledAt < 0) throw new InvariantViolation('l', `${LIVENESS_LIMIT_MS} virtual ms after healing (t=${liveness.healedAt}): ${unsettled(cluster)}`);
     if (config.finalPhase === 'reads' && config.antiEntropyIntervalMs > 0 && config.tombstoneGraceMs < Infinity) {
       // A quiet spell of anti-entropy rounds, long enough for tombstones to become stable and be purged (and for
@@ -366,6 +379,9 @@ const QUIET_AE_MAX_MS = 5_000;
 function membershipSettled(cluster: Cluster): boolean {
   const latest = cluster.latestConfig();
   if (isJoint(latest)) return false;
+  // A change still queued or under way on some device (an operator's approval waiting behind another change) would
+  // commit after the daemons' loops ended: a device it seats on a store that is gone would never ask again.
+  if (cluster.nodes.some((n) => (cluster.service(n)?.changesInFlight ?? 0) > 0)) return false;
   return replicaIds(latest).every((n) => cluster.isUp(n) && cluster.configOf(n).epoch === latest.epoch && cluster.trulySeated(n));
 }
 
