@@ -7,7 +7,26 @@
 // So after the first removal, a new identity needs a member's explicit decision: `approve PEER`, or a window an
 // operator opened after that removal. Re-seating a wiped device (same peer.key, new store) is not an admission:
 // its peer key proves it owns the seat, and no window is needed (src/node/membership.ts).
+import { MembershipChangeError } from '../core/errors.js';
 import type { MembershipConfig } from '../core/membership.js';
+
+/** A candidate waiting for `quorumd approve` (autoAdmit off). */
+export interface PendingCandidate {
+  readonly peerId: string;
+  readonly addrs: readonly string[];
+  readonly store: string | undefined;
+  readonly since: string;
+}
+
+/** Candidates remembered for approval at most (oldest forgotten first). */
+export const PENDING_MAX = 64;
+
+/** A new identity would be admitted without an operator's decision while admission is closed here. */
+export class AdmissionClosedError extends MembershipChangeError {
+  constructor(peerId: string) {
+    super(`${peerId} is a new device and admission is closed (a device was removed): run \`quorumd approve ${peerId}\` or \`quorumd admit --for 10m\` on a member`);
+  }
+}
 
 /** Why new identities are, or are not, admitted automatically here now. */
 export type AdmissionReason =

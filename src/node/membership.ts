@@ -28,7 +28,9 @@ import { type ConfigAuth, seatClaimPayload, signSeatClaim } from '../core/config
 import type { Message } from '../core/messages.js';
 import { acceptedNextSlot } from '../core/paxos.js';
 import { backgroundWork, changeBackoffMs, movedOnPastJoint, proposerStillFinishing, retryChange } from '../core/membership-change.js';
-import { AdmissionPolicy, type AdmissionState } from './admission.js';
+import { AdmissionClosedError, AdmissionPolicy, type AdmissionState, PENDING_MAX, type PendingCandidate } from './admission.js';
+
+export { AdmissionClosedError, type PendingCandidate } from './admission.js';
 import { REAL_CLOCKS, REAL_RANDOM, REAL_TIMERS, type TimerHandle, type TimerPort, sleepOn } from './driver-ports.js';
 import type { Runtime, RuntimeLogger } from './runtime.js';
 import { CONFIG_MEMBERS_MAX } from '../wire/replica.js';
@@ -95,24 +97,6 @@ export interface MembershipOptions {
    * neither made nor checked.
    */
   readonly auth?: ConfigAuth | undefined;
-}
-
-/** A candidate waiting for `quorumd approve` (autoAdmit off). */
-export interface PendingCandidate {
-  readonly peerId: string;
-  readonly addrs: readonly string[];
-  readonly store: string | undefined;
-  readonly since: string;
-}
-
-/** Candidates remembered for approval at most (oldest forgotten first). */
-const PENDING_MAX = 64;
-
-/** A new identity would be admitted without an operator's decision while admission is closed here. */
-export class AdmissionClosedError extends MembershipChangeError {
-  constructor(peerId: string) {
-    super(`${peerId} is a new device and admission is closed (a device was removed): run \`quorumd approve ${peerId}\` or \`quorumd admit --for 10m\` on a member`);
-  }
 }
 
 export class MembershipService {
