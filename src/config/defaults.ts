@@ -84,6 +84,15 @@ export const DEFAULTS = {
    * a silent peer is suspect after ~1.7 s and down after ~1.9 s, and one lost heartbeat changes nothing.
    */
   heartbeatIntervalMs: 500,
+  /**
+   * Encoded bytes queued for one peer before a send is refused: a few full frames, so a slow or stuck peer holds
+   * at most this much memory here (the sender sees the refusal as a failed send and the core retries or hints).
+   */
+  queuedBytesPerPeerMax: 16 * 1024 * 1024,
+  /** Keys one `GET /kv?prefix=` page lists without `limit`: a screenful for a person, a cheap page for a script. */
+  listPageKeys: 100,
+  /** Entries `GET /audit` answers without `limit` (the newest ones). */
+  auditPageEntries: 100,
   /** mDNS query interval: a device that comes back is found (and redialed) within about this long. */
   mdnsQueryIntervalMs: 1_000,
   /** Time to finish in-flight requests on SIGTERM before closing anyway (we must exit within 5 s). */

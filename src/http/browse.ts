@@ -3,6 +3,7 @@
 // the watch slots: a watcher that stops reading is closed for good and never keeps a slot from a new one.
 import type http from 'node:http';
 import { z } from 'zod';
+import { DEFAULTS } from '../config/defaults.js';
 import { type VersionedRecord, liveSiblings } from '../core/record.js';
 import type { ChangeEvent, ChangeFeed } from '../node/changes.js';
 import { WATCHERS_MAX } from '../node/changes.js';
@@ -14,7 +15,8 @@ export interface LocalRecords {
   scan(after: string | undefined, limit: number): ReadonlyArray<{ readonly key: string; readonly record: VersionedRecord }>;
 }
 
-export const LIST_LIMIT_DEFAULT = 100;
+/** Keys a list page holds without `limit` (DEFAULTS.listPageKeys). */
+export const LIST_LIMIT_DEFAULT = DEFAULTS.listPageKeys;
 export const LIST_LIMIT_MAX = 1000;
 /** Records one listing request may step over (tombstones, keys past a sparse prefix) before it pages. */
 const LIST_SCAN_MAX = 10_000;

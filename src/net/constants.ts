@@ -76,5 +76,5 @@ export const STREAM_CLOSE_TIMEOUT_MS = 1_000;
 /** Replica streams accepted per connection: one per peer normally, plus a dying one being replaced. */
 export const REPLICA_STREAMS_INBOUND_MAX = 8;
 export const REPLICA_STREAMS_OUTBOUND_MAX = 8;
-/** Encoded bytes queued for one peer before send() refuses: a few full frames (memory bound per peer). */
-export const QUEUED_BYTES_PER_PEER_MAX_DEFAULT = 16 * 1024 * 1024;
+/** Encoded bytes queued for one peer before send() refuses (DEFAULTS.queuedBytesPerPeerMax). */
+export const QUEUED_BYTES_PER_PEER_MAX_DEFAULT = DEFAULTS.queuedBytesPerPeerMax;

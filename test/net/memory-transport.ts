@@ -2,14 +2,13 @@
 // codec (so sizes and copies are honest), delivered a turn later in per-peer order; the transport contract
 // (transport-contract.ts) holds it to the same behaviour as the libp2p ReplicaTransport.
 import type { Message } from '../../src/core/messages.js';
+import { QUEUED_BYTES_PER_PEER_MAX_DEFAULT } from '../../src/net/constants.js';
 import { framePrefix } from '../../src/net/frame-decoder.js';
 import type { MessageTransport } from '../../src/node/runtime.js';
 import { FRAME_BYTES_MAX, decodeFrame, encodeFrameEntry } from '../../src/wire/replica.js';
 
 /** Largest length prefix of a frame: a message must fit one frame with it, as on the real transport. */
 const FRAME_PREFIX_BYTES_MAX = framePrefix(FRAME_BYTES_MAX).length;
-/** Default encoded bytes queued per peer before send() refuses (the real transport's default is 16 MiB). */
-const QUEUED_BYTES_PER_PEER_MAX_DEFAULT = 16 * 1024 * 1024;
 
 export interface MemoryTransportOptions {
   readonly onMessage: (from: string, msg: Message) => void;

@@ -1,6 +1,7 @@
 // The device's health and history: GET /status (this device's view of the cluster), /healthz (liveness, open),
 // /readyz (readiness with its reasons, open) and /audit (the audit log's newest entries).
 import { z } from 'zod';
+import { DEFAULTS } from '../../config/defaults.js';
 import { AUDIT_READ_MAX } from '../../node/audit.js';
 import type { HttpBackend } from '../backend.js';
 import { HttpError } from '../errors.js';
@@ -8,8 +9,8 @@ import { parseQuery } from '../parse.js';
 import { sendJson } from '../respond.js';
 import type { Route } from '../router.js';
 
-/** Audit entries GET /audit answers without a limit. */
-const AUDIT_LIMIT_DEFAULT = 100;
+/** Audit entries GET /audit answers without a limit (DEFAULTS.auditPageEntries). */
+const AUDIT_LIMIT_DEFAULT = DEFAULTS.auditPageEntries;
 
 const auditQuery = z
   .object({
