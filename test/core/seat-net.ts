@@ -2,7 +2,7 @@
 // deliver the acknowledgement; sends in order; unreachable devices fail the send), with stores that carry a
 // store id and can be wiped. Shared by the seat tests (test/core/seats*.test.ts).
 import { expect } from 'vitest';
-import { type MembershipConfig, NO_CONFIG } from '../../src/core/membership.js';
+import { type MembershipConfig, NO_CONFIG, finalized } from '../../src/core/membership.js';
 import type { KeyedRecord, Message } from '../../src/core/messages.js';
 import type { ConsistencyLevel } from '../../src/core/quorum.js';
 import type { VersionedRecord } from '../../src/core/record.js';
@@ -177,4 +177,17 @@ export class Net {
     this.queue.push({ from, to, msg: { type: 'config', epoch: config.epoch, config } });
     this.run();
   }
+}
+
+/** Commits `next` proposed by `proposer`, and runs the network to quiescence. */
+export function commit(net: Net, proposer: string, next: MembershipConfig): void {
+  expect(net.propose(proposer, next)).toMatchObject({ type: 'configCommitted' });
+  net.run();
+}
+
+/** A voter change the way MembershipService makes it: joint configuration, data sync, finalize. */
+export function voterChange(net: Net, proposer: string, next: MembershipConfig): void {
+  commit(net, proposer, next);
+  expect(net.sync(proposer)).toMatchObject({ type: 'synced' });
+  commit(net, proposer, finalized(net.dev(proposer).core.config));
 }

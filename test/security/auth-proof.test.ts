@@ -3,15 +3,12 @@
 // at one ballot. Real peer keys (src/node/config-auth.ts) on the ReplicaCores of test/core/seat-net.ts: a chain
 // of membership changes is verified by a device that was offline through all of them, from any device; forged
 // or short proofs change nothing, whoever sends them.
-import { generateKeyPair } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { describe, expect, it } from 'vitest';
-import { CHAIN_SENT_MAX, type ConfigAuth, acceptPayload, genesisProblem, proofProblem, signSeatClaim, withGenesisProof } from '../../src/core/config-proof.js';
+import { CHAIN_SENT_MAX, acceptPayload, genesisProblem, proofProblem, signSeatClaim, withGenesisProof } from '../../src/core/config-proof.js';
 import {
   type MembershipConfig,
   NO_CONFIG,
   configsEqual,
-  finalized,
   foundingConfig,
   withLearnerAdded,
   withMemberRemoved,
@@ -20,34 +17,8 @@ import {
 } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
 import { ReplicaCore } from '../../src/core/replica.js';
-import { configAuth } from '../../src/node/config-auth.js';
-import { type Device, Net, TIMEOUT, seats } from '../core/seat-net.js';
-
-interface Key {
-  readonly id: string;
-  readonly auth: ConfigAuth;
-}
-
-async function newKey(): Promise<Key> {
-  const privateKey = await generateKeyPair('Ed25519');
-  return { id: peerIdFromPrivateKey(privateKey).toString(), auth: configAuth(privateKey) };
-}
-
-async function keys(n: number): Promise<Key[]> {
-  return Promise.all(Array.from({ length: n }, () => newKey()));
-}
-
-function commit(net: Net, proposer: string, next: MembershipConfig): void {
-  expect(net.propose(proposer, next)).toMatchObject({ type: 'configCommitted' });
-  net.run();
-}
-
-/** A voter change the way MembershipService makes it: joint configuration, data sync, finalize. */
-function voterChange(net: Net, proposer: string, next: MembershipConfig): void {
-  commit(net, proposer, next);
-  expect(net.sync(proposer)).toMatchObject({ type: 'synced' });
-  commit(net, proposer, finalized(net.dev(proposer).core.config));
-}
+import { type Device, Net, TIMEOUT, seats, commit, voterChange } from '../core/seat-net.js';
+import { type Key, newKeys } from '../helpers/keys.js';
 
 /** Delivers `actions`' sends and runs the network to quiescence. */
 function deliver(net: Net, d: Device, actions: ReturnType<ReplicaCore['peerEpoch']>): void {
@@ -57,7 +28,7 @@ function deliver(net: Net, d: Device, actions: ReturnType<ReplicaCore['peerEpoch
 
 describe('configuration proofs', () => {
   it('a device offline through several membership changes verifies the whole chain, from any device', async () => {
-    const [a, b, o, d, e] = await keys(5);
+    const [a, b, o, d, e] = await newKeys(5);
     const net = new Net();
     const start = seats(1, [[a!.id, 'sA'], [b!.id, 'sB'], [o!.id, 'sO']]);
     for (const [k, store] of [[a!, 'sA'], [b!, 'sB'], [o!, 'sO']] as const) net.add(k.id, store, start, { auth: k.auth });
@@ -92,12 +63,12 @@ describe('configuration proofs', () => {
   });
 
   it('a restarted device keeps the chain (its history) and still proves every step to a device far behind', async () => {
-    const [a, o] = await keys(2);
+    const [a, o] = await newKeys(2);
     // O is a learner of a one-voter cluster; twenty learner changes happen while it is away.
     const a1 = new Net();
     const solo = seats(1, [[a!.id, 'sA']]);
     const ad = a1.add(a!.id, 'sA', solo, { auth: a!.auth });
-    const learners = await keys(10);
+    const learners = await newKeys(10);
     const oCfg = withLearnerAdded(solo, { peerId: o!.id, addrs: [], store: 'sO' });
     a1.down.add(o!.id);
     commit(a1, a!.id, oCfg);
@@ -125,7 +96,7 @@ describe('configuration proofs', () => {
   });
 
   it('refuses forged and short proofs, whoever sends them, and changes nothing', async () => {
-    const [a, b, c, x] = await keys(4);
+    const [a, b, c, x] = await newKeys(4);
     const net = new Net();
     const start = seats(1, [[a!.id, 'sA'], [b!.id, 'sB'], [c!.id, 'sC']]);
     for (const [k, store] of [[a!, 'sA'], [b!, 'sB'], [c!, 'sC']] as const) net.add(k.id, store, start, { auth: k.auth });
@@ -171,7 +142,7 @@ describe('configuration proofs', () => {
   });
 
   it('a two-voter cluster re-seats a wiped voter alone, and that proof (one of the other voters) verifies', async () => {
-    const [a, w, l] = await keys(3);
+    const [a, w, l] = await newKeys(3);
     const net = new Net();
     const start = { ...seats(1, [[a!.id, 'sA'], [w!.id, 'sW']]), learners: [{ peerId: l!.id, addrs: [], store: 'sL' }] };
     net.add(a!.id, 'sA', start, { auth: a!.auth });
@@ -191,7 +162,7 @@ describe('configuration proofs', () => {
   });
 
   it('the smaller quorum of a re-seat proves a re-seat only: one voter of two cannot sign anything else with it', async () => {
-    const [a, b, x] = await keys(3);
+    const [a, b, x] = await newKeys(3);
     const start = seats(1, [[a!.id, 'sA'], [b!.id, 'sB']]);
     const reseat = withSeatReplaced(start, a!.id, 'sA-forged', [], signSeatClaim(a!.auth, a!.id, 'sA', 'sA-forged', 1));
     const sign = (config: MembershipConfig): MembershipConfig => {
@@ -210,7 +181,7 @@ describe('configuration proofs', () => {
   });
 
   it('the founding configuration is signed by its founder', async () => {
-    const [f, x] = await keys(2);
+    const [f, x] = await newKeys(2);
     const genesis = withGenesisProof(foundingConfig('c1', { peerId: f!.id, addrs: [], store: 's' }), f!.id, f!.auth);
     expect(genesisProblem(genesis, x!.auth)).toBeUndefined();
     expect(genesisProblem({ ...genesis, clusterId: 'c2' }, x!.auth)).toBe('bad founder signature');

@@ -7,23 +7,11 @@
 // so the learner is cut off from the cluster for good, and its quorum (the forged joint phase) needs the removed
 // device: what its clients write goes to the device that was revoked. docs/security.md: "what the removed peer
 // can make it do is what it could do before its removal" — before, it could not cut the learner off alone.
-import { generateKeyPair } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { describe, expect, it } from 'vitest';
-import { type ConfigAuth, acceptPayload } from '../../src/core/config-proof.js';
+import { acceptPayload } from '../../src/core/config-proof.js';
 import { type MembershipConfig, finalized, withMemberRemoved, withSeatReplaced } from '../../src/core/membership.js';
-import { configAuth } from '../../src/node/config-auth.js';
 import { Net, seats } from '../core/seat-net.js';
-
-interface Key {
-  readonly id: string;
-  readonly auth: ConfigAuth;
-}
-
-async function newKey(): Promise<Key> {
-  const privateKey = await generateKeyPair('Ed25519');
-  return { id: peerIdFromPrivateKey(privateKey).toString(), auth: configAuth(privateKey) };
-}
+import { newKey } from '../helpers/keys.js';
 
 describe('a removed voter of a two-voter cluster', () => {
   // A proof using the re-seat's smaller quorum needs the re-seated device's own claim on its new store

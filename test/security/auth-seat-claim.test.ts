@@ -3,25 +3,13 @@
 // seatClaimProblem): a request without a claim, or with one signed against an older epoch or from another store,
 // gets the member's configuration and is asked for a claim; a claim signed by another key is refused; a good one
 // gives the seat to the new store carrying the claim, so that any device can check the change's proof.
-import { generateKeyPair } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { describe, expect, it } from 'vitest';
-import { type ConfigAuth, signSeatClaim } from '../../src/core/config-proof.js';
+import { signSeatClaim } from '../../src/core/config-proof.js';
 import type { MembershipConfig, SeatClaim } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
-import { configAuth } from '../../src/node/config-auth.js';
 import { SEAT_CLAIM_NEEDED } from '../../src/node/membership.js';
 import { testMembership, testRuntime } from '../helpers/runtime.js';
-
-interface Key {
-  readonly id: string;
-  readonly auth: ConfigAuth;
-}
-
-async function newKey(): Promise<Key> {
-  const privateKey = await generateKeyPair('Ed25519');
-  return { id: peerIdFromPrivateKey(privateKey).toString(), auth: configAuth(privateKey) };
-}
+import { type Key, newKey } from '../helpers/keys.js';
 
 type Reply = Extract<Message, { type: 'joinReply' }>;
 

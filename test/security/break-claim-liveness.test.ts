@@ -2,25 +2,12 @@
 // re-seat is an ordinary change (a majority of both voters, src/core/membership.ts goneAcceptor) and its own old
 // store is gone, so it is never re-seated, and the other voter alone can change nothing else either (removing it
 // needs both voters too) until the device runs this version. What the member tells it is misleading.
-import { generateKeyPair } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { describe, expect, it } from 'vitest';
-import type { ConfigAuth } from '../../src/core/config-proof.js';
 import type { MembershipConfig, SeatClaim } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
-import { configAuth } from '../../src/node/config-auth.js';
 import type { MessageTransport } from '../../src/node/runtime.js';
 import { testMembership, testRuntime } from '../helpers/runtime.js';
-
-interface Key {
-  readonly id: string;
-  readonly auth: ConfigAuth;
-}
-
-async function newKey(): Promise<Key> {
-  const privateKey = await generateKeyPair('Ed25519');
-  return { id: peerIdFromPrivateKey(privateKey).toString(), auth: configAuth(privateKey) };
-}
+import { type Key, newKey } from '../helpers/keys.js';
 
 type Reply = Extract<Message, { type: 'joinReply' }>;
 

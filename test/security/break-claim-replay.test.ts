@@ -1,42 +1,14 @@
 // Replaying a genuine seat claim (src/core/config-proof.ts seatClaimProblem). A claim is published in every
-// configuration that carries the seat it won, and it binds (peer, new store, since) only: it stays valid for every
-// base epoch from `since` on, including bases where the device's seat was moved on to a newer store since. A
-// voter removed later, for a device that was away, re-seats the other voter back onto the store of its OLD claim,
-// signed by the removed voter alone (two-voter cluster, smaller quorum of configQuorum), and cuts the device off
-// for good: the very attack of auth-removed-reseat-forgery.test.ts, with a captured claim instead of a forged one.
-import { generateKeyPair } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+// configuration that carries the seat it won. A voter removed later, for a device that was away, re-seats the
+// other voter back onto the store of its OLD claim, signed by the removed voter alone (two-voter cluster, smaller
+// quorum of configQuorum), to cut the device off for good: the attack of auth-removed-reseat-forgery.test.ts with
+// a captured claim instead of a forged one. A claim names the store it moves the seat from, so once the seat moved
+// on (the device wiped again) the old claim proves nothing.
 import { describe, expect, it } from 'vitest';
-import { type ConfigAuth, acceptPayload, proofProblem, signSeatClaim } from '../../src/core/config-proof.js';
-import { type MembershipConfig, finalized, withMemberRemoved, withSeatReplaced, withVoterAdded } from '../../src/core/membership.js';
-import { configAuth } from '../../src/node/config-auth.js';
-import { Net, seats } from '../core/seat-net.js';
-
-interface Key {
-  readonly id: string;
-  readonly auth: ConfigAuth;
-}
-
-async function newKey(): Promise<Key> {
-  const privateKey = await generateKeyPair('Ed25519');
-  return { id: peerIdFromPrivateKey(privateKey).toString(), auth: configAuth(privateKey) };
-}
-
-function commit(net: Net, proposer: string, next: MembershipConfig): void {
-  expect(net.propose(proposer, next)).toMatchObject({ type: 'configCommitted' });
-  net.run();
-}
-
-function voterChange(net: Net, proposer: string, next: MembershipConfig): void {
-  commit(net, proposer, next);
-  expect(net.sync(proposer)).toMatchObject({ type: 'synced' });
-  commit(net, proposer, finalized(net.dev(proposer).core.config));
-}
-
-function signedBy(config: MembershipConfig, signer: Key, round = 99): MembershipConfig {
-  const ballot = { round, proposer: signer.id };
-  return { ...config, proof: { ballot, signatures: [{ peerId: signer.id, signature: signer.auth.sign(acceptPayload(config, ballot)) }] } };
-}
+import { proofProblem, signSeatClaim } from '../../src/core/config-proof.js';
+import { type MembershipConfig, withMemberRemoved, withSeatReplaced, withVoterAdded } from '../../src/core/membership.js';
+import { Net, seats, commit, voterChange } from '../core/seat-net.js';
+import { newKey, signedBy } from '../helpers/keys.js';
 
 describe('a removed voter replaying a genuine seat claim', () => {
   // Found by review: a claim bounded from below only (since <= base epoch) proved "D's seat goes back to sD2" from

@@ -5,23 +5,11 @@
 // onJoinRequest/replaceSeat), so only a voter that does not follow it gets such a value proposed: the value is
 // then chosen (Paxos: every later proposer in that slot must propose it again) and no device ever adopts it.
 // docs/security.md: voters are trusted not to be Byzantine; this is hardening, not a break of the stated model.
-import { generateKeyPair } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { describe, expect, it } from 'vitest';
-import { type ConfigAuth, signSeatClaim } from '../../src/core/config-proof.js';
+import { signSeatClaim } from '../../src/core/config-proof.js';
 import { withMemberRemoved, withSeatReplaced } from '../../src/core/membership.js';
-import { configAuth } from '../../src/node/config-auth.js';
 import { Net, seats } from '../core/seat-net.js';
-
-interface Key {
-  readonly id: string;
-  readonly auth: ConfigAuth;
-}
-
-async function newKey(): Promise<Key> {
-  const privateKey = await generateKeyPair('Ed25519');
-  return { id: peerIdFromPrivateKey(privateKey).toString(), auth: configAuth(privateKey) };
-}
+import { newKey } from '../helpers/keys.js';
 
 describe('a re-seat value whose claim proves nothing', () => {
   // Found by review: ConfigChange.onAccept accepted it, so two honest voters of four decided it with one voter not

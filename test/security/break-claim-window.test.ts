@@ -1,41 +1,13 @@
 // What a removed voter can do with a seat claim inside the window docs/security.md grants ("from the one the claim
 // was signed against up to the one the re-seat was decided in"), and how it gets a wider one.
-import { generateKeyPair } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { describe, expect, it } from 'vitest';
-import { type ConfigAuth, acceptPayload, proofProblem, signSeatClaim } from '../../src/core/config-proof.js';
-import { type MembershipConfig, NO_CONFIG, finalized, withMemberRemoved, withSeatReplaced } from '../../src/core/membership.js';
+import { proofProblem, signSeatClaim } from '../../src/core/config-proof.js';
+import { NO_CONFIG, withMemberRemoved, withSeatReplaced } from '../../src/core/membership.js';
 import type { Message } from '../../src/core/messages.js';
-import { configAuth } from '../../src/node/config-auth.js';
 import { SEAT_CLAIM_NEEDED } from '../../src/node/membership.js';
-import { Net, seats } from '../core/seat-net.js';
+import { Net, seats, voterChange } from '../core/seat-net.js';
 import { testMembership, testRuntime } from '../helpers/runtime.js';
-
-interface Key {
-  readonly id: string;
-  readonly auth: ConfigAuth;
-}
-
-async function newKey(): Promise<Key> {
-  const privateKey = await generateKeyPair('Ed25519');
-  return { id: peerIdFromPrivateKey(privateKey).toString(), auth: configAuth(privateKey) };
-}
-
-function commit(net: Net, proposer: string, next: MembershipConfig): void {
-  expect(net.propose(proposer, next)).toMatchObject({ type: 'configCommitted' });
-  net.run();
-}
-
-function voterChange(net: Net, proposer: string, next: MembershipConfig): void {
-  commit(net, proposer, next);
-  expect(net.sync(proposer)).toMatchObject({ type: 'synced' });
-  commit(net, proposer, finalized(net.dev(proposer).core.config));
-}
-
-function signedBy(config: MembershipConfig, signer: Key, round = 99): MembershipConfig {
-  const ballot = { round, proposer: signer.id };
-  return { ...config, proof: { ballot, signatures: [{ peerId: signer.id, signature: signer.auth.sign(acceptPayload(config, ballot)) }] } };
-}
+import { newKey, signedBy } from '../helpers/keys.js';
 
 describe('a removed voter replaying a genuine claim inside its window', () => {
   it('makes an away learner adopt a variant of the re-seat (other addresses) for a while, but not cut it off', async () => {

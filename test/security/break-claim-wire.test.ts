@@ -2,28 +2,16 @@
 // seatClaimShapeProblem, src/node/data-dir.ts loadMembership): odd claims are refused as WireFormatError (never
 // another exception, and no bytes that are not UTF-8), and a configuration with claims round-trips through a frame
 // and through the stored JSON with its proof intact.
-import { generateKeyPair } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { describe, expect, it } from 'vitest';
-import { type ConfigAuth, acceptPayload, proofProblem, signSeatClaim } from '../../src/core/config-proof.js';
+import { acceptPayload, proofProblem, signSeatClaim } from '../../src/core/config-proof.js';
 import { type MembershipConfig, configsEqual, withSeatReplaced } from '../../src/core/membership.js';
-import { configAuth } from '../../src/node/config-auth.js';
 import { loadMembership } from '../../src/node/data-dir.js';
 import { META_MEMBERSHIP } from '../../src/node/runtime.js';
 import { MemoryStore } from '../../src/storage/memory.js';
 import { WireFormatError } from '../../src/wire/errors.js';
 import { decodeFrame, encodeFrame } from '../../src/wire/replica.js';
 import * as pb from '../../src/wire/gen/replica.pb.js';
-
-interface Key {
-  readonly id: string;
-  readonly auth: ConfigAuth;
-}
-
-async function newKey(): Promise<Key> {
-  const privateKey = await generateKeyPair('Ed25519');
-  return { id: peerIdFromPrivateKey(privateKey).toString(), auth: configAuth(privateKey) };
-}
+import { newKey } from '../helpers/keys.js';
 
 const blank: pb.Message = {
   type: pb.MessageType.JOIN_REQUEST, opId: 1n, epoch: 0n, key: '', accepted: false, addrs: [], ok: false, error: '', records: [], done: false, seq: 0n, unavailable: false, store: 's2', chain: [], signature: '',
