@@ -1,29 +1,10 @@
 // Prometheus metrics (prom-client): requests, latency and acks observed by the HTTP layer, and the daemon's
 // figures (membership, quorum, anti-entropy, hints, storage) read at scrape time, plus process metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { NodeMetrics } from '../node/status-view.js';
 
-/** What the daemon reports at each scrape. */
-export interface MetricsSnapshot {
-  readonly epoch: number;
-  readonly writable: boolean;
-  readonly catchingUp: boolean;
-  readonly members: ReadonlyArray<{ readonly role: 'voter' | 'learner'; readonly state: string }>;
-  readonly keysLive: number;
-  readonly keysStored: number;
-  readonly storeBytes: number;
-  readonly opsInFlight: number;
-  readonly antiEntropy: {
-    readonly rounds: number;
-    readonly matchedRounds: number;
-    readonly failedRounds: number;
-    readonly keysRepaired: number;
-    readonly bytes: number;
-    readonly converged: boolean;
-  };
-  readonly tombstonesWaiting: number;
-  readonly tombstonesPurged: number;
-  readonly hints: { readonly queued: number; readonly delivered: number; readonly dropped: number; readonly expired: number };
-}
+/** What the daemon reports at each scrape (src/node/status-view.ts NodeMetrics). */
+export type MetricsSnapshot = NodeMetrics;
 
 export type Operation = 'get' | 'put' | 'delete';
 
