@@ -1,5 +1,6 @@
 // Versioned records: the per-key value as a set of concurrent siblings plus a causal context (dotted version
 // vectors, Almeida et al.). Owns the merge rules: a write supersedes exactly the siblings its context covers.
+import { equals as equalBytes } from 'uint8arrays';
 import { assert } from './assert.js';
 import { type Hlc, hlcCompare } from './hlc.js';
 import { type Dot, type VersionVector, covers, dotEqual, dotKey, vvEqual, vvGet, vvJoin, vvWithDot, EMPTY_VV } from './vv.js';
@@ -233,9 +234,7 @@ export function holdsSibling(record: VersionedRecord, sibling: Sibling): boolean
   const held = record.siblings.find((s) => dotEqual(s.dot, sibling.dot));
   if (held === undefined || hlcCompare(held.hlc, sibling.hlc) !== 0) return false;
   if (held.value === null || sibling.value === null) return held.value === sibling.value;
-  if (held.value.length !== sibling.value.length) return false;
-  for (let i = 0; i < held.value.length; i++) if (held.value[i] !== sibling.value[i]) return false;
-  return true;
+  return equalBytes(held.value, sibling.value);
 }
 
 /** By actor, then counter. */
